@@ -1,0 +1,33 @@
+# Two entry points for a fresh clone that has only python3 and pip:
+#   make run   — install everything, then train a default agent (PPO on CartPole-v1 until solved)
+#   make test  — install everything, then run the test suite
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+TORCH_VERSION ?= 2.13.0
+
+.PHONY: install run test lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# torch is installed first, pinned: a bare `pip install torch` would pull several GB of CUDA wheels.
+$(VENV)/.installed: $(BIN)/python pyproject.toml
+	$(BIN)/pip install --quiet "torch==$(TORCH_VERSION)"
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	$(BIN)/advantage train
+
+test: install
+	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check advantage tests benchmarks
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,149 @@
+"""What every algorithm shares: the rollout batch it learns from, its config, the optimiser step.
+
+An algorithm never touches an environment: it receives a :class:`RolloutBatch` of flattened
+transitions with advantages and returns already estimated, and performs one update.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+
+@dataclass
+class RolloutBatch:
+    """Flattened transitions of one rollout, all on the learner's device, first dim B."""
+
+    obs: torch.Tensor
+    actions: torch.Tensor
+    policy: torch.Tensor
+    """Packed policy parameters seen while acting (the old policy PPO's ratio needs)."""
+    values: torch.Tensor
+    advantages: torch.Tensor
+    returns: torch.Tensor
+
+    def __len__(self) -> int:
+        return self.advantages.shape[0]
+
+    def index(self, idx: torch.Tensor) -> RolloutBatch:
+        return RolloutBatch(*(getattr(self, f)[idx] for f in self.__dataclass_fields__))
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto`` is CUDA when available, else CPU; an explicit CUDA device must exist."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError as exc:
+        raise ValueError(f"unknown device {device!r}; use 'auto', 'cpu' or 'cuda'") from exc
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"device {device!r} was requested but CUDA is not available here; "
+            "use device='auto' or device='cpu'"
+        )
+    return resolved
+
+
+@dataclass
+class AlgoConfig:
+    """Optimisation settings common to every algorithm."""
+
+    lr: float = 1e-3
+    """Initial learning rate."""
+    lr_final: float = 0.0
+    """Learning rate reached after ``decay_steps`` environment steps (linear decay)."""
+    decay_steps: int | None = 600_000
+    """Environment steps over which the rate decays; None means the run's total steps."""
+    grad_clip: float | None = 0.5
+    """Maximum global gradient norm; None disables clipping."""
+    device: str = "auto"
+    """auto (CUDA when available, else CPU), cpu or cuda[:i]."""
+    entropy_coeff: float = 0.01
+    """Weight of the entropy bonus."""
+    value_coeff: float = 0.5
+    """Weight of the value loss."""
+    optimizer: str = "adam"
+    """adam or rmsprop."""
+    optimizer_eps: float = 1e-5
+    """Epsilon of the optimiser's denominator."""
+
+    def __post_init__(self) -> None:
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+        if not self.lr_final >= 0:
+            raise ValueError(f"lr_final must be >= 0, got {self.lr_final}")
+        if self.decay_steps is not None and self.decay_steps < 1:
+            raise ValueError(f"decay_steps must be >= 1 or None, got {self.decay_steps}")
+        if self.grad_clip is not None and not self.grad_clip > 0:
+            raise ValueError(f"grad_clip must be > 0 or None, got {self.grad_clip}")
+        if self.optimizer not in ("adam", "rmsprop"):
+            raise ValueError(f"optimizer must be 'adam' or 'rmsprop', got {self.optimizer!r}")
+        if self.entropy_coeff < 0 or self.value_coeff < 0:
+            raise ValueError("entropy_coeff and value_coeff must be >= 0")
+        if self.device != "auto":
+            resolve_device(self.device)
+
+
+def explained_variance(predicted: torch.Tensor, target: torch.Tensor) -> float:
+    """``1 - Var[target - predicted] / Var[target]``: 1 is perfect, 0 no better than the mean."""
+    var = target.var(unbiased=False)
+    if var.item() == 0:
+        return float("nan")
+    return (1 - (target - predicted).var(unbiased=False) / var).item()
+
+
+class Algorithm:
+    """An optimiser over a model and one update rule; subclasses implement :meth:`update`."""
+
+    name = "base"
+    default_returns = "gae"
+
+    def __init__(self, model: nn.Module, config: AlgoConfig, total_steps: int | None = None) -> None:
+        self.model = model
+        self.config = config
+        self.decay_steps = config.decay_steps or total_steps
+        params = list(model.parameters())
+        if config.optimizer == "adam":
+            self.optimizer = torch.optim.Adam(params, lr=config.lr, eps=config.optimizer_eps)
+        else:
+            alpha = getattr(config, "rmsprop_alpha", 0.99)
+            self.optimizer = torch.optim.RMSprop(params, lr=config.lr, alpha=alpha, eps=config.optimizer_eps)
+        self.lr = config.lr
+
+    def set_progress(self, env_steps: int) -> float:
+        """Set the learning rate for the current step: linear from lr to lr_final."""
+        cfg = self.config
+        frac = 1.0 if not self.decay_steps else min(env_steps / self.decay_steps, 1.0)
+        self.lr = cfg.lr + (cfg.lr_final - cfg.lr) * frac
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.lr
+        return self.lr
+
+    def optimize(self, loss: torch.Tensor, terms: dict[str, torch.Tensor]) -> float:
+        """One gradient step on ``loss``; stops on a non-finite loss term or gradient."""
+        for name, value in terms.items():
+            if not torch.isfinite(value).all():
+                raise FloatingPointError(f"non-finite {name} ({value.item()}) in {self.name} update")
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        max_norm = self.config.grad_clip if self.config.grad_clip is not None else math.inf
+        grad_norm = nn.utils.clip_grad_norm_(self.model.parameters(), max_norm)
+        if not torch.isfinite(grad_norm):
+            raise FloatingPointError(f"non-finite gradient norm in {self.name} update")
+        self.optimizer.step()
+        return grad_norm.item()
+
+    def update(self, batch: RolloutBatch) -> dict[str, float]:
+        raise NotImplementedError
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"optimizer": self.optimizer.state_dict(), "lr": self.lr}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.lr = state["lr"]

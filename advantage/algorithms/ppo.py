@@ -1,0 +1,108 @@
+"""PPO: proximal policy optimisation with the clipped surrogate (Schulman et al. 2017).
+
+Each rollout is reused for ``epochs`` passes; every pass shuffles the batch and splits it into
+``minibatches`` parts, and each part makes one gradient step on
+
+    policy_loss + value_coeff * value_loss - entropy_coeff * entropy
+
+where the policy loss is the clipped surrogate against the policy that collected the data
+(optionally dual-clipped for negative advantages), advantages are standardised per minibatch,
+and the value loss is optionally clipped around the old values. With ``target_kl`` set, the
+update stops early once the approximate KL to the old policy exceeds ``1.5 * target_kl``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from ..losses import ppo_data, ppo_error
+from .base import AlgoConfig, Algorithm, RolloutBatch, explained_variance
+
+
+@dataclass
+class PPOConfig(AlgoConfig):
+    """Hyperparameters of PPO."""
+
+    lr: float = 3e-4
+    decay_steps: int | None = None
+    entropy_coeff: float = 0.0
+    clip_ratio: float = 0.2
+    """Clip range ε of the probability ratio (and of value clipping)."""
+    dual_clip: float | None = None
+    """Dual-clip constant c > 1 bounding the loss of negative advantages; None disables it."""
+    value_clip: bool = False
+    """Clip the value update around the old values (off by default: it rarely helps)."""
+    epochs: int = 10
+    """Passes over each rollout."""
+    minibatches: int = 32
+    """Minibatches per pass (minibatch size = batch size / minibatches)."""
+    target_kl: float | None = None
+    """Stop the update early once approx KL exceeds 1.5 × this; None never stops."""
+    normalize_advantage: bool = True
+    """Standardise advantages within each minibatch."""
+    kl_estimator: str = "k3"
+    """approx_kl estimator: k3 = mean((r - 1) - log r) (never negative) or k1 = mean(-log r)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.clip_ratio > 0:
+            raise ValueError(f"clip_ratio must be > 0, got {self.clip_ratio}")
+        if self.dual_clip is not None and not self.dual_clip > 1.0:
+            raise ValueError(f"dual_clip must be > 1.0 or None, got {self.dual_clip}")
+        if self.epochs < 1 or self.minibatches < 1:
+            raise ValueError(f"epochs and minibatches must be >= 1, got {self.epochs}, {self.minibatches}")
+        if self.target_kl is not None and not self.target_kl > 0:
+            raise ValueError(f"target_kl must be > 0 or None, got {self.target_kl}")
+
+
+class PPOAlgorithm(Algorithm):
+    """Several epochs of minibatch updates per rollout."""
+
+    name = "ppo"
+    default_returns = "gae"
+
+    def update(self, batch: RolloutBatch) -> dict[str, float]:
+        cfg = self.config
+        head = self.model.head
+        size = len(batch)
+        minibatch_size = max(1, math.ceil(size / cfg.minibatches))
+        sums: dict[str, float] = {}
+        steps = 0
+        stopped_early = False
+        for _ in range(cfg.epochs):
+            for idx in torch.randperm(size, device=batch.advantages.device).split(minibatch_size):
+                mb = batch.index(idx)
+                adv = mb.advantages
+                if cfg.normalize_advantage and len(mb) > 1:
+                    adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+                policy, value = self.model(mb.obs)
+                data = ppo_data(
+                    policy, head.unpack(mb.policy), mb.actions, value, mb.values, adv, mb.returns, None
+                )
+                loss, info = ppo_error(
+                    data, cfg.clip_ratio, cfg.value_clip, cfg.dual_clip, kl_estimator=cfg.kl_estimator
+                )
+                if cfg.target_kl is not None and info.approx_kl > 1.5 * cfg.target_kl:
+                    stopped_early = True
+                    break
+                total = loss.policy_loss + cfg.value_coeff * loss.value_loss - cfg.entropy_coeff * loss.entropy_loss
+                grad_norm = self.optimize(total, loss._asdict())
+                for key, val in (
+                    ("policy_loss", loss.policy_loss.item()),
+                    ("value_loss", loss.value_loss.item()),
+                    ("entropy", loss.entropy_loss.item()),
+                    ("approx_kl", info.approx_kl),
+                    ("clipfrac", info.clipfrac),
+                    ("grad_norm", grad_norm),
+                ):
+                    sums[key] = sums.get(key, 0.0) + val
+                steps += 1
+            if stopped_early:
+                break
+        metrics = {key: val / max(steps, 1) for key, val in sums.items()}
+        metrics["gradient_steps"] = float(steps)
+        metrics["explained_variance"] = explained_variance(batch.values, batch.returns)
+        return metrics

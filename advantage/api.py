@@ -1,0 +1,185 @@
+"""The Python API: ``PPO("CartPole-v1").learn(100_000)``, ``.predict``, ``.save``, ``PPO.load``."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from .algorithms import ALGORITHMS, AlgoConfig, resolve_device
+from .checkpoint import load_checkpoint, save_checkpoint
+from .config import RunConfig, TrainerConfig
+from .defaults import default_config
+from .envs import check_env_id, make_vec_env
+from .evaluation import evaluate
+from .models import ActorCritic, ModelConfig
+from .trainer import SyncMultiEnvTrainer
+
+
+def _spaces(env_id: str) -> tuple[gym.Space, gym.Space]:
+    check_env_id(env_id)
+    env = gym.make(env_id)
+    try:
+        return env.observation_space, env.action_space
+    finally:
+        env.close()
+
+
+class Agent:
+    """An algorithm, its model and its run configuration; subclasses fix the algorithm."""
+
+    algo = "ppo"
+
+    def __init__(
+        self,
+        env: str = "CartPole-v1",
+        config: AlgoConfig | None = None,
+        *,
+        trainer: TrainerConfig | None = None,
+        model: ModelConfig | None = None,
+        num_envs: int | None = None,
+        env_backend: str | None = None,
+        seed: int | None = None,
+        run_config: RunConfig | None = None,
+    ) -> None:
+        if run_config is None:
+            run_config = default_config(self.algo, env)
+            overrides: dict[str, Any] = {
+                "algorithm": config, "trainer": trainer, "model": model,
+                "num_envs": num_envs, "env_backend": env_backend,
+            }
+            run_config = dataclasses.replace(run_config, **{k: v for k, v in overrides.items() if v is not None})
+            if seed is not None:
+                run_config.trainer = dataclasses.replace(run_config.trainer, seed=seed)
+        if run_config.algo != self.algo:
+            raise ValueError(f"{type(self).__name__} cannot run a {run_config.algo!r} config")
+        self.run_config = run_config
+        self.device = resolve_device(run_config.algorithm.device)
+        self.observation_space, self.action_space = _spaces(run_config.env)
+        self.model = ActorCritic(self.observation_space, self.action_space, run_config.model).to(self.device)
+        algo_cls = ALGORITHMS[self.algo][0]
+        self.algorithm = algo_cls(self.model, run_config.algorithm, run_config.trainer.total_steps)
+        self.trainer: SyncMultiEnvTrainer | None = None
+        self.summary: dict[str, Any] = {}
+
+    def learn(
+        self, total_timesteps: int | None = None, run_dir: str | Path | None = None, progress: bool = False
+    ) -> Agent:
+        """Train for ``total_timesteps`` env steps (default: the config's); returns self.
+
+        With ``run_dir`` the run writes its config, metrics, TensorBoard events, checkpoints and
+        learning curve there.
+        """
+        cfg = self.run_config
+        if total_timesteps is not None:
+            cfg.trainer = dataclasses.replace(cfg.trainer, total_steps=int(total_timesteps))
+        tcfg = cfg.trainer
+        self.algorithm.decay_steps = cfg.algorithm.decay_steps or tcfg.total_steps
+        envs = make_vec_env(cfg.env, cfg.num_envs, backend=cfg.env_backend)
+        val_envs = make_vec_env(cfg.env, tcfg.num_val_episodes, backend=cfg.env_backend) if tcfg.validate_freq else None
+        if run_dir is not None:
+            run_dir = Path(run_dir)
+            run_dir.mkdir(parents=True, exist_ok=True)
+            cfg.save_toml(run_dir / "config.toml")
+        try:
+            self.trainer = SyncMultiEnvTrainer(envs, self.algorithm, val_envs, tcfg, cfg, run_dir, progress)
+            self.summary = self.trainer.train()
+        finally:
+            envs.close()
+            if val_envs is not None:
+                val_envs.close()
+        return self
+
+    @torch.inference_mode()
+    def predict(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
+        """Actions for one observation or a batch of them, as the environment takes them."""
+        obs = np.asarray(obs)
+        single = obs.shape == self.observation_space.shape
+        batch = torch.as_tensor(obs[None] if single else obs, device=self.device)
+        action, _, _ = self.model.act(batch, deterministic=deterministic)
+        env_action = self.model.head.to_env(action.cpu())
+        return env_action[0] if single else env_action
+
+    def evaluate(self, episodes: int = 10, deterministic: bool = True, seed: int | None = None) -> np.ndarray:
+        """Episode returns of ``episodes`` evaluation episodes."""
+        envs = make_vec_env(self.run_config.env, episodes, backend=self.run_config.env_backend)
+        try:
+            return evaluate(self.model, envs, deterministic, self.run_config.trainer.max_val_steps, seed)
+        finally:
+            envs.close()
+
+    def checkpoint(self) -> dict[str, Any]:
+        if self.trainer is not None:
+            return self.trainer.state()
+        return {
+            "format": 1, "model": self.model.state_dict(), "algorithm": self.algorithm.state_dict(),
+            "config": self.run_config.to_dict(), "env_steps": 0, "updates": 0,
+        }
+
+    def save(self, path: str | Path) -> Path:
+        """Write a checkpoint (atomically) that :meth:`load` restores."""
+        return save_checkpoint(path, self.checkpoint())
+
+    @classmethod
+    def load(cls, path: str | Path) -> Agent:
+        """Restore an agent from a checkpoint file or a run directory (its newest checkpoint)."""
+        payload = load_checkpoint(resolve_checkpoint(path))
+        run_config = RunConfig.from_dict(payload["config"])
+        agent_cls = cls if cls.algo == run_config.algo and cls is not Agent else AGENTS[run_config.algo]
+        agent = agent_cls(run_config=run_config)
+        agent.model.load_state_dict(payload["model"])
+        agent.algorithm.load_state_dict(payload["algorithm"])
+        return agent
+
+
+def resolve_checkpoint(path: str | Path, best: bool = False) -> Path:
+    """A checkpoint file, or a run directory's newest (or best) checkpoint."""
+    from .checkpoint import list_checkpoints
+
+    path = Path(path)
+    if path.is_file():
+        return path
+    if not path.is_dir():
+        raise FileNotFoundError(f"{path} is neither a checkpoint file nor a run directory")
+    ckpt_dir = path / "checkpoints"
+    if best:
+        if (ckpt_dir / "best.pt").is_file():
+            return ckpt_dir / "best.pt"
+        raise FileNotFoundError(f"{path} has no checkpoints/best.pt (it had no validation)")
+    found = list_checkpoints(ckpt_dir)
+    if not found:
+        raise FileNotFoundError(f"{path} is not a run directory with checkpoints (no {ckpt_dir}/step_*.pt)")
+    return found[-1]
+
+
+class PPO(Agent):
+    """Proximal policy optimisation."""
+
+    algo = "ppo"
+
+
+class A2C(Agent):
+    """Synchronous advantage actor-critic."""
+
+    algo = "a2c"
+
+
+class PG(Agent):
+    """REINFORCE."""
+
+    algo = "pg"
+
+
+AGENTS: dict[str, type[Agent]] = {"ppo": PPO, "a2c": A2C, "pg": PG}
+
+
+def default_run_dir(config: RunConfig) -> Path:
+    """``<log_dir>/<algo>-<env>-s<seed>-<time>``."""
+    env = config.env.replace("/", "_")
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return Path(config.trainer.log_dir) / f"{config.algo}-{env}-s{config.trainer.seed}-{stamp}"

@@ -1,0 +1,54 @@
+"""Per-environment defaults: what ``advantage train --algo X --env Y`` uses without flags.
+
+Classic-control values follow the published tuned settings (rl-baselines3-zoo) where they exist
+and were checked on this project's CartPole benchmark; other envs get the algorithms' general
+defaults.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from .algorithms import ALGORITHMS
+from .config import RunConfig, TrainerConfig, check_algo
+from .models import ModelConfig
+
+# (algo, env id) -> {"run": {...}, "algorithm": {...}, "trainer": {...}, "model": {...}}
+ENV_DEFAULTS: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
+    ("ppo", "CartPole-v1"): {
+        "run": {"num_envs": 8},
+        "algorithm": {"lr": 1e-3, "epochs": 20, "minibatches": 1, "entropy_coeff": 0.0},
+        "trainer": {"nsteps": 32, "gamma": 0.98, "lambda_": 0.8, "total_steps": 100_000},
+    },
+    ("a2c", "CartPole-v1"): {
+        "run": {"num_envs": 8},
+        "algorithm": {"entropy_coeff": 0.0},
+        "trainer": {"nsteps": 5, "gamma": 0.99, "total_steps": 500_000},
+    },
+    ("pg", "CartPole-v1"): {
+        "run": {"num_envs": 8},
+        "algorithm": {"lr": 2e-3},
+        "trainer": {"nsteps": 500, "gamma": 0.99, "total_steps": 300_000},
+    },
+}
+
+GENERIC: dict[str, dict[str, dict[str, Any]]] = {
+    "ppo": {"trainer": {"nsteps": 256}, "algorithm": {"minibatches": 8}},
+    "a2c": {"trainer": {"nsteps": 5}},
+    "pg": {"trainer": {"nsteps": 1000}},
+}
+
+
+def default_config(algo: str, env_id: str) -> RunConfig:
+    """The run config for ``algo`` on ``env_id`` before any user override."""
+    check_algo(algo)
+    values = ENV_DEFAULTS.get((algo, env_id), GENERIC[algo])
+    return RunConfig(
+        algo=algo,
+        env=env_id,
+        **values.get("run", {}),
+        model=dataclasses.replace(ModelConfig(), **values.get("model", {})),
+        algorithm=ALGORITHMS[algo][1](**values.get("algorithm", {})),
+        trainer=TrainerConfig(**values.get("trainer", {})),
+    )

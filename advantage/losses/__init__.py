@@ -1,0 +1,28 @@
+"""Pure loss functions over tensors, one per algorithm, with the specification's namedtuple API.
+
+Nothing here holds state, touches an environment, a model or an optimiser.
+"""
+
+from .a2c import a2c_data, a2c_error, a2c_loss
+from .pg import pg_data, pg_error, pg_loss
+from .policy import log_prob_entropy
+from .ppo import (
+    ppo_data,
+    ppo_error,
+    ppo_info,
+    ppo_loss,
+    ppo_policy_data,
+    ppo_policy_error,
+    ppo_policy_loss,
+    ppo_value_data,
+    ppo_value_error,
+)
+
+__all__ = [
+    "a2c_data", "a2c_error", "a2c_loss",
+    "pg_data", "pg_error", "pg_loss",
+    "ppo_data", "ppo_error", "ppo_info", "ppo_loss",
+    "ppo_policy_data", "ppo_policy_error", "ppo_policy_loss",
+    "ppo_value_data", "ppo_value_error",
+    "log_prob_entropy",
+]

@@ -1,0 +1,36 @@
+"""Advantage actor-critic loss.
+
+- policy: :math:`-\\frac 1 N \\sum_n w^n \\log \\pi(a^n|s^n) A^n`
+- value: :math:`\\frac 1 N \\sum_n w^n (G^n - V(s^n))^2`
+- entropy: :math:`\\frac 1 N \\sum_n w^n H(\\pi(\\cdot|s^n))`
+
+The training objective is ``policy_loss + value_coeff * value_loss - entropy_coeff * entropy_loss``.
+``adv`` is used as given: pass it detached (it is a target, not a function of the parameters).
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+
+import torch
+
+from .policy import ActionMask, check_float, check_same_shape, log_prob_entropy
+
+a2c_data = namedtuple("a2c_data", ["logit", "action", "value", "adv", "return_", "weight"])
+a2c_loss = namedtuple("a2c_loss", ["policy_loss", "value_loss", "entropy_loss"])
+
+
+def a2c_error(data: a2c_data, action_mask: ActionMask = None) -> a2c_loss:
+    """A2C loss terms for ``a2c_data``; ``weight=None`` means ones. All terms are 0-d tensors."""
+    logit, action, value, adv, return_, weight = data
+    for name, tensor in (("value", value), ("adv", adv), ("return_", return_)):
+        check_float(name, tensor)
+    check_same_shape("value", tuple(value.shape), adv=adv, return_=return_, weight=weight)
+    logp, entropy = log_prob_entropy(logit, action, action_mask)
+    check_same_shape("value", tuple(value.shape), **{"log-prob of action": logp})
+    if weight is None:
+        weight = torch.ones_like(value)
+    policy_loss = -(logp * adv * weight).mean()
+    value_loss = ((return_ - value).pow(2) * weight).mean()
+    entropy_loss = (entropy * weight).mean()
+    return a2c_loss(policy_loss, value_loss, entropy_loss)

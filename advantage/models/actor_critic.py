@@ -1,0 +1,104 @@
+"""Feed-forward actor-critic: encoder(s) → policy head and value head."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from torch import nn
+
+from .encoders import MLP, NatureCNN
+from .heads import GaussianHead, make_head
+from .init import layer_init
+from .normalization import ObsNormalizer
+
+ENCODERS = ("auto", "mlp", "cnn")
+
+
+@dataclass
+class ModelConfig:
+    """Network shape. Every field has a default that works for classic control."""
+
+    hidden_sizes: tuple[int, ...] = (64, 64)
+    """Widths of the MLP hidden layers."""
+    activation: str = "tanh"
+    """Hidden activation of the MLP: tanh or relu."""
+    shared: bool = False
+    """One MLP trunk for actor and critic (True) or two separate ones (False). CNNs always share."""
+    encoder: str = "auto"
+    """mlp, cnn (Nature CNN), or auto: cnn for image observations (3-d uint8), else mlp."""
+    normalize_obs: bool = False
+    """Normalise observations with running mean/std (clipped to ±10), saved in checkpoints."""
+    log_std_init: float = 0.0
+    """Initial log standard deviation of Gaussian policies."""
+
+    def __post_init__(self) -> None:
+        self.hidden_sizes = tuple(int(h) for h in self.hidden_sizes)
+        if self.encoder not in ENCODERS:
+            raise ValueError(f"unknown encoder {self.encoder!r}; choose one of {ENCODERS}")
+        if any(h < 1 for h in self.hidden_sizes):
+            raise ValueError(f"hidden_sizes must be positive, got {self.hidden_sizes}")
+
+
+def _is_image(space: spaces.Space) -> bool:
+    return isinstance(space, spaces.Box) and len(space.shape) == 3 and space.dtype == np.uint8
+
+
+class ActorCritic(nn.Module):
+    """Actor-critic for any Box observation and Discrete / MultiDiscrete / Box action space.
+
+    ``forward(obs)`` returns ``(policy, value)``: the policy in the form the losses accept as
+    ``logit`` (logits, a ``(mu, sigma)`` pair or a list of logits) and the value of shape (B,).
+    """
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Space,
+        config: ModelConfig | None = None,
+    ) -> None:
+        super().__init__()
+        self.config = config = config or ModelConfig()
+        if not isinstance(observation_space, spaces.Box):
+            raise TypeError(f"observations must be a Box space, got {observation_space}")
+        obs_shape = observation_space.shape
+        use_cnn = config.encoder == "cnn" or (config.encoder == "auto" and _is_image(observation_space))
+        self.obs_normalizer = ObsNormalizer(obs_shape) if config.normalize_obs else None
+        if use_cnn:
+            self.actor_encoder = NatureCNN(obs_shape)
+            self.critic_encoder = None
+        else:
+            self.actor_encoder = MLP(obs_shape, config.hidden_sizes, config.activation)
+            self.critic_encoder = (
+                None if config.shared else MLP(obs_shape, config.hidden_sizes, config.activation)
+            )
+        features = self.actor_encoder.out_features
+        self.head = make_head(features, action_space)
+        if isinstance(self.head, GaussianHead):
+            self.head.log_std.data.fill_(config.log_std_init)
+        self.value_head = layer_init(nn.Linear(features, 1), std=1.0)
+
+    def _normalize(self, obs: torch.Tensor) -> torch.Tensor:
+        return obs if self.obs_normalizer is None else self.obs_normalizer(obs)
+
+    def forward(self, obs: torch.Tensor):
+        obs = self._normalize(obs)
+        actor_features = self.actor_encoder(obs)
+        critic_features = actor_features if self.critic_encoder is None else self.critic_encoder(obs)
+        return self.head(actor_features), self.value_head(critic_features).squeeze(-1)
+
+    def value(self, obs: torch.Tensor) -> torch.Tensor:
+        obs = self._normalize(obs)
+        encoder = self.actor_encoder if self.critic_encoder is None else self.critic_encoder
+        return self.value_head(encoder(obs)).squeeze(-1)
+
+    @torch.inference_mode()
+    def act(
+        self, obs: torch.Tensor, deterministic: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Choose actions for a batch: ``(action, value, packed policy parameters)``."""
+        policy, value = self(obs)
+        action = self.head.mode(policy) if deterministic else self.head.sample(policy)
+        return action, value, self.head.pack(policy)

@@ -1,0 +1,56 @@
+"""Observation encoders: an MLP for vectors, the Nature CNN for images."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from .init import layer_init
+
+ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU}
+
+
+class MLP(nn.Module):
+    """Flatten the observation, then ``Linear → activation`` for each hidden size."""
+
+    def __init__(self, obs_shape: Sequence[int], hidden_sizes: Sequence[int], activation: str) -> None:
+        super().__init__()
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {activation!r}; choose one of {list(ACTIVATIONS)}")
+        layers: list[nn.Module] = [nn.Flatten(start_dim=1)]
+        size = int(np.prod(obs_shape))
+        for hidden in hidden_sizes:
+            layers += [layer_init(nn.Linear(size, hidden)), ACTIVATIONS[activation]()]
+            size = hidden
+        self.net = nn.Sequential(*layers)
+        self.out_features = size
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.net(obs.float())
+
+
+class NatureCNN(nn.Module):
+    """Mnih et al. (2015): three convolutions and a 512-unit layer; uint8 pixels scaled to [0, 1].
+
+    Takes channel-first images ``(C, H, W)`` such as 4 stacked 84×84 greyscale frames.
+    """
+
+    def __init__(self, obs_shape: Sequence[int], features: int = 512) -> None:
+        super().__init__()
+        channels = obs_shape[0]
+        self.conv = nn.Sequential(
+            layer_init(nn.Conv2d(channels, 32, 8, stride=4)), nn.ReLU(),
+            layer_init(nn.Conv2d(32, 64, 4, stride=2)), nn.ReLU(),
+            layer_init(nn.Conv2d(64, 64, 3, stride=1)), nn.ReLU(),
+            nn.Flatten(start_dim=1),
+        )
+        with torch.no_grad():
+            flat = self.conv(torch.zeros(1, *obs_shape)).shape[1]
+        self.fc = nn.Sequential(layer_init(nn.Linear(flat, features)), nn.ReLU())
+        self.out_features = features
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.conv(obs.float() / 255.0))

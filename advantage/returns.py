@@ -1,0 +1,135 @@
+"""Return and advantage estimators over fixed-length rollouts of shape (T, N).
+
+All estimators share one convention for a rollout of T steps in N environments:
+
+- ``rewards[t]``: reward received after acting at step t.
+- ``next_values[t]``: :math:`V(s_{t+1})`, the value of the observation that *followed* step t.
+  When the episode ended at step t this is the value of its final observation (before any
+  reset); at ``t = T - 1`` it is the bootstrap value of the observation the next rollout starts
+  from.
+- ``terminated[t]``: the episode reached a terminal state at step t; nothing follows, so the
+  bootstrap :math:`\\gamma V(s_{t+1})` is cut.
+- ``truncated[t]``: the episode was cut short (time limit) at step t; the state was not terminal,
+  so the bootstrap :math:`\\gamma V(s_{t+1})` is kept, with :math:`s_{t+1}` the final observation.
+
+Either flag ends the episode, so the backward recursion never carries information from one
+episode into the previous one. Inputs are never modified; the only loop is over time, each step
+vectorised over environments.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def _check_inputs(**tensors: torch.Tensor) -> tuple[int, ...]:
+    shape = None
+    for name, tensor in tensors.items():
+        if not isinstance(tensor, torch.Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor, got {type(tensor).__name__}")
+        if tensor.dim() == 0:
+            raise ValueError(f"{name} must have a leading time dimension, got a 0-d tensor")
+        if shape is None:
+            first, shape = name, tuple(tensor.shape)
+        elif tuple(tensor.shape) != shape:
+            raise ValueError(
+                f"shape mismatch: {name} has shape {tuple(tensor.shape)} but {first} has shape {shape}"
+            )
+    return shape
+
+
+def _flags(
+    terminated: torch.Tensor, truncated: torch.Tensor, like: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(1 - terminated, 1 - done)`` as floats of ``like``'s dtype; flags may be bool or 0/1."""
+    terminated, truncated = terminated.bool(), truncated.bool()
+    return (~terminated).to(like.dtype), (~(terminated | truncated)).to(like.dtype)
+
+
+def nstep_returns(
+    rewards: torch.Tensor,
+    next_values: torch.Tensor,
+    terminated: torch.Tensor,
+    truncated: torch.Tensor,
+    gamma: float,
+) -> torch.Tensor:
+    """Bootstrapped discounted returns to the end of the rollout (or of the episode).
+
+    .. math::
+        G_t = r_t + \\gamma (1 - d^{term}_t) \\big[(1 - d_t) G_{t+1} + d_t V(s_{t+1})\\big],
+        \\qquad G_{T-1} = r_{T-1} + \\gamma (1 - d^{term}_{T-1}) V(s_T)
+
+    with :math:`d_t` = terminated or truncated. Each step's return therefore uses every reward up
+    to the rollout's or episode's end, and the bootstrap value is discounted by the right power of
+    :math:`\\gamma`. Rewards ``[0, 0, 10]``, :math:`\\gamma = 0.99`, terminated at the last step
+    give ``[9.801, 9.9, 10]``.
+    """
+    _check_inputs(rewards=rewards, next_values=next_values, terminated=terminated, truncated=truncated)
+    not_terminal, continues = _flags(terminated, truncated, rewards)
+    returns = torch.empty_like(rewards)
+    future = next_values[-1]
+    for t in range(rewards.shape[0] - 1, -1, -1):
+        future = continues[t] * future + (1.0 - continues[t]) * next_values[t]
+        future = rewards[t] + gamma * not_terminal[t] * future
+        returns[t] = future
+    return returns
+
+
+def gae(
+    rewards: torch.Tensor,
+    values: torch.Tensor,
+    next_values: torch.Tensor,
+    terminated: torch.Tensor,
+    truncated: torch.Tensor,
+    gamma: float,
+    lambda_: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Generalised advantage estimation (Schulman et al. 2016); returns ``(advantages, returns)``.
+
+    .. math::
+        \\delta_t = r_t + \\gamma (1 - d^{term}_t) V(s_{t+1}) - V(s_t), \\qquad
+        \\hat A_t = \\delta_t + \\gamma \\lambda (1 - d_t) \\hat A_{t+1}, \\qquad \\hat A_T = 0
+
+    and ``returns = advantages + values`` (the TD(λ) value target). With λ = 1 and zero values the
+    returns are Monte-Carlo returns; with λ = 0 the advantages are the one-step TD errors.
+    """
+    _check_inputs(
+        rewards=rewards, values=values, next_values=next_values, terminated=terminated, truncated=truncated
+    )
+    not_terminal, continues = _flags(terminated, truncated, rewards)
+    deltas = rewards + gamma * not_terminal * next_values - values
+    decay = gamma * lambda_ * continues
+    advantages = torch.empty_like(rewards)
+    running = torch.zeros_like(rewards[0])
+    for t in range(rewards.shape[0] - 1, -1, -1):
+        running = deltas[t] + decay[t] * running
+        advantages[t] = running
+    return advantages, advantages + values
+
+
+def lambda_returns(
+    rewards: torch.Tensor,
+    next_values: torch.Tensor,
+    terminated: torch.Tensor,
+    truncated: torch.Tensor,
+    gamma: float,
+    lambda_: float,
+) -> torch.Tensor:
+    """λ-returns: an exponentially weighted mix of n-step returns.
+
+    .. math::
+        G^\\lambda_t = r_t + \\gamma (1 - d^{term}_t)
+        \\big[(1 - \\lambda_t) V(s_{t+1}) + \\lambda_t G^\\lambda_{t+1}\\big]
+
+    with :math:`\\lambda_t = \\lambda (1 - d_t)` and :math:`\\lambda_{T-1} = 0` (the rollout ends).
+    λ = 1 gives :func:`nstep_returns`; λ = 0 gives one-step TD targets.
+    """
+    _check_inputs(rewards=rewards, next_values=next_values, terminated=terminated, truncated=truncated)
+    not_terminal, continues = _flags(terminated, truncated, rewards)
+    mix = lambda_ * continues
+    returns = torch.empty_like(rewards)
+    future = next_values[-1]
+    for t in range(rewards.shape[0] - 1, -1, -1):
+        future = rewards[t] + gamma * not_terminal[t] * ((1.0 - mix[t]) * next_values[t] + mix[t] * future)
+        returns[t] = future
+    return returns

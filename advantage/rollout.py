@@ -1,0 +1,137 @@
+"""Fixed-length rollouts: T steps × N envs into preallocated tensors, then a flat learner batch.
+
+The collector carries the last observation across rollouts, so consecutive rollouts continue the
+same episodes, and bootstraps from ``V(s_T)``. Because Gymnasium's next-step autoreset hands the
+agent the *final* observation of an episode before resetting, ``values[t + 1]`` is already the
+value of the final observation when the episode ended at step t: it is exactly the bootstrap a
+truncated episode needs, with no extra forward pass. The reset step that follows carries no
+transition and is dropped from the batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .algorithms.base import RolloutBatch
+from .envs import VecEnv
+from .returns import gae, lambda_returns, nstep_returns
+
+RETURN_ESTIMATORS = ("gae", "nstep", "lambda", "mc")
+
+
+@dataclass
+class Rollout:
+    """One rollout, every field of shape (T, N, ...) except ``last_value`` (N,)."""
+
+    obs: torch.Tensor
+    actions: torch.Tensor
+    policy: torch.Tensor
+    values: torch.Tensor
+    rewards: torch.Tensor
+    terminated: torch.Tensor
+    truncated: torch.Tensor
+    reset_step: torch.Tensor
+    last_value: torch.Tensor
+
+    @property
+    def next_values(self) -> torch.Tensor:
+        """``V(s_{t+1})`` for every step: the next step's value, then the bootstrap."""
+        return torch.cat([self.values[1:], self.last_value.unsqueeze(0)])
+
+
+def _torch_dtype(np_dtype: np.dtype) -> torch.dtype:
+    return torch.from_numpy(np.zeros(0, dtype=np_dtype)).dtype
+
+
+class RolloutCollector:
+    """Steps ``envs`` with ``model`` for ``nsteps`` at a time into reused storage."""
+
+    def __init__(self, envs: VecEnv, model: torch.nn.Module, nsteps: int, device: torch.device) -> None:
+        self.envs, self.model, self.nsteps, self.device = envs, model, nsteps, device
+        T, N = nsteps, envs.num_envs
+        space = envs.single_observation_space
+        head = model.head
+        zeros = lambda *shape, dtype=torch.float32: torch.zeros(shape, dtype=dtype, device=device)  # noqa: E731
+        self.storage = Rollout(
+            obs=zeros(T, N, *space.shape, dtype=_torch_dtype(space.dtype)),
+            actions=zeros(T, N, *head.action_shape, dtype=head.action_dtype),
+            policy=zeros(T, N, head.policy_dim),
+            values=zeros(T, N),
+            rewards=zeros(T, N),
+            terminated=zeros(T, N, dtype=torch.bool),
+            truncated=zeros(T, N, dtype=torch.bool),
+            reset_step=zeros(T, N, dtype=torch.bool),
+            last_value=zeros(N),
+        )
+        self.obs: np.ndarray | None = None
+
+    def reset(self, seed: int | None) -> None:
+        self.obs = self.envs.reset(seed=seed)
+
+    def collect(self) -> Rollout:
+        """Fill the storage with the next ``nsteps`` steps of every env."""
+        if self.obs is None:
+            raise RuntimeError("call reset(seed) before collect()")
+        s, model, head, device = self.storage, self.model, self.model.head, self.device
+        for t in range(self.nsteps):
+            obs = torch.from_numpy(self.obs).to(device)
+            action, value, policy = model.act(obs)
+            step = self.envs.step(head.to_env(action.cpu()))
+            s.obs[t] = obs
+            s.actions[t] = action
+            s.policy[t] = policy
+            s.values[t] = value
+            s.rewards[t] = torch.from_numpy(step.reward)
+            s.terminated[t] = torch.from_numpy(step.terminated)
+            s.truncated[t] = torch.from_numpy(step.truncated)
+            s.reset_step[t] = torch.from_numpy(step.reset_step)
+            self.obs = step.obs
+        with torch.inference_mode():
+            s.last_value.copy_(model.value(torch.from_numpy(self.obs).to(device)))
+        return s
+
+
+def estimate(
+    rollout: Rollout, estimator: str, gamma: float, lambda_: float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(advantages, returns, keep)`` over (T, N); ``keep`` marks the transitions to learn from.
+
+    ``gae``: GAE(λ) advantages, returns = advantages + values. ``nstep``: bootstrapped returns to
+    the rollout end, advantages = returns - values. ``lambda``: λ-returns, likewise.
+    ``mc``: Monte-Carlo returns with no bootstrap, kept only where the episode ended inside the
+    rollout (REINFORCE needs complete episodes).
+    """
+    r = rollout
+    keep = ~r.reset_step
+    if estimator == "gae":
+        advantages, returns = gae(r.rewards, r.values, r.next_values, r.terminated, r.truncated, gamma, lambda_)
+        return advantages, returns, keep
+    if estimator == "nstep":
+        returns = nstep_returns(r.rewards, r.next_values, r.terminated, r.truncated, gamma)
+    elif estimator == "lambda":
+        returns = lambda_returns(r.rewards, r.next_values, r.terminated, r.truncated, gamma, lambda_)
+    elif estimator == "mc":
+        returns = nstep_returns(r.rewards, torch.zeros_like(r.values), r.terminated, r.truncated, gamma)
+        done = (r.terminated | r.truncated).int()
+        episode_ends_later = done.flip(0).cummax(0).values.flip(0).bool()
+        keep = keep & episode_ends_later
+    else:
+        raise ValueError(f"unknown return estimator {estimator!r}; choose one of {RETURN_ESTIMATORS}")
+    return returns - r.values, returns, keep
+
+
+def flatten(rollout: Rollout, advantages: torch.Tensor, returns: torch.Tensor, keep: torch.Tensor) -> RolloutBatch:
+    """The kept transitions as one flat batch (one gather per field, no loop)."""
+    idx = keep.reshape(-1).nonzero().squeeze(1)
+
+    def flat(x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(-1, *x.shape[2:])[idx]
+
+    r = rollout
+    return RolloutBatch(
+        obs=flat(r.obs), actions=flat(r.actions), policy=flat(r.policy), values=flat(r.values),
+        advantages=flat(advantages), returns=flat(returns),
+    )
