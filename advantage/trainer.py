@@ -151,7 +151,7 @@ class SyncMultiEnvTrainer:
                         "sps": row.get("sps", math.nan), "return": row.get("episode_return", math.nan),
                         "eval": self.last_eval,
                     })
-                solved = cfg.target_return is not None and self.last_eval >= cfg.target_return
+                solved = self._reached_target()
                 if self.run_dir and cfg.save_freq and self.env_steps >= next_save and not solved:
                     self.save(self.checkpoint_path())
                     while next_save <= self.env_steps:
@@ -176,6 +176,16 @@ class SyncMultiEnvTrainer:
             "best_eval_return": self.best_eval, "solved_at_step": self.solved_at,
             "run_dir": str(self.run_dir) if self.run_dir else None,
         }
+
+    def _reached_target(self) -> bool:
+        """The last validation reached ``target_return`` and a second, fresh one confirms it."""
+        target = self.config.target_return
+        if target is None or self.val_envs is None or not self.last_eval >= target:
+            return False
+        first = self.last_eval
+        confirmed = self.validate()["eval_return"] >= target
+        self.last_eval = min(first, self.last_eval)
+        return confirmed
 
     def validate(self) -> dict[str, float]:
         cfg = self.config

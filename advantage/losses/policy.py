@@ -24,13 +24,13 @@ probability is exactly zero and the entropy stays finite.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Union
+from typing import Any
 
 import torch
 from torch.distributions import Categorical, Distribution, Normal
 
-Logit = Union[torch.Tensor, Sequence[torch.Tensor], Distribution]
-ActionMask = Union[torch.Tensor, Sequence[torch.Tensor], None]
+Logit = torch.Tensor | Sequence[torch.Tensor] | Distribution
+ActionMask = torch.Tensor | Sequence[torch.Tensor] | None
 
 
 def check_float(name: str, value: torch.Tensor) -> None:

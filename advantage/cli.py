@@ -1,0 +1,163 @@
+"""``advantage train | eval | plot``: argument parsing only; the work lives in the library."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+USAGE_ERROR = 2
+
+
+class CLIError(Exception):
+    """A user mistake: printed as one line, exit code 2, no traceback."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse prints usage + message and exits 2
+        self.print_usage(sys.stderr)
+        raise CLIError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="advantage", description="Policy-gradient reinforcement learning (PG, A2C, PPO).")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+
+    train = sub.add_parser("train", help="train an agent (default: PPO on CartPole-v1 until solved)")
+    train.add_argument("--algo", default=None, help="pg, a2c or ppo (default ppo)")
+    train.add_argument("--env", default=None, help="Gymnasium env id (default CartPole-v1)")
+    train.add_argument("--total-timesteps", type=int, default=None, help="environment steps to train for")
+    train.add_argument("--num-envs", type=int, default=None, help="parallel environments")
+    train.add_argument("--seed", type=int, default=None, help="random seed")
+    train.add_argument("--run-dir", default=None, help="where the run is written (default runs/<algo>-<env>-s<seed>-<time>)")
+    train.add_argument("--config", default=None, help="a config.toml to start from (e.g. a previous run's)")
+    train.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a config value, e.g. --set trainer.nsteps=64 --set clip_ratio=0.1")
+    train.add_argument("--no-progress", action="store_true", help="no progress bar or progress lines")
+
+    ev = sub.add_parser("eval", help="evaluate a trained agent")
+    ev.add_argument("path", help="a run directory or a checkpoint file")
+    ev.add_argument("--episodes", type=int, default=10)
+    ev.add_argument("--deterministic", action="store_true", help="greedy actions instead of sampling")
+    ev.add_argument("--best", action="store_true", help="use the run's best validation checkpoint")
+    ev.add_argument("--seed", type=int, default=None)
+    ev.add_argument("--json", action="store_true", help="print one JSON object")
+
+    plot = sub.add_parser("plot", help="draw learning curves of one or more runs")
+    plot.add_argument("run_dirs", nargs="+")
+    plot.add_argument("-o", "--output", default="learning_curves.png")
+    plot.add_argument("--column", default=None, help="metrics.csv column to plot (default: returns)")
+    return parser
+
+
+def _train(args: argparse.Namespace) -> int:
+    from .api import AGENTS, default_run_dir
+
+    try:
+        config = _train_config(args)
+    except (ValueError, TypeError) as exc:
+        raise CLIError(str(exc)) from exc
+    run_dir = Path(args.run_dir) if args.run_dir else default_run_dir(config)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise CLIError(f"cannot write to run directory {run_dir}: {exc.strerror}") from exc
+    agent = AGENTS[config.algo](run_config=config)
+    print(f"training {config.algo} on {config.env} for {config.trainer.total_steps} steps → {run_dir}", flush=True)
+    agent.learn(run_dir=run_dir, progress=not args.no_progress)
+    s = agent.summary
+    solved = f", solved at step {s['solved_at_step']}" if s["solved_at_step"] else ""
+    print(
+        f"done: {s['env_steps']} steps in {s['wall_time']:.1f} s ({s['sps']:.0f} steps/s), "
+        f"last greedy eval {s['last_eval_return']:.1f}{solved}\nrun directory: {run_dir}\n"
+        f"evaluate it with: advantage eval {run_dir} --deterministic",
+        flush=True,
+    )
+    return 0
+
+
+def _train_config(args: argparse.Namespace):
+    """The run config from defaults, ``--config``, the flags and ``--set`` (in that order)."""
+    from .config import RunConfig
+    from .defaults import default_config
+    from .envs import check_env_id
+
+    no_flags = not any([args.algo, args.env, args.total_timesteps, args.config, args.overrides])
+    if args.config:
+        config = RunConfig.load_toml(args.config)
+        if args.algo and args.algo != config.algo:
+            config = config.with_overrides([f"algo={args.algo}"])
+        if args.env:
+            config = dataclasses.replace(config, env=args.env)
+    else:
+        config = default_config(args.algo or "ppo", args.env or "CartPole-v1")
+    check_env_id(config.env)
+    overrides = list(args.overrides)
+    if args.num_envs is not None:
+        overrides.append(f"num_envs={args.num_envs}")
+    if args.seed is not None:
+        overrides.append(f"trainer.seed={args.seed}")
+    if args.total_timesteps is not None:
+        overrides.append(f"trainer.total_steps={args.total_timesteps}")
+    config = config.with_overrides(overrides)
+    if no_flags and config.trainer.target_return is None:
+        import gymnasium as gym
+
+        threshold = gym.spec(config.env).reward_threshold
+        config = config.with_overrides([f"trainer.target_return={threshold}", "trainer.total_steps=500000"])
+    return config
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from .api import Agent, resolve_checkpoint
+    from .checkpoint import CheckpointError
+
+    if args.episodes < 1:
+        raise CLIError(f"--episodes must be >= 1, got {args.episodes}")
+    try:
+        agent = Agent.load(resolve_checkpoint(args.path, best=args.best))
+    except (FileNotFoundError, CheckpointError) as exc:
+        raise CLIError(str(exc)) from exc
+    returns = agent.evaluate(args.episodes, args.deterministic, args.seed)
+    result = {"mean_return": float(returns.mean()), "std_return": float(returns.std()), "episodes": int(len(returns))}
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"{result['episodes']} episodes: mean return {result['mean_return']:.2f} ± {result['std_return']:.2f}")
+    return 0
+
+
+def _plot(args: argparse.Namespace) -> int:
+    from .plot import plot_runs
+
+    try:
+        out = plot_runs(args.run_dirs, args.output, args.column)
+    except FileNotFoundError as exc:
+        raise CLIError(str(exc)) from exc
+    print(f"wrote {out}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return USAGE_ERROR
+        return {"train": _train, "eval": _eval, "plot": _plot}[args.command](args)
+    except CLIError as exc:
+        print(f"advantage: error: {exc}", file=sys.stderr)
+        return USAGE_ERROR
+    except KeyboardInterrupt:
+        print("advantage: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
