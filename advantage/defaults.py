@@ -27,9 +27,9 @@ ENV_DEFAULTS: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
         "trainer": {"nsteps": 5, "gamma": 0.99, "total_steps": 500_000},
     },
     ("pg", "CartPole-v1"): {
-        "run": {"num_envs": 8},
-        "algorithm": {"lr": 2e-3},
-        "trainer": {"nsteps": 500, "gamma": 0.99, "total_steps": 300_000},
+        "run": {"num_envs": 16},
+        "algorithm": {"lr": 5e-3},
+        "trainer": {"nsteps": 200, "gamma": 0.99, "total_steps": 300_000},
     },
 }
 

@@ -120,6 +120,11 @@ def log_prob_entropy(
     if not isinstance(action, torch.Tensor):
         raise TypeError(f"action must be a torch.Tensor, got {type(action).__name__}")
     if isinstance(logit, Distribution):
+        if action_mask is not None:
+            raise ValueError(
+                f"action_mask cannot be applied to a torch Distribution ({name}); mask the logits "
+                "before building it, or pass the logits themselves"
+            )
         return logit.log_prob(action), logit.entropy()
     if isinstance(logit, torch.Tensor):
         if action_mask is not None and not isinstance(action_mask, torch.Tensor):
