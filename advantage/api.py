@@ -61,6 +61,7 @@ class Agent:
         self.run_config = run_config
         self.device = resolve_device(run_config.algorithm.device)
         self.observation_space, self.action_space = _spaces(run_config.env)
+        torch.manual_seed(run_config.trainer.seed)  # the initial weights follow the run's seed
         self.model = ActorCritic(self.observation_space, self.action_space, run_config.model).to(self.device)
         algo_cls = ALGORITHMS[self.algo][0]
         self.algorithm = algo_cls(self.model, run_config.algorithm, run_config.trainer.total_steps)

@@ -53,11 +53,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _train(args: argparse.Namespace) -> int:
+    import gymnasium as gym
+
     from .api import AGENTS, default_run_dir
 
     try:
         config = _train_config(args)
     except (ValueError, TypeError) as exc:
+        raise CLIError(str(exc)) from exc
+    try:  # before creating the run directory: an unusable env leaves nothing behind
+        agent = AGENTS[config.algo](run_config=config)
+    except (ValueError, TypeError, gym.error.DependencyNotInstalled) as exc:
         raise CLIError(str(exc)) from exc
     run_dir = Path(args.run_dir) if args.run_dir else default_run_dir(config)
     try:
@@ -67,7 +73,6 @@ def _train(args: argparse.Namespace) -> int:
         probe.unlink()
     except OSError as exc:
         raise CLIError(f"cannot write to run directory {run_dir}: {exc.strerror}") from exc
-    agent = AGENTS[config.algo](run_config=config)
     print(f"training {config.algo} on {config.env} for {config.trainer.total_steps} steps → {run_dir}", flush=True)
     agent.learn(run_dir=run_dir, progress=not args.no_progress)
     s = agent.summary
@@ -85,7 +90,7 @@ def _train_config(args: argparse.Namespace):
     """The run config from defaults, ``--config``, the flags and ``--set`` (in that order)."""
     from .config import RunConfig
     from .defaults import default_config
-    from .envs import check_env_id
+    from .envs import check_env_id, has_vector_entry_point
 
     no_flags = not any([args.algo, args.env, args.total_timesteps, args.config, args.overrides])
     if args.config:
@@ -110,6 +115,8 @@ def _train_config(args: argparse.Namespace):
 
         threshold = gym.spec(config.env).reward_threshold
         config = config.with_overrides([f"trainer.target_return={threshold}", "trainer.total_steps=500000"])
+    if config.env_backend == "vector" and not has_vector_entry_point(config.env):
+        raise ValueError(f"{config.env} has no numpy-vectorised implementation; use env_backend sync or async")
     return config
 
 
@@ -137,7 +144,7 @@ def _plot(args: argparse.Namespace) -> int:
 
     try:
         out = plot_runs(args.run_dirs, args.output, args.column)
-    except FileNotFoundError as exc:
+    except (OSError, ValueError) as exc:  # not a run, an unwritable output, a broken config.toml
         raise CLIError(str(exc)) from exc
     print(f"wrote {out}")
     return 0

@@ -14,6 +14,7 @@ from typing import Any
 import tomli_w
 
 from .algorithms import ALGORITHMS, AlgoConfig
+from .envs import BACKENDS
 from .models import ModelConfig
 from .rollout import RETURN_ESTIMATORS
 
@@ -107,6 +108,8 @@ class RunConfig:
             raise TypeError(f"algorithm config for {self.algo} must be {ALGORITHMS[self.algo][1].__name__}")
         if self.num_envs < 1:
             raise ValueError(f"num_envs must be >= 1, got {self.num_envs}")
+        if self.env_backend not in BACKENDS:
+            raise ValueError(f"env_backend must be one of {BACKENDS}, got {self.env_backend!r}")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested data (tuples as lists, None kept)."""

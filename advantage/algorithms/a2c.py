@@ -19,15 +19,13 @@ from .base import AlgoConfig, Algorithm, RolloutBatch, explained_variance
 
 @dataclass
 class A2CConfig(AlgoConfig):
-    """Hyperparameters of A2C (the specification's fields first)."""
+    """Hyperparameters of A2C.
 
-    lr: float = 1e-3
-    lr_final: float = 0.0
-    decay_steps: int | None = 600_000
-    grad_clip: float | None = 0.5
-    device: str = "auto"
-    entropy_coeff: float = 0.01
-    value_coeff: float = 0.5
+    The specification's fields come first, inherited with its defaults: ``lr=1e-3,
+    lr_final=0.0, decay_steps=600_000, grad_clip=0.5, device="auto", entropy_coeff=0.01,
+    value_coeff=0.5``.
+    """
+
     optimizer: str = "rmsprop"
     rmsprop_alpha: float = 0.99
     """Smoothing constant of RMSprop's squared-gradient average."""
