@@ -90,6 +90,7 @@ class VecEnv:
         self.num_envs = env.num_envs
         self.single_observation_space = env.single_observation_space
         self.single_action_space = env.single_action_space
+        self.steps = 0
         self._prev_done = np.zeros(self.num_envs, dtype=bool)
         self._ep_return = np.zeros(self.num_envs, dtype=np.float64)
         self._ep_length = np.zeros(self.num_envs, dtype=np.int64)
@@ -105,8 +106,10 @@ class VecEnv:
 
     def step(self, actions: np.ndarray) -> StepResult:
         obs, reward, terminated, truncated, _ = self.env.step(actions)
+        self.steps += 1
         reset_step = self._prev_done.copy()
         reward = np.asarray(reward, dtype=np.float32)
+        self._check_finite(obs, reward)
         terminated = np.asarray(terminated, dtype=bool)
         truncated = np.asarray(truncated, dtype=bool)
         done = terminated | truncated
@@ -120,6 +123,21 @@ class VecEnv:
             self._ep_length[done] = 0
         self._prev_done = done
         return StepResult(obs, reward, terminated, truncated, reset_step)
+
+    def _check_finite(self, obs: np.ndarray, reward: np.ndarray) -> None:
+        """Stop on NaN/Inf from an env, naming the env index and the vector step."""
+        bad_reward = ~np.isfinite(reward)
+        bad_obs = (
+            ~np.isfinite(obs).reshape(self.num_envs, -1).all(axis=1)
+            if np.issubdtype(obs.dtype, np.floating) else np.zeros(self.num_envs, dtype=bool)
+        )
+        if bad_reward.any() or bad_obs.any():
+            what = "reward" if bad_reward.any() else "observation"
+            index = int(np.flatnonzero(bad_reward | bad_obs)[0])
+            raise FloatingPointError(
+                f"environment {index} of {self.env_id or 'the vector env'} returned a non-finite "
+                f"{what} at vector step {self.steps}"
+            )
 
     def pop_episodes(self) -> tuple[np.ndarray, np.ndarray]:
         """Returns and lengths of the episodes finished since the last call."""

@@ -92,7 +92,10 @@ class SyncMultiEnvTrainer:
         rollout = self.collector.collect()
         advantages, returns, keep = estimate(rollout, self.estimator, cfg.gamma, cfg.lambda_)
         batch = flatten(rollout, advantages, returns, keep)
-        metrics = self.algorithm.update(batch)
+        try:
+            metrics = self.algorithm.update(batch)
+        except FloatingPointError as exc:  # the last checkpoint on disk is still the last good one
+            raise FloatingPointError(f"{exc} at env step {self.env_steps}; training stopped") from exc
         normalizer = getattr(self.model, "obs_normalizer", None)
         if normalizer is not None:  # after the update: acting and learning saw the same statistics
             normalizer.rms.update(rollout.obs[~rollout.reset_step])

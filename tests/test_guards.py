@@ -1,0 +1,133 @@
+"""Safety guards: loading never runs code, non-finite values stop training with a named cause."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from gymnasium.vector import AutoresetMode, SyncVectorEnv
+
+from advantage import PPO, TrainerConfig
+from advantage.api import Agent
+from advantage.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from advantage.envs import VecEnv
+from advantage.trainer import SyncMultiEnvTrainer
+
+
+class _WritesFileWhenUnpickled:
+    """A pickle payload: unpickling it would call ``open(path, "w").write(...)``."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (exec, (f"open({self.path!r}, 'w').write('pwned')",))
+
+
+def test_loading_refuses_a_code_payload_and_never_runs_it(tmp_path):
+    """A checkpoint smuggling a callable is rejected by name, and its side effect never happens."""
+    marker = tmp_path / "marker.txt"
+    evil = tmp_path / "evil.pt"
+    torch.save({"model": {}, "payload": _WritesFileWhenUnpickled(str(marker))}, evil)
+    with pytest.raises(CheckpointError, match="evil.pt"):
+        load_checkpoint(evil)
+    with pytest.raises(CheckpointError):
+        Agent.load(evil)
+    assert not marker.exists()
+
+
+def test_truncated_checkpoint_gives_a_clear_error(tmp_path):
+    """A checkpoint cut short (a crash mid-copy) is reported with its file name."""
+    agent = PPO("CartPole-v1", seed=0)
+    path = agent.save(tmp_path / "good.pt")
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(CheckpointError, match="broken.pt"):
+        load_checkpoint(broken)
+    assert load_checkpoint(path)["model"]
+
+
+def test_atomic_save_leaves_no_partial_file_on_failure(tmp_path):
+    """A save that fails mid-way keeps the previous checkpoint and leaves no temporary file."""
+    path = tmp_path / "ckpt.pt"
+    save_checkpoint(path, {"model": {"w": torch.ones(3)}})
+
+    class Unpicklable:
+        def __reduce__(self):
+            raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        save_checkpoint(path, {"model": {"w": torch.zeros(3)}, "bad": Unpicklable()})
+    assert torch.equal(load_checkpoint(path)["model"]["w"], torch.ones(3))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt.pt"]
+
+
+class _NanAtStep(gym.Env):
+    """Emits a NaN observation (or reward) at a given step."""
+
+    observation_space = gym.spaces.Box(-np.inf, np.inf, (2,), np.float32)
+    action_space = gym.spaces.Discrete(2)
+
+    def __init__(self, nan_step: int | None, field: str) -> None:
+        self.nan_step, self.field, self.t = nan_step, field, 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.zeros(2, np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        obs, reward = np.full(2, self.t, np.float32), 1.0
+        if self.t == self.nan_step:
+            if self.field == "obs":
+                obs[1] = np.nan
+            else:
+                reward = float("inf")
+        return obs, reward, False, False, {}
+
+
+@pytest.mark.parametrize("field, word", [("obs", "observation"), ("reward", "reward")])
+def test_non_finite_env_output_names_env_index_and_step(field, word):
+    """Env 1 emits NaN/Inf at its 3rd step: the error names env 1, the value and step 3."""
+    fns = [lambda: _NanAtStep(None, field), lambda: _NanAtStep(3, field)]
+    envs = VecEnv(SyncVectorEnv(fns, autoreset_mode=AutoresetMode.NEXT_STEP), "NanEnv")
+    envs.reset(seed=0)
+    envs.step(np.zeros(2, dtype=np.int64))
+    envs.step(np.zeros(2, dtype=np.int64))
+    with pytest.raises(FloatingPointError, match=rf"environment 1 of NanEnv .*non-finite {word} at vector step 3"):
+        envs.step(np.zeros(2, dtype=np.int64))
+
+
+def test_non_finite_loss_stops_training_and_keeps_last_checkpoint(tmp_path):
+    """A NaN weight makes the loss non-finite: training stops naming the term and the step,
+    the parameters are not stepped, and the checkpoint written before stays loadable."""
+    from advantage.envs import make_vec_env
+
+    agent = PPO("CartPole-v1", seed=0)
+    cfg = dataclasses.replace(agent.run_config.trainer, validate_freq=0, nsteps=16)
+    envs = make_vec_env("CartPole-v1", 4)
+    trainer = SyncMultiEnvTrainer(envs, agent.algorithm, None, cfg, agent.run_config, tmp_path)
+    trainer.collector.reset(seed=0)
+    trainer.iteration()
+    good = trainer.save(trainer.checkpoint_path())
+    with torch.no_grad():
+        agent.model.value_head.bias.fill_(float("nan"))
+    before = [p.detach().clone() for p in agent.model.actor_encoder.parameters()]
+    with pytest.raises(FloatingPointError, match=r"non-finite \w+ \(nan\) in ppo update at env step 64"):
+        trainer.iteration()
+    after = list(agent.model.actor_encoder.parameters())
+    assert all(torch.equal(b, a) for b, a in zip(before, after))
+    assert load_checkpoint(good)["env_steps"] == 64
+    envs.close()
+
+
+def test_trainer_config_rejects_nonsense():
+    """Out-of-range trainer values are refused with the field named."""
+    with pytest.raises(ValueError, match="trainer.nsteps"):
+        TrainerConfig(nsteps=0)
+    with pytest.raises(ValueError, match="trainer.gamma"):
+        TrainerConfig(gamma=1.5)
