@@ -15,7 +15,7 @@ from .algorithms import ALGORITHMS, AlgoConfig, resolve_device
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import RunConfig, TrainerConfig
 from .defaults import default_config
-from .envs import check_env_id, make_vec_env
+from .envs import check_env_id, make_vec_env, resolve_backend
 from .evaluation import evaluate
 from .models import ActorCritic, ModelConfig
 from .trainer import SyncMultiEnvTrainer
@@ -61,6 +61,7 @@ class Agent:
         self.run_config = run_config
         self.device = resolve_device(run_config.algorithm.device)
         self.observation_space, self.action_space = _spaces(run_config.env)
+        resolve_backend(run_config.env, run_config.env_backend)  # refuse a backend the env lacks now
         torch.manual_seed(run_config.trainer.seed)  # the initial weights follow the run's seed
         self.model = ActorCritic(self.observation_space, self.action_space, run_config.model).to(self.device)
         algo_cls = ALGORITHMS[self.algo][0]

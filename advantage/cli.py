@@ -90,7 +90,7 @@ def _train_config(args: argparse.Namespace):
     """The run config from defaults, ``--config``, the flags and ``--set`` (in that order)."""
     from .config import RunConfig
     from .defaults import default_config
-    from .envs import check_env_id, has_vector_entry_point
+    from .envs import check_env_id
 
     no_flags = not any([args.algo, args.env, args.total_timesteps, args.config, args.overrides])
     if args.config:
@@ -115,8 +115,6 @@ def _train_config(args: argparse.Namespace):
 
         threshold = gym.spec(config.env).reward_threshold
         config = config.with_overrides([f"trainer.target_return={threshold}", "trainer.total_steps=500000"])
-    if config.env_backend == "vector" and not has_vector_entry_point(config.env):
-        raise ValueError(f"{config.env} has no numpy-vectorised implementation; use env_backend sync or async")
     return config
 
 

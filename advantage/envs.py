@@ -60,10 +60,6 @@ def _make_gym_vector_env(
     env_id: str, num_envs: int, backend: str, env_kwargs: dict[str, Any]
 ) -> gym.vector.VectorEnv:
     if backend == "vector":
-        if not has_vector_entry_point(env_id):
-            raise ValueError(
-                f"{env_id} has no numpy-vectorised implementation; use backend 'sync' or 'async'"
-            )
         return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", **env_kwargs)
     fns = [lambda: gym.make(env_id, **env_kwargs) for _ in range(num_envs)]
     if backend == "sync":
@@ -159,6 +155,10 @@ def resolve_backend(env_id: str, backend: str) -> str:
         raise ValueError(f"unknown env backend {backend!r}; choose one of {BACKENDS}")
     if backend == "auto":
         return "vector" if has_vector_entry_point(env_id) else "sync"
+    if backend == "vector" and not has_vector_entry_point(env_id):
+        raise ValueError(
+            f"{env_id} has no numpy-vectorised implementation; use env_backend sync or async"
+        )
     return backend
 
 
