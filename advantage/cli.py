@@ -8,6 +8,8 @@ import json
 import sys
 from pathlib import Path
 
+from .errors import EnvironmentWorkerError
+
 USAGE_ERROR = 2
 
 
@@ -35,6 +37,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--config", default=None, help="a config.toml to start from (e.g. a previous run's)")
     train.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                        help="override a config value, e.g. --set trainer.nsteps=64 --set clip_ratio=0.1")
+    train.add_argument("--deterministic", action="store_true",
+                       help="deterministic torch kernels: a resumed run ends bit for bit like an uninterrupted one")
+    train.add_argument("--resume", default=None, metavar="RUN_DIR",
+                       help="continue the run in RUN_DIR from its newest readable checkpoint "
+                            "(only --total-timesteps and --no-progress may be given with it)")
     train.add_argument("--no-progress", action="store_true", help="no progress bar or progress lines")
 
     ev = sub.add_parser("eval", help="evaluate a trained agent")
@@ -57,6 +64,8 @@ def _train(args: argparse.Namespace) -> int:
 
     from .api import AGENTS, default_run_dir
 
+    if args.resume:
+        return _resume(args)
     try:
         config = _train_config(args)
     except (ValueError, TypeError) as exc:
@@ -66,6 +75,52 @@ def _train(args: argparse.Namespace) -> int:
     except (ValueError, TypeError, gym.error.DependencyNotInstalled) as exc:
         raise CLIError(str(exc)) from exc
     run_dir = Path(args.run_dir) if args.run_dir else default_run_dir(config)
+    if (run_dir / "config.toml").exists():
+        raise CLIError(
+            f"{run_dir} already holds a run; continue it with --resume {run_dir} or choose another --run-dir"
+        )
+    _check_writable(run_dir)
+    print(f"training {config.algo} on {config.env} for {config.trainer.total_steps} steps → {run_dir}", flush=True)
+    agent.learn(run_dir=run_dir, progress=not args.no_progress)
+    _report(agent, run_dir)
+    return 0
+
+
+def _resume(args: argparse.Namespace) -> int:
+    from .api import resume_agent
+    from .checkpoint import CheckpointError
+
+    given = [flag for flag, value in (
+        ("--algo", args.algo), ("--env", args.env), ("--num-envs", args.num_envs), ("--seed", args.seed),
+        ("--run-dir", args.run_dir), ("--config", args.config), ("--set", args.overrides),
+        ("--deterministic", args.deterministic),
+    ) if value]
+    if given:
+        raise CLIError(
+            f"--resume continues a run with its own config.toml; drop {', '.join(given)} "
+            "(only --total-timesteps and --no-progress may be given with --resume)"
+        )
+    try:
+        agent = resume_agent(args.resume)
+        if args.total_timesteps is not None:
+            agent.run_config = agent.run_config.with_overrides([f"trainer.total_steps={args.total_timesteps}"])
+    except (FileNotFoundError, CheckpointError, ValueError, TypeError) as exc:
+        raise CLIError(f"cannot resume: {exc}") from exc
+    point = agent.resume_point
+    run_dir = point.run_dir
+    _check_writable(run_dir)
+    for note in point.skipped:
+        print(f"skipped unreadable checkpoint: {note}", file=sys.stderr, flush=True)
+    if point.checkpoint is None:
+        print(f"{run_dir} has no checkpoint yet: restarting it from step 0", flush=True)
+    else:
+        print(f"resuming {run_dir} from {point.checkpoint.name} (step {point.payload['env_steps']})", flush=True)
+    agent.learn(run_dir=run_dir, progress=not args.no_progress)
+    _report(agent, run_dir)
+    return 0
+
+
+def _check_writable(run_dir: Path) -> None:
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
         probe = run_dir / ".write-test"
@@ -73,8 +128,9 @@ def _train(args: argparse.Namespace) -> int:
         probe.unlink()
     except OSError as exc:
         raise CLIError(f"cannot write to run directory {run_dir}: {exc.strerror}") from exc
-    print(f"training {config.algo} on {config.env} for {config.trainer.total_steps} steps → {run_dir}", flush=True)
-    agent.learn(run_dir=run_dir, progress=not args.no_progress)
+
+
+def _report(agent, run_dir: Path) -> None:
     s = agent.summary
     solved = f", solved at step {s['solved_at_step']}" if s["solved_at_step"] else ""
     print(
@@ -83,7 +139,6 @@ def _train(args: argparse.Namespace) -> int:
         f"evaluate it with: advantage eval {run_dir} --deterministic",
         flush=True,
     )
-    return 0
 
 
 def _train_config(args: argparse.Namespace):
@@ -109,6 +164,8 @@ def _train_config(args: argparse.Namespace):
         overrides.append(f"trainer.seed={args.seed}")
     if args.total_timesteps is not None:
         overrides.append(f"trainer.total_steps={args.total_timesteps}")
+    if args.deterministic:
+        overrides.append("trainer.deterministic=true")
     config = config.with_overrides(overrides)
     if no_flags and config.trainer.target_return is None:
         import gymnasium as gym
@@ -159,6 +216,9 @@ def main(argv: list[str] | None = None) -> int:
     except CLIError as exc:
         print(f"advantage: error: {exc}", file=sys.stderr)
         return USAGE_ERROR
+    except (FloatingPointError, EnvironmentWorkerError) as exc:  # training stopped; checkpoints kept
+        print(f"advantage: training stopped: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("advantage: interrupted", file=sys.stderr)
         return 130

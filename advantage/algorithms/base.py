@@ -132,9 +132,12 @@ class Algorithm:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         max_norm = self.config.grad_clip if self.config.grad_clip is not None else math.inf
-        grad_norm = nn.utils.clip_grad_norm_(self.model.parameters(), max_norm)
-        if not torch.isfinite(grad_norm):
-            raise FloatingPointError(f"non-finite gradient norm in {self.name} update")
+        try:  # raises before scaling any gradient, so the culprit can still be named
+            grad_norm = nn.utils.clip_grad_norm_(self.model.parameters(), max_norm, error_if_nonfinite=True)
+        except RuntimeError as exc:
+            bad = next(name for name, p in self.model.named_parameters()
+                       if p.grad is not None and not torch.isfinite(p.grad).all())
+            raise FloatingPointError(f"non-finite gradient of {bad} in {self.name} update") from exc
         self.optimizer.step()
         return grad_norm.item()
 
