@@ -52,6 +52,14 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--seed", type=int, default=None)
     ev.add_argument("--json", action="store_true", help="print one JSON object")
 
+    bench = sub.add_parser("bench", help="benchmark advantage against Stable-Baselines3 (installs SB3 if missing)")
+    bench.add_argument("--tasks", nargs="+", default=None, metavar="TASK",
+                       help="tasks to run (default: all): cartpole-ppo cartpole-a2c acrobot-ppo lunarlander-ppo")
+    bench.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
+    bench.add_argument("--modes", nargs="+", default=["sb3", "sb3-hparams", "tuned"],
+                       help="sb3 (Stable-Baselines3 defaults), sb3-hparams (advantage with them), tuned (advantage's)")
+    bench.add_argument("--out", default=None, help="also write every run and the table to this JSON file")
+
     plot = sub.add_parser("plot", help="draw learning curves of one or more runs")
     plot.add_argument("run_dirs", nargs="+")
     plot.add_argument("-o", "--output", default="learning_curves.png")
@@ -205,6 +213,17 @@ def _plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench(args: argparse.Namespace) -> int:
+    from .bench import MODES, TASKS, run_bench
+
+    names = args.tasks or list(TASKS)
+    for name, known in [(n, TASKS) for n in names] + [(m, MODES) for m in args.modes]:
+        if name not in known:
+            raise CLIError(f"unknown bench task or mode {name!r}; choose from {', '.join(known)}")
+    print(run_bench(names, args.seeds, args.modes, Path(args.out) if args.out else None))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
@@ -212,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command is None:
             parser.print_help()
             return USAGE_ERROR
-        return {"train": _train, "eval": _eval, "plot": _plot}[args.command](args)
+        return {"train": _train, "eval": _eval, "plot": _plot, "bench": _bench}[args.command](args)
     except CLIError as exc:
         print(f"advantage: error: {exc}", file=sys.stderr)
         return USAGE_ERROR

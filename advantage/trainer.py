@@ -110,6 +110,7 @@ class SyncMultiEnvTrainer:
         self._validations = 0
         self.loop = LoopState(config.log_freq, config.validate_freq, config.save_freq)
         self.resumed = False
+        self.eval_seconds = 0.0
         self.start_steps = 0
         self.wall_time_before = 0.0
 
@@ -211,7 +212,8 @@ class SyncMultiEnvTrainer:
             plot_runs([self.run_dir], self.run_dir / "learning_curve.png")
         return {
             "env_steps": self.env_steps, "updates": self.updates, "wall_time": elapsed,
-            "sps": (self.env_steps - self.start_steps) / max(elapsed, 1e-9), "last_eval_return": self.last_eval,
+            "sps": (self.env_steps - self.start_steps) / max(elapsed, 1e-9), "eval_seconds": self.eval_seconds,
+            "last_eval_return": self.last_eval,
             "best_eval_return": self.best_eval, "solved_at_step": self.solved_at,
             "resumed_from_step": self.start_steps if self.resumed else None,
             "run_dir": str(self.run_dir) if self.run_dir else None,
@@ -229,11 +231,13 @@ class SyncMultiEnvTrainer:
 
     def validate(self) -> dict[str, float]:
         cfg = self.config
+        start = time.perf_counter()
         returns = evaluate(
             self.model, self.val_envs, cfg.val_deterministic, cfg.max_val_steps,
             seed=cfg.seed + 1_000_003 * (self._validations + 1),
         )
         self._validations += 1
+        self.eval_seconds += time.perf_counter() - start
         self.last_eval = float(returns.mean())
         if self.last_eval > self.best_eval:
             self.best_eval = self.last_eval
