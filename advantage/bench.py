@@ -52,7 +52,7 @@ class Task:
 
 
 TASKS = {
-    "cartpole-ppo": Task("CartPole-v1", "ppo", 200_000, 475.0, 10_000),
+    "cartpole-ppo": Task("CartPole-v1", "ppo", 200_000, 475.0, 20_000),
     "cartpole-a2c": Task("CartPole-v1", "a2c", 500_000, 475.0, 20_000),
     "acrobot-ppo": Task("Acrobot-v1", "ppo", 100_000, -100.0, 10_000),
     "lunarlander-ppo": Task("LunarLander-v3", "ppo", 100_000, 200.0, 20_000),
@@ -81,7 +81,7 @@ def sb3_hparams_config(algo: str, env: str):
 
 
 # -- one run, inside its own process --------------------------------------------------------------
-def _run_advantage(task: Task, mode: str, seed: int, t0: float) -> dict[str, Any]:
+def _run_advantage(task: Task, mode: str, seed: int, t0: float, overrides: list[str]) -> dict[str, Any]:
     from .api import AGENTS
     from .defaults import default_config
     from .metrics import read_metrics
@@ -90,7 +90,7 @@ def _run_advantage(task: Task, mode: str, seed: int, t0: float) -> dict[str, Any
     config = config.with_overrides([
         f"trainer.total_steps={task.budget}", f"trainer.seed={seed}", f"trainer.validate_freq={task.eval_freq}",
         f"trainer.num_val_episodes={EVAL_EPISODES}", "trainer.val_deterministic=true", "trainer.tensorboard=false",
-        "trainer.save_freq=0", "trainer.target_return=none",
+        "trainer.save_freq=0", "trainer.target_return=none", *overrides,
     ])
     agent = AGENTS[task.algo](run_config=config)
     with tempfile.TemporaryDirectory() as run_dir:
@@ -158,7 +158,7 @@ def run_child(spec: dict[str, Any]) -> None:
     if spec["mode"] == "sb3":
         result = _run_sb3(task, spec["seed"], spec["t0"])
     else:
-        result = _run_advantage(task, spec["mode"], spec["seed"], spec["t0"])
+        result = _run_advantage(task, spec["mode"], spec["seed"], spec["t0"], spec.get("overrides", []))
     solved = next(((step, sec) for step, sec, ret in result["evals"] if ret >= task.threshold), (None, None))
     record = {"name": spec["name"], "mode": spec["mode"], "seed": spec["seed"], "steps_to_solve": solved[0],
               "seconds_to_solve": solved[1], "steps_per_second": result["env_steps"] / result["train_seconds"],
@@ -182,10 +182,10 @@ def ensure_packages(tasks: list[Task]) -> None:
     subprocess.run(command, check=True)
 
 
-def launch(name: str, task: Task, mode: str, seed: int) -> dict[str, Any]:
-    """One run in a fresh interpreter; returns its record."""
+def launch(name: str, task: Task, mode: str, seed: int, overrides: list[str] = ()) -> dict[str, Any]:
+    """One run in a fresh interpreter (advantage modes take extra config ``overrides``)."""
     with tempfile.TemporaryDirectory() as tmp:
-        spec = {"name": name, "task": asdict(task), "mode": mode, "seed": seed,
+        spec = {"name": name, "task": asdict(task), "mode": mode, "seed": seed, "overrides": list(overrides),
                 "result": str(Path(tmp) / "result.json"), "t0": time.time()}
         subprocess.run([sys.executable, "-m", "advantage.bench", json.dumps(spec)], check=True)
         record = json.loads(Path(spec["result"]).read_text())

@@ -22,7 +22,7 @@ from gymnasium.vector import AutoresetMode
 from .errors import EnvironmentWorkerError
 from .snapshot import capture_env, decode, encode, restore_env
 
-BACKENDS = ("auto", "vector", "sync", "async")
+BACKENDS = ("auto", "vector", "sync", "async", "envpool")
 
 
 @dataclass
@@ -60,9 +60,49 @@ def has_vector_entry_point(env_id: str) -> bool:
     return getattr(spec, "vector_entry_point", None) is not None
 
 
+class EnvPoolVectorEnv(gym.vector.VectorEnv):
+    """EnvPool's C++ thread-pool envs as a Gymnasium vector env.
+
+    EnvPool already autoresets on the next step (the step after a done returns the reset
+    observation with reward 0 and ignores the action), so it needs no translation. Its seed is
+    fixed when the pool is built: ``reset(seed=...)`` with a new seed rebuilds the pool.
+    """
+
+    def __init__(self, env_id: str, num_envs: int, env_kwargs: dict[str, Any]) -> None:
+        try:
+            import envpool
+        except ImportError as exc:
+            raise ValueError("env_backend envpool needs EnvPool: pip install envpool") from exc
+        if env_id not in envpool.list_all_envs():
+            raise ValueError(f"EnvPool has no {env_id}; use env_backend auto, sync or async")
+        self._make = lambda seed: envpool.make_gymnasium(env_id, num_envs=num_envs, seed=seed, **env_kwargs)
+        self._seed = 0
+        self._pool = self._make(self._seed)
+        self.num_envs = num_envs
+        self.single_observation_space = self._pool.observation_space
+        self.single_action_space = self._pool.action_space
+        self.observation_space = gym.vector.utils.batch_space(self.single_observation_space, num_envs)
+        self.action_space = gym.vector.utils.batch_space(self.single_action_space, num_envs)
+        self.metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP}
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        if seed is not None and seed != self._seed:
+            self._pool.close()
+            self._seed, self._pool = seed, self._make(seed)
+        return self._pool.reset()
+
+    def step(self, actions: np.ndarray):
+        return self._pool.step(actions)
+
+    def close_extras(self, **kwargs: Any) -> None:
+        self._pool.close()
+
+
 def _make_gym_vector_env(
     env_id: str, num_envs: int, backend: str, env_kwargs: dict[str, Any]
 ) -> gym.vector.VectorEnv:
+    if backend == "envpool":
+        return EnvPoolVectorEnv(env_id, num_envs, env_kwargs)
     if backend == "vector":
         return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", **env_kwargs)
     fns = [lambda: gym.make(env_id, **env_kwargs) for _ in range(num_envs)]
@@ -226,8 +266,8 @@ def make_vec_env(
     """Make ``num_envs`` copies of ``env_id`` stepping together (call ``reset(seed)`` to start).
 
     Backends: ``vector`` (the env's own numpy-vectorised implementation), ``sync`` (one process,
-    envs stepped in turn), ``async`` (one subprocess per env), ``auto`` (``vector`` when the env
-    has one, else ``sync``).
+    envs stepped in turn), ``async`` (one subprocess per env), ``envpool`` (EnvPool's C++ thread
+    pool, when installed), ``auto`` (``vector`` when the env has one, else ``sync``).
     """
     if num_envs < 1:
         raise ValueError(f"num_envs must be >= 1, got {num_envs}")

@@ -428,3 +428,23 @@ def test_cartpole_rollout_with_actor_critic(backend):
         np.testing.assert_array_equal(returns, expected)
     finally:
         envs.close()
+
+
+def test_envpool_backend_has_next_step_autoreset_semantics():
+    """EnvPool (when installed): the step after a done is a reset step with reward 0, and episode
+    statistics count only real transitions (CartPole: return == length)."""
+    pytest.importorskip("envpool")
+    from advantage.envs import make_vec_env
+
+    envs = make_vec_env("CartPole-v1", 4, backend="envpool")
+    envs.reset(seed=3)
+    rng = np.random.default_rng(0)
+    prev_done = np.zeros(4, dtype=bool)
+    for _ in range(300):
+        step = envs.step(rng.integers(0, 2, 4))
+        assert np.array_equal(step.reset_step, prev_done)
+        assert np.all(step.reward[step.reset_step] == 0) and np.all(step.reward[~step.reset_step] == 1)
+        prev_done = step.terminated | step.truncated
+    returns, lengths = envs.pop_episodes()
+    assert len(returns) >= 4 and np.array_equal(returns, lengths.astype(float))
+    envs.close()
