@@ -53,9 +53,10 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # noqa: BLE001 — any failure means the file is unusable
-        raise CheckpointError(
+        first = str(exc).splitlines()[0].split(". ")[0] if str(exc) else ""  # torch's advice to
+        raise CheckpointError(  # retry with weights_only=False is exactly what must not happen
             f"checkpoint {path} could not be loaded (truncated, corrupted, or not plain data): "
-            f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            f"{type(exc).__name__}: {first}"
         ) from exc
     if not isinstance(payload, dict) or "model" not in payload:
         raise CheckpointError(f"checkpoint {path} is not an advantage checkpoint (no model state)")
