@@ -32,6 +32,14 @@ class RolloutBatch:
     def index(self, idx: torch.Tensor) -> RolloutBatch:
         return RolloutBatch(*(getattr(self, f)[idx] for f in self.__dataclass_fields__))
 
+    def minibatches(self, size: int) -> list[RolloutBatch]:
+        """Shuffled minibatches of ``size``: one gather per field, then views of it (no copies)."""
+        shuffled = self.index(torch.randperm(len(self), device=self.advantages.device))
+        return [
+            RolloutBatch(*(getattr(shuffled, f)[start:start + size] for f in self.__dataclass_fields__))
+            for start in range(0, len(self), size)
+        ]
+
 
 def resolve_device(device: str) -> torch.device:
     """``auto`` is CUDA when available, else CPU; an explicit CUDA device must exist."""
