@@ -10,7 +10,17 @@ from torch import nn
 
 from .init import layer_init
 
-ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU}
+
+class Tanh(nn.Module):
+    """tanh(x) evaluated as 2·sigmoid(2x) − 1 (the same function; float32 results differ by at
+    most 2e-7). On CPU torch's sigmoid kernel is several times faster than its tanh, which makes a
+    64×64 MLP's forward + backward about 20% faster at batch 1024 (benchmarks in BENCHMARKS.md)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(2 * x) * 2 - 1
+
+
+ACTIVATIONS = {"tanh": Tanh, "relu": nn.ReLU}
 
 
 class MLP(nn.Module):
