@@ -28,18 +28,28 @@ class A3CAlgorithm(A2CAlgorithm):
 
     name = "a3c"
 
-    def gradients(self, batch: RolloutBatch) -> tuple[list[torch.Tensor | None], dict[str, float]]:
-        """The gradient of the loss w.r.t. every parameter (in ``model.parameters()`` order), and metrics."""
+    def gradients(self, batch: RolloutBatch) -> tuple[torch.Tensor, dict[str, float]]:
+        """The loss's gradient w.r.t. all parameters, flattened in ``model.parameters()`` order, and metrics.
+
+        A parameter the loss does not reach contributes zeros.
+        """
         total, terms, metrics = self.loss(batch)
         self.backward(total, terms)
-        grads = [None if p.grad is None else p.grad.detach().cpu().clone() for p in self.model.parameters()]
-        return grads, metrics
+        flat = torch.cat([
+            torch.zeros(p.numel(), device=p.device) if p.grad is None else p.grad.detach().reshape(-1)
+            for p in self.model.parameters()
+        ])
+        return flat, metrics
 
-    def apply_gradients(self, grads: list[torch.Tensor | None]) -> float:
-        """One optimiser step with a worker's gradient (clipped to ``grad_clip``); returns its norm."""
+    def apply_gradients(self, flat: torch.Tensor) -> float:
+        """One optimiser step with a worker's flat gradient (clipped to ``grad_clip``); returns its norm."""
         params = list(self.model.parameters())
-        if len(grads) != len(params):
-            raise ValueError(f"got {len(grads)} gradients for a model with {len(params)} parameters")
-        for param, grad in zip(params, grads):
-            param.grad = None if grad is None else grad.to(param.device)
+        total = sum(p.numel() for p in params)
+        if flat.numel() != total:
+            raise ValueError(f"got a gradient of {flat.numel()} values for a model of {total} parameters")
+        flat = flat.to(params[0].device)
+        offset = 0
+        for param in params:
+            param.grad = flat[offset:offset + param.numel()].view_as(param).clone()
+            offset += param.numel()
         return self.step()

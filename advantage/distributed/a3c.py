@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from ..algorithms.a3c import A3CAlgorithm
 from ..config import RunConfig, TrainerConfig
@@ -46,26 +47,35 @@ class A3CTrainer(SyncMultiEnvTrainer):
             raise TypeError(f"A3CTrainer needs the a3c algorithm, got {algorithm.name}")
         super().__init__(None, algorithm, val_envs, config, run_config, run_dir, progress, pool)
         self.pool = pool
-        self.pending: dict[Any, int] = {}  # in-flight gradient task -> worker index
+        self.pending: dict[Any, tuple[int, bool]] = {}  # in-flight task -> (worker, is a gradient)
         self.weights: Any = None
         self.lags: list[int] = []
 
     def launch(self, index: int) -> None:
         """Start worker ``index``'s next gradient task with the latest weights."""
-        self.pending[self.pool.workers[index].gradient.remote(self.weights)] = index
+        self.pending[self.pool.workers[index].gradient.remote(self.weights)] = (index, True)
 
     def next_gradient(self) -> tuple[int, Gradient]:
-        """The first gradient to arrive, and its worker; lost tasks are dropped and relaunched."""
+        """The first gradient to arrive, and its worker.
+
+        A gradient lost with its worker is dropped; the worker is pinged (without blocking the
+        others) until Ray has restarted it, then given a new task with the latest weights.
+        """
         import ray
 
         while True:
             (ready,), _ = ray.wait(list(self.pending), num_returns=1)
-            index = self.pending.pop(ready)
+            index, is_gradient = self.pending.pop(ready)
             try:
-                return index, ray.get(ready)
+                result = ray.get(ready)
             except ray.exceptions.RayActorError:
-                self.pool.dropped += 1
-                self.launch(index)
+                self.pool.dropped += is_gradient
+                self.pending[self.pool.ping(index)] = (index, False)
+                continue
+            if is_gradient:
+                return index, result
+            self.pool.mark_up(index)
+            self.launch(index)
 
     def iteration(self) -> dict[str, float]:
         """Apply one worker's gradient and send that worker the new weights."""
@@ -77,7 +87,7 @@ class A3CTrainer(SyncMultiEnvTrainer):
         self.pool.record(result)
         self.algorithm.set_progress(self.env_steps)
         lag = self.updates - result.version
-        grad_norm = self.algorithm.apply_gradients(result.grads)
+        grad_norm = self.algorithm.apply_gradients(torch.tensor(result.grads))  # a copy: Ray's arrays are read-only
         normalizer = getattr(self.model, "obs_normalizer", None)
         if normalizer is not None and result.obs is not None:
             normalizer.rms.update(result.obs.to(self.device))

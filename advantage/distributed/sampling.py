@@ -15,6 +15,7 @@ steps count as trained env steps. Ray restarts the worker, which then takes part
 from __future__ import annotations
 
 import dataclasses
+import time
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +49,12 @@ class RayCollector:
         self.pool.reset(0 if seed is None else seed)
 
     def launch(self) -> list[Any]:
-        """Broadcast the current weights (one ``ray.put``) and start a rollout on every worker."""
+        """Broadcast the current weights (one ``ray.put``) and start a rollout on every worker.
+
+        A worker whose last rollout was lost is first waited for until Ray has restarted it.
+        """
+        for index in list(self.pool.down_since):
+            self.pool.wait_until_up(index)
         weights = self.pool.broadcast(self.version)
         self.version += 1
         return [worker.sample.remote(weights) for worker in self.pool.workers]
@@ -58,11 +64,12 @@ class RayCollector:
         import ray
 
         samples = []
-        for future in futures:
+        for index, future in enumerate(futures):
             try:
                 sample = ray.get(future)
             except ray.exceptions.RayActorError:
                 self.pool.dropped += 1
+                self.pool.down_since.setdefault(index, time.monotonic())
                 continue
             self.pool.record(sample)
             samples.append(sample)
