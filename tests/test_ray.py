@@ -40,7 +40,7 @@ def ray_instance():
     """One local Ray for every test here (runs reuse an initialised Ray and leave it running)."""
     import ray  # the test command installs it: `pip install -e .[dev,ray]`
 
-    ray.init(num_cpus=4, include_dashboard=False, logging_level="ERROR")
+    ray.init(address="local", num_cpus=4, include_dashboard=False, logging_level="ERROR")
     yield
     ray.shutdown()
 

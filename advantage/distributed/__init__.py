@@ -30,7 +30,7 @@ def require_ray() -> None:
 
 @contextmanager
 def ray_session(address: str | None, num_workers: int) -> Iterator[None]:
-    """Ray for one run: joins ``address`` (e.g. ``auto``) or starts a local instance, and leaves it after.
+    """Ray for one run: joins ``address`` (e.g. ``auto``) or starts a new local instance; stops it after.
 
     When Ray is already initialised in this process (a notebook, a test fixture) it is used as is
     and left running.
@@ -42,9 +42,10 @@ def ray_session(address: str | None, num_workers: int) -> Iterator[None]:
         return
     if address is not None:
         ray.init(address=address, logging_level="WARNING")
-    else:  # one CPU per worker actor; more than the machine has only oversubscribes it
+    else:  # "local": a new instance even where `ray start` left one running; one CPU per worker actor
         ray.init(
-            num_cpus=max(os.cpu_count() or 1, num_workers), include_dashboard=False, logging_level="WARNING"
+            address="local", num_cpus=max(os.cpu_count() or 1, num_workers), include_dashboard=False,
+            logging_level="WARNING",
         )
     try:
         yield
