@@ -79,7 +79,7 @@ class SyncMultiEnvTrainer:
         self.device = next(self.model.parameters()).device
         self.run_config = run_config
         self.run_dir = Path(run_dir) if run_dir is not None else None
-        self.collector = collector or RolloutCollector(envs, self.model, config.nsteps, self.device)
+        self.collector = collector if collector is not None else RolloutCollector(envs, self.model, config.nsteps, self.device)
         self.estimator = algorithm.default_returns if config.returns == "auto" else config.returns
         self.progress_enabled = progress
         self.env_steps = 0

@@ -48,29 +48,34 @@ def run_child(spec: dict[str, Any]) -> None:
 
     from advantage.api import AGENTS
     from advantage.defaults import default_config
+    from advantage.metrics import read_metrics
 
     torch.set_num_threads(1)
     algo, overrides = SETUPS[spec["setup"]]
-    solve = spec["mode"] == "solve"
-    trainer = (
-        [f"trainer.target_return={SOLVED}", "trainer.validate_freq=10000", f"trainer.num_val_episodes={EVAL_EPISODES}"]
-        if solve else ["trainer.validate_freq=0"]
-    )
+    trainer = {
+        "solve": [f"trainer.target_return={SOLVED}", "trainer.validate_freq=10000"],
+        "full": ["trainer.validate_freq=50000"],
+        "sps": ["trainer.validate_freq=0"],
+    }[spec["mode"]] + [f"trainer.num_val_episodes={EVAL_EPISODES}"]
     config = default_config(algo, ENV_ID).with_overrides([
         *overrides, *trainer, f"trainer.total_steps={spec['steps']}", f"trainer.seed={spec['seed']}",
         "algorithm.device=cpu", "trainer.torch_threads=1", "trainer.tensorboard=false",
     ])
     agent = AGENTS[algo](run_config=config)
-    start = time.perf_counter()
-    agent.learn()
-    learn_seconds = time.perf_counter() - start
+    with tempfile.TemporaryDirectory() as tmp:
+        run_dir = tmp if spec["mode"] == "full" else None  # the eval curve; the plot it draws is not timed
+        start = time.perf_counter()
+        agent.learn(run_dir=run_dir)
+        learn_seconds = time.perf_counter() - start
+        metrics = read_metrics(Path(tmp) / "metrics.csv") if run_dir else {"step": [], "eval_return": []}
+    evals = [(int(step), ret) for step, ret in zip(metrics["step"], metrics["eval_return"]) if ret == ret]
     s = agent.summary
     final = agent.evaluate(EVAL_EPISODES, deterministic=True, seed=spec["seed"] + FINAL_SEED_OFFSET)
     record = {
         **spec, "env_steps": s["env_steps"], "steps_to_solve": s["solved_at_step"],
         "train_seconds": s["wall_time"], "learn_seconds": learn_seconds,
-        "startup_seconds": learn_seconds - s["wall_time"], "steps_per_second": s["sps"],
-        "final_return": float(final.mean()), "process_seconds": time.time() - spec["t0"],
+        "startup_seconds": learn_seconds - s["wall_time"],  # Ray and workers start/stop (and, in full mode, the plot) "steps_per_second": s["sps"],
+        "final_return": float(final.mean()), "process_seconds": time.time() - spec["t0"], "evals": evals,
         **{k: s[k] for k in ("policy_lag_mean", "policy_lag_max", "dropped_rollouts") if k in s},
     }
     Path(spec["result"]).write_text(json.dumps(record))
@@ -169,6 +174,11 @@ def markdown(result: dict[str, Any]) -> str:
                 f"{_median(runs, 'final_return')} | {_median(runs, 'train_seconds')} | "
                 f"{_median(runs, 'startup_seconds')} | {_median(runs, 'steps_per_second')} |"
             )
+    if result["full"]:
+        lines += ["", "| setup (whole budget) | seed | greedy return every 50k steps | final greedy |", "|---|---|---|---|"]
+        for r in result["full"]:
+            curve = ", ".join(f"{ret:.0f}" for _, ret in r["evals"])
+            lines.append(f"| {r['setup']} | {r['seed']} | {curve} | {r['final_return']:.1f} |")
     lines += ["", "| setup (throughput, no validation) | env steps | steps/s | start-up s |", "|---|---|---|---|"]
     for r in result["throughput"]:
         lines.append(f"| {r['setup']} | {r['env_steps']:,} | {r['steps_per_second']:,.0f} | {r['startup_seconds']:.1f} |")
@@ -186,6 +196,7 @@ def main() -> None:
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--seeds", default="1,2,3")
     parser.add_argument("--solve", default="a3c-2w,ppo-local,ppo-ray-2w", help="setups trained to 475")
+    parser.add_argument("--full", default="", help="setups trained their whole budget, validated every 50k steps")
     parser.add_argument("--throughput", default="ppo-local,ppo-ray-1w,ppo-ray-2w,a2c-local,a3c-1w,a3c-2w")
     parser.add_argument("--throughput-steps", type=int, default=50_000)
     parser.add_argument("--out", default="benchmarks/results/ray_cartpole.json")
@@ -200,10 +211,14 @@ def main() -> None:
         launch(setup, "solve", seed, budgets[SETUPS[setup][0]])
         for seed in seeds for setup in args.solve.split(",") if setup
     ]
+    full = [
+        launch(setup, "full", seed, budgets[SETUPS[setup][0]])
+        for seed in seeds for setup in args.full.split(",") if setup
+    ]
     throughput = [
         launch(setup, "sps", seeds[0], args.throughput_steps) for setup in args.throughput.split(",") if setup
     ]
-    result = {"solve": solve, "throughput": throughput, "sizes": measure_sizes(), "versions": versions()}
+    result = {"solve": solve, "full": full, "throughput": throughput, "sizes": measure_sizes(), "versions": versions()}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=1))
     print(f"wrote {args.out}", file=sys.stderr)
