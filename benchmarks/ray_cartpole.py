@@ -74,7 +74,8 @@ def run_child(spec: dict[str, Any]) -> None:
     record = {
         **spec, "env_steps": s["env_steps"], "steps_to_solve": s["solved_at_step"],
         "train_seconds": s["wall_time"], "learn_seconds": learn_seconds,
-        "startup_seconds": learn_seconds - s["wall_time"],  # Ray and workers start/stop (and, in full mode, the plot) "steps_per_second": s["sps"],
+        # Ray and worker start-up and shutdown (and, in full mode, the learning-curve plot)
+        "startup_seconds": learn_seconds - s["wall_time"], "steps_per_second": s["sps"],
         "final_return": float(final.mean()), "process_seconds": time.time() - spec["t0"], "evals": evals,
         **{k: s[k] for k in ("policy_lag_mean", "policy_lag_max", "dropped_rollouts") if k in s},
     }
