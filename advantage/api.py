@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,13 +13,20 @@ import numpy as np
 import torch
 
 from .algorithms import ALGORITHMS, AlgoConfig, resolve_device
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import (
+    CheckpointError,
+    list_checkpoints,
+    load_checkpoint,
+    load_latest_checkpoint,
+    remove_partial_writes,
+    save_checkpoint,
+)
 from .config import RunConfig, TrainerConfig
 from .defaults import default_config
 from .envs import check_env_id, make_vec_env, resolve_backend
 from .evaluation import evaluate
 from .models import ActorCritic, ModelConfig
-from .trainer import SyncMultiEnvTrainer
+from .trainer import CHECKPOINT_FORMAT, SyncMultiEnvTrainer
 
 
 def _spaces(env_id: str) -> tuple[gym.Space, gym.Space]:
@@ -72,6 +80,7 @@ class Agent:
         self.algorithm = algo_cls(self.model, run_config.algorithm, run_config.trainer.total_steps)
         self.trainer: SyncMultiEnvTrainer | None = None
         self.summary: dict[str, Any] = {}
+        self.resume_point: ResumePoint | None = None
 
     def learn(
         self, total_timesteps: int | None = None, run_dir: str | Path | None = None, progress: bool = False
@@ -79,9 +88,12 @@ class Agent:
         """Train for ``total_timesteps`` env steps (default: the config's); returns self.
 
         With ``run_dir`` the run writes its config, metrics, TensorBoard events, checkpoints and
-        learning curve there.
+        learning curve there. An agent from :meth:`resume` continues its run (in its directory).
         """
         cfg = self.run_config
+        resume = self.resume_point
+        if resume is not None:
+            run_dir = resume.run_dir if run_dir is None else run_dir
         if total_timesteps is not None:
             cfg.trainer = dataclasses.replace(cfg.trainer, total_steps=int(total_timesteps))
         tcfg = cfg.trainer
@@ -92,14 +104,20 @@ class Agent:
             run_dir.mkdir(parents=True, exist_ok=True)
             cfg.save_toml(run_dir / "config.toml")
         try:
+            payload = resume.payload if resume is not None else None
+            self.resume_point = None
             if cfg.distributed == "ray":
                 from .distributed import train_distributed
 
-                self.trainer, self.summary = train_distributed(self.algorithm, val_envs, cfg, run_dir, progress)
+                self.trainer, self.summary = train_distributed(
+                    self.algorithm, val_envs, cfg, run_dir, progress, resume=payload
+                )
             else:
                 envs = make_vec_env(cfg.env, cfg.num_envs, backend=cfg.env_backend)
                 try:
                     self.trainer = SyncMultiEnvTrainer(envs, self.algorithm, val_envs, tcfg, cfg, run_dir, progress)
+                    if payload is not None:
+                        self.trainer.restore(payload)
                     self.summary = self.trainer.train()
                 finally:
                     envs.close()
@@ -130,13 +148,21 @@ class Agent:
         if self.trainer is not None:
             return self.trainer.state()
         return {
-            "format": 1, "model": self.model.state_dict(), "algorithm": self.algorithm.state_dict(),
+            "format": CHECKPOINT_FORMAT, "model": self.model.state_dict(), "algorithm": self.algorithm.state_dict(),
             "config": self.run_config.to_dict(), "env_steps": 0, "updates": 0,
         }
 
     def save(self, path: str | Path) -> Path:
         """Write a checkpoint (atomically) that :meth:`load` restores."""
         return save_checkpoint(path, self.checkpoint())
+
+    @classmethod
+    def resume(cls, run_dir: str | Path) -> Agent:
+        """Continue the run in ``run_dir``: ``PPO.resume("runs/x").learn()``. See :func:`resume_agent`."""
+        agent = resume_agent(run_dir)
+        if cls is not Agent and agent.algo != cls.algo:
+            raise ValueError(f"{run_dir} is a {agent.algo} run; resume it with {type(agent).__name__}.resume")
+        return agent
 
     @classmethod
     def load(cls, path: str | Path) -> Agent:
@@ -150,10 +176,48 @@ class Agent:
         return agent
 
 
+@dataclass
+class ResumePoint:
+    """Where :meth:`Agent.resume` continues: a run directory and its newest readable checkpoint."""
+
+    run_dir: Path
+    checkpoint: Path | None
+    """None when the run wrote no checkpoint yet: it restarts from step 0 with its config."""
+    payload: dict[str, Any] | None
+    skipped: list[str]
+    """Why each newer checkpoint could not be used (truncated or corrupted)."""
+
+
+def resume_agent(run_dir: str | Path) -> Agent:
+    """An agent that, on ``learn()``, continues the run in ``run_dir`` exactly where its newest
+    readable checkpoint left it (falling back past corrupted ones)."""
+    run_dir = Path(run_dir)
+    if not run_dir.exists():
+        raise FileNotFoundError(f"run directory {run_dir} does not exist")
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"{run_dir} is a file, not a run directory")
+    if not (run_dir / "config.toml").is_file():
+        raise FileNotFoundError(f"{run_dir} is not a run directory (it has no config.toml)")
+    ckpt_dir = run_dir / "checkpoints"
+    remove_partial_writes(ckpt_dir)  # a run killed while saving leaves its temporary file
+    if list_checkpoints(ckpt_dir):
+        path, payload, skipped = load_latest_checkpoint(ckpt_dir)
+        if "resume" not in payload:
+            raise CheckpointError(f"checkpoint {path} was written without resume state (an older format)")
+        run_config = RunConfig.from_dict(payload["config"])
+    else:
+        path, payload, skipped = None, None, []
+        run_config = RunConfig.load_toml(run_dir / "config.toml")
+    agent = AGENTS[run_config.algo](run_config=run_config)
+    if payload is not None:
+        agent.model.load_state_dict(payload["model"])
+        agent.algorithm.load_state_dict(payload["algorithm"])
+    agent.resume_point = ResumePoint(run_dir, path, payload, skipped)
+    return agent
+
+
 def resolve_checkpoint(path: str | Path, best: bool = False) -> Path:
     """A checkpoint file, or a run directory's newest (or best) checkpoint."""
-    from .checkpoint import list_checkpoints
-
     path = Path(path)
     if path.is_file():
         return path

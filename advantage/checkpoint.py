@@ -53,9 +53,10 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # noqa: BLE001 — any failure means the file is unusable
-        raise CheckpointError(
+        first = str(exc).splitlines()[0].split(". ")[0] if str(exc) else ""  # torch's advice to
+        raise CheckpointError(  # retry with weights_only=False is exactly what must not happen
             f"checkpoint {path} could not be loaded (truncated, corrupted, or not plain data): "
-            f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            f"{type(exc).__name__}: {first}"
         ) from exc
     if not isinstance(payload, dict) or "model" not in payload:
         raise CheckpointError(f"checkpoint {path} is not an advantage checkpoint (no model state)")
@@ -75,3 +76,28 @@ def prune_checkpoints(directory: str | os.PathLike, keep: int) -> None:
     """Delete all but the newest ``keep`` periodic checkpoints."""
     for old in list_checkpoints(directory)[:-keep] if keep > 0 else []:
         old.unlink(missing_ok=True)
+
+
+def remove_partial_writes(directory: str | os.PathLike) -> list[Path]:
+    """Delete temporary files a killed :func:`save_checkpoint` left behind; returns them."""
+    directory = Path(directory)
+    partial = [p for p in directory.glob(".*.tmp") if p.is_file()] if directory.is_dir() else []
+    for path in partial:
+        path.unlink(missing_ok=True)
+    return partial
+
+
+def load_latest_checkpoint(directory: str | os.PathLike) -> tuple[Path, dict[str, Any], list[str]]:
+    """The newest periodic checkpoint that loads, and a note for each newer one that did not.
+
+    Raises :class:`CheckpointError` when there are checkpoints and none of them loads.
+    """
+    skipped: list[str] = []
+    for path in reversed(list_checkpoints(directory)):
+        try:
+            return path, load_checkpoint(path), skipped
+        except CheckpointError as exc:
+            skipped.append(str(exc))
+    if skipped:
+        raise CheckpointError(f"no readable checkpoint in {directory}: " + "; ".join(skipped))
+    raise CheckpointError(f"no checkpoint in {directory}")

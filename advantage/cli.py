@@ -8,6 +8,8 @@ import json
 import sys
 from pathlib import Path
 
+from .errors import EnvironmentWorkerError
+
 USAGE_ERROR = 2
 
 
@@ -40,6 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--config", default=None, help="a config.toml to start from (e.g. a previous run's)")
     train.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                        help="override a config value, e.g. --set trainer.nsteps=64 --set clip_ratio=0.1")
+    train.add_argument("--deterministic", action="store_true",
+                       help="deterministic torch kernels: a resumed run ends bit for bit like an uninterrupted one")
+    train.add_argument("--resume", default=None, metavar="RUN_DIR",
+                       help="continue the run in RUN_DIR from its newest readable checkpoint "
+                            "(only --total-timesteps and --no-progress may be given with it)")
     train.add_argument("--no-progress", action="store_true", help="no progress bar or progress lines")
 
     ev = sub.add_parser("eval", help="evaluate a trained agent")
@@ -49,6 +56,14 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--best", action="store_true", help="use the run's best validation checkpoint")
     ev.add_argument("--seed", type=int, default=None)
     ev.add_argument("--json", action="store_true", help="print one JSON object")
+
+    bench = sub.add_parser("bench", help="benchmark advantage against Stable-Baselines3 (installs SB3 if missing)")
+    bench.add_argument("--tasks", nargs="+", default=None, metavar="TASK",
+                       help="tasks to run (default: all): cartpole-ppo cartpole-a2c acrobot-ppo lunarlander-ppo")
+    bench.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
+    bench.add_argument("--modes", nargs="+", default=["sb3", "sb3-hparams", "tuned"],
+                       help="sb3 (Stable-Baselines3 defaults), sb3-hparams (advantage with them), tuned (advantage's)")
+    bench.add_argument("--out", default=None, help="also write every run and the table to this JSON file")
 
     plot = sub.add_parser("plot", help="draw learning curves of one or more runs")
     plot.add_argument("run_dirs", nargs="+")
@@ -62,6 +77,8 @@ def _train(args: argparse.Namespace) -> int:
 
     from .api import AGENTS, default_run_dir
 
+    if args.resume:
+        return _resume(args)
     try:
         config = _train_config(args)
     except (ValueError, TypeError) as exc:
@@ -75,6 +92,53 @@ def _train(args: argparse.Namespace) -> int:
     except (ValueError, TypeError, ImportError, gym.error.DependencyNotInstalled) as exc:
         raise CLIError(str(exc)) from exc
     run_dir = Path(args.run_dir) if args.run_dir else default_run_dir(config)
+    if (run_dir / "config.toml").exists():
+        raise CLIError(
+            f"{run_dir} already holds a run; continue it with --resume {run_dir} or choose another --run-dir"
+        )
+    _check_writable(run_dir)
+    print(f"training {config.algo} on {config.env} for {config.trainer.total_steps} steps → {run_dir}", flush=True)
+    agent.learn(run_dir=run_dir, progress=not args.no_progress)
+    _report(agent, run_dir)
+    return 0
+
+
+def _resume(args: argparse.Namespace) -> int:
+    from .api import resume_agent
+    from .checkpoint import CheckpointError
+
+    given = [flag for flag, value in (
+        ("--algo", args.algo), ("--env", args.env), ("--num-envs", args.num_envs), ("--seed", args.seed),
+        ("--run-dir", args.run_dir), ("--config", args.config), ("--set", args.overrides),
+        ("--deterministic", args.deterministic), ("--backend", args.backend),
+        ("--num-workers", args.num_workers), ("--ray-address", args.ray_address),
+    ) if value]
+    if given:
+        raise CLIError(
+            f"--resume continues a run with its own config.toml; drop {', '.join(given)} "
+            "(only --total-timesteps and --no-progress may be given with --resume)"
+        )
+    try:
+        agent = resume_agent(args.resume)
+        if args.total_timesteps is not None:
+            agent.run_config = agent.run_config.with_overrides([f"trainer.total_steps={args.total_timesteps}"])
+    except (FileNotFoundError, CheckpointError, ValueError, TypeError) as exc:
+        raise CLIError(f"cannot resume: {exc}") from exc
+    point = agent.resume_point
+    run_dir = point.run_dir
+    _check_writable(run_dir)
+    for note in point.skipped:
+        print(f"skipped unreadable checkpoint: {note}", file=sys.stderr, flush=True)
+    if point.checkpoint is None:
+        print(f"{run_dir} has no checkpoint yet: restarting it from step 0", flush=True)
+    else:
+        print(f"resuming {run_dir} from {point.checkpoint.name} (step {point.payload['env_steps']})", flush=True)
+    agent.learn(run_dir=run_dir, progress=not args.no_progress)
+    _report(agent, run_dir)
+    return 0
+
+
+def _check_writable(run_dir: Path) -> None:
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
         probe = run_dir / ".write-test"
@@ -82,8 +146,9 @@ def _train(args: argparse.Namespace) -> int:
         probe.unlink()
     except OSError as exc:
         raise CLIError(f"cannot write to run directory {run_dir}: {exc.strerror}") from exc
-    print(f"training {config.algo} on {config.env} for {config.trainer.total_steps} steps → {run_dir}", flush=True)
-    agent.learn(run_dir=run_dir, progress=not args.no_progress)
+
+
+def _report(agent, run_dir: Path) -> None:
     s = agent.summary
     solved = f", solved at step {s['solved_at_step']}" if s["solved_at_step"] else ""
     print(
@@ -92,7 +157,6 @@ def _train(args: argparse.Namespace) -> int:
         f"evaluate it with: advantage eval {run_dir} --deterministic",
         flush=True,
     )
-    return 0
 
 
 def _train_config(args: argparse.Namespace):
@@ -124,6 +188,8 @@ def _train_config(args: argparse.Namespace):
         overrides.append(f"ray_address={json.dumps(args.ray_address)}")
     if args.total_timesteps is not None:
         overrides.append(f"trainer.total_steps={args.total_timesteps}")
+    if args.deterministic:
+        overrides.append("trainer.deterministic=true")
     config = config.with_overrides(overrides)
     if no_flags and config.trainer.target_return is None:
         import gymnasium as gym
@@ -163,6 +229,17 @@ def _plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench(args: argparse.Namespace) -> int:
+    from .bench import MODES, TASKS, run_bench
+
+    names = args.tasks or list(TASKS)
+    for name, known in [(n, TASKS) for n in names] + [(m, MODES) for m in args.modes]:
+        if name not in known:
+            raise CLIError(f"unknown bench task or mode {name!r}; choose from {', '.join(known)}")
+    print(run_bench(names, args.seeds, args.modes, Path(args.out) if args.out else None))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
@@ -170,10 +247,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.command is None:
             parser.print_help()
             return USAGE_ERROR
-        return {"train": _train, "eval": _eval, "plot": _plot}[args.command](args)
+        return {"train": _train, "eval": _eval, "plot": _plot, "bench": _bench}[args.command](args)
     except CLIError as exc:
         print(f"advantage: error: {exc}", file=sys.stderr)
         return USAGE_ERROR
+    except (FloatingPointError, EnvironmentWorkerError) as exc:  # training stopped; checkpoints kept
+        print(f"advantage: training stopped: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("advantage: interrupted", file=sys.stderr)
         return 130

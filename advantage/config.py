@@ -64,6 +64,9 @@ class TrainerConfig:
     """Torch CPU threads; 0 picks 1 for small MLPs (faster at small batches) and all cores for CNNs."""
     tensorboard: bool = True
     """Write TensorBoard event files next to metrics.csv."""
+    deterministic: bool = False
+    """Use only deterministic torch kernels; with the sync or vector env backend on CPU a resumed
+    run then ends bit for bit where an uninterrupted one does."""
 
     def __post_init__(self) -> None:
         checks = {

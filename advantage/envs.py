@@ -11,6 +11,7 @@ can drop it and episode statistics never mix two episodes.
 from __future__ import annotations
 
 import difflib
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +19,10 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode
 
-BACKENDS = ("auto", "vector", "sync", "async")
+from .errors import EnvironmentWorkerError
+from .snapshot import capture_env, decode, encode, restore_env
+
+BACKENDS = ("auto", "vector", "sync", "async", "envpool")
 
 
 @dataclass
@@ -56,9 +60,49 @@ def has_vector_entry_point(env_id: str) -> bool:
     return getattr(spec, "vector_entry_point", None) is not None
 
 
+class EnvPoolVectorEnv(gym.vector.VectorEnv):
+    """EnvPool's C++ thread-pool envs as a Gymnasium vector env.
+
+    EnvPool already autoresets on the next step (the step after a done returns the reset
+    observation with reward 0 and ignores the action), so it needs no translation. Its seed is
+    fixed when the pool is built: ``reset(seed=...)`` with a new seed rebuilds the pool.
+    """
+
+    def __init__(self, env_id: str, num_envs: int, env_kwargs: dict[str, Any]) -> None:
+        try:
+            import envpool
+        except ImportError as exc:
+            raise ValueError("env_backend envpool needs EnvPool: pip install envpool") from exc
+        if env_id not in envpool.list_all_envs():
+            raise ValueError(f"EnvPool has no {env_id}; use env_backend auto, sync or async")
+        self._make = lambda seed: envpool.make_gymnasium(env_id, num_envs=num_envs, seed=seed, **env_kwargs)
+        self._seed = 0
+        self._pool = self._make(self._seed)
+        self.num_envs = num_envs
+        self.single_observation_space = self._pool.observation_space
+        self.single_action_space = self._pool.action_space
+        self.observation_space = gym.vector.utils.batch_space(self.single_observation_space, num_envs)
+        self.action_space = gym.vector.utils.batch_space(self.single_action_space, num_envs)
+        self.metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP}
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        if seed is not None and seed != self._seed:
+            self._pool.close()
+            self._seed, self._pool = seed, self._make(seed)
+        return self._pool.reset()
+
+    def step(self, actions: np.ndarray):
+        return self._pool.step(actions)
+
+    def close_extras(self, **kwargs: Any) -> None:
+        self._pool.close()
+
+
 def _make_gym_vector_env(
     env_id: str, num_envs: int, backend: str, env_kwargs: dict[str, Any]
 ) -> gym.vector.VectorEnv:
+    if backend == "envpool":
+        return EnvPoolVectorEnv(env_id, num_envs, env_kwargs)
     if backend == "vector":
         return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", **env_kwargs)
     fns = [lambda: gym.make(env_id, **env_kwargs) for _ in range(num_envs)]
@@ -94,14 +138,14 @@ class VecEnv:
         self._finished_lengths: list[np.ndarray] = []
 
     def reset(self, seed: int | None = None) -> np.ndarray:
-        obs, _ = self.env.reset(seed=seed)
+        obs, _ = self._call_workers("reset", self.env.reset, seed=seed)
         self._prev_done[:] = False
         self._ep_return[:] = 0.0
         self._ep_length[:] = 0
         return obs
 
     def step(self, actions: np.ndarray) -> StepResult:
-        obs, reward, terminated, truncated, _ = self.env.step(actions)
+        obs, reward, terminated, truncated, _ = self._call_workers("step", self.env.step, actions)
         self.steps += 1
         reset_step = self._prev_done.copy()
         reward = np.asarray(reward, dtype=np.float32)
@@ -135,6 +179,55 @@ class VecEnv:
                 f"{what} at vector step {self.steps}"
             )
 
+    def _call_workers(self, what: str, fn, *args, **kwargs):
+        """Call ``fn``; a subprocess worker that died becomes an error naming its env index."""
+        try:
+            return fn(*args, **kwargs)
+        except (EOFError, BrokenPipeError, ConnectionResetError) as exc:
+            processes = getattr(self.env, "processes", None)
+            if not processes:
+                raise
+            time.sleep(0.1)  # a pipe reads EOF a moment before the worker's exit code is set
+            dead = [(i, p) for i, p in enumerate(processes) if not p.is_alive()]
+            self._terminate_workers()
+            detail = ", ".join(f"environment {i} (pid {p.pid}, exit code {p.exitcode})" for i, p in dead)
+            raise EnvironmentWorkerError(
+                f"{detail or 'an environment worker'} of {self.env_id or 'the vector env'} died during "
+                f"{what} at vector step {self.steps}; the remaining workers were stopped"
+            ) from exc
+
+    def _terminate_workers(self) -> None:
+        for process in self.env.processes:
+            if process.is_alive():
+                process.terminate()
+        for pipe in self.env.parent_pipes:
+            if pipe is not None:
+                pipe.close()
+        for process in self.env.processes:
+            process.join(timeout=5)
+        self.env.closed = True  # nothing left to close; keeps Gymnasium's __del__ from waiting on them
+
+    # -- exact resume ---------------------------------------------------------------------------
+    def get_state(self) -> tuple[dict[str, Any] | None, list[str]]:
+        """``(state, [])`` with everything stepping depends on, or ``(None, what cannot be saved)``."""
+        env_state, uncaptured = capture_env(self.env)
+        if env_state is None:
+            return None, uncaptured
+        own = {
+            "steps": self.steps, "prev_done": self._prev_done, "ep_return": self._ep_return,
+            "ep_length": self._ep_length,
+        }
+        return {"env": env_state, "vec": encode(own)}, []
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`get_state`'s result into an env made with the same id, size and backend."""
+        restore_env(self.env, state["env"])
+        own = decode(state["vec"])
+        self.steps = own["steps"]
+        self._prev_done, self._ep_return, self._ep_length = own["prev_done"], own["ep_return"], own["ep_length"]
+        self._finished_returns.clear()
+        self._finished_lengths.clear()
+
     def pop_episodes(self) -> tuple[np.ndarray, np.ndarray]:
         """Returns and lengths of the episodes finished since the last call."""
         if not self._finished_returns:
@@ -146,7 +239,8 @@ class VecEnv:
         return returns, lengths
 
     def close(self) -> None:
-        self.env.close()
+        if not self.env.closed:
+            self.env.close()
 
 
 def resolve_backend(env_id: str, backend: str) -> str:
@@ -172,8 +266,8 @@ def make_vec_env(
     """Make ``num_envs`` copies of ``env_id`` stepping together (call ``reset(seed)`` to start).
 
     Backends: ``vector`` (the env's own numpy-vectorised implementation), ``sync`` (one process,
-    envs stepped in turn), ``async`` (one subprocess per env), ``auto`` (``vector`` when the env
-    has one, else ``sync``).
+    envs stepped in turn), ``async`` (one subprocess per env), ``envpool`` (EnvPool's C++ thread
+    pool, when installed), ``auto`` (``vector`` when the env has one, else ``sync``).
     """
     if num_envs < 1:
         raise ValueError(f"num_envs must be >= 1, got {num_envs}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 from pathlib import Path
 
 COLUMNS = (
@@ -19,7 +20,7 @@ COLUMNS = (
 class MetricsLogger:
     """Appends rows of :data:`COLUMNS` to ``metrics.csv`` and scalars to TensorBoard event files."""
 
-    def __init__(self, run_dir: str | Path, tensorboard: bool = True) -> None:
+    def __init__(self, run_dir: str | Path, tensorboard: bool = True, purge_step: int | None = None) -> None:
         self.path = Path(run_dir) / "metrics.csv"
         new = not self.path.exists()
         self._file = open(self.path, "a", newline="")  # noqa: SIM115 — closed in close()
@@ -30,7 +31,8 @@ class MetricsLogger:
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter
 
-            self._tb = SummaryWriter(log_dir=str(run_dir))
+            # purge_step: TensorBoard hides events an interrupted run wrote at or after this step
+            self._tb = SummaryWriter(log_dir=str(run_dir), purge_step=purge_step)
 
     def log(self, row: dict[str, float]) -> None:
         self._writer.writerow({k: v for k, v in row.items() if k in COLUMNS})
@@ -45,6 +47,25 @@ class MetricsLogger:
         self._file.close()
         if self._tb is not None:
             self._tb.close()
+
+
+def truncate_metrics(path: str | Path, last_step: int) -> bool:
+    """Drop rows after ``last_step`` from a ``metrics.csv`` (atomically); False if there is none."""
+    path = Path(path)
+    if not path.exists():
+        return False
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    kept = [row for row in rows if row.get("step") and int(float(row["step"])) <= last_step]
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(kept)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return True
 
 
 def read_metrics(path: str | Path) -> dict[str, list[float]]:

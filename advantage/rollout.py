@@ -55,15 +55,20 @@ class RolloutCollector:
         space = envs.single_observation_space
         head = model.head
         zeros = lambda *shape, dtype=torch.float32: torch.zeros(shape, dtype=dtype, device=device)  # noqa: E731
+        # What the env returns is written into numpy arrays (cheaper per step than tensor indexing)
+        # and moved to the device once per rollout; on CPU the tensors share the arrays' memory.
+        self._env_side = {
+            "rewards": np.zeros((T, N), dtype=np.float32),
+            "terminated": np.zeros((T, N), dtype=bool),
+            "truncated": np.zeros((T, N), dtype=bool),
+            "reset_step": np.zeros((T, N), dtype=bool),
+        }
         self.storage = Rollout(
             obs=zeros(T, N, *space.shape, dtype=_torch_dtype(space.dtype)),
             actions=zeros(T, N, *head.action_shape, dtype=head.action_dtype),
             policy=zeros(T, N, head.policy_dim),
             values=zeros(T, N),
-            rewards=zeros(T, N),
-            terminated=zeros(T, N, dtype=torch.bool),
-            truncated=zeros(T, N, dtype=torch.bool),
-            reset_step=zeros(T, N, dtype=torch.bool),
+            **{name: torch.from_numpy(array).to(device) for name, array in self._env_side.items()},
             last_value=zeros(N),
         )
         self.obs: np.ndarray | None = None
@@ -76,6 +81,7 @@ class RolloutCollector:
         if self.obs is None:
             raise RuntimeError("call reset(seed) before collect()")
         s, model, head, device = self.storage, self.model, self.model.head, self.device
+        rewards, terminated, truncated, reset_step = self._env_side.values()
         for t in range(self.nsteps):
             obs = torch.from_numpy(self.obs).to(device)
             action, value, policy = model.act(obs)
@@ -84,11 +90,12 @@ class RolloutCollector:
             s.actions[t] = action
             s.policy[t] = policy
             s.values[t] = value
-            s.rewards[t] = torch.from_numpy(step.reward)
-            s.terminated[t] = torch.from_numpy(step.terminated)
-            s.truncated[t] = torch.from_numpy(step.truncated)
-            s.reset_step[t] = torch.from_numpy(step.reset_step)
+            rewards[t], terminated[t] = step.reward, step.terminated
+            truncated[t], reset_step[t] = step.truncated, step.reset_step
             self.obs = step.obs
+        if device.type != "cpu":
+            for name, array in self._env_side.items():
+                getattr(s, name).copy_(torch.from_numpy(array))
         with torch.inference_mode():
             s.last_value.copy_(model.value(torch.from_numpy(self.obs).to(device)))
         return s

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
+import random
 import sys
 import time
+import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +21,32 @@ from .checkpoint import prune_checkpoints, save_checkpoint
 from .config import RunConfig, TrainerConfig
 from .envs import VecEnv
 from .evaluation import evaluate
-from .metrics import MetricsLogger
+from .metrics import MetricsLogger, truncate_metrics
 from .models.encoders import NatureCNN
 from .rollout import RolloutCollector, estimate, flatten
+from .snapshot import capture_rng, decode, encode, restore_rng
 
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2
+
+
+def _next_multiple(step: int, every: int) -> int:
+    """The first multiple of ``every`` after ``step``."""
+    return (step // every + 1) * every
+
+
+@dataclass
+class LoopState:
+    """The training loop's bookkeeping between log, validation and save points (checkpointed)."""
+
+    next_log: int
+    next_val: int
+    next_save: int
+    steps_at_log: int = 0
+    sums: dict[str, float] = field(default_factory=dict)
+    count: int = 0
+    episodes_since_log: int = 0
+    recent_returns: list[float] = field(default_factory=list)
+    recent_lengths: list[float] = field(default_factory=list)
 
 
 class Progress:
@@ -88,6 +113,11 @@ class SyncMultiEnvTrainer:
         self.last_eval = math.nan
         self.solved_at: int | None = None
         self._validations = 0
+        self.loop = LoopState(config.log_freq, config.validate_freq, config.save_freq)
+        self.resumed = False
+        self.eval_seconds = 0.0
+        self.start_steps = 0
+        self.wall_time_before = 0.0
 
     # -- one iteration -------------------------------------------------------------------------
     def iteration(self) -> dict[str, float]:
@@ -113,51 +143,59 @@ class SyncMultiEnvTrainer:
     def train(self) -> dict[str, Any]:
         cfg = self.config
         torch.set_num_threads(self._threads())
-        torch.manual_seed(cfg.seed)
-        np.random.seed(cfg.seed)
-        self.collector.reset(seed=cfg.seed)
-        logger = MetricsLogger(self.run_dir, cfg.tensorboard) if self.run_dir else None
+        was_deterministic = torch.are_deterministic_algorithms_enabled()
+        torch.use_deterministic_algorithms(cfg.deterministic or was_deterministic)
+        if not self.resumed:
+            torch.manual_seed(cfg.seed)
+            np.random.seed(cfg.seed)
+            random.seed(cfg.seed)
+            self.collector.reset(seed=cfg.seed)
+        logger = None
+        if self.run_dir:
+            # a resumed run redoes what the interrupted one logged after its checkpoint
+            redone = truncate_metrics(self.run_dir / "metrics.csv", self.env_steps)
+            logger = MetricsLogger(self.run_dir, cfg.tensorboard, purge_step=self.env_steps + 1 if redone else None)
         progress = Progress(cfg.total_steps, self.progress_enabled)
         start = time.perf_counter()
-        sums: dict[str, float] = {}
-        count = 0
-        recent_returns: list[float] = []
-        next_log, next_val, next_save = cfg.log_freq, cfg.validate_freq, cfg.save_freq
-        steps_at_log, time_at_log = 0, start
+        wall = lambda: self.wall_time_before + time.perf_counter() - start
+        time_at_log = start
+        loop = self.loop
         try:
             while self.env_steps < cfg.total_steps:
                 metrics = self.iteration()
                 for key, value in metrics.items():
                     how = self.aggregates.get(key, "mean")
-                    sums[key] = max(sums.get(key, value), value) if how == "max" else (
-                        value if how == "last" else sums.get(key, 0.0) + value
+                    loop.sums[key] = max(loop.sums.get(key, value), value) if how == "max" else (
+                        value if how == "last" else loop.sums.get(key, 0.0) + value
                     )
-                count += 1
+                loop.count += 1
                 returns, lengths = self.collector.pop_episodes()
-                recent_returns = (recent_returns + returns.tolist())[-100:]
+                loop.recent_returns = (loop.recent_returns + returns.tolist())[-100:]
+                loop.recent_lengths = (loop.recent_lengths + lengths.tolist())[-100:]
                 row: dict[str, float] = {}
-                if self.env_steps >= next_log or self.env_steps >= cfg.total_steps:
+                done = self.env_steps >= cfg.total_steps
+                if self.env_steps >= loop.next_log or done:
                     now = time.perf_counter()
                     row.update({
-                        key: value if key in self.aggregates else value / count for key, value in sums.items()
+                        key: value if key in self.aggregates else value / loop.count
+                        for key, value in loop.sums.items()
                     })
                     row.update(
-                        sps=(self.env_steps - steps_at_log) / max(now - time_at_log, 1e-9),
-                        episode_return=float(np.mean(recent_returns)) if recent_returns else math.nan,
-                        episode_length=float(lengths.mean()) if len(lengths) else math.nan,
-                        episodes=float(len(returns)),
+                        sps=(self.env_steps - loop.steps_at_log) / max(now - time_at_log, 1e-9),
+                        episode_return=float(np.mean(loop.recent_returns)) if loop.recent_returns else math.nan,
+                        episode_length=float(np.mean(loop.recent_lengths)) if loop.recent_lengths else math.nan,
+                        episodes=float(loop.episodes_since_log + len(returns)),
                     )
-                    sums, count = {}, 0
-                    steps_at_log, time_at_log = self.env_steps, now
-                    while next_log <= self.env_steps:
-                        next_log += cfg.log_freq
-                done = self.env_steps >= cfg.total_steps
-                if self.val_envs is not None and cfg.validate_freq and (self.env_steps >= next_val or done):
+                    loop.sums, loop.count, loop.episodes_since_log = {}, 0, 0
+                    loop.steps_at_log, time_at_log = self.env_steps, now
+                    loop.next_log = _next_multiple(self.env_steps, cfg.log_freq)
+                else:
+                    loop.episodes_since_log += len(returns)
+                if self.val_envs is not None and cfg.validate_freq and (self.env_steps >= loop.next_val or done):
                     row.update(self.validate())
-                    while next_val <= self.env_steps:
-                        next_val += cfg.validate_freq
+                    loop.next_val = _next_multiple(self.env_steps, cfg.validate_freq)
                 if row:
-                    row.update(step=self.env_steps, updates=self.updates, wall_time=time.perf_counter() - start)
+                    row.update(step=self.env_steps, updates=self.updates, wall_time=wall())
                     if logger:
                         logger.log(row)
                     progress.update(self.env_steps, {
@@ -165,28 +203,30 @@ class SyncMultiEnvTrainer:
                         "eval": self.last_eval,
                     })
                 solved = self._reached_target()
-                if self.run_dir and cfg.save_freq and self.env_steps >= next_save and not solved:
-                    self.save(self.checkpoint_path())
-                    while next_save <= self.env_steps:
-                        next_save += cfg.save_freq
+                if self.run_dir and cfg.save_freq and self.env_steps >= loop.next_save and not solved:
+                    loop.next_save = _next_multiple(self.env_steps, cfg.save_freq)
+                    self.save(self.checkpoint_path(), wall())
                 if solved:
                     self.solved_at = self.env_steps
                     break
             if self.run_dir:
-                self.save(self.checkpoint_path())
+                self.save(self.checkpoint_path(), wall())
         finally:
+            torch.use_deterministic_algorithms(was_deterministic)
             progress.close()
             if logger:
                 logger.close()
-        wall = time.perf_counter() - start
+        elapsed = time.perf_counter() - start
         if self.run_dir:
             from .plot import plot_runs
 
             plot_runs([self.run_dir], self.run_dir / "learning_curve.png")
         return {
-            "env_steps": self.env_steps, "updates": self.updates, "wall_time": wall,
-            "sps": self.env_steps / max(wall, 1e-9), "last_eval_return": self.last_eval,
+            "env_steps": self.env_steps, "updates": self.updates, "wall_time": elapsed,
+            "sps": (self.env_steps - self.start_steps) / max(elapsed, 1e-9), "eval_seconds": self.eval_seconds,
+            "last_eval_return": self.last_eval,
             "best_eval_return": self.best_eval, "solved_at_step": self.solved_at,
+            "resumed_from_step": self.start_steps if self.resumed else None,
             "run_dir": str(self.run_dir) if self.run_dir else None,
         }
 
@@ -202,23 +242,27 @@ class SyncMultiEnvTrainer:
 
     def validate(self) -> dict[str, float]:
         cfg = self.config
+        start = time.perf_counter()
         returns = evaluate(
             self.model, self.val_envs, cfg.val_deterministic, cfg.max_val_steps,
             seed=cfg.seed + 1_000_003 * (self._validations + 1),
         )
         self._validations += 1
+        self.eval_seconds += time.perf_counter() - start
         self.last_eval = float(returns.mean())
         if self.last_eval > self.best_eval:
             self.best_eval = self.last_eval
             if self.run_dir:
-                self.save(self.run_dir / "checkpoints" / "best.pt")
+                save_checkpoint(self.run_dir / "checkpoints" / "best.pt", self.state())
         return {"eval_return": self.last_eval, "eval_return_std": float(returns.std())}
 
     # -- checkpoints ---------------------------------------------------------------------------
     def checkpoint_path(self) -> Path:
         return self.run_dir / "checkpoints" / f"step_{self.env_steps:010d}.pt"
 
-    def state(self) -> dict[str, Any]:
+    def state(self, wall_time: float = 0.0) -> dict[str, Any]:
+        """Everything needed to continue this run exactly: weights, optimiser, counters, RNGs, envs."""
+        env_state, uncaptured = self.envs.get_state() if self.envs is not None else (None, ["Ray workers' envs"])
         return {
             "format": CHECKPOINT_FORMAT,
             "model": self.model.state_dict(),
@@ -227,10 +271,54 @@ class SyncMultiEnvTrainer:
             "env_steps": self.env_steps,
             "updates": self.updates,
             "best_eval_return": self.best_eval,
+            "resume": {
+                "last_eval_return": self.last_eval,
+                "validations": self._validations,
+                "wall_time": wall_time,
+                "loop": encode(dataclasses.asdict(self.loop)),
+                "rng": capture_rng(),
+                "envs": env_state,
+                "envs_uncaptured": uncaptured,
+                "obs": encode(self.collector.obs) if env_state is not None else None,
+            },
         }
 
-    def save(self, path: Path) -> Path:
-        save_checkpoint(path, self.state())
+    def restore(self, payload: dict[str, Any]) -> None:
+        """Continue from a checkpoint written by :meth:`state` (model and optimiser loaded here too).
+
+        Environments whose state could not be saved (subprocess workers, Box2D, MuJoCo) restart
+        with fresh episodes: training continues correctly but not bit for bit.
+        """
+        if payload.get("format") != CHECKPOINT_FORMAT or "resume" not in payload:
+            raise ValueError(
+                f"checkpoint format {payload.get('format')} cannot be resumed (needs format {CHECKPOINT_FORMAT})"
+            )
+        self.model.load_state_dict(payload["model"])
+        self.algorithm.load_state_dict(payload["algorithm"])
+        resume = payload["resume"]
+        self.env_steps = self.start_steps = payload["env_steps"]
+        self.updates = payload["updates"]
+        self.best_eval = payload["best_eval_return"]
+        self.last_eval = resume["last_eval_return"]
+        self._validations = resume["validations"]
+        self.wall_time_before = resume["wall_time"]
+        self.loop = LoopState(**decode(resume["loop"]))
+        restore_rng(resume["rng"])
+        if resume["envs"] is not None:
+            self.envs.set_state(resume["envs"])
+            self.collector.obs = decode(resume["obs"])
+        else:
+            warnings.warn(
+                "the environment state was not saved ("
+                + ", ".join(resume["envs_uncaptured"][:3])
+                + "); environments restart with fresh episodes, so this resume is not bit-for-bit",
+                stacklevel=2,
+            )
+            self.collector.reset(seed=self.config.seed + self.env_steps)
+        self.resumed = True
+
+    def save(self, path: Path, wall_time: float = 0.0) -> Path:
+        save_checkpoint(path, self.state(wall_time))
         if path.name.startswith("step_"):
             prune_checkpoints(path.parent, self.config.keep_checkpoints)
         return path

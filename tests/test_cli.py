@@ -189,6 +189,7 @@ TRAIN_ERRORS = [
     (["--config", "{bad_toml}"], "is not valid TOML"),
     (["--config", "{missing}"], "cannot read config file"),
     (["--config", "{not_a_run}"], "cannot read config file"),
+    (["--set", "trainer.deterministic=maybe"], "trainer.deterministic expects"),
 ]
 
 
@@ -201,6 +202,33 @@ def test_train_bad_input(capsys, tmp_path, bad_files, args, message):
     safe = ["--total-timesteps", "64", "--set", "trainer.validate_freq=0", "--no-progress"]
     assert_usage_error(capsys, ["train", *safe, *args, "--run-dir", str(run_dir)], message)
     assert not run_dir.exists()
+
+
+RESUME_ERRORS = [
+    (["{missing}"], "cannot resume: run directory {missing} does not exist"),
+    (["{file}"], "is a file, not a run directory"),
+    (["{not_a_run}"], "is not a run directory (it has no config.toml)"),
+    (["{corrupted}"], "no readable checkpoint in"),
+    (["{run}", "--algo", "a2c"], "drop --algo"),
+    (["{run}", "--env", "Acrobot-v1", "--seed", "2"], "drop --env, --seed"),
+    (["{run}", "--set", "trainer.nsteps=8"], "drop --set"),
+    (["{run}", "--run-dir", "{missing}"], "drop --run-dir"),
+    (["{run}", "--total-timesteps", "0"], "trainer.total_steps is out of range"),
+]
+
+
+@pytest.mark.parametrize("args, message", RESUME_ERRORS)
+def test_resume_bad_input(capsys, tmp_path, bad_files, run, args, message):
+    """--resume of something that is not a resumable run, or with flags that would change it."""
+    corrupted = tmp_path / "corrupted"
+    (corrupted / "checkpoints").mkdir(parents=True)
+    (corrupted / "config.toml").write_bytes((run / "config.toml").read_bytes())
+    (corrupted / "checkpoints" / "step_0000000256.pt").write_bytes(b"\x80\x02garbage")
+    files = {**bad_files, "run": run, "corrupted": corrupted}
+    before = sorted(p.name for p in (run / "checkpoints").iterdir())
+    args = [a.format(**files) for a in args]
+    assert_usage_error(capsys, ["train", "--no-progress", "--resume", *args], message.format(**files))
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == before  # nothing touched
 
 
 def test_train_missing_env_dependency(capsys, tmp_path):

@@ -428,3 +428,44 @@ def test_cartpole_rollout_with_actor_critic(backend):
         np.testing.assert_array_equal(returns, expected)
     finally:
         envs.close()
+
+
+def test_envpool_backend_has_next_step_autoreset_semantics():
+    """EnvPool (when installed): the step after a done is a reset step with reward 0, and episode
+    statistics count only real transitions (CartPole: return == length)."""
+    pytest.importorskip("envpool")
+    from advantage.envs import make_vec_env
+
+    envs = make_vec_env("CartPole-v1", 4, backend="envpool")
+    envs.reset(seed=3)
+    rng = np.random.default_rng(0)
+    prev_done = np.zeros(4, dtype=bool)
+    for _ in range(300):
+        step = envs.step(rng.integers(0, 2, 4))
+        assert np.array_equal(step.reset_step, prev_done)
+        assert np.all(step.reward[step.reset_step] == 0) and np.all(step.reward[~step.reset_step] == 1)
+        prev_done = step.terminated | step.truncated
+    returns, lengths = envs.pop_episodes()
+    assert len(returns) >= 4 and np.array_equal(returns, lengths.astype(float))
+    envs.close()
+
+
+def test_minibatches_partition_a_shuffled_batch_into_views():
+    """Every transition lands in exactly one minibatch, rows stay aligned across fields, and the
+    minibatches are views of one shuffled copy (one gather per field per epoch)."""
+    from advantage.algorithms.base import RolloutBatch
+
+    n = 10
+    batch = RolloutBatch(
+        obs=torch.arange(n, dtype=torch.float32).unsqueeze(1).repeat(1, 3), actions=torch.arange(n),
+        policy=torch.arange(n, dtype=torch.float32).unsqueeze(1), values=torch.arange(n, dtype=torch.float32),
+        advantages=torch.arange(n, dtype=torch.float32), returns=torch.arange(n, dtype=torch.float32) * 2,
+    )
+    torch.manual_seed(0)
+    parts = batch.minibatches(4)
+    assert [len(p) for p in parts] == [4, 4, 2]
+    assert sorted(torch.cat([p.actions for p in parts]).tolist()) == list(range(n))
+    assert torch.cat([p.actions for p in parts]).tolist() != list(range(n))  # shuffled
+    for p in parts:
+        assert torch.equal(p.obs[:, 0].long(), p.actions) and torch.equal(p.returns, 2 * p.advantages)
+    assert parts[1].advantages.data_ptr() == parts[0].advantages.data_ptr() + 4 * 4  # same storage

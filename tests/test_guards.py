@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import re
+import time
 
 import gymnasium as gym
 import numpy as np
@@ -131,3 +134,72 @@ def test_trainer_config_rejects_nonsense():
         TrainerConfig(nsteps=0)
     with pytest.raises(ValueError, match="trainer.gamma"):
         TrainerConfig(gamma=1.5)
+
+
+class _DiesInStep(gym.Wrapper):
+    """A CartPole whose worker process exits abruptly on its ``die_at``-th step."""
+
+    def __init__(self, env: gym.Env, die_at: int | None) -> None:
+        super().__init__(env)
+        self.die_at, self.count = die_at, 0
+
+    def step(self, action):
+        self.count += 1
+        if self.count == self.die_at:
+            os._exit(1)
+        return self.env.step(action)
+
+
+def test_dead_subprocess_worker_is_named_within_seconds():
+    """A subprocess env that dies mid-step raises an error naming its index, never a hang."""
+    from gymnasium.vector import AsyncVectorEnv
+
+    from advantage.errors import EnvironmentWorkerError
+
+    fns = [lambda i=i: _DiesInStep(gym.make("CartPole-v1"), 5 if i == 2 else None) for i in range(3)]
+    envs = VecEnv(AsyncVectorEnv(fns, autoreset_mode=AutoresetMode.NEXT_STEP), "CartPole-v1", "async")
+    envs.reset(seed=0)
+    for _ in range(4):
+        envs.step(np.zeros(3, dtype=np.int64))
+    start = time.monotonic()
+    with pytest.raises(EnvironmentWorkerError, match=r"environment 2 \(pid \d+, exit code 1\) of CartPole-v1 "
+                                                     r"died during step at vector step 4"):
+        envs.step(np.zeros(3, dtype=np.int64))
+    assert time.monotonic() - start < 5
+    assert not any(p.is_alive() for p in envs.env.processes)  # the other workers were stopped
+    envs.close()
+
+
+def test_dead_worker_stops_training_with_exit_code_1(tmp_path, capsys):
+    """Through the CLI: the run ends with the worker named and exit code 1, no traceback."""
+    from advantage import cli
+
+    gym.register("DiesAfterTenSteps-v0", entry_point=lambda: _DiesInStep(gym.make("CartPole-v1"), 10))
+    try:
+        argv = ["train", "--env", "DiesAfterTenSteps-v0", "--total-timesteps", "4096", "--num-envs", "2",
+                "--set", "env_backend=async", "--set", "trainer.validate_freq=0", "--no-progress",
+                "--run-dir", str(tmp_path / "run")]
+        assert cli.main(argv) == 1
+        err = capsys.readouterr().err
+        assert "Traceback" not in err
+        assert re.search(r"training stopped: environment 0 \(pid \d+, exit code 1\).* of DiesAfterTenSteps-v0 died", err)
+    finally:
+        gym.registry.pop("DiesAfterTenSteps-v0")
+
+
+def test_non_finite_gradient_names_the_parameter_and_step(tmp_path):
+    """A finite loss whose gradient is NaN stops before the optimiser moves any weight."""
+    from advantage.envs import make_vec_env
+
+    agent = PPO("CartPole-v1", seed=0)
+    cfg = dataclasses.replace(agent.run_config.trainer, validate_freq=0, nsteps=16)
+    envs = make_vec_env("CartPole-v1", 4)
+    trainer = SyncMultiEnvTrainer(envs, agent.algorithm, None, cfg, agent.run_config, tmp_path)
+    trainer.collector.reset(seed=0)
+    trainer.iteration()
+    agent.model.value_head.weight.register_hook(lambda grad: grad * float("nan"))
+    before = {k: v.clone() for k, v in agent.model.state_dict().items()}
+    with pytest.raises(FloatingPointError, match=r"non-finite gradient of value_head.weight in ppo update at env step 64"):
+        trainer.iteration()
+    assert all(torch.equal(before[k], v) for k, v in agent.model.state_dict().items())
+    envs.close()

@@ -184,6 +184,13 @@ def test_cli_trains_a3c_and_the_run_evaluates(tmp_path, capsys):
     assert 'algo = "a3c"' in text and 'distributed = "ray"' in text and "num_workers = 2" in text
     assert main(["eval", str(run_dir), "--episodes", "2", "--json"]) == 0
     assert '"episodes": 2' in capsys.readouterr().out
+    # a Ray run resumes from its checkpoint; the workers' envs start new episodes
+    with pytest.warns(UserWarning, match="Ray workers"):
+        assert main(["train", "--resume", str(run_dir), "--total-timesteps", "2000", "--no-progress"]) == 0
+    assert "resuming" in capsys.readouterr().out
+    with open(run_dir / "metrics.csv", newline="") as f:
+        steps = [int(row["step"]) for row in csv.DictReader(f)]
+    assert steps == sorted(set(steps)) and steps[0] < 1000 and 2000 <= steps[-1] < 2000 + 20
 
 
 def test_cli_names_the_install_command_without_ray(tmp_path, monkeypatch, capsys):

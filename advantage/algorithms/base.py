@@ -32,6 +32,14 @@ class RolloutBatch:
     def index(self, idx: torch.Tensor) -> RolloutBatch:
         return RolloutBatch(*(getattr(self, f)[idx] for f in self.__dataclass_fields__))
 
+    def minibatches(self, size: int) -> list[RolloutBatch]:
+        """Shuffled minibatches of ``size``: one gather per field, then views of it (no copies)."""
+        shuffled = self.index(torch.randperm(len(self), device=self.advantages.device))
+        return [
+            RolloutBatch(*(getattr(shuffled, f)[start:start + size] for f in self.__dataclass_fields__))
+            for start in range(0, len(self), size)
+        ]
+
 
 def resolve_device(device: str) -> torch.device:
     """``auto`` is CUDA when available, else CPU; an explicit CUDA device must exist."""
@@ -140,9 +148,12 @@ class Algorithm:
     def step(self) -> float:
         """Clip the global norm of the parameters' ``.grad`` and take the optimiser step; returns the norm."""
         max_norm = self.config.grad_clip if self.config.grad_clip is not None else math.inf
-        grad_norm = nn.utils.clip_grad_norm_(self.model.parameters(), max_norm)
-        if not torch.isfinite(grad_norm):
-            raise FloatingPointError(f"non-finite gradient norm in {self.name} update")
+        try:  # raises before scaling any gradient, so the culprit can still be named
+            grad_norm = nn.utils.clip_grad_norm_(self.model.parameters(), max_norm, error_if_nonfinite=True)
+        except RuntimeError as exc:
+            bad = next(name for name, p in self.model.named_parameters()
+                       if p.grad is not None and not torch.isfinite(p.grad).all())
+            raise FloatingPointError(f"non-finite gradient of {bad} in {self.name} update") from exc
         self.optimizer.step()
         return grad_norm.item()
 

@@ -16,8 +16,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import torch
-
 from ..losses import ppo_data, ppo_error
 from .base import AlgoConfig, Algorithm, RolloutBatch, explained_variance
 
@@ -73,8 +71,7 @@ class PPOAlgorithm(Algorithm):
         steps = 0
         stopped_early = False
         for _ in range(cfg.epochs):
-            for idx in torch.randperm(size, device=batch.advantages.device).split(minibatch_size):
-                mb = batch.index(idx)
+            for mb in batch.minibatches(minibatch_size):
                 adv = mb.advantages
                 if cfg.normalize_advantage and len(mb) > 1:
                     adv = (adv - adv.mean()) / (adv.std() + 1e-8)

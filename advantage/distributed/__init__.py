@@ -59,8 +59,11 @@ def train_distributed(
     config: RunConfig,
     run_dir: str | Path | None = None,
     progress: bool = False,
+    resume: dict[str, Any] | None = None,
 ) -> tuple[SyncMultiEnvTrainer, dict[str, Any]]:
     """Train on ``config.num_workers`` Ray workers; returns the trainer and its summary.
+
+    ``resume`` is a checkpoint payload to continue from; the workers' envs start new episodes.
 
     ``a3c`` runs :class:`~advantage.distributed.a3c.A3CTrainer`; every other algorithm runs its
     usual update on rollouts gathered from the workers
@@ -76,6 +79,8 @@ def train_distributed(
         pool = WorkerPool(algorithm.model, config)
         try:
             trainer = trainer_cls(pool, algorithm, val_envs, config.trainer, config, run_dir, progress)
+            if resume is not None:
+                trainer.restore(resume)
             summary = trainer.train()
         finally:
             pool.close()

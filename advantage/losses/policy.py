@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-from torch.distributions import Categorical, Distribution, Normal
+from torch.distributions import Distribution, Normal
 
 Logit = torch.Tensor | Sequence[torch.Tensor] | Distribution
 ActionMask = torch.Tensor | Sequence[torch.Tensor] | None
@@ -89,14 +89,17 @@ def _categorical(
             f"{tuple(logits.shape)}; expected {name} of shape {tuple(action.shape)} + (num_actions,)"
         )
     n = logits.shape[-1]
-    if action.numel() and (bool((action < 0).any()) or bool((action >= n).any())):
-        lo, hi = int(action.min()), int(action.max())
-        raise ValueError(f"action out of range: values span [{lo}, {hi}] but {name} has {n} actions, so actions must lie in [0, {n})")
+    if action.numel():
+        lo, hi = (int(v) for v in torch.aminmax(action))
+        if lo < 0 or hi >= n:
+            raise ValueError(f"action out of range: values span [{lo}, {hi}] but {name} has {n} actions, so actions must lie in [0, {n})")
     logits = _masked_logits(logits, mask, name)
     if mask is not None and not bool(mask.gather(-1, action.unsqueeze(-1)).all()):
         raise ValueError("action_mask forbids an action that was taken; the mask and actions disagree")
-    dist = Categorical(logits=logits, validate_args=False)
-    return dist.log_prob(action), dist.entropy()
+    # log π = log_softmax(logits); H = -Σ π log π (masked actions: π = 0 times a finite log π)
+    log_probs = torch.log_softmax(logits, dim=-1)
+    entropy = -(log_probs.exp() * log_probs).sum(-1)
+    return log_probs.gather(-1, action.unsqueeze(-1)).squeeze(-1), entropy
 
 
 def _gaussian(

@@ -1,0 +1,94 @@
+"""Where a training iteration's time goes: env step, acting, storage, returns, update, logging.
+
+Wraps the trainer's pieces with timers (no change to the library) and trains for a fixed number
+of steps without validation, then prints each phase's share of the wall time and µs per env step.
+
+    python benchmarks/profile_iteration.py --algo ppo --env CartPole-v1 --steps 200000 \
+        [--set num_envs=64 --set trainer.nsteps=32 ...] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections import defaultdict
+
+import torch
+
+from advantage import api, rollout
+from advantage.algorithms import base
+from advantage.defaults import default_config
+from advantage.envs import VecEnv
+from advantage.models import ActorCritic
+
+TIMES: dict[str, float] = defaultdict(float)
+
+
+def timed(name, fn):
+    def wrapper(*args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            TIMES[name] += time.perf_counter() - start
+    return wrapper
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--algo", default="ppo")
+    parser.add_argument("--env", default="CartPole-v1")
+    parser.add_argument("--steps", type=int, default=200_000)
+    parser.add_argument("--set", dest="overrides", action="append", default=[])
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args()
+
+    config = default_config(args.algo, args.env).with_overrides(
+        [*args.overrides, "trainer.validate_freq=0", f"trainer.total_steps={args.steps}"]
+    )
+    # phases: the env step, the acting forward pass (+ sampling), the rest of collect is storage
+    VecEnv.step = timed("env step", VecEnv.step)
+    ActorCritic.act = timed("act (forward + sample)", ActorCritic.act)
+    rollout.RolloutCollector.collect = timed("collect (total)", rollout.RolloutCollector.collect)
+    from advantage import trainer as trainer_module  # it imported these names directly
+
+    trainer_module.estimate = timed("returns / advantages", rollout.estimate)
+    trainer_module.flatten = timed("flatten batch", rollout.flatten)
+    base.Algorithm.optimize = timed("backward + clip + optimiser", base.Algorithm.optimize)
+    ActorCritic.forward = timed("forward (all)", ActorCritic.forward)
+    algo_cls = type(api.AGENTS[args.algo](run_config=config).algorithm)
+    algo_cls.update = timed("update (total)", algo_cls.update)
+
+    agent = api.AGENTS[args.algo](run_config=config)
+    start = time.perf_counter()
+    agent.learn()
+    wall = time.perf_counter() - start
+    steps = agent.summary["env_steps"]
+
+    t = dict(TIMES)
+    storage = t["collect (total)"] - t["env step"] - t["act (forward + sample)"]
+    learn_forward = t["forward (all)"] - t["act (forward + sample)"]  # act calls forward too
+    update_other = t["update (total)"] - learn_forward - t["backward + clip + optimiser"]
+    phases = {
+        "env step": t["env step"],
+        "act (forward + sample)": t["act (forward + sample)"],
+        "rollout storage": storage,
+        "returns / advantages": t["returns / advantages"],
+        "flatten batch": t["flatten batch"],
+        "update: forward + loss": learn_forward + update_other,
+        "update: backward + clip + optimiser": t["backward + clip + optimiser"],
+    }
+    phases["loop, logging, other"] = wall - sum(phases.values())
+    print(f"{args.algo} {args.env} {config.num_envs} envs x {config.trainer.nsteps} steps, "
+          f"{steps} steps in {wall:.2f} s = {steps / wall:,.0f} steps/s, torch threads {torch.get_num_threads()}")
+    print("| phase | share | µs per env step |\n|---|---|---|")
+    for name, seconds in phases.items():
+        print(f"| {name} | {100 * seconds / wall:.1f}% | {1e6 * seconds / steps:.2f} |")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"config": config.to_dict(), "steps": steps, "wall": wall, "phases": phases}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
