@@ -53,6 +53,9 @@ class Agent:
         num_envs: int | None = None,
         env_backend: str | None = None,
         seed: int | None = None,
+        distributed: str | None = None,
+        num_workers: int | None = None,
+        ray_address: str | None = None,
         run_config: RunConfig | None = None,
     ) -> None:
         if run_config is None:
@@ -60,6 +63,7 @@ class Agent:
             overrides: dict[str, Any] = {
                 "algorithm": config, "trainer": trainer, "model": model,
                 "num_envs": num_envs, "env_backend": env_backend,
+                "distributed": distributed, "num_workers": num_workers, "ray_address": ray_address,
             }
             run_config = dataclasses.replace(run_config, **{k: v for k, v in overrides.items() if v is not None})
             if seed is not None:
@@ -94,20 +98,30 @@ class Agent:
             cfg.trainer = dataclasses.replace(cfg.trainer, total_steps=int(total_timesteps))
         tcfg = cfg.trainer
         self.algorithm.decay_steps = cfg.algorithm.decay_steps or tcfg.total_steps
-        envs = make_vec_env(cfg.env, cfg.num_envs, backend=cfg.env_backend)
         val_envs = make_vec_env(cfg.env, tcfg.num_val_episodes, backend=cfg.env_backend) if tcfg.validate_freq else None
         if run_dir is not None:
             run_dir = Path(run_dir)
             run_dir.mkdir(parents=True, exist_ok=True)
             cfg.save_toml(run_dir / "config.toml")
         try:
-            self.trainer = SyncMultiEnvTrainer(envs, self.algorithm, val_envs, tcfg, cfg, run_dir, progress)
-            if resume is not None and resume.payload is not None:
-                self.trainer.restore(resume.payload)
+            payload = resume.payload if resume is not None else None
             self.resume_point = None
-            self.summary = self.trainer.train()
+            if cfg.distributed == "ray":
+                from .distributed import train_distributed
+
+                self.trainer, self.summary = train_distributed(
+                    self.algorithm, val_envs, cfg, run_dir, progress, resume=payload
+                )
+            else:
+                envs = make_vec_env(cfg.env, cfg.num_envs, backend=cfg.env_backend)
+                try:
+                    self.trainer = SyncMultiEnvTrainer(envs, self.algorithm, val_envs, tcfg, cfg, run_dir, progress)
+                    if payload is not None:
+                        self.trainer.restore(payload)
+                    self.summary = self.trainer.train()
+                finally:
+                    envs.close()
         finally:
-            envs.close()
             if val_envs is not None:
                 val_envs.close()
         return self
@@ -232,13 +246,19 @@ class A2C(Agent):
     algo = "a2c"
 
 
+class A3C(Agent):
+    """Asynchronous advantage actor-critic on Ray workers (``num_workers``, ``ray_address``)."""
+
+    algo = "a3c"
+
+
 class PG(Agent):
     """REINFORCE."""
 
     algo = "pg"
 
 
-AGENTS: dict[str, type[Agent]] = {"ppo": PPO, "a2c": A2C, "pg": PG}
+AGENTS: dict[str, type[Agent]] = {"ppo": PPO, "a2c": A2C, "a3c": A3C, "pg": PG}
 
 
 def default_run_dir(config: RunConfig) -> Path:

@@ -24,15 +24,20 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="advantage", description="Policy-gradient reinforcement learning (PG, A2C, PPO).")
+    parser = _Parser(prog="advantage", description="Policy-gradient reinforcement learning (PG, A2C, A3C, PPO).")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
 
     train = sub.add_parser("train", help="train an agent (default: PPO on CartPole-v1 until solved)")
-    train.add_argument("--algo", default=None, help="pg, a2c or ppo (default ppo)")
+    train.add_argument("--algo", default=None, help="pg, a2c, a3c or ppo (default ppo); a3c runs on Ray")
     train.add_argument("--env", default=None, help="Gymnasium env id (default CartPole-v1)")
     train.add_argument("--total-timesteps", type=int, default=None, help="environment steps to train for")
     train.add_argument("--num-envs", type=int, default=None, help="parallel environments")
     train.add_argument("--seed", type=int, default=None, help="random seed")
+    train.add_argument("--backend", choices=("local", "ray"), default=None,
+                       help="run the envs in this process (local) or on Ray rollout workers (ray)")
+    train.add_argument("--num-workers", type=int, default=None, help="Ray rollout workers (default 2)")
+    train.add_argument("--ray-address", default=None,
+                       help="Ray cluster to join, e.g. auto (default: start a local Ray for the run)")
     train.add_argument("--run-dir", default=None, help="where the run is written (default runs/<algo>-<env>-s<seed>-<time>)")
     train.add_argument("--config", default=None, help="a config.toml to start from (e.g. a previous run's)")
     train.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -79,8 +84,12 @@ def _train(args: argparse.Namespace) -> int:
     except (ValueError, TypeError) as exc:
         raise CLIError(str(exc)) from exc
     try:  # before creating the run directory: an unusable env leaves nothing behind
+        if config.distributed == "ray":
+            from .distributed import require_ray
+
+            require_ray()
         agent = AGENTS[config.algo](run_config=config)
-    except (ValueError, TypeError, gym.error.DependencyNotInstalled) as exc:
+    except (ValueError, TypeError, ImportError, gym.error.DependencyNotInstalled) as exc:
         raise CLIError(str(exc)) from exc
     run_dir = Path(args.run_dir) if args.run_dir else default_run_dir(config)
     if (run_dir / "config.toml").exists():
@@ -101,7 +110,8 @@ def _resume(args: argparse.Namespace) -> int:
     given = [flag for flag, value in (
         ("--algo", args.algo), ("--env", args.env), ("--num-envs", args.num_envs), ("--seed", args.seed),
         ("--run-dir", args.run_dir), ("--config", args.config), ("--set", args.overrides),
-        ("--deterministic", args.deterministic),
+        ("--deterministic", args.deterministic), ("--backend", args.backend),
+        ("--num-workers", args.num_workers), ("--ray-address", args.ray_address),
     ) if value]
     if given:
         raise CLIError(
@@ -170,6 +180,12 @@ def _train_config(args: argparse.Namespace):
         overrides.append(f"num_envs={args.num_envs}")
     if args.seed is not None:
         overrides.append(f"trainer.seed={args.seed}")
+    if args.backend is not None:
+        overrides.append(f"distributed={args.backend}")
+    if args.num_workers is not None:
+        overrides.append(f"num_workers={args.num_workers}")
+    if args.ray_address is not None:
+        overrides.append(f"ray_address={json.dumps(args.ray_address)}")
     if args.total_timesteps is not None:
         overrides.append(f"trainer.total_steps={args.total_timesteps}")
     if args.deterministic:

@@ -18,6 +18,8 @@ from .envs import BACKENDS
 from .models import ModelConfig
 from .rollout import RETURN_ESTIMATORS
 
+DISTRIBUTED = ("local", "ray")
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
@@ -101,6 +103,12 @@ class RunConfig:
     env: str = "CartPole-v1"
     num_envs: int = 8
     env_backend: str = "auto"
+    distributed: str = "local"
+    """Where the envs run: local (this process) or ray (Ray actor workers; a3c always runs there)."""
+    num_workers: int = 2
+    """Ray rollout workers with distributed = ray; each runs its share of the num_envs envs."""
+    ray_address: str | None = None
+    """Ray cluster to join (e.g. auto); None starts a local Ray instance for the run."""
     model: ModelConfig = field(default_factory=ModelConfig)
     algorithm: AlgoConfig = field(default_factory=lambda: ALGORITHMS["ppo"][1]())
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
@@ -113,6 +121,16 @@ class RunConfig:
             raise ValueError(f"num_envs must be >= 1, got {self.num_envs}")
         if self.env_backend not in BACKENDS:
             raise ValueError(f"env_backend must be one of {BACKENDS}, got {self.env_backend!r}")
+        if self.distributed not in DISTRIBUTED:
+            raise ValueError(f"distributed must be one of {DISTRIBUTED}, got {self.distributed!r}")
+        if self.algo == "a3c" and self.distributed != "ray":
+            raise ValueError("a3c runs on Ray workers: set distributed = 'ray' (--backend ray)")
+        if self.num_workers < 1:
+            raise ValueError(f"num_workers must be >= 1, got {self.num_workers}")
+        if self.distributed == "ray" and self.num_envs < self.num_workers:
+            raise ValueError(f"num_envs ({self.num_envs}) must be >= num_workers ({self.num_workers}): each worker runs at least one env")
+        if self.ray_address is not None and self.distributed != "ray":
+            raise ValueError("ray_address is set but distributed is 'local'; add --backend ray")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested data (tuples as lists, None kept)."""
@@ -130,7 +148,7 @@ class RunConfig:
             data[name] = _build(section_cls, data.get(name, {}), name)
         _check_keys(data, {f.name for f in dataclasses.fields(cls)}, "")
         hints = typing.get_type_hints(cls)
-        for key in ("algo", "env", "num_envs", "env_backend"):
+        for key in ("algo", "env", "num_envs", "env_backend", "distributed", "num_workers", "ray_address"):
             if key in data:
                 data[key] = _coerce(data[key], hints[key], key)
         return cls(**data)

@@ -26,6 +26,11 @@ ENV_DEFAULTS: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
         "algorithm": {"entropy_coeff": 0.0},
         "trainer": {"nsteps": 5, "gamma": 0.99, "total_steps": 500_000},
     },
+    ("a3c", "CartPole-v1"): {
+        "run": {"num_envs": 8, "distributed": "ray", "num_workers": 2},
+        "algorithm": {"entropy_coeff": 0.0},
+        "trainer": {"nsteps": 5, "gamma": 0.99, "total_steps": 500_000},
+    },
     ("pg", "CartPole-v1"): {
         "run": {"num_envs": 16},
         "algorithm": {"lr": 5e-3},
@@ -36,6 +41,7 @@ ENV_DEFAULTS: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
 GENERIC: dict[str, dict[str, dict[str, Any]]] = {
     "ppo": {"trainer": {"nsteps": 256}, "algorithm": {"minibatches": 8}},
     "a2c": {"trainer": {"nsteps": 5}},
+    "a3c": {"run": {"distributed": "ray"}, "trainer": {"nsteps": 5}},
     "pg": {"trainer": {"nsteps": 1000}},
 }
 

@@ -13,6 +13,7 @@ COLUMNS = (
     "eval_return", "eval_return_std",
     "policy_loss", "value_loss", "entropy", "approx_kl", "clipfrac",
     "grad_norm", "explained_variance", "gradient_steps", "lr",
+    "policy_lag", "policy_lag_max", "dropped_rollouts",
 )
 
 

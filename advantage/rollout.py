@@ -100,6 +100,10 @@ class RolloutCollector:
             s.last_value.copy_(model.value(torch.from_numpy(self.obs).to(device)))
         return s
 
+    def pop_episodes(self) -> tuple[np.ndarray, np.ndarray]:
+        """Returns and lengths of the episodes finished since the last call."""
+        return self.envs.pop_episodes()
+
 
 def estimate(
     rollout: Rollout, estimator: str, gamma: float, lambda_: float

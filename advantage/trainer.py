@@ -81,25 +81,30 @@ class SyncMultiEnvTrainer:
     """Trains ``algorithm`` on ``envs`` stepping in lock-step; validates on ``val_envs``.
 
     With a ``run_dir`` it writes ``metrics.csv``, TensorBoard events, ``checkpoints/`` and
-    ``learning_curve.png`` there; without one it only trains.
+    ``learning_curve.png`` there; without one it only trains. A ``collector`` other than the
+    local :class:`RolloutCollector` over ``envs`` (e.g. Ray workers) may be given instead of envs.
     """
+
+    aggregates: dict[str, str] = {}
+    """Metrics logged as the window's ``max`` or ``last`` value instead of its mean."""
 
     def __init__(
         self,
-        envs: VecEnv,
+        envs: VecEnv | None,
         algorithm: Algorithm,
         val_envs: VecEnv | None,
         config: TrainerConfig,
         run_config: RunConfig | None = None,
         run_dir: str | Path | None = None,
         progress: bool = False,
+        collector: Any = None,
     ) -> None:
         self.envs, self.algorithm, self.val_envs, self.config = envs, algorithm, val_envs, config
         self.model = algorithm.model
         self.device = next(self.model.parameters()).device
         self.run_config = run_config
         self.run_dir = Path(run_dir) if run_dir is not None else None
-        self.collector = RolloutCollector(envs, self.model, config.nsteps, self.device)
+        self.collector = collector if collector is not None else RolloutCollector(envs, self.model, config.nsteps, self.device)
         self.estimator = algorithm.default_returns if config.returns == "auto" else config.returns
         self.progress_enabled = progress
         self.env_steps = 0
@@ -129,7 +134,7 @@ class SyncMultiEnvTrainer:
         normalizer = getattr(self.model, "obs_normalizer", None)
         if normalizer is not None:  # after the update: acting and learning saw the same statistics
             normalizer.rms.update(rollout.obs[~rollout.reset_step])
-        self.env_steps += cfg.nsteps * self.envs.num_envs
+        self.env_steps += rollout.rewards.numel()
         self.updates += 1
         metrics["lr"] = self.algorithm.lr
         return metrics
@@ -159,16 +164,22 @@ class SyncMultiEnvTrainer:
             while self.env_steps < cfg.total_steps:
                 metrics = self.iteration()
                 for key, value in metrics.items():
-                    loop.sums[key] = loop.sums.get(key, 0.0) + value
+                    how = self.aggregates.get(key, "mean")
+                    loop.sums[key] = max(loop.sums.get(key, value), value) if how == "max" else (
+                        value if how == "last" else loop.sums.get(key, 0.0) + value
+                    )
                 loop.count += 1
-                returns, lengths = self.envs.pop_episodes()
+                returns, lengths = self.collector.pop_episodes()
                 loop.recent_returns = (loop.recent_returns + returns.tolist())[-100:]
                 loop.recent_lengths = (loop.recent_lengths + lengths.tolist())[-100:]
                 row: dict[str, float] = {}
                 done = self.env_steps >= cfg.total_steps
                 if self.env_steps >= loop.next_log or done:
                     now = time.perf_counter()
-                    row.update({key: value / loop.count for key, value in loop.sums.items()})
+                    row.update({
+                        key: value if key in self.aggregates else value / loop.count
+                        for key, value in loop.sums.items()
+                    })
                     row.update(
                         sps=(self.env_steps - loop.steps_at_log) / max(now - time_at_log, 1e-9),
                         episode_return=float(np.mean(loop.recent_returns)) if loop.recent_returns else math.nan,
@@ -251,7 +262,7 @@ class SyncMultiEnvTrainer:
 
     def state(self, wall_time: float = 0.0) -> dict[str, Any]:
         """Everything needed to continue this run exactly: weights, optimiser, counters, RNGs, envs."""
-        env_state, uncaptured = self.envs.get_state()
+        env_state, uncaptured = self.envs.get_state() if self.envs is not None else (None, ["Ray workers' envs"])
         return {
             "format": CHECKPOINT_FORMAT,
             "model": self.model.state_dict(),
@@ -268,7 +279,7 @@ class SyncMultiEnvTrainer:
                 "rng": capture_rng(),
                 "envs": env_state,
                 "envs_uncaptured": uncaptured,
-                "obs": encode(self.collector.obs),
+                "obs": encode(self.collector.obs) if env_state is not None else None,
             },
         }
 

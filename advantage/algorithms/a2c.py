@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
+
 from ..losses import a2c_data, a2c_error
 from .base import AlgoConfig, Algorithm, RolloutBatch, explained_variance
 
@@ -39,7 +41,8 @@ class A2CAlgorithm(Algorithm):
     name = "a2c"
     default_returns = "nstep"
 
-    def update(self, batch: RolloutBatch) -> dict[str, float]:
+    def loss(self, batch: RolloutBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor], dict[str, float]]:
+        """``(total loss, its finite-checked terms, metrics)`` of the batch under the current model."""
         cfg = self.config
         policy, value = self.model(batch.obs)
         adv = batch.advantages
@@ -47,11 +50,15 @@ class A2CAlgorithm(Algorithm):
             adv = (adv - adv.mean()) / (adv.std() + 1e-8)
         loss = a2c_error(a2c_data(policy, batch.actions, value, adv, batch.returns, None))
         total = loss.policy_loss + cfg.value_coeff * loss.value_loss - cfg.entropy_coeff * loss.entropy_loss
-        grad_norm = self.optimize(total, loss._asdict())
-        return {
+        metrics = {
             "policy_loss": loss.policy_loss.item(),
             "value_loss": loss.value_loss.item(),
             "entropy": loss.entropy_loss.item(),
-            "grad_norm": grad_norm,
             "explained_variance": explained_variance(batch.values, batch.returns),
         }
+        return total, loss._asdict(), metrics
+
+    def update(self, batch: RolloutBatch) -> dict[str, float]:
+        total, terms, metrics = self.loss(batch)
+        metrics["grad_norm"] = self.optimize(total, terms)
+        return metrics

@@ -145,11 +145,19 @@ class Algorithm:
 
     def optimize(self, loss: torch.Tensor, terms: dict[str, torch.Tensor]) -> float:
         """One gradient step on ``loss``; stops on a non-finite loss term or gradient."""
+        self.backward(loss, terms)
+        return self.step()
+
+    def backward(self, loss: torch.Tensor, terms: dict[str, torch.Tensor]) -> None:
+        """Fill the parameters' ``.grad`` with the gradient of ``loss`` (checked to be finite)."""
         for name, value in terms.items():
             if not torch.isfinite(value).all():
                 raise FloatingPointError(f"non-finite {name} ({value.item()}) in {self.name} update")
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+
+    def step(self) -> float:
+        """Clip the global norm of the parameters' ``.grad`` and take the optimiser step; returns the norm."""
         max_norm = self.config.grad_clip if self.config.grad_clip is not None else math.inf
         try:  # raises before scaling any gradient, so the culprit can still be named
             grad_norm = nn.utils.clip_grad_norm_(self.model.parameters(), max_norm, error_if_nonfinite=True)

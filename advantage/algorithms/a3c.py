@@ -1,0 +1,55 @@
+"""A3C: asynchronous advantage actor-critic (Mnih et al. 2016).
+
+Each worker holds a copy of the policy, collects an n-step rollout with it and computes the
+gradient of A2C's loss
+
+    policy_loss + value_coeff * value_loss - entropy_coeff * entropy
+
+on that rollout alone. The learner applies every gradient as soon as it arrives (one optimiser,
+so RMSprop's statistics are shared by all workers, as in the paper's shared RMSprop) and hands
+that worker the new weights; no worker waits for another. A gradient may therefore have been
+computed with weights a few updates old: that *policy lag* is what the trainer measures.
+
+The update rule itself is A2C's: :meth:`gradients` runs on a worker, :meth:`apply_gradients` on
+the learner, and ``update`` (inherited) does both at once, which is A3C with a single worker.
+The Ray loop that connects them is :mod:`advantage.distributed.a3c`.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .a2c import A2CAlgorithm
+from .base import RolloutBatch
+
+
+class A3CAlgorithm(A2CAlgorithm):
+    """A2C's loss, split into a worker half (gradients) and a learner half (optimiser step)."""
+
+    name = "a3c"
+
+    def gradients(self, batch: RolloutBatch) -> tuple[torch.Tensor, dict[str, float]]:
+        """The loss's gradient w.r.t. all parameters, flattened in ``model.parameters()`` order, and metrics.
+
+        A parameter the loss does not reach contributes zeros.
+        """
+        total, terms, metrics = self.loss(batch)
+        self.backward(total, terms)
+        flat = torch.cat([
+            torch.zeros(p.numel(), device=p.device) if p.grad is None else p.grad.detach().reshape(-1)
+            for p in self.model.parameters()
+        ])
+        return flat, metrics
+
+    def apply_gradients(self, flat: torch.Tensor) -> float:
+        """One optimiser step with a worker's flat gradient (clipped to ``grad_clip``); returns its norm."""
+        params = list(self.model.parameters())
+        total = sum(p.numel() for p in params)
+        if flat.numel() != total:
+            raise ValueError(f"got a gradient of {flat.numel()} values for a model of {total} parameters")
+        flat = flat.to(params[0].device)
+        offset = 0
+        for param in params:
+            param.grad = flat[offset:offset + param.numel()].view_as(param).clone()
+            offset += param.numel()
+        return self.step()
