@@ -21,13 +21,15 @@ CANDIDATES = {
     "cartpole-ppo": [
         # envs × nsteps per update; epochs × minibatches gradient steps; lr decays to 0 over the budget
         ["num_envs=64", "trainer.nsteps=32", "algorithm.epochs=4", "algorithm.minibatches=4", "algorithm.lr=1e-3"],
-        ["num_envs=64", "trainer.nsteps=32", "algorithm.epochs=3", "algorithm.minibatches=4", "algorithm.lr=1e-3"],
         ["num_envs=64", "trainer.nsteps=32", "algorithm.epochs=3", "algorithm.minibatches=4", "algorithm.lr=2e-3"],
         ["num_envs=64", "trainer.nsteps=32", "algorithm.epochs=4", "algorithm.minibatches=4", "algorithm.lr=1e-3", "model.shared=true"],
-        ["num_envs=128", "trainer.nsteps=16", "algorithm.epochs=3", "algorithm.minibatches=4", "algorithm.lr=1e-3"],
-        ["num_envs=32", "trainer.nsteps=64", "algorithm.epochs=3", "algorithm.minibatches=4", "algorithm.lr=1e-3"],
+        ["num_envs=64", "trainer.nsteps=32", "algorithm.epochs=3", "algorithm.minibatches=4", "algorithm.lr=2e-3", "model.shared=true"],
+        ["num_envs=64", "trainer.nsteps=32", "algorithm.epochs=4", "algorithm.minibatches=4", "algorithm.lr=2e-3", "model.shared=true"],
+        ["num_envs=128", "trainer.nsteps=16", "algorithm.epochs=4", "algorithm.minibatches=4", "algorithm.lr=2e-3", "model.shared=true"],
+        ["num_envs=64", "trainer.nsteps=32", "algorithm.epochs=4", "algorithm.minibatches=2", "algorithm.lr=2e-3", "model.shared=true"],
     ],
     "cartpole-a2c": [
+        # A2C: one RMSprop step per rollout of envs × nsteps
         ["num_envs=64", "trainer.nsteps=5", "algorithm.lr=1e-3"],
         ["num_envs=64", "trainer.nsteps=8", "algorithm.lr=2e-3"],
         ["num_envs=128", "trainer.nsteps=5", "algorithm.lr=2e-3"],
