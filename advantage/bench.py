@@ -52,7 +52,7 @@ class Task:
 
 
 TASKS = {
-    "cartpole-ppo": Task("CartPole-v1", "ppo", 200_000, 475.0, 20_000),
+    "cartpole-ppo": Task("CartPole-v1", "ppo", 250_000, 475.0, 20_000),
     "cartpole-a2c": Task("CartPole-v1", "a2c", 500_000, 475.0, 20_000),
     "acrobot-ppo": Task("Acrobot-v1", "ppo", 100_000, -100.0, 10_000),
     "lunarlander-ppo": Task("LunarLander-v3", "ppo", 100_000, 200.0, 20_000),

@@ -27,6 +27,7 @@ CANDIDATES = {
         ["num_envs=64", "trainer.nsteps=32", "algorithm.epochs=4", "algorithm.minibatches=4", "algorithm.lr=2e-3", "model.shared=true"],
         ["num_envs=128", "trainer.nsteps=16", "algorithm.epochs=4", "algorithm.minibatches=4", "algorithm.lr=2e-3", "model.shared=true"],
         ["num_envs=64", "trainer.nsteps=32", "algorithm.epochs=4", "algorithm.minibatches=2", "algorithm.lr=2e-3", "model.shared=true"],
+        ["num_envs=32", "trainer.nsteps=32", "algorithm.epochs=4", "algorithm.minibatches=2", "algorithm.lr=2e-3", "model.shared=true"],
     ],
     "cartpole-a2c": [
         # A2C: one RMSprop step per rollout of envs × nsteps
@@ -46,13 +47,15 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
     parser.add_argument("--budget", type=int, default=None, help="env steps per run (default: the task's)")
     parser.add_argument("--extra", nargs="*", default=[], help="overrides added to every candidate")
+    parser.add_argument("--only", nargs="*", type=int, default=None, help="indices of the candidates to run")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     task = TASKS[args.task]
     if args.budget:
         task = type(task)(task.env, task.algo, args.budget, task.threshold, task.eval_freq)
     rows, records = [], []
-    for candidate in CANDIDATES[args.task]:
+    chosen = [CANDIDATES[args.task][i] for i in args.only] if args.only else CANDIDATES[args.task]
+    for candidate in chosen:
         overrides = [*candidate, *args.extra]
         runs = [launch(args.task, task, "tuned", seed, overrides) for seed in args.seeds]
         records.append({"overrides": overrides, "runs": runs})
