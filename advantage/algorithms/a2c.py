@@ -49,7 +49,7 @@ class A2CAlgorithm(Algorithm):
         if cfg.normalize_advantage and len(batch) > 1:
             adv = (adv - adv.mean()) / (adv.std() + 1e-8)
         loss = a2c_error(a2c_data(policy, batch.actions, value, adv, batch.returns, None))
-        total = loss.policy_loss + cfg.value_coeff * loss.value_loss - cfg.entropy_coeff * loss.entropy_loss
+        total = self.objective(loss.policy_loss, loss.value_loss, loss.entropy_loss)
         metrics = {
             "policy_loss": loss.policy_loss.item(),
             "value_loss": loss.value_loss.item(),

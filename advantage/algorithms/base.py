@@ -143,6 +143,13 @@ class Algorithm:
             group["lr"] = self.lr
         return self.lr
 
+    def objective(self, policy_loss: torch.Tensor, value_loss: torch.Tensor, entropy: torch.Tensor) -> torch.Tensor:
+        """``policy_loss + value_coeff · value_loss − entropy_coeff · entropy``; with a zero entropy
+        coefficient the entropy stays out of the graph (its backward would only add zeros)."""
+        cfg = self.config
+        total = policy_loss + cfg.value_coeff * value_loss
+        return total - cfg.entropy_coeff * entropy if cfg.entropy_coeff else total
+
     def optimize(self, loss: torch.Tensor, terms: dict[str, torch.Tensor]) -> float:
         """One gradient step on ``loss``; stops on a non-finite loss term or gradient."""
         self.backward(loss, terms)
@@ -150,9 +157,9 @@ class Algorithm:
 
     def backward(self, loss: torch.Tensor, terms: dict[str, torch.Tensor]) -> None:
         """Fill the parameters' ``.grad`` with the gradient of ``loss`` (checked to be finite)."""
-        for name, value in terms.items():
-            if not torch.isfinite(value).all():
-                raise FloatingPointError(f"non-finite {name} ({value.item()}) in {self.name} update")
+        if not torch.isfinite(torch.stack(list(terms.values()))).all():  # one check, then the culprit
+            name, value = next((n, v) for n, v in terms.items() if not torch.isfinite(v).all())
+            raise FloatingPointError(f"non-finite {name} ({value.item()}) in {self.name} update")
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
 

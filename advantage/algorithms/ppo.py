@@ -16,6 +16,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import torch
+
 from ..losses import ppo_data, ppo_error
 from .base import AlgoConfig, Algorithm, RolloutBatch, explained_variance
 
@@ -68,6 +70,7 @@ class PPOAlgorithm(Algorithm):
         size = len(batch)
         minibatch_size = max(1, math.ceil(size / cfg.minibatches))
         sums: dict[str, float] = {}
+        terms: list[torch.Tensor] = []
         steps = 0
         stopped_early = False
         for _ in range(cfg.epochs):
@@ -85,20 +88,17 @@ class PPOAlgorithm(Algorithm):
                 if cfg.target_kl is not None and info.approx_kl > 1.5 * cfg.target_kl:
                     stopped_early = True
                     break
-                total = loss.policy_loss + cfg.value_coeff * loss.value_loss - cfg.entropy_coeff * loss.entropy_loss
+                total = self.objective(loss.policy_loss, loss.value_loss, loss.entropy_loss)
                 grad_norm = self.optimize(total, loss._asdict())
-                for key, val in (
-                    ("policy_loss", loss.policy_loss.item()),
-                    ("value_loss", loss.value_loss.item()),
-                    ("entropy", loss.entropy_loss.item()),
-                    ("approx_kl", info.approx_kl),
-                    ("clipfrac", info.clipfrac),
-                    ("grad_norm", grad_norm),
-                ):
+                terms.append(torch.stack([t.detach() for t in loss]))  # read once, after the loop
+                for key, val in (("approx_kl", info.approx_kl), ("clipfrac", info.clipfrac), ("grad_norm", grad_norm)):
                     sums[key] = sums.get(key, 0.0) + val
                 steps += 1
             if stopped_early:
                 break
+        if terms:
+            for key, val in zip(("policy_loss", "value_loss", "entropy"), torch.stack(terms).sum(0).tolist()):
+                sums[key] = val
         metrics = {key: val / max(steps, 1) for key, val in sums.items()}
         metrics["gradient_steps"] = float(steps)
         metrics["explained_variance"] = explained_variance(batch.values, batch.returns)

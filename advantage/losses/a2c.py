@@ -12,9 +12,7 @@ from __future__ import annotations
 
 from collections import namedtuple
 
-import torch
-
-from .policy import ActionMask, check_float, check_same_shape, log_prob_entropy
+from .policy import ActionMask, check_float, check_same_shape, log_prob_entropy, weighted_mean
 
 a2c_data = namedtuple("a2c_data", ["logit", "action", "value", "adv", "return_", "weight"])
 a2c_loss = namedtuple("a2c_loss", ["policy_loss", "value_loss", "entropy_loss"])
@@ -28,9 +26,7 @@ def a2c_error(data: a2c_data, action_mask: ActionMask = None) -> a2c_loss:
     check_same_shape("value", tuple(value.shape), adv=adv, return_=return_, weight=weight)
     logp, entropy = log_prob_entropy(logit, action, action_mask)
     check_same_shape("value", tuple(value.shape), **{"log-prob of action": logp})
-    if weight is None:
-        weight = torch.ones_like(value)
-    policy_loss = -(logp * adv * weight).mean()
-    value_loss = ((return_ - value).pow(2) * weight).mean()
-    entropy_loss = (entropy * weight).mean()
+    policy_loss = -weighted_mean(logp * adv, weight)
+    value_loss = weighted_mean((return_ - value).pow(2), weight)
+    entropy_loss = weighted_mean(entropy, weight)
     return a2c_loss(policy_loss, value_loss, entropy_loss)

@@ -62,6 +62,11 @@ def check_same_shape(expected_name: str, expected: tuple[int, ...], **fields: An
             )
 
 
+def weighted_mean(x: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
+    """``mean(x * weight)``, or ``mean(x)`` when there is no weight (no tensor of ones to build)."""
+    return x.mean() if weight is None else (x * weight).mean()
+
+
 def _masked_logits(logits: torch.Tensor, mask: torch.Tensor | None, name: str) -> torch.Tensor:
     if mask is None:
         return logits

@@ -18,7 +18,7 @@ from collections import namedtuple
 
 import torch
 
-from .policy import ActionMask, check_float, check_same_shape, log_prob_entropy
+from .policy import ActionMask, check_float, check_same_shape, log_prob_entropy, weighted_mean
 
 ppo_policy_data = namedtuple("ppo_policy_data", ["logit_new", "logit_old", "action", "adv", "weight"])
 ppo_policy_loss = namedtuple("ppo_policy_loss", ["policy_loss", "entropy_loss"])
@@ -66,8 +66,6 @@ def ppo_policy_error(
     with torch.no_grad():
         logp_old, _ = log_prob_entropy(logit_old, action, action_mask, "logit_old")
     check_same_shape("adv", tuple(adv.shape), weight=weight, **{"log-prob of action": logp_new})
-    if weight is None:
-        weight = torch.ones_like(adv)
 
     log_ratio = logp_new - logp_old
     ratio = log_ratio.exp()
@@ -76,8 +74,8 @@ def ppo_policy_error(
     objective = torch.min(surr1, surr2)
     if dual_clip is not None:
         objective = torch.where(adv < 0, torch.max(objective, dual_clip * adv), objective)
-    policy_loss = -(objective * weight).mean()
-    entropy_loss = (entropy * weight).mean()
+    policy_loss = -weighted_mean(objective, weight)
+    entropy_loss = weighted_mean(entropy, weight)
 
     with torch.no_grad():
         if kl_estimator == "k1":
@@ -99,13 +97,11 @@ def ppo_value_error(
     check_same_shape("value_new", tuple(value_new.shape), value_old=value_old, return_=return_, weight=weight)
     if use_value_clip and not clip_ratio > 0:
         raise ValueError(f"clip_ratio must be > 0 for value clipping, got {clip_ratio}")
-    if weight is None:
-        weight = torch.ones_like(value_new)
     error = (value_new - return_).pow(2)
     if use_value_clip:
         value_clipped = value_old + (value_new - value_old).clamp(-clip_ratio, clip_ratio)
         error = torch.max(error, (value_clipped - return_).pow(2))
-    return 0.5 * (error * weight).mean()
+    return 0.5 * weighted_mean(error, weight)
 
 
 def ppo_error(
