@@ -44,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--best", action="store_true", help="use the run's best validation checkpoint")
     ev.add_argument("--seed", type=int, default=None)
     ev.add_argument("--json", action="store_true", help="print one JSON object")
+    ev.add_argument("--video", default=None, metavar="OUT.gif",
+                    help="also record one episode to a .gif (or .mp4 with imageio-ffmpeg installed)")
 
     plot = sub.add_parser("plot", help="draw learning curves of one or more runs")
     plot.add_argument("run_dirs", nargs="+")
@@ -128,12 +130,23 @@ def _eval(args: argparse.Namespace) -> int:
         agent = Agent.load(resolve_checkpoint(args.path, best=args.best))
     except (FileNotFoundError, CheckpointError) as exc:
         raise CLIError(str(exc)) from exc
+    if args.video and Path(args.video).suffix.lower() not in (".gif", ".mp4"):
+        raise CLIError(f"--video must name a .gif or .mp4 file, got {args.video!r}")
     returns = agent.evaluate(args.episodes, args.deterministic, args.seed)
     result = {"mean_return": float(returns.mean()), "std_return": float(returns.std()), "episodes": int(len(returns))}
+    if args.video:
+        import gymnasium as gym
+
+        try:
+            result["video"] = str(agent.record_video(args.video, deterministic=args.deterministic, seed=args.seed))
+        except (ValueError, OSError, gym.error.DependencyNotInstalled) as exc:
+            raise CLIError(f"cannot record {args.video}: {exc}") from exc
     if args.json:
         print(json.dumps(result))
     else:
         print(f"{result['episodes']} episodes: mean return {result['mean_return']:.2f} ± {result['std_return']:.2f}")
+        if args.video:
+            print(f"wrote {result['video']}")
     return 0
 
 
