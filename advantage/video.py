@@ -74,7 +74,7 @@ def write_video(frames: list[np.ndarray], path: str | Path, fps: int) -> Path:
         from PIL import Image
 
         images = [Image.fromarray(frame) for frame in frames]
-        duration_ms = max(20, round(1000 / fps))  # GIF delays are in 10 ms units; browsers floor at 20
+        duration_ms = max(20, 10 * round(100 / fps))  # GIF delays are whole 10 ms; browsers floor at 20
         images[0].save(path, save_all=True, append_images=images[1:], duration=duration_ms, loop=0)
         return path
     try:
