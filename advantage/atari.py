@@ -138,3 +138,71 @@ def make_atari_env(
     if training:
         env = TransformReward(env, lambda r: float(np.sign(r)))
     return FrameStackObservation(env, frame_stack)
+
+
+def envpool_task(env_id: str) -> tuple[str, float]:
+    """EnvPool's task id and sticky-action probability for an ale-py id (``ALE/Pong-v5`` → Pong-v5, 0.25)."""
+    if env_id.startswith("ALE/") and env_id.endswith("-v5"):
+        return env_id[len("ALE/"):], 0.25
+    if env_id.endswith("NoFrameskip-v4"):
+        return env_id[: -len("NoFrameskip-v4")] + "-v5", 0.0
+    raise ValueError(f"the envpool backend takes ALE/<Game>-v5 or <Game>NoFrameskip-v4 ids, got {env_id!r}")
+
+
+class EnvPoolAtari:
+    """EnvPool's C++ Atari envs as the vector env :class:`advantage.envs.VecEnv` expects.
+
+    EnvPool applies the same preprocessing in C++ (and the same training-only episodic life and
+    reward clipping) and resets a finished env on the next step, as Gymnasium's next-step
+    autoreset does. True game scores are summed here from EnvPool's unclipped ``info["reward"]``
+    and reported at game over (``info["terminated"]`` or truncation) in ``info[SCORE_KEY]``.
+    The pool is seeded when it is made, so :meth:`reset` with a seed makes it anew.
+    """
+
+    metadata = {"autoreset_mode": gym.vector.AutoresetMode.NEXT_STEP}
+
+    def __init__(self, env_id: str, num_envs: int, training: bool = True) -> None:
+        task, sticky = envpool_task(env_id)
+        self.kwargs = dict(
+            task_id=task, num_envs=num_envs, episodic_life=training, reward_clip=training,
+            repeat_action_probability=sticky, noop_max=30, stack_num=4, img_height=84,
+            img_width=84, use_fire_reset=True,
+        )
+        self.num_envs = num_envs
+        self.pool = self._make(seed=0)
+        self.single_observation_space = self.pool.observation_space
+        self.single_action_space = self.pool.action_space
+        self.action_space = gym.vector.utils.batch_space(self.single_action_space, num_envs)
+        self._returns = np.zeros(num_envs)
+        self._lengths = np.zeros(num_envs, dtype=np.int64)
+        self._prev_done = np.zeros(num_envs, dtype=bool)
+
+    def _make(self, seed: int) -> Any:
+        import envpool
+
+        return envpool.make_gymnasium(seed=seed, **self.kwargs)
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        if seed is not None:
+            self.pool.close()
+            self.pool = self._make(seed)
+        obs, _ = self.pool.reset()
+        self._returns[:] = 0.0
+        self._lengths[:] = 0
+        self._prev_done[:] = False
+        return obs, {}
+
+    def step(self, actions: np.ndarray):
+        obs, reward, terminated, truncated, info = self.pool.step(np.asarray(actions))
+        live = ~self._prev_done
+        self._returns += np.where(live, info["reward"], 0.0)
+        self._lengths += live
+        game_over = np.asarray(info["terminated"], dtype=bool) | np.asarray(truncated, dtype=bool)
+        scores = {"r": self._returns.copy(), "l": self._lengths.copy()}
+        self._returns[game_over] = 0.0
+        self._lengths[game_over] = 0
+        self._prev_done = np.asarray(terminated, dtype=bool) | np.asarray(truncated, dtype=bool)
+        return obs, reward, terminated, truncated, {SCORE_KEY: scores, f"_{SCORE_KEY}": game_over}
+
+    def close(self) -> None:
+        self.pool.close()

@@ -15,6 +15,7 @@ below those two writes at game over.
 from __future__ import annotations
 
 import difflib
+import importlib.util
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,9 +23,9 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode
 
-from .atari import INSTALL_HINT, SCORE_KEY, is_atari_id, make_atari_env, register_ale
+from .atari import INSTALL_HINT, SCORE_KEY, EnvPoolAtari, is_atari_id, make_atari_env, register_ale
 
-BACKENDS = ("auto", "vector", "sync", "async")
+BACKENDS = ("auto", "vector", "sync", "async", "envpool")
 
 
 @dataclass
@@ -80,6 +81,8 @@ def _make_gym_vector_env(
 ) -> gym.vector.VectorEnv:
     if backend == "vector":
         return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", **env_kwargs)
+    if backend == "envpool":
+        return EnvPoolAtari(env_id, num_envs, training)
     fns = [lambda: make_env(env_id, training, **env_kwargs) for _ in range(num_envs)]
     if backend == "sync":
         return gym.vector.SyncVectorEnv(fns, autoreset_mode=AutoresetMode.NEXT_STEP)
@@ -191,6 +194,11 @@ def resolve_backend(env_id: str, backend: str) -> str:
         raise ValueError(
             f"{env_id} has no numpy-vectorised implementation; use env_backend sync or async"
         )
+    if backend == "envpool":
+        if not is_atari_id(env_id):
+            raise ValueError(f"env_backend envpool is for Atari ids; {env_id} is not one")
+        if importlib.util.find_spec("envpool") is None:
+            raise ValueError("env_backend envpool needs EnvPool: pip install envpool")
     return backend
 
 
@@ -205,8 +213,8 @@ def make_vec_env(
     """Make ``num_envs`` copies of ``env_id`` stepping together (call ``reset(seed)`` to start).
 
     Backends: ``vector`` (the env's own numpy-vectorised implementation), ``sync`` (one process,
-    envs stepped in turn), ``async`` (one subprocess per env), ``auto`` (``vector`` when the env
-    has one, else ``sync``). Atari ids get the standard preprocessing of :mod:`advantage.atari`;
+    envs stepped in turn), ``async`` (one subprocess per env), ``envpool`` (EnvPool's C++ Atari
+    envs, when installed), ``auto`` (``vector`` when the env has one, else ``sync``). Atari ids get the standard preprocessing of :mod:`advantage.atari`;
     ``training=False`` leaves out its episodic life and reward clipping (for evaluation).
     """
     if num_envs < 1:

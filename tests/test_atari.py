@@ -204,3 +204,39 @@ def test_video_gif_frames_and_mp4_needs_a_writer(tmp_path, monkeypatch):
     assert main(["eval", str(run), "--episodes", "1", "--video", str(tmp_path / "pong.mp4")]) == 2
     assert not (tmp_path / "pong.mp4").exists()
     assert main(["eval", str(run), "--video", str(tmp_path / "pong.avi")]) == 2
+
+
+def test_envpool_backend_logs_true_game_scores():
+    """EnvPool (when installed): same spaces as the Gymnasium stack; logs whole unclipped games."""
+    pytest.importorskip("envpool")
+    envs = make_vec_env("SpaceInvadersNoFrameskip-v4", 2, backend="envpool")
+    reference = make_env("SpaceInvadersNoFrameskip-v4")
+    rng = np.random.default_rng(2)
+    logged: list[float] = []
+    lengths: list[int] = []
+    learner_episodes, learner_steps, clipped_sum = 0, 0, np.zeros(2)
+    try:
+        assert envs.single_observation_space == reference.observation_space
+        assert envs.single_action_space == reference.action_space
+        envs.reset(seed=3)
+        while len(logged) < 2:
+            step = envs.step(rng.integers(envs.single_action_space.n, size=2))
+            assert set(np.unique(step.reward)) <= {-1.0, 0.0, 1.0}
+            learner_episodes += int((step.terminated | step.truncated).sum())
+            learner_steps += int((~step.reset_step).sum())
+            clipped_sum += step.reward
+            returns, episode_lengths = envs.pop_episodes()
+            logged += returns.tolist()
+            lengths += episode_lengths.tolist()
+    finally:
+        envs.close()
+        reference.close()
+    assert learner_episodes > len(logged)  # one learner episode per life
+    assert all(score % 5 == 0 and score > 0 for score in logged)  # SpaceInvaders pays 5-30 points
+    assert max(logged) > np.abs(clipped_sum).max()
+    assert sum(lengths) <= learner_steps
+
+
+def test_envpool_backend_rejects_non_atari_ids():
+    with pytest.raises(ValueError, match="Atari"):
+        make_vec_env("CartPole-v1", 2, backend="envpool")
