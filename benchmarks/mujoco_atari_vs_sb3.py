@@ -7,9 +7,10 @@ MuJoCo: each (env, seed, library) trains PPO in a fresh process with the PPO pap
 settings on both sides (1 env × 2048 steps, 10 epochs of 64-sample minibatches, lr 3e-4,
 gamma 0.99, GAE 0.95, clip 0.2, no entropy bonus, 64×64 tanh actor and critic, observation
 normalisation and reward scaling: advantage's ``mujoco`` family defaults, SB3's ``PPO`` defaults
-on a ``VecNormalize`` env). advantage anneals the learning rate to 0 (as CleanRL does); SB3 keeps
-it constant (as its defaults do). After the budget, 10 greedy episodes with frozen statistics
-give the final return.
+on a ``VecNormalize`` env). The learning rate is constant on both sides, as in SB3's defaults;
+``--anneal`` gives advantage its own default instead, a linear decay to 0 over the budget (as
+CleanRL does), which costs a lot at short budgets. After the budget, 10 greedy episodes with
+frozen statistics give the final return.
 
 Atari: steps/s of PPO with the Atari settings (8 envs × 128 steps, 4 epochs of 256, Nature CNN,
 the standard preprocessing) on both sides for ``--atari-steps`` env steps, same torch threads.
@@ -39,13 +40,15 @@ LIBRARIES = ("advantage", "sb3")
 
 
 # -- one run, inside its own process ----------------------------------------------------------
-def mujoco_advantage(env_id: str, seed: int, steps: int, threads: int) -> dict[str, Any]:
+def mujoco_advantage(env_id: str, seed: int, steps: int, threads: int, anneal: bool) -> dict[str, Any]:
     from advantage import PPO
     from advantage.defaults import default_config
 
-    config = default_config("ppo", env_id).with_overrides([
+    config = default_config("ppo", env_id)
+    config = config.with_overrides([
         f"trainer.total_steps={steps}", f"trainer.seed={seed}", "trainer.validate_freq=0",
         "trainer.tensorboard=false", "trainer.save_freq=0", f"trainer.torch_threads={threads}",
+        *([] if anneal else [f"lr_final={config.algorithm.lr}"]),
     ])
     agent = PPO(run_config=config)
     start = time.time()
@@ -56,7 +59,7 @@ def mujoco_advantage(env_id: str, seed: int, steps: int, threads: int) -> dict[s
             "final_return": float(final.mean()), "final_return_std": float(final.std())}
 
 
-def mujoco_sb3(env_id: str, seed: int, steps: int, threads: int) -> dict[str, Any]:
+def mujoco_sb3(env_id: str, seed: int, steps: int, threads: int, anneal: bool) -> dict[str, Any]:
     import numpy as np
     import torch
     from stable_baselines3 import PPO
@@ -83,7 +86,7 @@ def mujoco_sb3(env_id: str, seed: int, steps: int, threads: int) -> dict[str, An
             "final_return": float(np.mean(returns)), "final_return_std": float(np.std(returns))}
 
 
-def atari_advantage(env_id: str, seed: int, steps: int, threads: int) -> dict[str, Any]:
+def atari_advantage(env_id: str, seed: int, steps: int, threads: int, anneal: bool) -> dict[str, Any]:
     from advantage import PPO
     from advantage.defaults import default_config
 
@@ -97,7 +100,7 @@ def atari_advantage(env_id: str, seed: int, steps: int, threads: int) -> dict[st
     return {"env_steps": agent.summary["env_steps"], "train_seconds": time.time() - start}
 
 
-def atari_sb3(env_id: str, seed: int, steps: int, threads: int) -> dict[str, Any]:
+def atari_sb3(env_id: str, seed: int, steps: int, threads: int, anneal: bool) -> dict[str, Any]:
     import ale_py
     import gymnasium as gym
     import torch
@@ -122,16 +125,19 @@ RUNNERS = {
 
 
 def run_child(spec: dict[str, Any]) -> None:
-    result = RUNNERS[spec["kind"], spec["library"]](spec["env"], spec["seed"], spec["steps"], spec["threads"])
+    runner = RUNNERS[spec["kind"], spec["library"]]
+    result = runner(spec["env"], spec["seed"], spec["steps"], spec["threads"], spec["anneal"])
     result["steps_per_second"] = result["env_steps"] / result["train_seconds"]
     Path(spec["result"]).write_text(json.dumps({**spec, **result}))
 
 
 # -- the launcher -----------------------------------------------------------------------------
-def launch(kind: str, library: str, env_id: str, seed: int, steps: int, threads: int) -> dict[str, Any]:
+def launch(
+    kind: str, library: str, env_id: str, seed: int, steps: int, threads: int, anneal: bool
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         spec = {"kind": kind, "library": library, "env": env_id, "seed": seed, "steps": steps,
-                "threads": threads, "result": str(Path(tmp) / "result.json")}
+                "threads": threads, "anneal": anneal, "result": str(Path(tmp) / "result.json")}
         subprocess.run([sys.executable, __file__, "--child", json.dumps(spec)], check=True)
         record = json.loads(Path(spec["result"]).read_text())
     final = f"; final {record['final_return']:.1f}" if "final_return" in record else ""
@@ -166,7 +172,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=1_000_000, help="MuJoCo budget in env steps")
     parser.add_argument("--atari-env", default="BreakoutNoFrameskip-v4")
     parser.add_argument("--atari-steps", type=int, default=50_000, help="Atari steps/s run; 0 skips it")
+    parser.add_argument("--atari-seeds", nargs="*", type=int, help="seeds of the Atari runs (default: the first seed)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads, both libraries")
+    parser.add_argument("--anneal", action="store_true",
+                        help="advantage's default MuJoCo learning rate, decayed to 0 (SB3 stays constant)")
     parser.add_argument("--out", type=Path, help="write every run and the settings to this JSON file")
     parser.add_argument("--markdown", action="store_true")
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -180,17 +189,19 @@ def main(argv: list[str] | None = None) -> None:
         return
     ensure_sb3()
     records = [
-        launch("mujoco", library, env_id, seed, args.steps, args.threads)
+        launch("mujoco", library, env_id, seed, args.steps, args.threads, args.anneal)
         for env_id in args.envs for seed in args.seeds for library in LIBRARIES
     ]
     if args.atari_steps:
-        records += [launch("atari", library, args.atari_env, args.seeds[0], args.atari_steps, args.threads)
-                    for library in LIBRARIES]
+        records += [
+            launch("atari", library, args.atari_env, seed, args.atari_steps, args.threads, args.anneal)
+            for seed in args.atari_seeds or args.seeds[:1] for library in LIBRARIES
+        ]
     print(render(summary_rows(records), args.markdown))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         settings = {"steps": args.steps, "atari_steps": args.atari_steps, "seeds": args.seeds,
-                    "threads": args.threads, "versions": versions()}
+                    "threads": args.threads, "anneal": args.anneal, "versions": versions()}
         args.out.write_text(json.dumps({"settings": settings, "runs": records}, indent=1) + "\n")
 
 
