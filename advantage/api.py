@@ -23,7 +23,7 @@ from .checkpoint import (
 )
 from .config import RunConfig, TrainerConfig
 from .defaults import default_config
-from .envs import check_env_id, make_vec_env, resolve_backend
+from .envs import check_env_id, make_env, make_vec_env, resolve_backend
 from .evaluation import evaluate
 from .models import ActorCritic, ModelConfig
 from .trainer import CHECKPOINT_FORMAT, SyncMultiEnvTrainer
@@ -31,7 +31,7 @@ from .trainer import CHECKPOINT_FORMAT, SyncMultiEnvTrainer
 
 def _spaces(env_id: str) -> tuple[gym.Space, gym.Space]:
     check_env_id(env_id)
-    env = gym.make(env_id)
+    env = make_env(env_id)
     try:
         return env.observation_space, env.action_space
     finally:
@@ -98,7 +98,10 @@ class Agent:
             cfg.trainer = dataclasses.replace(cfg.trainer, total_steps=int(total_timesteps))
         tcfg = cfg.trainer
         self.algorithm.decay_steps = cfg.algorithm.decay_steps or tcfg.total_steps
-        val_envs = make_vec_env(cfg.env, tcfg.num_val_episodes, backend=cfg.env_backend) if tcfg.validate_freq else None
+        val_envs = (
+            make_vec_env(cfg.env, tcfg.num_val_episodes, backend=cfg.env_backend, training=False)
+            if tcfg.validate_freq else None
+        )
         if run_dir is not None:
             run_dir = Path(run_dir)
             run_dir.mkdir(parents=True, exist_ok=True)
@@ -138,11 +141,21 @@ class Agent:
 
     def evaluate(self, episodes: int = 10, deterministic: bool = True, seed: int | None = None) -> np.ndarray:
         """Episode returns of ``episodes`` evaluation episodes."""
-        envs = make_vec_env(self.run_config.env, episodes, backend=self.run_config.env_backend)
+        envs = make_vec_env(self.run_config.env, episodes, backend=self.run_config.env_backend, training=False)
         try:
             return evaluate(self.model, envs, deterministic, self.run_config.trainer.max_val_steps, seed)
         finally:
             envs.close()
+
+    def record_video(
+        self, path: str | Path, episodes: int = 1, deterministic: bool = True,
+        seed: int | None = None, max_frames: int = 2_000,
+    ) -> Path:
+        """Record ``episodes`` evaluation episodes (at most ``max_frames`` frames) to a .gif or .mp4."""
+        from .video import collect_frames, write_video
+
+        frames, fps = collect_frames(self.model, self.run_config.env, episodes, deterministic, seed, max_frames)
+        return write_video(frames, path, fps)
 
     def checkpoint(self) -> dict[str, Any]:
         if self.trainer is not None:

@@ -56,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--best", action="store_true", help="use the run's best validation checkpoint")
     ev.add_argument("--seed", type=int, default=None)
     ev.add_argument("--json", action="store_true", help="print one JSON object")
+    ev.add_argument("--video", default=None, metavar="OUT.gif",
+                    help="also record one episode to a .gif (or .mp4 with imageio-ffmpeg installed)")
+    ev.add_argument("--video-frames", type=int, default=2_000, help="most frames recorded (default 2000)")
 
     bench = sub.add_parser("bench", help="benchmark advantage against Stable-Baselines3 (installs SB3 if missing)")
     bench.add_argument("--tasks", nargs="+", default=None, metavar="TASK",
@@ -209,12 +212,27 @@ def _eval(args: argparse.Namespace) -> int:
         agent = Agent.load(resolve_checkpoint(args.path, best=args.best))
     except (FileNotFoundError, CheckpointError) as exc:
         raise CLIError(str(exc)) from exc
+    if args.video and Path(args.video).suffix.lower() not in (".gif", ".mp4"):
+        raise CLIError(f"--video must name a .gif or .mp4 file, got {args.video!r}")
+    if args.video_frames < 1:
+        raise CLIError(f"--video-frames must be >= 1, got {args.video_frames}")
     returns = agent.evaluate(args.episodes, args.deterministic, args.seed)
     result = {"mean_return": float(returns.mean()), "std_return": float(returns.std()), "episodes": int(len(returns))}
+    if args.video:
+        import gymnasium as gym
+
+        try:
+            result["video"] = str(agent.record_video(
+                args.video, deterministic=args.deterministic, seed=args.seed, max_frames=args.video_frames
+            ))
+        except (ValueError, OSError, gym.error.DependencyNotInstalled) as exc:
+            raise CLIError(f"cannot record {args.video}: {exc}") from exc
     if args.json:
         print(json.dumps(result))
     else:
         print(f"{result['episodes']} episodes: mean return {result['mean_return']:.2f} ± {result['std_return']:.2f}")
+        if args.video:
+            print(f"wrote {result['video']}")
     return 0
 
 

@@ -6,11 +6,16 @@ simply the value of the next observation the agent sees), and the following step
 action, returns the reset observation with reward 0 and no done flag. That following step is no
 transition of any episode; :class:`VecEnv` reports it in ``StepResult.reset_step`` so learners
 can drop it and episode statistics never mix two episodes.
+
+Atari envs (see :mod:`advantage.atari`) end the learner's episode at every lost life and clip
+rewards; their episode statistics are the true games' scores, read from the info that a wrapper
+below those two writes at game over.
 """
 
 from __future__ import annotations
 
 import difflib
+import importlib.util
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +24,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode
 
+from .atari import INSTALL_HINT, SCORE_KEY, EnvPoolAtari, is_atari_id, make_atari_env, register_ale
 from .errors import EnvironmentWorkerError
 from .snapshot import capture_env, decode, encode, restore_env
 
@@ -40,6 +46,11 @@ def check_env_id(env_id: str) -> None:
     """Raise ValueError for an unregistered id, suggesting the closest registered ones."""
     if env_id in gym.registry:
         return
+    ale_installed = register_ale()  # ale-py's ids are registered on first use
+    if env_id in gym.registry:
+        return
+    if is_atari_id(env_id) and not ale_installed:
+        raise ValueError(f"unknown environment id {env_id!r}: {INSTALL_HINT}")
     namespace = env_id.split("/")[0] if "/" in env_id else None
     if namespace:  # e.g. "ALE/Pong-v5": importing the plugin registers its ids
         try:
@@ -98,14 +109,24 @@ class EnvPoolVectorEnv(gym.vector.VectorEnv):
         self._pool.close()
 
 
+def make_env(env_id: str, training: bool = True, **env_kwargs: Any) -> gym.Env:
+    """One env as the learner sees it: Atari ids with :mod:`advantage.atari`'s preprocessing
+    (without episodic life and reward clipping when ``training`` is False), others as made."""
+    if is_atari_id(env_id):
+        return make_atari_env(env_id, training, **env_kwargs)
+    return gym.make(env_id, **env_kwargs)
+
+
 def _make_gym_vector_env(
-    env_id: str, num_envs: int, backend: str, env_kwargs: dict[str, Any]
+    env_id: str, num_envs: int, backend: str, env_kwargs: dict[str, Any], training: bool
 ) -> gym.vector.VectorEnv:
     if backend == "envpool":
+        if is_atari_id(env_id):
+            return EnvPoolAtari(env_id, num_envs, training)
         return EnvPoolVectorEnv(env_id, num_envs, env_kwargs)
     if backend == "vector":
         return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", **env_kwargs)
-    fns = [lambda: gym.make(env_id, **env_kwargs) for _ in range(num_envs)]
+    fns = [lambda: make_env(env_id, training, **env_kwargs) for _ in range(num_envs)]
     if backend == "sync":
         return gym.vector.SyncVectorEnv(fns, autoreset_mode=AutoresetMode.NEXT_STEP)
     return gym.vector.AsyncVectorEnv(fns, autoreset_mode=AutoresetMode.NEXT_STEP)
@@ -115,11 +136,17 @@ class VecEnv:
     """A Gymnasium vector env seen as arrays, with per-episode return and length statistics.
 
     Statistics are accumulated with array operations (no loop over envs); finished episodes are
-    collected with :meth:`pop_episodes`.
+    collected with :meth:`pop_episodes`. With ``score_key`` set, an episode is what the envs
+    report in ``info[score_key]`` (``{"r": return, "l": length}``, as Gymnasium's
+    ``RecordEpisodeStatistics`` writes): Atari envs report whole games there.
     """
 
     def __init__(
-        self, env: gym.vector.VectorEnv, env_id: str | None = None, backend: str | None = None
+        self,
+        env: gym.vector.VectorEnv,
+        env_id: str | None = None,
+        backend: str | None = None,
+        score_key: str | None = None,
     ) -> None:
         mode = env.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP)
         if mode != AutoresetMode.NEXT_STEP:
@@ -127,6 +154,7 @@ class VecEnv:
         self.env = env
         self.env_id = env_id
         self.backend = backend
+        self.score_key = score_key
         self.num_envs = env.num_envs
         self.single_observation_space = env.single_observation_space
         self.single_action_space = env.single_action_space
@@ -145,7 +173,7 @@ class VecEnv:
         return obs
 
     def step(self, actions: np.ndarray) -> StepResult:
-        obs, reward, terminated, truncated, _ = self._call_workers("step", self.env.step, actions)
+        obs, reward, terminated, truncated, info = self._call_workers("step", self.env.step, actions)
         self.steps += 1
         reset_step = self._prev_done.copy()
         reward = np.asarray(reward, dtype=np.float32)
@@ -156,11 +184,17 @@ class VecEnv:
         live = ~reset_step
         self._ep_return += np.where(live, reward, 0.0)
         self._ep_length += live
-        if done.any():
-            self._finished_returns.append(self._ep_return[done].copy())
-            self._finished_lengths.append(self._ep_length[done].copy())
-            self._ep_return[done] = 0.0
-            self._ep_length[done] = 0
+        if self.score_key is None:
+            ended, returns, lengths = done, self._ep_return, self._ep_length
+        else:
+            ended = np.asarray(info.get(f"_{self.score_key}", np.zeros(self.num_envs, dtype=bool)))
+            scores = info.get(self.score_key, {})
+            returns, lengths = scores.get("r"), scores.get("l")
+        if ended.any():
+            self._finished_returns.append(np.asarray(returns, dtype=np.float64)[ended])
+            self._finished_lengths.append(np.asarray(lengths, dtype=np.int64)[ended])
+        self._ep_return[done] = 0.0
+        self._ep_length[done] = 0
         self._prev_done = done
         return StepResult(obs, reward, terminated, truncated, reset_step)
 
@@ -253,6 +287,8 @@ def resolve_backend(env_id: str, backend: str) -> str:
         raise ValueError(
             f"{env_id} has no numpy-vectorised implementation; use env_backend sync or async"
         )
+    if backend == "envpool" and importlib.util.find_spec("envpool") is None:
+        raise ValueError("env_backend envpool needs EnvPool: pip install envpool")
     return backend
 
 
@@ -262,19 +298,23 @@ def make_vec_env(
     seed: int | None = None,
     backend: str = "auto",
     env_kwargs: dict[str, Any] | None = None,
+    training: bool = True,
 ) -> VecEnv:
     """Make ``num_envs`` copies of ``env_id`` stepping together (call ``reset(seed)`` to start).
 
     Backends: ``vector`` (the env's own numpy-vectorised implementation), ``sync`` (one process,
     envs stepped in turn), ``async`` (one subprocess per env), ``envpool`` (EnvPool's C++ thread
-    pool, when installed), ``auto`` (``vector`` when the env has one, else ``sync``).
+    pool, when installed; Atari ids included), ``auto`` (``vector`` when the env has one, else
+    ``sync``). Atari ids get the standard preprocessing of :mod:`advantage.atari`;
+    ``training=False`` leaves out its episodic life and reward clipping (for evaluation).
     """
     if num_envs < 1:
         raise ValueError(f"num_envs must be >= 1, got {num_envs}")
     check_env_id(env_id)
     backend = resolve_backend(env_id, backend)
     env = VecEnv(
-        _make_gym_vector_env(env_id, num_envs, backend, dict(env_kwargs or {})), env_id, backend
+        _make_gym_vector_env(env_id, num_envs, backend, dict(env_kwargs or {}), training),
+        env_id, backend, score_key=SCORE_KEY if is_atari_id(env_id) else None,
     )
     if seed is not None:
         env.env.action_space.seed(seed)

@@ -125,6 +125,11 @@ class SyncMultiEnvTrainer:
         cfg = self.config
         self.algorithm.set_progress(self.env_steps)
         rollout = self.collector.collect()
+        scaler = getattr(self.model, "reward_scaler", None)
+        if scaler is not None:  # the learner's rewards only; episode statistics stay unscaled
+            rollout.rewards.copy_(scaler.update_and_scale(
+                rollout.rewards, rollout.terminated | rollout.truncated, rollout.reset_step, cfg.gamma
+            ))
         advantages, returns, keep = estimate(rollout, self.estimator, cfg.gamma, cfg.lambda_)
         batch = flatten(rollout, advantages, returns, keep)
         try:

@@ -34,6 +34,8 @@ CANDIDATES = {
         ["num_envs=128", "trainer.nsteps=32", "algorithm.epochs=3", "algorithm.minibatches=4", "algorithm.lr=2e-3", "model.shared=true"],
         ["num_envs=128", "trainer.nsteps=32", "algorithm.epochs=3", "algorithm.minibatches=4", "algorithm.lr=3e-3", "model.shared=true"],
         ["num_envs=128", "trainer.nsteps=16", "algorithm.epochs=4", "algorithm.minibatches=2", "algorithm.lr=3e-3", "model.shared=true"],
+        # 128 envs halve the acting and env-step calls per env step at the same batch of 2048
+        ["num_envs=128", "trainer.nsteps=16", "algorithm.epochs=3", "algorithm.minibatches=4", "algorithm.lr=2e-3", "model.shared=true"],
     ],
     "cartpole-a2c": [
         # A2C: one RMSprop step per rollout of envs × nsteps

@@ -12,7 +12,7 @@ from torch import nn
 from .encoders import MLP, NatureCNN
 from .heads import GaussianHead, make_head
 from .init import layer_init
-from .normalization import ObsNormalizer
+from .normalization import ObsNormalizer, RewardScaler
 
 ENCODERS = ("auto", "mlp", "cnn")
 
@@ -31,6 +31,9 @@ class ModelConfig:
     """mlp, cnn (Nature CNN), or auto: cnn for image observations (3-d uint8), else mlp."""
     normalize_obs: bool = False
     """Normalise observations with running mean/std (clipped to ±10), saved in checkpoints."""
+    normalize_reward: bool = False
+    """Scale the rewards the learner sees by the running std of the discounted return (clipped
+    to ±10); the statistics are saved in checkpoints, logged returns stay unscaled."""
     log_std_init: float = 0.0
     """Initial log standard deviation of Gaussian policies."""
 
@@ -66,6 +69,7 @@ class ActorCritic(nn.Module):
         obs_shape = observation_space.shape
         use_cnn = config.encoder == "cnn" or (config.encoder == "auto" and _is_image(observation_space))
         self.obs_normalizer = ObsNormalizer(obs_shape) if config.normalize_obs else None
+        self.reward_scaler = RewardScaler() if config.normalize_reward else None  # used by the trainer
         if use_cnn:
             self.actor_encoder = NatureCNN(obs_shape)
             self.critic_encoder = None

@@ -1,8 +1,8 @@
 """Running mean/variance statistics (parallel Welford / Chan et al.) kept as module buffers.
 
 Being buffers, the statistics travel in the model's ``state_dict`` and so in every checkpoint.
-They change only when :meth:`RunningMeanStd.update` is called, which the trainer does while
-collecting; evaluation never calls it, so statistics stay frozen there.
+They change only when :meth:`RunningMeanStd.update` is called, which the trainer does after each
+update; evaluation never calls it, so statistics stay frozen there.
 """
 
 from __future__ import annotations
@@ -47,3 +47,40 @@ class ObsNormalizer(nn.Module):
         mean = self.rms.mean.to(torch.float32)
         std = (self.rms.var + self.epsilon).sqrt().to(torch.float32)
         return ((obs.float() - mean) / std).clamp(-self.clip, self.clip)
+
+
+class RewardScaler(nn.Module):
+    """Divide rewards by the running std of the discounted return (as SB3's ``VecNormalize``).
+
+    Per env, ``R_t = r_t + gamma * R_{t-1}``, restarted at 0 after every episode end; the
+    statistics of ``R`` are updated with a rollout's ``R_t`` (reset steps, which carry no
+    transition, left out) and the rollout's rewards become ``clip(r_t / sqrt(var(R) + eps), ±clip)``.
+    Only the statistics are buffers (saved in checkpoints); the per-env return in flight is not,
+    so a reloaded scaler starts every env's return at 0. The mean is not subtracted: shifting
+    rewards would change which policy is optimal.
+    """
+
+    def __init__(self, clip: float = 10.0, epsilon: float = 1e-8) -> None:
+        super().__init__()
+        self.rms = RunningMeanStd(())
+        self.clip, self.epsilon = clip, epsilon
+        self.discounted: torch.Tensor | None = None  # (N,) return in flight per env
+
+    @torch.no_grad()
+    def update_and_scale(
+        self, rewards: torch.Tensor, done: torch.Tensor, reset_step: torch.Tensor, gamma: float
+    ) -> torch.Tensor:
+        """Update the statistics with a (T, N) rollout and return its scaled rewards (new tensor)."""
+        if self.discounted is None or self.discounted.shape != rewards.shape[1:]:
+            self.discounted = torch.zeros(rewards.shape[1:], dtype=torch.float64, device=rewards.device)
+        returns = torch.empty(rewards.shape, dtype=torch.float64, device=rewards.device)
+        for t in range(rewards.shape[0]):  # a recurrence in time, vectorised over envs
+            self.discounted = self.discounted * gamma + rewards[t]
+            returns[t] = self.discounted
+            self.discounted = self.discounted.masked_fill(done[t], 0.0)
+        self.rms.update(returns[~reset_step])
+        return self.scale(rewards)
+
+    def scale(self, rewards: torch.Tensor) -> torch.Tensor:
+        std = (self.rms.var + self.epsilon).sqrt().to(rewards.dtype)
+        return (rewards / std).clamp(-self.clip, self.clip)
