@@ -273,7 +273,7 @@ class VecEnv:
         return returns, lengths
 
     def close(self) -> None:
-        if not self.env.closed:
+        if not getattr(self.env, "closed", False):
             self.env.close()
 
 

@@ -21,28 +21,28 @@ def per_call_us(fn, calls: int = 300) -> float:
     return (time.perf_counter() - start) / calls * 1e6
 
 
+def train_step(model, obs: torch.Tensor) -> None:
+    policy, value = model(obs)
+    (policy.logsumexp(-1).mean() + value.pow(2).mean()).backward()
+
+
 def main() -> None:
     torch.set_num_threads(1)
     env = gym.make("CartPole-v1")
     model = ActorCritic(env.observation_space, env.action_space, ModelConfig(shared=True))
     for batch in (64, 512):
         obs = torch.randn(batch, 4)
-
-        def train_step(m):
-            policy, value = m(obs)
-            (policy.logsumexp(-1).mean() + value.pow(2).mean()).backward()
-
-        eager_act = per_call_us(lambda: model.act(obs))
-        eager_step = per_call_us(lambda: train_step(model))
+        eager_act = per_call_us(lambda obs=obs: model.act(obs))
+        eager_step = per_call_us(lambda obs=obs: train_step(model, obs))
         compiled = torch.compile(model)
         start = time.perf_counter()
-        train_step(compiled)
+        train_step(compiled, obs)
         with torch.inference_mode():
             compiled(obs)
         compile_s = time.perf_counter() - start
-        compiled_step = per_call_us(lambda: train_step(compiled))
+        compiled_step = per_call_us(lambda obs=obs, c=compiled: train_step(c, obs))
         with torch.inference_mode():
-            compiled_fwd = per_call_us(lambda: compiled(obs))
+            compiled_fwd = per_call_us(lambda obs=obs, c=compiled: c(obs))
         print(f"batch {batch}: act eager {eager_act:.0f} µs, compiled forward {compiled_fwd:.0f} µs; "
               f"forward+backward eager {eager_step:.0f} µs, compiled {compiled_step:.0f} µs; "
               f"compilation {compile_s:.1f} s")
