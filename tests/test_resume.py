@@ -28,7 +28,7 @@ from advantage.envs import make_vec_env
 TOTAL = 8192
 ARGS = [
     "--algo", "ppo", "--env", "CartPole-v1", "--total-timesteps", str(TOTAL), "--seed", "5",
-    "--deterministic", "--no-progress",
+    "--deterministic", "--no-progress", "--num-envs", "8", "--set", "trainer.nsteps=32",  # 256 steps an update
     "--set", "trainer.save_freq=1024", "--set", "trainer.log_freq=256",
     "--set", "trainer.validate_freq=2048", "--set", "trainer.num_val_episodes=3",
     "--set", "trainer.val_deterministic=false", "--set", "trainer.keep_checkpoints=2",
