@@ -119,34 +119,6 @@ class RolloutWorker:
     def pid(self) -> int:
         return os.getpid()
 
-    def ping(self, index: int) -> Any:
-        """Mark worker ``index`` as down (its task failed) and ask it for its pid.
-
-        While Ray restarts the actor the ping fails (``RayActorError``) and is sent again; once it
-        answers, the worker is back: :meth:`mark_up`. A worker down for longer than
-        ``START_TIMEOUT_S`` stops the run.
-        """
-        since = self.down_since.setdefault(index, time.monotonic())
-        if time.monotonic() - since > START_TIMEOUT_S:
-            raise RuntimeError(f"Ray worker {index} has not come back within {START_TIMEOUT_S:.0f} s of failing")
-        return self.workers[index].pid.remote()
-
-    def mark_up(self, index: int) -> None:
-        self.down_since.pop(index, None)
-
-    def wait_until_up(self, index: int) -> None:
-        """Block until worker ``index``, which failed, answers again."""
-        import ray
-
-        while True:
-            try:
-                ray.get(self.ping(index))
-            except ray.exceptions.RayActorError:
-                time.sleep(0.05)
-                continue
-            self.mark_up(index)
-            return
-
     def reset(self, seed: int) -> None:
         """Start new episodes in every env, seeded."""
         self.collector.reset(seed=seed)
