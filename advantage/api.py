@@ -17,7 +17,7 @@ from .config import RunConfig, TrainerConfig
 from .defaults import default_config
 from .envs import check_env_id, make_vec_env, resolve_backend
 from .evaluation import evaluate
-from .models import ActorCritic, ModelConfig
+from .models import ModelConfig, make_model
 from .trainer import SyncMultiEnvTrainer
 
 
@@ -62,9 +62,17 @@ class Agent:
         self.device = resolve_device(run_config.algorithm.device)
         self.observation_space, self.action_space = _spaces(run_config.env)
         resolve_backend(run_config.env, run_config.env_backend)  # refuse a backend the env lacks now
+        self.recurrent = run_config.model.policy == "lstm"
+        if self.recurrent and self.algo not in ("a2c", "ppo"):
+            raise ValueError(f"policy lstm is available for a2c and ppo, not {self.algo}")
         torch.manual_seed(run_config.trainer.seed)  # the initial weights follow the run's seed
-        self.model = ActorCritic(self.observation_space, self.action_space, run_config.model).to(self.device)
-        algo_cls = ALGORITHMS[self.algo][0]
+        self.model = make_model(self.observation_space, self.action_space, run_config.model).to(self.device)
+        if self.recurrent:
+            from .algorithms.recurrent import RECURRENT_ALGORITHMS
+
+            algo_cls = RECURRENT_ALGORITHMS[self.algo]
+        else:
+            algo_cls = ALGORITHMS[self.algo][0]
         self.algorithm = algo_cls(self.model, run_config.algorithm, run_config.trainer.total_steps)
         self.trainer: SyncMultiEnvTrainer | None = None
         self.summary: dict[str, Any] = {}
@@ -89,7 +97,10 @@ class Agent:
             run_dir.mkdir(parents=True, exist_ok=True)
             cfg.save_toml(run_dir / "config.toml")
         try:
-            self.trainer = SyncMultiEnvTrainer(envs, self.algorithm, val_envs, tcfg, cfg, run_dir, progress)
+            trainer_cls = SyncMultiEnvTrainer
+            if self.recurrent:
+                from .recurrent_trainer import RecurrentTrainer as trainer_cls
+            self.trainer = trainer_cls(envs, self.algorithm, val_envs, tcfg, cfg, run_dir, progress)
             self.summary = self.trainer.train()
         finally:
             envs.close()
@@ -98,14 +109,37 @@ class Agent:
         return self
 
     @torch.inference_mode()
-    def predict(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
-        """Actions for one observation or a batch of them, as the environment takes them."""
+    def predict(
+        self,
+        obs: np.ndarray,
+        deterministic: bool = True,
+        state: torch.Tensor | None = None,
+        episode_start: np.ndarray | None = None,
+    ):
+        """Actions for one observation or a batch of them, as the environment takes them.
+
+        A recurrent (lstm) agent returns ``(actions, state)``: pass the state back with the next
+        observation, and ``episode_start`` (True where the observation begins an episode; the
+        default treats every observation as a start only when no state is given).
+        """
         obs = np.asarray(obs)
         single = obs.shape == self.observation_space.shape
         batch = torch.as_tensor(obs[None] if single else obs, device=self.device)
-        action, _, _ = self.model.act(batch, deterministic=deterministic)
+        if not self.recurrent:
+            action, _, _ = self.model.act(batch, deterministic=deterministic)
+            env_action = self.model.head.to_env(action.cpu())
+            return env_action[0] if single else env_action
+        n = batch.shape[0]
+        if episode_start is None:
+            episode_start = np.full(n, state is None)
+        if state is None:
+            state = self.model.initial_state(n)
+        start = np.asarray(episode_start, dtype=bool).reshape(n)
+        action, _, _, state = self.model.act(
+            batch, state.to(self.device), torch.as_tensor(start, device=self.device), deterministic=deterministic
+        )
         env_action = self.model.head.to_env(action.cpu())
-        return env_action[0] if single else env_action
+        return (env_action[0] if single else env_action), state
 
     def evaluate(self, episodes: int = 10, deterministic: bool = True, seed: int | None = None) -> np.ndarray:
         """Episode returns of ``episodes`` evaluation episodes."""

@@ -18,6 +18,10 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode
 
+from .pomdp import register as _register_pomdp_envs
+
+_register_pomdp_envs()  # CartPoleNoVel-v1
+
 BACKENDS = ("auto", "vector", "sync", "async")
 
 

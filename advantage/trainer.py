@@ -19,7 +19,7 @@ from .envs import VecEnv
 from .evaluation import evaluate
 from .metrics import MetricsLogger
 from .models.encoders import NatureCNN
-from .rollout import RolloutCollector, estimate, flatten
+from .rollout import Rollout, RolloutCollector, estimate, flatten
 
 CHECKPOINT_FORMAT = 1
 
@@ -74,7 +74,7 @@ class SyncMultiEnvTrainer:
         self.device = next(self.model.parameters()).device
         self.run_config = run_config
         self.run_dir = Path(run_dir) if run_dir is not None else None
-        self.collector = RolloutCollector(envs, self.model, config.nsteps, self.device)
+        self.collector = self.make_collector()
         self.estimator = algorithm.default_returns if config.returns == "auto" else config.returns
         self.progress_enabled = progress
         self.env_steps = 0
@@ -84,6 +84,13 @@ class SyncMultiEnvTrainer:
         self.solved_at: int | None = None
         self._validations = 0
 
+    def make_collector(self) -> RolloutCollector:
+        return RolloutCollector(self.envs, self.model, self.config.nsteps, self.device)
+
+    def make_batch(self, rollout: Rollout, advantages: torch.Tensor, returns: torch.Tensor, keep: torch.Tensor):
+        """What the algorithm learns from: the kept transitions as one flat batch."""
+        return flatten(rollout, advantages, returns, keep)
+
     # -- one iteration -------------------------------------------------------------------------
     def iteration(self) -> dict[str, float]:
         """Collect one rollout and learn from it; returns the update's metrics."""
@@ -91,7 +98,7 @@ class SyncMultiEnvTrainer:
         self.algorithm.set_progress(self.env_steps)
         rollout = self.collector.collect()
         advantages, returns, keep = estimate(rollout, self.estimator, cfg.gamma, cfg.lambda_)
-        batch = flatten(rollout, advantages, returns, keep)
+        batch = self.make_batch(rollout, advantages, returns, keep)
         try:
             metrics = self.algorithm.update(batch)
         except FloatingPointError as exc:  # the last checkpoint on disk is still the last good one

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
+
 from ..losses import a2c_data, a2c_error
 from .base import AlgoConfig, Algorithm, RolloutBatch, explained_variance
 
@@ -40,8 +42,11 @@ class A2CAlgorithm(Algorithm):
     default_returns = "nstep"
 
     def update(self, batch: RolloutBatch) -> dict[str, float]:
+        return self.step(batch, *self.model(batch.obs))
+
+    def step(self, batch: RolloutBatch, policy, value: torch.Tensor) -> dict[str, float]:
+        """One gradient step given the model's ``(policy, value)`` on the batch's observations."""
         cfg = self.config
-        policy, value = self.model(batch.obs)
         adv = batch.advantages
         if cfg.normalize_advantage and len(batch) > 1:
             adv = (adv - adv.mean()) / (adv.std() + 1e-8)

@@ -1,0 +1,44 @@
+"""Trainers for recurrent actor-critics: the shared loop with a state-carrying collector.
+
+The collector keeps the LSTM state across rollouts (zeroed by the episode-start mask, never at a
+rollout boundary), and the learner receives sequences with their stored initial states. The
+checkpoint also holds the collector's state and mask, so that a resumed run can continue its
+episodes where they were.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from .recurrent_rollout import RecurrentRollout, RecurrentRolloutCollector, SequenceBatch, sequences
+from .trainer import SyncMultiEnvTrainer
+
+
+class RecurrentTrainer(SyncMultiEnvTrainer):
+    """The synchronous loop for an ``ActorCriticLSTM`` and a recurrent algorithm."""
+
+    def make_collector(self) -> RecurrentRolloutCollector:
+        return RecurrentRolloutCollector(self.envs, self.model, self.config.nsteps, self.device)
+
+    def make_batch(
+        self, rollout: RecurrentRollout, advantages: torch.Tensor, returns: torch.Tensor, keep: torch.Tensor
+    ) -> SequenceBatch:
+        """The rollout as env sequences (or BPTT chunks), with their stored LSTM states."""
+        return sequences(rollout, advantages, returns, keep, self.algorithm.sequence_length)
+
+    def state(self) -> dict[str, Any]:
+        return {
+            **super().state(),
+            "recurrent_state": self.collector.hidden.cpu().clone(),
+            "episode_start": self.collector.episode_start.cpu().clone(),
+        }
+
+
+class A2CLSTMTrainer(RecurrentTrainer):
+    """Recurrent A2C (the specification's name): LSTM state carried across rollouts."""
+
+
+class PPOLSTMTrainer(RecurrentTrainer):
+    """Recurrent PPO: minibatches of whole env sequences or BPTT chunks."""
