@@ -349,3 +349,23 @@ def test_evaluate_resets_state_between_runs():
     b = evaluate(agent.model, envs, True, 500, seed=4)
     np.testing.assert_array_equal(a, b)
     envs.close()
+
+
+def test_cli_trains_and_evaluates_an_lstm_policy(tmp_path, capsys):
+    """``--policy lstm`` reaches the model config; ``eval`` rebuilds the recurrent agent."""
+    from advantage.cli import main
+    from advantage.config import RunConfig
+
+    run_dir = tmp_path / "run"
+    assert main([
+        "train", "--algo", "a2c", "--env", "CartPoleNoVel-v1", "--policy", "lstm",
+        "--total-timesteps", "256", "--num-envs", "2", "--no-progress", "--run-dir", str(run_dir),
+        "--set", "trainer.validate_freq=0", "--set", "model.cell_size=8",
+    ]) == 0
+    config = RunConfig.load_toml(run_dir / "config.toml")
+    assert (config.model.policy, config.model.cell_size) == ("lstm", 8)
+    capsys.readouterr()
+    assert main(["eval", str(run_dir), "--episodes", "2", "--json", "--deterministic"]) == 0
+    assert '"episodes": 2' in capsys.readouterr().out
+    assert main(["train", "--algo", "pg", "--policy", "lstm", "--run-dir", str(tmp_path / "pg")]) == 2
+    assert "policy lstm" in capsys.readouterr().err
