@@ -12,12 +12,14 @@ import numpy as np
 import torch
 
 from .algorithms import ALGORITHMS, AlgoConfig, resolve_device
+from .algorithms.recurrent import RECURRENT_ALGORITHMS
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import RunConfig, TrainerConfig
 from .defaults import default_config
 from .envs import check_env_id, make_vec_env, resolve_backend
 from .evaluation import evaluate
 from .models import ModelConfig, make_model
+from .recurrent_trainer import RECURRENT_TRAINERS
 from .trainer import SyncMultiEnvTrainer
 
 
@@ -67,12 +69,7 @@ class Agent:
             raise ValueError(f"policy lstm is available for a2c and ppo, not {self.algo}")
         torch.manual_seed(run_config.trainer.seed)  # the initial weights follow the run's seed
         self.model = make_model(self.observation_space, self.action_space, run_config.model).to(self.device)
-        if self.recurrent:
-            from .algorithms.recurrent import RECURRENT_ALGORITHMS
-
-            algo_cls = RECURRENT_ALGORITHMS[self.algo]
-        else:
-            algo_cls = ALGORITHMS[self.algo][0]
+        algo_cls = RECURRENT_ALGORITHMS[self.algo] if self.recurrent else ALGORITHMS[self.algo][0]
         self.algorithm = algo_cls(self.model, run_config.algorithm, run_config.trainer.total_steps)
         self.trainer: SyncMultiEnvTrainer | None = None
         self.summary: dict[str, Any] = {}
@@ -97,9 +94,7 @@ class Agent:
             run_dir.mkdir(parents=True, exist_ok=True)
             cfg.save_toml(run_dir / "config.toml")
         try:
-            trainer_cls = SyncMultiEnvTrainer
-            if self.recurrent:
-                from .recurrent_trainer import RecurrentTrainer as trainer_cls
+            trainer_cls = RECURRENT_TRAINERS[self.algo] if self.recurrent else SyncMultiEnvTrainer
             self.trainer = trainer_cls(envs, self.algorithm, val_envs, tcfg, cfg, run_dir, progress)
             self.summary = self.trainer.train()
         finally:

@@ -42,3 +42,6 @@ class A2CLSTMTrainer(RecurrentTrainer):
 
 class PPOLSTMTrainer(RecurrentTrainer):
     """Recurrent PPO: minibatches of whole env sequences or BPTT chunks."""
+
+
+RECURRENT_TRAINERS: dict[str, type[RecurrentTrainer]] = {"a2c": A2CLSTMTrainer, "ppo": PPOLSTMTrainer}

@@ -311,7 +311,7 @@ def test_recurrent_agent_trains_saves_and_loads(cls, tmp_path):
     """A run writes the LSTM state into its checkpoint; load restores the recurrent model."""
     agent = cls(run_config=lstm_config(cls.algo))
     agent.learn(run_dir=tmp_path / "run")
-    assert isinstance(agent.trainer, RecurrentTrainer)
+    assert isinstance(agent.trainer, RecurrentTrainer) and type(agent.trainer).__name__.startswith(cls.algo.upper())
     payload = load_checkpoint(next((tmp_path / "run" / "checkpoints").glob("step_*.pt")))
     assert payload["recurrent_state"].shape == (2, 4, 16)
     assert payload["episode_start"].shape == (4,)
