@@ -1,7 +1,7 @@
 """Recurrent PPO learns CartPoleNoVel-v1 (CartPole without velocities), which needs memory.
 
-A memoryless (feed-forward) PPO with the same settings never passes 50 greedy return there, even
-after 200k steps (best evaluations 47.7, 47.1, 47.5 for seeds 0-2; 46.1 in the benchmark), and an
+A memoryless (feed-forward) PPO with the same settings stays near 50 greedy return there, even
+after 200k steps (best evaluations 47.7, 47.1, 47.5, 46.1, 48.1, 50.8 over six runs), and an
 untrained policy scores about 9. Recurrent PPO stops here as soon as a greedy validation over 10
 episodes reaches 200 and a second one confirms it; calibration (trainer seeds 0-3) reached it at
 40k, 40k, 100k and 80k steps; the 150k budget leaves a margin, a memoryless policy cannot pass.
