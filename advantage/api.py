@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from .algorithms import ALGORITHMS, AlgoConfig, resolve_device
+from .algorithms.recurrent import RECURRENT_ALGORITHMS
 from .checkpoint import (
     CheckpointError,
     list_checkpoints,
@@ -25,7 +26,8 @@ from .config import RunConfig, TrainerConfig
 from .defaults import default_config
 from .envs import check_env_id, make_env, make_vec_env, resolve_backend
 from .evaluation import evaluate
-from .models import ActorCritic, ModelConfig
+from .models import ModelConfig, make_model
+from .recurrent_trainer import RECURRENT_TRAINERS
 from .trainer import CHECKPOINT_FORMAT, SyncMultiEnvTrainer
 
 
@@ -36,6 +38,18 @@ def _spaces(env_id: str) -> tuple[gym.Space, gym.Space]:
         return env.observation_space, env.action_space
     finally:
         env.close()
+
+
+def _seeded_model(observation_space: gym.Space, action_space: gym.Space, run_config: RunConfig) -> torch.nn.Module:
+    """The initial weights follow the run's seed alone: built on one torch thread, because the
+    QR decomposition of orthogonal init differs in its last bits with the thread count."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        torch.manual_seed(run_config.trainer.seed)
+        return make_model(observation_space, action_space, run_config.model)
+    finally:
+        torch.set_num_threads(threads)
 
 
 class Agent:
@@ -74,9 +88,11 @@ class Agent:
         self.device = resolve_device(run_config.algorithm.device)
         self.observation_space, self.action_space = _spaces(run_config.env)
         resolve_backend(run_config.env, run_config.env_backend)  # refuse a backend the env lacks now
-        torch.manual_seed(run_config.trainer.seed)  # the initial weights follow the run's seed
-        self.model = ActorCritic(self.observation_space, self.action_space, run_config.model).to(self.device)
-        algo_cls = ALGORITHMS[self.algo][0]
+        self.recurrent = run_config.model.policy == "lstm"
+        if self.recurrent and self.algo not in ("a2c", "ppo"):
+            raise ValueError(f"policy lstm is available for a2c and ppo, not {self.algo}")
+        self.model = _seeded_model(self.observation_space, self.action_space, run_config).to(self.device)
+        algo_cls = RECURRENT_ALGORITHMS[self.algo] if self.recurrent else ALGORITHMS[self.algo][0]
         self.algorithm = algo_cls(self.model, run_config.algorithm, run_config.trainer.total_steps)
         self.trainer: SyncMultiEnvTrainer | None = None
         self.summary: dict[str, Any] = {}
@@ -118,7 +134,8 @@ class Agent:
             else:
                 envs = make_vec_env(cfg.env, cfg.num_envs, backend=cfg.env_backend)
                 try:
-                    self.trainer = SyncMultiEnvTrainer(envs, self.algorithm, val_envs, tcfg, cfg, run_dir, progress)
+                    trainer_cls = RECURRENT_TRAINERS[self.algo] if self.recurrent else SyncMultiEnvTrainer
+                    self.trainer = trainer_cls(envs, self.algorithm, val_envs, tcfg, cfg, run_dir, progress)
                     if payload is not None:
                         self.trainer.restore(payload)
                     self.summary = self.trainer.train()
@@ -130,14 +147,37 @@ class Agent:
         return self
 
     @torch.inference_mode()
-    def predict(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
-        """Actions for one observation or a batch of them, as the environment takes them."""
+    def predict(
+        self,
+        obs: np.ndarray,
+        deterministic: bool = True,
+        state: torch.Tensor | None = None,
+        episode_start: np.ndarray | None = None,
+    ):
+        """Actions for one observation or a batch of them, as the environment takes them.
+
+        A recurrent (lstm) agent returns ``(actions, state)``: pass the state back with the next
+        observation, and ``episode_start`` (True where the observation begins an episode; the
+        default treats every observation as a start only when no state is given).
+        """
         obs = np.asarray(obs)
         single = obs.shape == self.observation_space.shape
         batch = torch.as_tensor(obs[None] if single else obs, device=self.device)
-        action, _, _ = self.model.act(batch, deterministic=deterministic)
+        if not self.recurrent:
+            action, _, _ = self.model.act(batch, deterministic=deterministic)
+            env_action = self.model.head.to_env(action.cpu())
+            return env_action[0] if single else env_action
+        n = batch.shape[0]
+        if episode_start is None:
+            episode_start = np.full(n, state is None)
+        if state is None:
+            state = self.model.initial_state(n)
+        start = np.asarray(episode_start, dtype=bool).reshape(n)
+        action, _, _, state = self.model.act(
+            batch, state.to(self.device), torch.as_tensor(start, device=self.device), deterministic=deterministic
+        )
         env_action = self.model.head.to_env(action.cpu())
-        return env_action[0] if single else env_action
+        return (env_action[0] if single else env_action), state
 
     def evaluate(self, episodes: int = 10, deterministic: bool = True, seed: int | None = None) -> np.ndarray:
         """Episode returns of ``episodes`` evaluation episodes."""

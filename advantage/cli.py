@@ -32,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--env", default=None, help="Gymnasium env id (default CartPole-v1)")
     train.add_argument("--total-timesteps", type=int, default=None, help="environment steps to train for")
     train.add_argument("--num-envs", type=int, default=None, help="parallel environments")
+    train.add_argument("--policy", default=None, help="mlp (feed-forward) or lstm (recurrent; a2c and ppo)")
     train.add_argument("--seed", type=int, default=None, help="random seed")
     train.add_argument("--backend", choices=("local", "ray"), default=None,
                        help="run the envs in this process (local) or on Ray rollout workers (ray)")
@@ -181,6 +182,8 @@ def _train_config(args: argparse.Namespace):
     overrides = list(args.overrides)
     if args.num_envs is not None:
         overrides.append(f"num_envs={args.num_envs}")
+    if args.policy is not None:
+        overrides.append(f"model.policy={args.policy}")
     if args.seed is not None:
         overrides.append(f"trainer.seed={args.seed}")
     if args.backend is not None:

@@ -43,6 +43,21 @@ ENV_DEFAULTS: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
         "algorithm": {"entropy_coeff": 0.0},
         "trainer": {"nsteps": 5, "gamma": 0.99, "total_steps": 500_000},
     },
+    # CartPole without velocities needs memory: recurrent policies, rl-baselines3-zoo's RecurrentPPO
+    # settings (their LSTM sits before a 64-unit layer; ours after one). See benchmarks/results/lstm.md.
+    ("ppo", "CartPoleNoVel-v1"): {
+        "run": {"num_envs": 8},
+        "model": {"policy": "lstm", "cell_size": 64, "hidden_sizes": (64,), "normalize_obs": True},
+        "algorithm": {"lr": 1e-3, "epochs": 20, "minibatches": 1, "entropy_coeff": 0.0},
+        "trainer": {"nsteps": 32, "gamma": 0.98, "lambda_": 0.8, "total_steps": 200_000},
+    },
+    # A2C-LSTM: a lighter value loss (0.25) keeps the shared LSTM from serving the critic alone.
+    ("a2c", "CartPoleNoVel-v1"): {
+        "run": {"num_envs": 8},
+        "model": {"policy": "lstm", "cell_size": 64, "hidden_sizes": (64,), "normalize_obs": True},
+        "algorithm": {"lr": 1e-3, "decay_steps": None, "entropy_coeff": 0.01, "value_coeff": 0.25},
+        "trainer": {"nsteps": 16, "gamma": 0.98, "total_steps": 1_000_000},
+    },
     ("pg", "CartPole-v1"): {
         "run": {"num_envs": 16},
         "algorithm": {"lr": 5e-3},

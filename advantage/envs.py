@@ -26,7 +26,10 @@ from gymnasium.vector import AutoresetMode
 
 from .atari import INSTALL_HINT, SCORE_KEY, EnvPoolAtari, is_atari_id, make_atari_env, register_ale
 from .errors import EnvironmentWorkerError
+from .pomdp import register as _register_pomdp_envs
 from .snapshot import capture_env, decode, encode, restore_env
+
+_register_pomdp_envs()  # CartPoleNoVel-v1
 
 BACKENDS = ("auto", "vector", "sync", "async", "envpool")
 

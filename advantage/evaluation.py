@@ -17,16 +17,27 @@ def evaluate(
 ) -> np.ndarray:
     """Returns of the first episode of every env (cut at ``max_steps`` steps if still running).
 
-    Statistics such as observation normalisation are only read, never updated.
+    Statistics such as observation normalisation are only read, never updated. A recurrent
+    model starts from the zero state and resets it at each episode start, as in training.
     """
     device = next(model.parameters()).device
     obs = envs.reset(seed=seed)
     n = envs.num_envs
     returns = np.zeros(n, dtype=np.float64)
     running = np.ones(n, dtype=bool)
+    recurrent = getattr(model, "recurrent", False)
+    if recurrent:
+        state = model.initial_state(n)
+        episode_start = torch.ones(n, dtype=torch.bool, device=device)
     for _ in range(max_steps):
-        action, _, _ = model.act(torch.from_numpy(obs).to(device), deterministic=deterministic)
+        obs_t = torch.from_numpy(obs).to(device)
+        if recurrent:
+            action, _, _, state = model.act(obs_t, state, episode_start, deterministic=deterministic)
+        else:
+            action, _, _ = model.act(obs_t, deterministic=deterministic)
         step = envs.step(model.head.to_env(action.cpu()))
+        if recurrent:
+            episode_start = torch.from_numpy(step.reset_step).to(device)
         returns += np.where(running, step.reward, 0.0)
         running &= ~(step.terminated | step.truncated)
         obs = step.obs

@@ -23,7 +23,7 @@ from .envs import VecEnv
 from .evaluation import evaluate
 from .metrics import MetricsLogger, truncate_metrics
 from .models.encoders import NatureCNN
-from .rollout import RolloutCollector, estimate, flatten
+from .rollout import Rollout, RolloutCollector, estimate, flatten
 from .snapshot import capture_rng, decode, encode, restore_rng
 
 CHECKPOINT_FORMAT = 2
@@ -104,7 +104,7 @@ class SyncMultiEnvTrainer:
         self.device = next(self.model.parameters()).device
         self.run_config = run_config
         self.run_dir = Path(run_dir) if run_dir is not None else None
-        self.collector = collector if collector is not None else RolloutCollector(envs, self.model, config.nsteps, self.device)
+        self.collector = collector if collector is not None else self.make_collector()
         self.estimator = algorithm.default_returns if config.returns == "auto" else config.returns
         self.progress_enabled = progress
         self.env_steps = 0
@@ -119,6 +119,13 @@ class SyncMultiEnvTrainer:
         self.start_steps = 0
         self.wall_time_before = 0.0
 
+    def make_collector(self) -> RolloutCollector:
+        return RolloutCollector(self.envs, self.model, self.config.nsteps, self.device)
+
+    def make_batch(self, rollout: Rollout, advantages: torch.Tensor, returns: torch.Tensor, keep: torch.Tensor):
+        """What the algorithm learns from: the kept transitions as one flat batch."""
+        return flatten(rollout, advantages, returns, keep)
+
     # -- one iteration -------------------------------------------------------------------------
     def iteration(self) -> dict[str, float]:
         """Collect one rollout and learn from it; returns the update's metrics."""
@@ -131,7 +138,7 @@ class SyncMultiEnvTrainer:
                 rollout.rewards, rollout.terminated | rollout.truncated, rollout.reset_step, cfg.gamma
             ))
         advantages, returns, keep = estimate(rollout, self.estimator, cfg.gamma, cfg.lambda_)
-        batch = flatten(rollout, advantages, returns, keep)
+        batch = self.make_batch(rollout, advantages, returns, keep)
         try:
             metrics = self.algorithm.update(batch)
         except FloatingPointError as exc:  # the last checkpoint on disk is still the last good one

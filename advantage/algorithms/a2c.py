@@ -12,6 +12,7 @@ with n-step bootstrapped returns (or GAE) as targets. Defaults follow the specif
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -41,10 +42,24 @@ class A2CAlgorithm(Algorithm):
     name = "a2c"
     default_returns = "nstep"
 
+    def update(self, batch: RolloutBatch) -> dict[str, float]:
+        return self.update_on(batch, *self.model(batch.obs))
+
+    def update_on(self, batch: RolloutBatch, policy: Any, value: torch.Tensor) -> dict[str, float]:
+        """One gradient step given the model's ``(policy, value)`` on the batch's observations."""
+        total, terms, metrics = self.loss_on(batch, policy, value)
+        metrics["grad_norm"] = self.optimize(total, terms)
+        return metrics
+
     def loss(self, batch: RolloutBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor], dict[str, float]]:
         """``(total loss, its finite-checked terms, metrics)`` of the batch under the current model."""
+        return self.loss_on(batch, *self.model(batch.obs))
+
+    def loss_on(
+        self, batch: RolloutBatch, policy: Any, value: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor], dict[str, float]]:
+        """The loss given the model's ``(policy, value)`` on the batch (recurrent models run it)."""
         cfg = self.config
-        policy, value = self.model(batch.obs)
         adv = batch.advantages
         if cfg.normalize_advantage and len(batch) > 1:
             adv = (adv - adv.mean()) / (adv.std() + 1e-8)
@@ -57,8 +72,3 @@ class A2CAlgorithm(Algorithm):
             "explained_variance": explained_variance(batch.values, batch.returns),
         }
         return total, loss._asdict(), metrics
-
-    def update(self, batch: RolloutBatch) -> dict[str, float]:
-        total, terms, metrics = self.loss(batch)
-        metrics["grad_norm"] = self.optimize(total, terms)
-        return metrics

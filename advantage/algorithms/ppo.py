@@ -14,7 +14,9 @@ update stops early once the approximate KL to the old policy exceeds ``1.5 * tar
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -45,6 +47,9 @@ class PPOConfig(AlgoConfig):
     """Standardise advantages within each minibatch."""
     kl_estimator: str = "k3"
     """approx_kl estimator: k3 = mean((r - 1) - log r) (never negative) or k1 = mean(-log r)."""
+    bptt_length: int | None = None
+    """LSTM policies: cut each env's rollout into sequences of this many steps (each from its
+    stored state) for truncated backpropagation through time; None keeps whole rollouts."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -54,6 +59,8 @@ class PPOConfig(AlgoConfig):
             raise ValueError(f"dual_clip must be > 1.0 or None, got {self.dual_clip}")
         if self.epochs < 1 or self.minibatches < 1:
             raise ValueError(f"epochs and minibatches must be >= 1, got {self.epochs}, {self.minibatches}")
+        if self.bptt_length is not None and self.bptt_length < 1:
+            raise ValueError(f"bptt_length must be >= 1 or None, got {self.bptt_length}")
         if self.target_kl is not None and not self.target_kl > 0:
             raise ValueError(f"target_kl must be > 0 or None, got {self.target_kl}")
 
@@ -65,20 +72,32 @@ class PPOAlgorithm(Algorithm):
     default_returns = "gae"
 
     def update(self, batch: RolloutBatch) -> dict[str, float]:
+        return self.run_epochs(lambda: self.minibatches(batch), batch.values, batch.returns)
+
+    def minibatches(self, batch: RolloutBatch) -> Iterator[tuple[RolloutBatch, Any, torch.Tensor]]:
+        """One epoch: shuffled minibatches, each with the model's ``(policy, value)`` on it."""
+        minibatch_size = max(1, math.ceil(len(batch) / self.config.minibatches))
+        for mb in batch.minibatches(minibatch_size):
+            yield mb, *self.model(mb.obs)
+
+    def run_epochs(
+        self,
+        epoch: Callable[[], Iterable[tuple[RolloutBatch, Any, torch.Tensor]]],
+        values: torch.Tensor,
+        returns: torch.Tensor,
+    ) -> dict[str, float]:
+        """``epochs`` passes over the minibatches ``epoch()`` yields, one gradient step each."""
         cfg = self.config
         head = self.model.head
-        size = len(batch)
-        minibatch_size = max(1, math.ceil(size / cfg.minibatches))
         sums: dict[str, float] = {}
         terms: list[torch.Tensor] = []
         steps = 0
         stopped_early = False
         for _ in range(cfg.epochs):
-            for mb in batch.minibatches(minibatch_size):
+            for mb, policy, value in epoch():
                 adv = mb.advantages
                 if cfg.normalize_advantage and len(mb) > 1:
                     adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-                policy, value = self.model(mb.obs)
                 data = ppo_data(
                     policy, head.unpack(mb.policy), mb.actions, value, mb.values, adv, mb.returns, None
                 )
@@ -101,5 +120,5 @@ class PPOAlgorithm(Algorithm):
                 sums[key] = val
         metrics = {key: val / max(steps, 1) for key, val in sums.items()}
         metrics["gradient_steps"] = float(steps)
-        metrics["explained_variance"] = explained_variance(batch.values, batch.returns)
+        metrics["explained_variance"] = explained_variance(values, returns)
         return metrics

@@ -15,6 +15,7 @@ from .init import layer_init
 from .normalization import ObsNormalizer, RewardScaler
 
 ENCODERS = ("auto", "mlp", "cnn")
+POLICIES = ("mlp", "lstm")
 
 
 @dataclass
@@ -36,11 +37,19 @@ class ModelConfig:
     to ±10); the statistics are saved in checkpoints, logged returns stay unscaled."""
     log_std_init: float = 0.0
     """Initial log standard deviation of Gaussian policies."""
+    policy: str = "mlp"
+    """mlp (feed-forward) or lstm (encoder → LSTM core → heads; a2c and ppo only)."""
+    cell_size: int = 64
+    """Width of the LSTM state when policy is lstm."""
 
     def __post_init__(self) -> None:
         self.hidden_sizes = tuple(int(h) for h in self.hidden_sizes)
         if self.encoder not in ENCODERS:
             raise ValueError(f"unknown encoder {self.encoder!r}; choose one of {ENCODERS}")
+        if self.policy not in POLICIES:
+            raise ValueError(f"unknown policy {self.policy!r}; choose one of {POLICIES}")
+        if self.cell_size < 1:
+            raise ValueError(f"cell_size must be >= 1, got {self.cell_size}")
         if any(h < 1 for h in self.hidden_sizes):
             raise ValueError(f"hidden_sizes must be positive, got {self.hidden_sizes}")
 

@@ -1,0 +1,81 @@
+"""Time three ways of running a masked LSTM over (T, B) sequences, forward + backward, on CPU.
+
+    .venv/bin/python benchmarks/lstm_core_timing.py
+
+- ``split`` (what ``ActorCriticLSTM.core`` does): cut the time axis where any sequence starts an
+  episode, one ``nn.LSTM`` call per span, entry state masked;
+- ``loop``: one ``nn.LSTM`` call per time step with the state masked each step (SB3-contrib's way);
+- ``packed``: cut every sequence into its episodes and run them all in one call as a packed batch
+  (``pack_padded_sequence``), each episode from its own initial state.
+
+``p`` is the probability that a step starts an episode (CartPole episodes last 10-500 steps).
+All three give the same outputs (checked); the script prints milliseconds per forward+backward.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from advantage.models import ActorCriticLSTM, ModelConfig
+
+
+def loop_core(model: ActorCriticLSTM, obs, starts, state):
+    x = model._features(obs)
+    h, c = state[0:1], state[1:2]
+    outputs = []
+    for t in range(obs.shape[0]):
+        keep = (~starts[t]).float().view(1, -1, 1)
+        out, (h, c) = model.lstm(x[t : t + 1], (h * keep, c * keep))
+        outputs.append(out[0])
+    return torch.stack(outputs)
+
+
+def packed_core(model: ActorCriticLSTM, obs, starts, state):
+    T, B = starts.shape
+    x = model._features(obs)
+    state = state * (~starts[0]).float().view(1, B, 1)
+    boundary = starts.t().clone()
+    boundary[:, 0] = True
+    flat = boundary.reshape(-1)
+    segment = flat.long().cumsum(0) - 1
+    first = flat.nonzero().squeeze(1)
+    position = torch.arange(B * T) - first[segment]
+    lengths = torch.bincount(segment, minlength=len(first))
+    padded = x.new_zeros(len(first), T, x.shape[-1])
+    padded[segment, position] = x.transpose(0, 1).reshape(B * T, -1)
+    h0 = state.new_zeros(2, len(first), model.cell_size)
+    h0[:, segment.view(B, T)[:, 0]] = state
+    packed = pack_padded_sequence(padded, lengths, batch_first=True, enforce_sorted=False)
+    out, _ = model.lstm(packed, (h0[0:1].contiguous(), h0[1:2].contiguous()))
+    out, _ = pad_packed_sequence(out, batch_first=True, total_length=T)
+    return out[segment, position].view(B, T, -1).transpose(0, 1)
+
+
+def main() -> None:
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    model = ActorCriticLSTM(spaces.Box(-1, 1, (2,), np.float32), spaces.Discrete(2), ModelConfig(policy="lstm"))
+    variants = {"split": model.core, "loop": lambda *a: loop_core(model, *a), "packed": lambda *a: packed_core(model, *a)}
+    print("| T | B | p(start) | " + " | ".join(f"{name} ms" for name in variants) + " |")
+    print("|---|---|---|" + "---|" * len(variants))
+    for T, B, p in [(32, 8, 0.05), (32, 8, 0.01), (128, 8, 0.05), (128, 8, 0.002), (32, 64, 0.01), (8, 64, 0.05)]:
+        obs, starts, state = torch.randn(T, B, 2), torch.rand(T, B) < p, torch.zeros(2, B, 64)
+        reference = model.core(obs, starts, state)
+        times = []
+        for fn in variants.values():
+            assert torch.allclose(fn(obs, starts, state), reference, atol=1e-5)
+            n = 30
+            start = time.perf_counter()
+            for _ in range(n):
+                fn(obs, starts, state).sum().backward()
+            times.append((time.perf_counter() - start) / n * 1e3)
+        print(f"| {T} | {B} | {p} | " + " | ".join(f"{t:.2f}" for t in times) + " |")
+
+
+if __name__ == "__main__":
+    main()

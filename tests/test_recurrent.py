@@ -1,0 +1,371 @@
+"""Recurrent actor-critics: mask timing, exactness of the training pass, chunks, env, API.
+
+The central property: the training pass over a stored rollout reproduces, step for step, the
+log-probabilities and values the policy computed while acting, across episode boundaries (the
+public implementation resets the LSTM one step later while acting than while training).
+
+``EpisodeClockEnv`` observes ``[t, episode]`` (steps since its reset, resets so far), so the test
+knows independently of the collector which observations start an episode (``t == 0``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from gymnasium import spaces
+from gymnasium.vector import AutoresetMode, SyncVectorEnv
+from gymnasium.wrappers import TimeLimit
+
+from advantage import A2C, PG, PPO, ModelConfig
+from advantage.algorithms import A2CConfig, PPOConfig
+from advantage.algorithms.recurrent import RecurrentA2CAlgorithm, RecurrentPPOAlgorithm, _run
+from advantage.checkpoint import load_checkpoint
+from advantage.defaults import default_config
+from advantage.envs import VecEnv, make_vec_env
+from advantage.evaluation import evaluate
+from advantage.models import ActorCritic_LSTM, ActorCriticLSTM, make_model
+from advantage.recurrent_rollout import RecurrentRolloutCollector, sequences
+from advantage.recurrent_trainer import RecurrentTrainer
+from advantage.rollout import estimate
+
+CPU = torch.device("cpu")
+T = 24
+CELL = 8
+
+
+class EpisodeClockEnv(gym.Env):
+    """obs ``[t, episode]``; reward 1 per step; terminates after ``length`` steps."""
+
+    def __init__(self, length: int) -> None:
+        self.observation_space = spaces.Box(-np.inf, np.inf, (2,), np.float32)
+        self.action_space = spaces.Discrete(3)
+        self.length, self.t, self.episode = length, 0, -1
+
+    def _obs(self) -> np.ndarray:
+        return np.array([self.t, self.episode], dtype=np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t, self.episode = 0, self.episode + 1
+        return self._obs(), {}
+
+    def step(self, action):
+        self.t += 1
+        return self._obs(), 1.0, self.t >= self.length, False, {}
+
+
+def clock_envs() -> VecEnv:
+    """Env 0 terminates every 5 steps, env 1 every 7, env 2 is truncated every 9 (TimeLimit)."""
+    fns = [
+        lambda: EpisodeClockEnv(5),
+        lambda: EpisodeClockEnv(7),
+        lambda: TimeLimit(EpisodeClockEnv(100), max_episode_steps=9),
+    ]
+    return VecEnv(SyncVectorEnv(fns, autoreset_mode=AutoresetMode.NEXT_STEP))
+
+
+def lstm_model(envs: VecEnv, seed: int = 0) -> ActorCriticLSTM:
+    torch.manual_seed(seed)
+    model = ActorCriticLSTM(
+        envs.single_observation_space, envs.single_action_space,
+        ModelConfig(policy="lstm", hidden_sizes=(16,)), cell_size=CELL,
+    )
+    with torch.no_grad():  # a policy far from uniform, so that wrong states change log-probs
+        model.head.linear.weight.mul_(300.0)
+    return model
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny LSTMs: one torch thread is much faster than two on a shared machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture()
+def collected():
+    """A collector after two rollouts (the second starts mid-episode with a carried state)."""
+    envs = clock_envs()
+    model = lstm_model(envs)
+    collector = RecurrentRolloutCollector(envs, model, T, CPU)
+    collector.reset(seed=0)
+    first = clone(collector.collect())
+    second = clone(collector.collect())
+    yield model, collector, first, second
+    envs.close()
+
+
+def clone(rollout):
+    return dataclasses.replace(
+        rollout, **{f.name: getattr(rollout, f.name).clone() for f in dataclasses.fields(rollout)}
+    )
+
+
+def reference_pass(model: ActorCriticLSTM, obs, starts, state):
+    """Independent unroll with the LSTM equations, one step at a time, from the module's weights.
+
+    Returns per-step logits and values, shapes (T, B, A) and (T, B).
+    """
+    lstm = model.lstm
+    w_ih, w_hh = lstm.weight_ih_l0, lstm.weight_hh_l0
+    bias = lstm.bias_ih_l0 + lstm.bias_hh_l0
+    h, c = state[0].clone(), state[1].clone()
+    logits, values = [], []
+    for t in range(obs.shape[0]):
+        keep = (~starts[t]).float().unsqueeze(1)
+        h, c = h * keep, c * keep
+        x = model.encoder(obs[t])
+        i, f, g, o = (x @ w_ih.T + h @ w_hh.T + bias).chunk(4, dim=1)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        h = torch.sigmoid(o) * torch.tanh(c)
+        logits.append(model.head(h))
+        values.append(model.value_head(h).squeeze(1))
+    return torch.stack(logits), torch.stack(values)
+
+
+def log_prob(logits, actions):
+    return torch.log_softmax(logits, -1).gather(-1, actions.unsqueeze(-1)).squeeze(-1)
+
+
+# ------------------------------------------------------------------------------ the mask
+
+
+def test_episode_start_marks_exactly_the_first_observation_of_each_episode(collected):
+    """episode_start is True where obs t == 0 (incl. the first reset), nowhere else."""
+    _, collector, first, second = collected
+    for r in (first, second):
+        np.testing.assert_array_equal(r.episode_start.numpy(), (r.obs[..., 0] == 0).numpy())
+        # it follows the previous step's reset flag
+        assert torch.equal(r.episode_start[1:], r.reset_step[:-1])
+    assert first.episode_start[0].all()
+    assert int(first.episode_start.sum()) + int(second.episode_start.sum()) >= 3 + 4 + 3 + 2
+
+
+def test_acting_resets_the_state_before_each_first_observation(collected):
+    """Acting outputs equal an independent unroll that zeroes the state where obs t == 0."""
+    model, _, first, second = collected
+    starts = first.obs[..., 0] == 0
+    logits, values = reference_pass(model, first.obs, starts, model.initial_state(3))
+    torch.testing.assert_close(first.policy, logits, atol=1e-5, rtol=0)
+    torch.testing.assert_close(first.values, values, atol=1e-5, rtol=0)
+
+
+def test_state_is_carried_across_rollouts_not_reset(collected):
+    """The second rollout starts from the first one's final state; no reset at the boundary."""
+    model, collector, first, second = collected
+    starts = torch.cat([first.obs, second.obs])[..., 0] == 0
+    obs = torch.cat([first.obs, second.obs])
+    logits, values = reference_pass(model, obs, starts, model.initial_state(3))
+    torch.testing.assert_close(second.values, values[T:], atol=1e-5, rtol=0)
+    # env 2 (9-step episodes) is mid-episode at the boundary: its carried state is non-zero
+    assert second.obs[0, 2, 0] != 0 and second.states[0, :, 2].abs().sum() > 0
+    assert torch.equal(second.states[0], first_final_state(model, first))
+
+
+def first_final_state(model, rollout):
+    """The state after the rollout's last step, from the stored state and mask of that step."""
+    _, _, _, state = model.act(rollout.obs[-1], rollout.states[-1], rollout.episode_start[-1])
+    return state
+
+
+def test_bootstrap_value_continues_the_sequence(collected):
+    """last_value of a rollout equals the value the next rollout computes at its first step."""
+    _, _, first, second = collected
+    torch.testing.assert_close(first.last_value, second.values[0], atol=1e-6, rtol=0)
+
+
+# ------------------------------------------------------------------------------ exactness
+
+
+def learner_outputs(algorithm, rollout):
+    """(kept batch, recomputed log-probs, values) for every minibatch the algorithm would use."""
+    advantages, returns, keep = estimate(rollout, "gae", 0.99, 0.95)
+    seq = sequences(rollout, advantages, returns, keep, algorithm.sequence_length)
+    if isinstance(algorithm, RecurrentPPOAlgorithm):
+        return list(algorithm.minibatches(seq))
+    return [_run(algorithm.model, seq)]
+
+
+@pytest.mark.parametrize("algo", ["a2c", "ppo-whole", "ppo-bptt7", "ppo-bptt1"])
+def test_training_pass_reproduces_acting(collected, algo):
+    """Log-probs and values recomputed by the learner equal those seen while acting (≤ 1e-5)."""
+    model, _, first, second = collected
+    if algo == "a2c":
+        algorithm = RecurrentA2CAlgorithm(model, A2CConfig(device="cpu"))
+    else:
+        bptt = {"ppo-whole": None, "ppo-bptt7": 7, "ppo-bptt1": 1}[algo]
+        algorithm = RecurrentPPOAlgorithm(model, PPOConfig(device="cpu", minibatches=2, bptt_length=bptt))
+    for rollout in (first, second):
+        seen = 0
+        for mb, logits, value in learner_outputs(algorithm, rollout):
+            diff_lp = (log_prob(logits, mb.actions) - log_prob(mb.policy, mb.actions)).abs().max()
+            diff_v = (value - mb.values).abs().max()
+            assert diff_lp <= 1e-5 and diff_v <= 1e-5, (algo, diff_lp.item(), diff_v.item())
+            seen += len(mb)
+        assert seen == int((~rollout.reset_step).sum())  # every kept transition, once
+
+
+def test_a_mask_one_step_late_is_detected(collected):
+    """The public defect (reset one step later in training) breaks the equality checked above."""
+    model, _, first, _ = collected
+    late = torch.zeros_like(first.episode_start)
+    late[1:] = first.episode_start[:-1]
+    late[0] = first.episode_start[0]
+    policy, value = model(first.obs, late, first.states[0])
+    actions = first.actions.reshape(-1)
+    diff = (log_prob(policy, actions) - log_prob(first.policy.reshape(-1, 3), actions)).abs().max()
+    assert diff > 1e-2
+
+
+def test_sequence_core_equals_independent_unroll():
+    """The split-at-starts sequence pass equals the step-by-step LSTM equations."""
+    torch.manual_seed(1)
+    model = ActorCriticLSTM(
+        spaces.Box(-1, 1, (3,), np.float32), spaces.Discrete(4), ModelConfig(policy="lstm"), cell_size=CELL
+    )
+    obs = torch.randn(30, 5, 3)
+    starts = torch.rand(30, 5) < 0.2
+    state = torch.randn(2, 5, CELL)
+    logits, values = reference_pass(model, obs, starts, state)
+    policy, value = model(obs, starts, state)
+    torch.testing.assert_close(policy, logits.reshape(150, 4), atol=1e-5, rtol=0)
+    torch.testing.assert_close(value, values.reshape(150), atol=1e-5, rtol=0)
+    # no start inside: the single-call path
+    starts[1:] = False
+    logits, values = reference_pass(model, obs, starts, state)
+    torch.testing.assert_close(model(obs, starts, state)[1], values.reshape(150), atol=1e-5, rtol=0)
+
+
+def test_sequences_cut_chunks_with_their_stored_states(collected):
+    """Chunk k of env n holds steps kL..kL+L-1 of env n, its stored state, and end padding."""
+    _, _, first, _ = collected
+    advantages, returns, keep = estimate(first, "gae", 0.99, 0.95)
+    L, N = 7, 3
+    seq = sequences(first, advantages, returns, keep, L)
+    chunks = 4  # ceil(24 / 7)
+    assert seq.num_sequences == chunks * N and seq.obs.shape[:2] == (L, chunks * N)
+    for k in range(chunks):
+        for n in range(N):
+            b = k * N + n
+            steps = range(k * L, min((k + 1) * L, T))
+            torch.testing.assert_close(seq.obs[: len(steps), b], first.obs[steps.start : steps.stop, n])
+            torch.testing.assert_close(seq.advantages[: len(steps), b], advantages[steps.start : steps.stop, n])
+            assert torch.equal(seq.keep[: len(steps), b], keep[steps.start : steps.stop, n])
+            assert not seq.keep[len(steps) :, b].any()  # padding is never learned from
+            torch.testing.assert_close(seq.state[:, b], first.states[k * L, :, n])
+
+
+# ------------------------------------------------------------------------------ the env
+
+
+def test_cartpole_novel_is_cartpole_without_velocities():
+    """Same dynamics, rewards and episode ends as CartPole-v1; only columns 0 and 2 observed."""
+    for backend in ("vector", "sync"):
+        novel = make_vec_env("CartPoleNoVel-v1", 4, backend=backend)
+        full = make_vec_env("CartPole-v1", 4, backend=backend)
+        assert novel.single_observation_space.shape == (2,)
+        np.testing.assert_array_equal(novel.reset(seed=5), full.reset(seed=5)[:, [0, 2]])
+        rng = np.random.default_rng(0)
+        for _ in range(300):
+            actions = rng.integers(0, 2, 4)
+            a, b = novel.step(actions), full.step(actions)
+            np.testing.assert_array_equal(a.obs, b.obs[:, [0, 2]])
+            for field in ("reward", "terminated", "truncated", "reset_step"):
+                np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
+        novel.close()
+        full.close()
+    assert make_vec_env("CartPoleNoVel-v1", 2).backend == "vector"
+    assert gym.spec("CartPoleNoVel-v1").max_episode_steps == 500
+
+
+# ------------------------------------------------------------------------------ API, checkpoints
+
+
+def lstm_config(algo: str, steps: int = 512):
+    return default_config(algo, "CartPoleNoVel-v1").with_overrides([
+        "model.policy=lstm", "model.cell_size=16", "num_envs=4", "trainer.nsteps=16",
+        f"trainer.total_steps={steps}", "trainer.validate_freq=256", "trainer.num_val_episodes=2",
+        "trainer.tensorboard=false", "algorithm.device=cpu",
+    ])
+
+
+def test_spec_names_and_factory():
+    space = spaces.Box(-1, 1, (2,), np.float32)
+    model = ActorCritic_LSTM(space, spaces.Discrete(2), cell_size=12)
+    assert model.lstm.hidden_size == 12 and model.initial_state(5).shape == (2, 5, 12)
+    assert isinstance(make_model(space, spaces.Discrete(2), ModelConfig(policy="lstm")), ActorCriticLSTM)
+    with pytest.raises(ValueError, match="policy"):
+        ModelConfig(policy="gru")
+    with pytest.raises(ValueError, match="policy lstm"):
+        PG(run_config=default_config("pg", "CartPole-v1").with_overrides(["model.policy=lstm"]))
+
+
+@pytest.mark.parametrize("cls", [A2C, PPO])
+def test_recurrent_agent_trains_saves_and_loads(cls, tmp_path):
+    """A run writes the LSTM state into its checkpoint; load restores the recurrent model."""
+    agent = cls(run_config=lstm_config(cls.algo))
+    agent.learn(run_dir=tmp_path / "run")
+    assert isinstance(agent.trainer, RecurrentTrainer) and type(agent.trainer).__name__.startswith(cls.algo.upper())
+    payload = load_checkpoint(next((tmp_path / "run" / "checkpoints").glob("step_*.pt")))
+    assert payload["recurrent_state"].shape == (2, 4, 16)
+    assert payload["episode_start"].shape == (4,)
+    torch.testing.assert_close(payload["recurrent_state"], agent.trainer.collector.hidden)
+    loaded = cls.load(tmp_path / "run")
+    assert isinstance(loaded.model, ActorCriticLSTM)
+    a = agent.evaluate(3, deterministic=True, seed=11)
+    b = loaded.evaluate(3, deterministic=True, seed=11)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_recurrent_predict_carries_state():
+    """predict returns (actions, state); chained calls act like the evaluation loop."""
+    agent = PPO(run_config=lstm_config("ppo"))
+    envs = make_vec_env("CartPoleNoVel-v1", 2)
+    obs = envs.reset(seed=3)
+    state, start = None, None
+    model_state = agent.model.initial_state(2)
+    model_start = torch.ones(2, dtype=torch.bool)
+    for _ in range(30):
+        actions, state = agent.predict(obs, state=state, episode_start=start)
+        expected, _, _, model_state = agent.model.act(torch.from_numpy(obs), model_state, model_start, True)
+        np.testing.assert_array_equal(actions, expected.numpy())
+        step = envs.step(actions)
+        obs, start = step.obs, step.reset_step
+        model_start = torch.from_numpy(step.reset_step)
+    envs.close()
+
+
+def test_evaluate_resets_state_between_runs():
+    """Two evaluations with the same seed agree: no state leaks from one into the other."""
+    agent = A2C(run_config=lstm_config("a2c"))
+    envs = make_vec_env("CartPoleNoVel-v1", 3)
+    a = evaluate(agent.model, envs, True, 500, seed=4)
+    b = evaluate(agent.model, envs, True, 500, seed=4)
+    np.testing.assert_array_equal(a, b)
+    envs.close()
+
+
+def test_cli_trains_and_evaluates_an_lstm_policy(tmp_path, capsys):
+    """``--policy lstm`` reaches the model config; ``eval`` rebuilds the recurrent agent."""
+    from advantage.cli import main
+    from advantage.config import RunConfig
+
+    run_dir = tmp_path / "run"
+    assert main([
+        "train", "--algo", "a2c", "--env", "CartPoleNoVel-v1", "--policy", "lstm",
+        "--total-timesteps", "256", "--num-envs", "2", "--no-progress", "--run-dir", str(run_dir),
+        "--set", "trainer.validate_freq=0", "--set", "model.cell_size=8",
+    ]) == 0
+    config = RunConfig.load_toml(run_dir / "config.toml")
+    assert (config.model.policy, config.model.cell_size) == ("lstm", 8)
+    capsys.readouterr()
+    assert main(["eval", str(run_dir), "--episodes", "2", "--json", "--deterministic"]) == 0
+    assert '"episodes": 2' in capsys.readouterr().out
+    assert main(["train", "--algo", "pg", "--policy", "lstm", "--run-dir", str(tmp_path / "pg")]) == 2
+    assert "policy lstm" in capsys.readouterr().err
