@@ -180,20 +180,13 @@ def _train_config(args: argparse.Namespace):
         config = default_config(args.algo or "ppo", args.env or "CartPole-v1")
     check_env_id(config.env)
     overrides = list(args.overrides)
-    if args.num_envs is not None:
-        overrides.append(f"num_envs={args.num_envs}")
-    if args.policy is not None:
-        overrides.append(f"model.policy={args.policy}")
-    if args.seed is not None:
-        overrides.append(f"trainer.seed={args.seed}")
-    if args.backend is not None:
-        overrides.append(f"distributed={args.backend}")
-    if args.num_workers is not None:
-        overrides.append(f"num_workers={args.num_workers}")
-    if args.ray_address is not None:
-        overrides.append(f"ray_address={json.dumps(args.ray_address)}")
-    if args.total_timesteps is not None:
-        overrides.append(f"trainer.total_steps={args.total_timesteps}")
+    flags = (
+        ("num_envs", args.num_envs), ("model.policy", args.policy), ("trainer.seed", args.seed),
+        ("distributed", args.backend), ("num_workers", args.num_workers),
+        ("ray_address", None if args.ray_address is None else json.dumps(args.ray_address)),
+        ("trainer.total_steps", args.total_timesteps),
+    )
+    overrides += [f"{key}={value}" for key, value in flags if value is not None]
     if args.deterministic:
         overrides.append("trainer.deterministic=true")
     config = config.with_overrides(overrides)

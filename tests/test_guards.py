@@ -105,9 +105,8 @@ def test_non_finite_env_output_names_env_index_and_step(field, word):
         envs.step(np.zeros(2, dtype=np.int64))
 
 
-def test_non_finite_loss_stops_training_and_keeps_last_checkpoint(tmp_path):
-    """A NaN weight makes the loss non-finite: training stops naming the term and the step,
-    the parameters are not stepped, and the checkpoint written before stays loadable."""
+def _trained_one_iteration(tmp_path):
+    """A PPO agent, its 4 CartPole envs and a trainer that has done one 64-step iteration."""
     from advantage.envs import make_vec_env
 
     agent = PPO("CartPole-v1", seed=0)
@@ -116,6 +115,13 @@ def test_non_finite_loss_stops_training_and_keeps_last_checkpoint(tmp_path):
     trainer = SyncMultiEnvTrainer(envs, agent.algorithm, None, cfg, agent.run_config, tmp_path)
     trainer.collector.reset(seed=0)
     trainer.iteration()
+    return agent, envs, trainer
+
+
+def test_non_finite_loss_stops_training_and_keeps_last_checkpoint(tmp_path):
+    """A NaN weight makes the loss non-finite: training stops naming the term and the step,
+    the parameters are not stepped, and the checkpoint written before stays loadable."""
+    agent, envs, trainer = _trained_one_iteration(tmp_path)
     good = trainer.save(trainer.checkpoint_path())
     with torch.no_grad():
         agent.model.value_head.bias.fill_(float("nan"))
@@ -189,14 +195,7 @@ def test_dead_worker_stops_training_with_exit_code_1(tmp_path, capsys):
 
 def test_non_finite_gradient_names_the_parameter_and_step(tmp_path):
     """A finite loss whose gradient is NaN stops before the optimiser moves any weight."""
-    from advantage.envs import make_vec_env
-
-    agent = PPO("CartPole-v1", seed=0)
-    cfg = dataclasses.replace(agent.run_config.trainer, validate_freq=0, nsteps=16)
-    envs = make_vec_env("CartPole-v1", 4)
-    trainer = SyncMultiEnvTrainer(envs, agent.algorithm, None, cfg, agent.run_config, tmp_path)
-    trainer.collector.reset(seed=0)
-    trainer.iteration()
+    agent, envs, trainer = _trained_one_iteration(tmp_path)
     agent.model.value_head.weight.register_hook(lambda grad: grad * float("nan"))
     before = {k: v.clone() for k, v in agent.model.state_dict().items()}
     with pytest.raises(FloatingPointError, match=r"non-finite gradient of value_head.weight in ppo update at env step 64"):

@@ -87,6 +87,18 @@ def _kill(process: subprocess.Popen) -> None:
     assert process.returncode == -signal.SIGKILL
 
 
+def _kill_while_saving(run_dir: Path, marker: Path, stall_at: int) -> Path:
+    """Train until checkpoint write number ``stall_at`` stalls half-way, SIGKILL the process
+    there, and return the half-written temporary file."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", STALLING_TRAIN, str(marker), str(stall_at), "train", *ARGS, "--run-dir", str(run_dir)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    _wait_for(marker.exists, process)
+    _kill(process)
+    return Path(marker.read_text())
+
+
 def _checkpoint_steps(run_dir: Path) -> list[int]:
     return [int(p.stem.split("_")[1]) for p in list_checkpoints(run_dir / "checkpoints")]
 
@@ -136,14 +148,8 @@ def test_killed_between_checkpoints_resumes_exactly(reference, tmp_path):
 
 def test_killed_while_writing_a_checkpoint_resumes_exactly(reference, tmp_path):
     """Killed with a half-written temporary checkpoint on disk: the previous one is used."""
-    run_dir, marker = tmp_path / "run", tmp_path / "stalled"
-    process = subprocess.Popen(
-        [sys.executable, "-c", STALLING_TRAIN, str(marker), "3", "train", *ARGS, "--run-dir", str(run_dir)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    _wait_for(marker.exists, process)
-    _kill(process)
-    partial = Path(marker.read_text())
+    run_dir = tmp_path / "run"
+    partial = _kill_while_saving(run_dir, tmp_path / "stalled", stall_at=3)
     assert partial.exists() and partial.stat().st_size > 0  # the write really was cut off
     before = _checkpoint_steps(run_dir)
     assert before and max(before) < TOTAL
@@ -154,13 +160,8 @@ def test_killed_while_writing_a_checkpoint_resumes_exactly(reference, tmp_path):
 
 def test_killed_before_the_first_checkpoint_restarts_exactly(reference, tmp_path):
     """Killed while writing its first checkpoint: nothing to resume from, the run restarts."""
-    run_dir, marker = tmp_path / "run", tmp_path / "stalled"
-    process = subprocess.Popen(
-        [sys.executable, "-c", STALLING_TRAIN, str(marker), "0", "train", *ARGS, "--run-dir", str(run_dir)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    _wait_for(marker.exists, process)
-    _kill(process)
+    run_dir = tmp_path / "run"
+    _kill_while_saving(run_dir, tmp_path / "stalled", stall_at=0)
     assert not _checkpoint_steps(run_dir) and len(_rows(run_dir)) >= 1
     done = subprocess.run(_cli("train", "--resume", str(run_dir), "--no-progress"),
                           capture_output=True, text=True, timeout=300)
