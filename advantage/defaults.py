@@ -34,9 +34,9 @@ ENV_DEFAULTS: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
         "trainer": {"nsteps": 32, "gamma": 0.98, "lambda_": 0.8, "total_steps": 300_000},
     },
     ("a2c", "CartPole-v1"): {
-        "run": {"num_envs": 256},
-        "algorithm": {"lr": 3e-3, "decay_steps": None, "entropy_coeff": 0.0},
-        "trainer": {"nsteps": 5, "gamma": 0.99, "total_steps": 500_000},
+        "run": {"num_envs": 128},
+        "algorithm": {"lr": 2e-3, "decay_steps": None, "entropy_coeff": 0.0},
+        "trainer": {"nsteps": 8, "gamma": 0.99, "total_steps": 500_000},
     },
     ("a3c", "CartPole-v1"): {
         "run": {"num_envs": 8, "distributed": "ray", "num_workers": 2},

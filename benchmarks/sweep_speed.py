@@ -45,6 +45,11 @@ CANDIDATES = {
         ["num_envs=128", "trainer.nsteps=8", "algorithm.lr=3e-3"],
         ["num_envs=256", "trainer.nsteps=5", "algorithm.lr=3e-3"],
         ["num_envs=256", "trainer.nsteps=8", "algorithm.lr=5e-3"],
+        # stability of the final policy over a 500k budget
+        ["num_envs=256", "trainer.nsteps=5", "algorithm.lr=2e-3"],
+        ["num_envs=256", "trainer.nsteps=5", "algorithm.lr=3e-3", "algorithm.entropy_coeff=0.01"],
+        ["num_envs=128", "trainer.nsteps=8", "algorithm.lr=2e-3"],
+        ["num_envs=256", "trainer.nsteps=8", "algorithm.lr=2e-3"],
     ],
 }
 
