@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import torch
 
 from .algorithms.base import RolloutBatch
-from .envs import VecEnv
+from .envs import StepResult, VecEnv
 from .models.recurrent import ActorCriticLSTM
 from .rollout import Rollout, RolloutCollector
 
@@ -68,29 +68,19 @@ class RecurrentRolloutCollector(RolloutCollector):
         super().reset(seed)
         self.reset_state()
 
-    def collect(self) -> RecurrentRollout:
-        """Fill the storage with the next ``nsteps`` steps of every env."""
-        if self.obs is None:
-            raise RuntimeError("call reset(seed) before collect()")
-        s, model, head, device = self.storage, self.model, self.model.head, self.device
-        for t in range(self.nsteps):
-            obs = torch.from_numpy(self.obs).to(device)
-            s.states[t] = self.hidden
-            s.episode_start[t] = self.episode_start
-            action, value, policy, self.hidden = model.act(obs, self.hidden, self.episode_start)
-            step = self.envs.step(head.to_env(action.cpu()))
-            s.obs[t] = obs
-            s.actions[t] = action
-            s.policy[t] = policy
-            s.values[t] = value
-            s.rewards[t] = torch.from_numpy(step.reward)
-            s.terminated[t] = torch.from_numpy(step.terminated)
-            s.truncated[t] = torch.from_numpy(step.truncated)
-            s.reset_step[t] = torch.from_numpy(step.reset_step)
-            self.episode_start = torch.from_numpy(step.reset_step).to(device)
-            self.obs = step.obs
-        s.last_value.copy_(model.value(torch.from_numpy(self.obs).to(device), self.hidden, self.episode_start))
-        return s
+    def act(self, t: int, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Store the state and mask step ``t`` starts from, then act and carry the new state."""
+        self.storage.states[t] = self.hidden
+        self.storage.episode_start[t] = self.episode_start
+        action, value, policy, self.hidden = self.model.act(obs, self.hidden, self.episode_start)
+        return action, value, policy
+
+    def observe(self, step: StepResult) -> None:
+        # the observation a reset step returns is the first of an episode: zero the state before it
+        self.episode_start = torch.from_numpy(step.reset_step).to(self.device)
+
+    def bootstrap_value(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.model.value(obs, self.hidden, self.episode_start)
 
 
 @dataclass

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from .algorithms.base import RolloutBatch
-from .envs import VecEnv
+from .envs import StepResult, VecEnv
 from .returns import gae, lambda_returns, nstep_returns
 
 RETURN_ESTIMATORS = ("gae", "nstep", "lambda", "mc")
@@ -80,12 +80,13 @@ class RolloutCollector:
         """Fill the storage with the next ``nsteps`` steps of every env."""
         if self.obs is None:
             raise RuntimeError("call reset(seed) before collect()")
-        s, model, head, device = self.storage, self.model, self.model.head, self.device
+        s, head, device = self.storage, self.model.head, self.device
         rewards, terminated, truncated, reset_step = self._env_side.values()
         for t in range(self.nsteps):
             obs = torch.from_numpy(self.obs).to(device)
-            action, value, policy = model.act(obs)
+            action, value, policy = self.act(t, obs)
             step = self.envs.step(head.to_env(action.cpu()))
+            self.observe(step)
             s.obs[t] = obs
             s.actions[t] = action
             s.policy[t] = policy
@@ -97,8 +98,20 @@ class RolloutCollector:
             for name, array in self._env_side.items():
                 getattr(s, name).copy_(torch.from_numpy(array))
         with torch.inference_mode():
-            s.last_value.copy_(model.value(torch.from_numpy(self.obs).to(device)))
+            s.last_value.copy_(self.bootstrap_value(torch.from_numpy(self.obs).to(device)))
         return s
+
+    # Hooks a collector for a model with state (an LSTM) overrides; the loop above stays the same.
+    def act(self, t: int, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(action, value, packed policy)`` for step ``t``'s observations."""
+        return self.model.act(obs)
+
+    def observe(self, step: StepResult) -> None:
+        """Called with every env step's result, before the next observation is acted on."""
+
+    def bootstrap_value(self, obs: torch.Tensor) -> torch.Tensor:
+        """``V(s_T)`` of the observations after the rollout."""
+        return self.model.value(obs)
 
     def pop_episodes(self) -> tuple[np.ndarray, np.ndarray]:
         """Returns and lengths of the episodes finished since the last call."""

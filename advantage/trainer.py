@@ -34,6 +34,13 @@ def _next_multiple(step: int, every: int) -> int:
     return (step // every + 1) * every
 
 
+def _accumulate(how: str, so_far: float | None, value: float) -> float:
+    """Fold one update's metric into the log window: a running sum (``mean``), ``max`` or ``last``."""
+    if so_far is None or how == "last":
+        return value
+    return max(so_far, value) if how == "max" else so_far + value
+
+
 @dataclass
 class LoopState:
     """The training loop's bookkeeping between log, validation and save points (checkpointed)."""
@@ -176,10 +183,7 @@ class SyncMultiEnvTrainer:
             while self.env_steps < cfg.total_steps:
                 metrics = self.iteration()
                 for key, value in metrics.items():
-                    how = self.aggregates.get(key, "mean")
-                    loop.sums[key] = max(loop.sums.get(key, value), value) if how == "max" else (
-                        value if how == "last" else loop.sums.get(key, 0.0) + value
-                    )
+                    loop.sums[key] = _accumulate(self.aggregates.get(key, "mean"), loop.sums.get(key), value)
                 loop.count += 1
                 returns, lengths = self.collector.pop_episodes()
                 loop.recent_returns = (loop.recent_returns + returns.tolist())[-100:]
