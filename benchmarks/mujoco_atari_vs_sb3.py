@@ -16,7 +16,7 @@ Atari: steps/s of PPO with the Atari settings (8 envs × 128 steps, 4 epochs of 
 the standard preprocessing) on both sides for ``--atari-steps`` env steps, same torch threads.
 
 Only the standard library is imported at module level; SB3 is pip-installed on first use with
-torch, gymnasium and numpy pinned (see cartpole_vs_sb3.ensure_sb3).
+torch, gymnasium and numpy pinned (``advantage.bench.ensure_packages``).
 """
 
 from __future__ import annotations
@@ -31,8 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cartpole_vs_sb3 import ensure_sb3, render, versions  # noqa: E402
+from advantage.bench import ensure_packages, versions
 
 EVAL_EPISODES = 10
 FINAL_SEED_OFFSET = 2_000
@@ -165,6 +164,16 @@ def summary_rows(records: list[dict[str, Any]]) -> list[list[str]]:
     return rows
 
 
+def render(rows: list[list[str]], markdown: bool) -> str:
+    """The summary as a Markdown table, or as aligned plain-text columns."""
+    if markdown:
+        lines = ["| " + " | ".join(row) + " |" for row in rows]
+        lines.insert(1, "|" + "---|" * len(rows[0]))
+        return "\n".join(lines)
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) for row in rows)
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--envs", nargs="*", default=["HalfCheetah-v5", "Hopper-v5"])
@@ -174,6 +183,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--atari-steps", type=int, default=50_000, help="Atari steps/s run; 0 skips it")
     parser.add_argument("--atari-seeds", nargs="*", type=int, help="seeds of the Atari runs (default: the first seed)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads, both libraries")
+    parser.add_argument("--libraries", nargs="+", choices=LIBRARIES, default=list(LIBRARIES),
+                        help="run only these sides (e.g. one per core, both writing their own --out)")
     parser.add_argument("--anneal", action="store_true",
                         help="advantage's default MuJoCo learning rate, decayed to 0 (SB3 stays constant)")
     parser.add_argument("--out", type=Path, help="write every run and the settings to this JSON file")
@@ -187,22 +198,29 @@ def main(argv: list[str] | None = None) -> None:
     if args.child:
         run_child(json.loads(args.child))
         return
-    ensure_sb3()
-    records = [
-        launch("mujoco", library, env_id, seed, args.steps, args.threads, args.anneal)
-        for env_id in args.envs for seed in args.seeds for library in LIBRARIES
-    ]
+    ensure_packages([])
+    plan = [("mujoco", library, env_id, seed, args.steps)
+            for env_id in args.envs for seed in args.seeds for library in args.libraries]
     if args.atari_steps:
-        records += [
-            launch("atari", library, args.atari_env, seed, args.atari_steps, args.threads, args.anneal)
-            for seed in args.atari_seeds or args.seeds[:1] for library in LIBRARIES
-        ]
+        plan += [("atari", library, args.atari_env, seed, args.atari_steps)
+                 for seed in args.atari_seeds or args.seeds[:1] for library in args.libraries]
+    records = finished_runs(args.out) if args.out else []
+    done = {(r["kind"], r["library"], r["env"], r["seed"], r["steps"]) for r in records}
+    settings = {"steps": args.steps, "atari_steps": args.atari_steps, "seeds": args.seeds,
+                "threads": args.threads, "anneal": args.anneal, "versions": versions()}
+    for kind, library, env_id, seed, steps in plan:
+        if (kind, library, env_id, seed, steps) in done:
+            continue
+        records.append(launch(kind, library, env_id, seed, steps, args.threads, args.anneal))
+        if args.out:  # after every run: a long benchmark cut short keeps what it measured
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps({"settings": settings, "runs": records}, indent=1) + "\n")
     print(render(summary_rows(records), args.markdown))
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        settings = {"steps": args.steps, "atari_steps": args.atari_steps, "seeds": args.seeds,
-                    "threads": args.threads, "anneal": args.anneal, "versions": versions()}
-        args.out.write_text(json.dumps({"settings": settings, "runs": records}, indent=1) + "\n")
+
+
+def finished_runs(path: Path) -> list[dict[str, Any]]:
+    """Runs already recorded in ``path``: a re-launched benchmark skips them."""
+    return json.loads(path.read_text())["runs"] if path.exists() else []
 
 
 if __name__ == "__main__":
