@@ -149,9 +149,9 @@ def sequences(
         x = x.reshape(chunks, L, *x.shape[1:]).transpose(0, 1)
         return x.reshape(L, chunks * N, *x.shape[3:])
 
-    state = r.states[::L]  # (chunks, 2, N, C)
+    state = r.states[::L]  # (chunks, 2 · towers, N, C)
     return SequenceBatch(
         obs=cut(r.obs), actions=cut(r.actions), policy=cut(r.policy), values=cut(r.values),
         advantages=cut(advantages), returns=cut(returns), episode_start=cut(r.episode_start),
-        keep=cut(keep), state=state.transpose(0, 1).reshape(2, chunks * N, -1),
+        keep=cut(keep), state=state.transpose(0, 1).reshape(state.shape[1], chunks * N, -1),
     )

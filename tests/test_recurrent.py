@@ -68,14 +68,15 @@ def clock_envs() -> VecEnv:
     return VecEnv(SyncVectorEnv(fns, autoreset_mode=AutoresetMode.NEXT_STEP))
 
 
-def lstm_model(envs: VecEnv, seed: int = 0) -> ActorCriticLSTM:
+def lstm_model(envs: VecEnv, seed: int = 0, shared: bool = False) -> ActorCriticLSTM:
     torch.manual_seed(seed)
     model = ActorCriticLSTM(
         envs.single_observation_space, envs.single_action_space,
-        ModelConfig(policy="lstm", hidden_sizes=(16,)), cell_size=CELL,
+        ModelConfig(policy="lstm", hidden_sizes=(16,), shared=shared), cell_size=CELL,
     )
-    with torch.no_grad():  # a policy far from uniform, so that wrong states change log-probs
+    with torch.no_grad():  # a policy far from uniform and a steep critic: wrong states show
         model.head.linear.weight.mul_(300.0)
+        model.value_head.weight.mul_(30.0)
     return model
 
 
@@ -88,11 +89,11 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-@pytest.fixture()
-def collected():
+@pytest.fixture(params=[False, True], ids=["own-critic-lstm", "shared-lstm"])
+def collected(request):
     """A collector after two rollouts (the second starts mid-episode with a carried state)."""
     envs = clock_envs()
-    model = lstm_model(envs)
+    model = lstm_model(envs, shared=request.param)
     collector = RecurrentRolloutCollector(envs, model, T, CPU)
     collector.reset(seed=0)
     first = clone(collector.collect())
@@ -108,25 +109,30 @@ def clone(rollout):
 
 
 def reference_pass(model: ActorCriticLSTM, obs, starts, state):
-    """Independent unroll with the LSTM equations, one step at a time, from the module's weights.
+    """Independent unroll with the LSTM equations, one step at a time, from the module's weights:
+    the actor's encoder and LSTM, and the critic's own when it has them (state rows 2, 3).
 
     Returns per-step logits and values, shapes (T, B, A) and (T, B).
     """
-    lstm = model.lstm
-    w_ih, w_hh = lstm.weight_ih_l0, lstm.weight_hh_l0
-    bias = lstm.bias_ih_l0 + lstm.bias_hh_l0
-    h, c = state[0].clone(), state[1].clone()
-    logits, values = [], []
-    for t in range(obs.shape[0]):
-        keep = (~starts[t]).float().unsqueeze(1)
-        h, c = h * keep, c * keep
-        x = model.encoder(obs[t])
-        i, f, g, o = (x @ w_ih.T + h @ w_hh.T + bias).chunk(4, dim=1)
-        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-        h = torch.sigmoid(o) * torch.tanh(c)
-        logits.append(model.head(h))
-        values.append(model.value_head(h).squeeze(1))
-    return torch.stack(logits), torch.stack(values)
+    towers = [(model.encoder, model.lstm)]
+    if model.critic_lstm is not None:
+        towers.append((model.critic_encoder, model.critic_lstm))
+    outputs = []
+    for k, (encoder, lstm) in enumerate(towers):
+        w_ih, w_hh = lstm.weight_ih_l0, lstm.weight_hh_l0
+        bias = lstm.bias_ih_l0 + lstm.bias_hh_l0
+        h, c = state[2 * k].clone(), state[2 * k + 1].clone()
+        hs = []
+        for t in range(obs.shape[0]):
+            keep = (~starts[t]).float().unsqueeze(1)
+            h, c = h * keep, c * keep
+            x = encoder(obs[t])
+            i, f, g, o = (x @ w_ih.T + h @ w_hh.T + bias).chunk(4, dim=1)
+            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+            h = torch.sigmoid(o) * torch.tanh(c)
+            hs.append(h)
+        outputs.append(torch.stack(hs))
+    return model.head(outputs[0]), model.value_head(outputs[-1]).squeeze(-1)
 
 
 def log_prob(logits, actions):
@@ -223,15 +229,18 @@ def test_a_mask_one_step_late_is_detected(collected):
     assert diff > 1e-2
 
 
-def test_sequence_core_equals_independent_unroll():
+@pytest.mark.parametrize("shared", [False, True])
+def test_sequence_core_equals_independent_unroll(shared):
     """The split-at-starts sequence pass equals the step-by-step LSTM equations."""
     torch.manual_seed(1)
     model = ActorCriticLSTM(
-        spaces.Box(-1, 1, (3,), np.float32), spaces.Discrete(4), ModelConfig(policy="lstm"), cell_size=CELL
+        spaces.Box(-1, 1, (3,), np.float32), spaces.Discrete(4), ModelConfig(policy="lstm", shared=shared),
+        cell_size=CELL,
     )
     obs = torch.randn(30, 5, 3)
     starts = torch.rand(30, 5) < 0.2
-    state = torch.randn(2, 5, CELL)
+    state = torch.randn(*model.initial_state(5).shape)
+    assert state.shape[0] == (2 if shared else 4)
     logits, values = reference_pass(model, obs, starts, state)
     policy, value = model(obs, starts, state)
     torch.testing.assert_close(policy, logits.reshape(150, 4), atol=1e-5, rtol=0)
@@ -298,7 +307,7 @@ def lstm_config(algo: str, steps: int = 512):
 def test_spec_names_and_factory():
     space = spaces.Box(-1, 1, (2,), np.float32)
     model = ActorCritic_LSTM(space, spaces.Discrete(2), cell_size=12)
-    assert model.lstm.hidden_size == 12 and model.initial_state(5).shape == (2, 5, 12)
+    assert model.lstm.hidden_size == 12 and model.initial_state(5).shape == (4, 5, 12)  # actor + critic (h, c)
     assert isinstance(make_model(space, spaces.Discrete(2), ModelConfig(policy="lstm")), ActorCriticLSTM)
     with pytest.raises(ValueError, match="policy"):
         ModelConfig(policy="gru")
@@ -313,7 +322,7 @@ def test_recurrent_agent_trains_saves_and_loads(cls, tmp_path):
     agent.learn(run_dir=tmp_path / "run")
     assert isinstance(agent.trainer, RecurrentTrainer) and type(agent.trainer).__name__.startswith(cls.algo.upper())
     payload = load_checkpoint(next((tmp_path / "run" / "checkpoints").glob("step_*.pt")))
-    assert payload["resume"]["recurrent_state"].shape == (2, 4, 16)
+    assert payload["resume"]["recurrent_state"].shape == (4, 4, 16)  # actor and critic (h, c), 4 envs
     assert payload["resume"]["episode_start"].shape == (4,)
     torch.testing.assert_close(payload["resume"]["recurrent_state"], agent.trainer.collector.hidden)
     loaded = cls.load(tmp_path / "run")

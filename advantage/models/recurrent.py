@@ -1,8 +1,10 @@
 """Recurrent actor-critic: encoder → masked LSTM core → policy head and value head.
 
-The LSTM state ``(h, c)`` is carried as one tensor of shape ``(2, B, cell_size)``. Before the
-core reads observation ``o_t`` it zeroes the state of every env whose ``episode_start[t]`` is
-set, i.e. where ``o_t`` is the first observation of an episode:
+The LSTM state ``(h, c)`` is carried as one tensor of shape ``(2, B, cell_size)``, or
+``(4, B, cell_size)`` (actor ``h, c`` then critic ``h, c``) when the critic has its own encoder
+and LSTM (``ModelConfig.shared=False``, as in sb3-contrib's RecurrentPPO). Before the core reads
+observation ``o_t`` it zeroes the state of every env whose ``episode_start[t]`` is set, i.e.
+where ``o_t`` is the first observation of an episode:
 
     (h, c)_{t-1} ← (1 - episode_start_t) · (h, c)_{t-1};   y_t, (h, c)_t = LSTM(x_t, (h, c)_{t-1})
 
@@ -11,9 +13,8 @@ whole sequences) apply this rule at the same step, so a training pass over a sto
 its stored initial state and mask reproduces what was seen while acting.
 
 The sequence pass needs no Python loop over time. ``nn.LSTM`` cannot reset its state in the
-middle of a sequence, so every sequence is cut at its episode starts into segments; each segment
-starts from the stored state (the first one) or from zeros (the others), and all segments go
-through one ``nn.LSTM`` call as a packed batch of variable-length sequences.
+middle of a sequence, so the time axis is cut at every step where some sequence starts an
+episode; each span between cuts is one ``nn.LSTM`` call whose entry state is masked.
 """
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ from .normalization import ObsNormalizer
 class ActorCriticLSTM(nn.Module):
     """Recurrent actor-critic for Box observations and Discrete / MultiDiscrete / Box actions.
 
-    The encoder and the LSTM are shared by actor and critic (``ModelConfig.shared`` is not read);
-    the policy and value heads read the LSTM output. ``cell_size`` overrides
+    With ``ModelConfig.shared`` one encoder and one LSTM serve both heads; otherwise the critic
+    has its own encoder and LSTM, so the value loss cannot crowd the policy out of the memory.
+    Image observations always share (one Nature CNN). ``cell_size`` overrides
     ``config.cell_size``.
     """
 
@@ -58,61 +60,70 @@ class ActorCriticLSTM(nn.Module):
         self.obs_shape = obs_shape = tuple(observation_space.shape)
         use_cnn = config.encoder == "cnn" or (config.encoder == "auto" and _is_image(observation_space))
         self.obs_normalizer = ObsNormalizer(obs_shape) if config.normalize_obs else None
+        self.cell_size = config.cell_size
         if use_cnn:
             self.encoder: nn.Module = NatureCNN(obs_shape)
         else:
             self.encoder = MLP(obs_shape, config.hidden_sizes, config.activation)
-        self.cell_size = config.cell_size
-        self.lstm = nn.LSTM(self.encoder.out_features, self.cell_size)
-        for name, param in self.lstm.named_parameters():
-            if name.startswith("weight"):
-                nn.init.orthogonal_(param, 1.0)
-            else:
-                nn.init.zeros_(param)
+        self.lstm = _lstm(self.encoder.out_features, self.cell_size)
+        self.critic_encoder: nn.Module | None = None
+        self.critic_lstm: nn.LSTM | None = None
+        if not (config.shared or use_cnn):
+            self.critic_encoder = MLP(obs_shape, config.hidden_sizes, config.activation)
+            self.critic_lstm = _lstm(self.critic_encoder.out_features, self.cell_size)
         self.head = make_head(self.cell_size, action_space)
         if isinstance(self.head, GaussianHead):
             self.head.log_std.data.fill_(config.log_std_init)
         self.value_head = layer_init(nn.Linear(self.cell_size, 1), std=1.0)
 
-    def initial_state(self, batch_size: int) -> torch.Tensor:
-        """The zero state ``(h, c)`` of ``batch_size`` envs, shape ``(2, batch_size, cell_size)``."""
-        weight = self.value_head.weight
-        return torch.zeros(2, batch_size, self.cell_size, dtype=weight.dtype, device=weight.device)
+    def _towers(self) -> list[tuple[nn.Module, nn.LSTM]]:
+        """``(encoder, lstm)`` of the actor, then of the critic when it has its own."""
+        towers = [(self.encoder, self.lstm)]
+        if self.critic_lstm is not None:
+            towers.append((self.critic_encoder, self.critic_lstm))
+        return towers
 
-    def _features(self, obs: torch.Tensor) -> torch.Tensor:
-        """Encoder features of a batch with any leading dims ``(..., *obs_shape)``."""
+    def initial_state(self, batch_size: int) -> torch.Tensor:
+        """The zero state of ``batch_size`` envs: ``(2 · towers, batch_size, cell_size)``."""
+        weight = self.value_head.weight
+        rows = 2 * len(self._towers())
+        return torch.zeros(rows, batch_size, self.cell_size, dtype=weight.dtype, device=weight.device)
+
+    def _inputs(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Size]:
+        """Normalised observations flattened to ``(N, *obs_shape)``, and the leading dims."""
         lead = obs.shape[: obs.dim() - len(self.obs_shape)]
         obs = obs.reshape(-1, *self.obs_shape)
         if self.obs_normalizer is not None:
             obs = self.obs_normalizer(obs)
-        return self.encoder(obs).reshape(*lead, -1)
+        return obs, lead
 
-    def _step(
-        self, obs: torch.Tensor, state: torch.Tensor, episode_start: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One step for a batch: ``(core output (B, C), next state (2, B, C))``."""
-        state = state * (~episode_start).to(state.dtype).view(1, -1, 1)
-        out, (h, c) = self.lstm(self._features(obs).unsqueeze(0), (state[0:1], state[1:2]))
-        return out[0], torch.cat([h, c])
-
-    def core(self, obs: torch.Tensor, episode_start: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
-        """LSTM outputs ``(T, B, C)`` of sequences ``obs (T, B, ...)`` from ``state (2, B, C)``.
+    def _run(
+        self, obs: torch.Tensor, episode_start: torch.Tensor, state: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Actor and critic LSTM outputs ``(T, B, C)`` of sequences ``obs (T, B, ...)`` from
+        ``state``, and the state after the last step.
 
         ``episode_start (T, B)`` zeroes the state before the step where it is set. The time axis
         is cut where any sequence starts an episode; each span between cuts is one ``nn.LSTM``
-        call, its entry state masked (a rollout without an inner start is a single call).
+        call per tower, its entry state masked (a rollout without an inner start is a single call).
         """
         T = episode_start.shape[0]
-        x = self._features(obs)  # (T, B, F)
-        cuts = episode_start[1:].any(dim=1).nonzero().squeeze(1).add(1).tolist()
+        flat, lead = self._inputs(obs)
+        cuts = [] if T == 1 else episode_start[1:].any(dim=1).nonzero().squeeze(1).add(1).tolist()
         bounds = [0, *cuts, T]
-        outputs = []
-        for begin, end in zip(bounds[:-1], bounds[1:]):
-            state = state * (~episode_start[begin]).to(state.dtype).view(1, -1, 1)
-            out, (h, c) = self.lstm(x[begin:end], (state[0:1].contiguous(), state[1:2].contiguous()))
-            outputs.append(out)
-            state = torch.cat([h, c])
-        return outputs[0] if len(outputs) == 1 else torch.cat(outputs)
+        outputs, final = [], []
+        for k, (encoder, lstm) in enumerate(self._towers()):
+            x = encoder(flat).reshape(*lead, -1)  # (T, B, F)
+            h, c = state[2 * k : 2 * k + 1], state[2 * k + 1 : 2 * k + 2]
+            spans = []
+            for begin, end in zip(bounds[:-1], bounds[1:]):
+                keep = (~episode_start[begin]).to(state.dtype).view(1, -1, 1)
+                out, (h, c) = lstm(x[begin:end], ((h * keep).contiguous(), (c * keep).contiguous()))
+                spans.append(out)
+            outputs.append(spans[0] if len(spans) == 1 else torch.cat(spans))
+            final += [h, c]
+        critic = outputs[-1]
+        return outputs[0], critic, torch.cat(final)
 
     def forward(
         self,
@@ -126,11 +137,11 @@ class ActorCriticLSTM(nn.Module):
         ``index`` selects flat positions ``t * B + b`` (e.g. the transitions kept for learning)
         before the heads run. The policy has the form the losses accept as ``logit``.
         """
-        out = self.core(obs, episode_start, state)
-        out = out.reshape(-1, self.cell_size)
+        actor, critic, _ = self._run(obs, episode_start, state)
+        actor, critic = actor.reshape(-1, self.cell_size), critic.reshape(-1, self.cell_size)
         if index is not None:
-            out = out[index]
-        return self.head(out), self.value_head(out).squeeze(-1)
+            actor, critic = actor[index], critic[index]
+        return self.head(actor), self.value_head(critic).squeeze(-1)
 
     @torch.inference_mode()
     def act(
@@ -141,16 +152,27 @@ class ActorCriticLSTM(nn.Module):
         deterministic: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """One step for a batch: ``(action, value, packed policy parameters, next state)``."""
-        out, state = self._step(obs, state, episode_start)
-        policy = self.head(out)
+        actor, critic, state = self._run(obs.unsqueeze(0), episode_start.unsqueeze(0), state)
+        policy = self.head(actor[0])
         action = self.head.mode(policy) if deterministic else self.head.sample(policy)
-        return action, self.value_head(out).squeeze(-1), self.head.pack(policy), state
+        return action, self.value_head(critic[0]).squeeze(-1), self.head.pack(policy), state
 
     @torch.inference_mode()
     def value(self, obs: torch.Tensor, state: torch.Tensor, episode_start: torch.Tensor) -> torch.Tensor:
         """``V`` of one step, without advancing anyone's state (the rollout's bootstrap)."""
-        out, _ = self._step(obs, state, episode_start)
-        return self.value_head(out).squeeze(-1)
+        _, critic, _ = self._run(obs.unsqueeze(0), episode_start.unsqueeze(0), state)
+        return self.value_head(critic[0]).squeeze(-1)
+
+
+def _lstm(in_features: int, cell_size: int) -> nn.LSTM:
+    """A one-layer LSTM with orthogonal weights and zero biases."""
+    lstm = nn.LSTM(in_features, cell_size)
+    for name, param in lstm.named_parameters():
+        if name.startswith("weight"):
+            nn.init.orthogonal_(param, 1.0)
+        else:
+            nn.init.zeros_(param)
+    return lstm
 
 
 ActorCritic_LSTM = ActorCriticLSTM
