@@ -193,10 +193,24 @@ def test_dead_worker_stops_training_with_exit_code_1(tmp_path, capsys):
         gym.registry.pop("DiesAfterTenSteps-v0")
 
 
-def test_non_finite_gradient_names_the_parameter_and_step(tmp_path):
+@pytest.mark.parametrize("closed_form", [False, True], ids=["autograd", "closed-form"])
+def test_non_finite_gradient_names_the_parameter_and_step(tmp_path, monkeypatch, closed_form):
     """A finite loss whose gradient is NaN stops before the optimiser moves any weight."""
     agent, envs, trainer = _trained_one_iteration(tmp_path)
-    agent.model.value_head.weight.register_hook(lambda grad: grad * float("nan"))
+    algo = agent.algorithm
+    assert (algo.closed_form is not None) is True
+    if closed_form:
+        step = algo.closed_form._step
+
+        def nan_value_gradient(*args):
+            out = step(*args)
+            agent.model.value_head.weight.grad *= float("nan")
+            return out
+
+        monkeypatch.setattr(algo.closed_form, "_step", nan_value_gradient)
+    else:
+        algo.closed_form = None  # the autograd path: a hook poisons the gradient
+        agent.model.value_head.weight.register_hook(lambda grad: grad * float("nan"))
     before = {k: v.clone() for k, v in agent.model.state_dict().items()}
     with pytest.raises(FloatingPointError, match=r"non-finite gradient of value_head.weight in ppo update at env step 64"):
         trainer.iteration()

@@ -22,6 +22,7 @@ import torch
 
 from ..losses import ppo_data, ppo_error
 from .base import AlgoConfig, Algorithm, RolloutBatch, explained_variance
+from .closed_form import ClosedFormPPO
 
 
 @dataclass
@@ -50,6 +51,10 @@ class PPOConfig(AlgoConfig):
     bptt_length: int | None = None
     """LSTM policies: cut each env's rollout into sequences of this many steps (each from its
     stored state) for truncated backpropagation through time; None keeps whole rollouts."""
+    closed_form: bool = True
+    """MLP actor-critics: take each gradient step with the chain rule written out (the same
+    gradients as autograd, 2-3x less time per step on CPU; see ``closed_form.py``). False
+    always uses autograd."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -71,7 +76,14 @@ class PPOAlgorithm(Algorithm):
     name = "ppo"
     default_returns = "gae"
 
+    def __init__(self, model: torch.nn.Module, config: PPOConfig, total_steps: int | None = None) -> None:
+        super().__init__(model, config, total_steps)
+        use_closed_form = config.closed_form and ClosedFormPPO.supports(model)
+        self.closed_form = ClosedFormPPO(self) if use_closed_form else None
+
     def update(self, batch: RolloutBatch) -> dict[str, float]:
+        if self.closed_form is not None:
+            return self.closed_form.update(batch)
         return self.run_epochs(lambda: self.minibatches(batch), batch.values, batch.returns)
 
     def minibatches(self, batch: RolloutBatch) -> Iterator[tuple[RolloutBatch, Any, torch.Tensor]]:

@@ -1,0 +1,107 @@
+"""The closed-form PPO step equals autograd's: same parameters after whole updates, same metrics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from gymnasium import spaces
+
+from advantage.algorithms import PPOAlgorithm, PPOConfig
+from advantage.algorithms.base import RolloutBatch
+from advantage.algorithms.closed_form import ClosedFormPPO
+from advantage.models import ActorCritic, ActorCriticLSTM, ModelConfig
+
+OBS = spaces.Box(-np.inf, np.inf, (5,), np.float32)
+B = 203  # minibatches of 41 and a short last one of 39
+
+
+def make_batch(model: ActorCritic, discrete: bool) -> RolloutBatch:
+    """Transitions whose old policy is near the model's own (ratios near 1, some clipped)."""
+    g = torch.Generator().manual_seed(1)
+    obs = torch.randn(B, 5, generator=g) * 3
+    with torch.no_grad():
+        policy, _ = model(obs)
+    if discrete:
+        old = policy + 0.3 * torch.randn(policy.shape, generator=g)
+        actions = torch.randint(0, policy.shape[1], (B,), generator=g)
+    else:
+        mu, sigma = policy
+        old = torch.cat([mu + 0.2 * torch.randn(mu.shape, generator=g),
+                         sigma * (1 + 0.3 * torch.rand(sigma.shape, generator=g))], 1)
+        actions = mu + sigma * torch.randn(mu.shape, generator=g)
+    return RolloutBatch(obs=obs, actions=actions, policy=old, values=torch.randn(B, generator=g),
+                        advantages=torch.randn(B, generator=g), returns=torch.randn(B, generator=g))
+
+
+def train(closed_form: bool, discrete: bool, model_kw: dict, algo_kw: dict):
+    torch.manual_seed(0)
+    action_space = spaces.Discrete(3) if discrete else spaces.Box(-1, 1, (2,), np.float32)
+    model = ActorCritic(OBS, action_space, ModelConfig(normalize_obs=True, **model_kw))
+    with torch.no_grad():  # statistics away from identity, so that normalisation matters
+        model.obs_normalizer.rms.mean.add_(0.3)
+        model.obs_normalizer.rms.var.mul_(2.0)
+    settings = {"epochs": 3, "minibatches": 5, "lr": 3e-3, "entropy_coeff": 0.01, **algo_kw}
+    algo = PPOAlgorithm(model, PPOConfig(closed_form=closed_form, **settings), 10**6)
+    assert (algo.closed_form is not None) == closed_form
+    batch = make_batch(model, discrete)
+    torch.manual_seed(5)  # same minibatch shuffles on both paths
+    metrics = [algo.update(batch) for _ in range(2)]
+    return model, metrics
+
+
+CASES = [
+    (True, {}, {}),
+    (True, {"shared": True}, {}),
+    (True, {"activation": "relu", "hidden_sizes": (32, 16, 8)}, {}),
+    (True, {}, {"value_clip": True}),
+    (True, {}, {"dual_clip": 2.0}),
+    (True, {}, {"entropy_coeff": 0.0, "grad_clip": None, "kl_estimator": "k1"}),
+    (True, {}, {"normalize_advantage": False, "grad_clip": 0.05}),
+    (True, {}, {"target_kl": 0.002}),
+    (False, {}, {}),
+    (False, {"shared": True, "activation": "relu"}, {"value_clip": True, "entropy_coeff": 0.05}),
+    (False, {"log_std_init": -1.0}, {"dual_clip": 3.0}),
+]
+
+
+@pytest.mark.parametrize("discrete, model_kw, algo_kw", CASES)
+def test_closed_form_update_equals_autograd(discrete, model_kw, algo_kw):
+    fast, fast_metrics = train(True, discrete, model_kw, algo_kw)
+    slow, slow_metrics = train(False, discrete, model_kw, algo_kw)
+    for (name, p), q in zip(fast.named_parameters(), slow.parameters()):
+        torch.testing.assert_close(p, q, atol=2e-6, rtol=1e-5, msg=lambda m: f"{name}: {m}")
+    for got, want in zip(fast_metrics, slow_metrics):
+        assert got.keys() == want.keys()
+        for key in want:
+            assert got[key] == pytest.approx(want[key], rel=1e-4, abs=1e-6), key
+
+
+def test_grad_step_changes_every_parameter():
+    """No parameter is left without a gradient (a missed layer would stay at its init)."""
+    torch.manual_seed(0)
+    model = ActorCritic(OBS, spaces.Box(-1, 1, (2,), np.float32), ModelConfig())
+    before = [p.detach().clone() for p in model.parameters()]
+    PPOAlgorithm(model, PPOConfig(epochs=1, minibatches=1), 10**6).update(make_batch(model, False))
+    for (name, p), q in zip(model.named_parameters(), before):
+        assert not torch.equal(p, q), name
+
+
+def test_closed_form_is_used_only_where_it_applies():
+    space = spaces.Discrete(2)
+    assert ClosedFormPPO.supports(ActorCritic(OBS, space, ModelConfig()))
+    assert not ClosedFormPPO.supports(ActorCriticLSTM(OBS, space, ModelConfig(policy="lstm")))
+    image = spaces.Box(0, 255, (4, 84, 84), np.uint8)
+    assert not ClosedFormPPO.supports(ActorCritic(image, space, ModelConfig()))
+    assert not ClosedFormPPO.supports(ActorCritic(OBS, spaces.MultiDiscrete([2, 3]), ModelConfig()))
+
+
+def test_non_finite_loss_is_named_before_any_weight_changes():
+    torch.manual_seed(0)
+    model = ActorCritic(OBS, spaces.Discrete(3), ModelConfig())
+    batch = make_batch(model, True)
+    batch.returns[7] = float("nan")
+    before = [p.detach().clone() for p in model.parameters()]
+    with pytest.raises(FloatingPointError, match="non-finite value_loss"):
+        PPOAlgorithm(model, PPOConfig(minibatches=1), 10**6).update(batch)
+    assert all(torch.equal(p, q) for p, q in zip(model.parameters(), before))
