@@ -18,6 +18,7 @@ import torch
 
 from advantage import api, rollout
 from advantage.algorithms import base
+from advantage.algorithms.closed_form import ClosedFormPPO
 from advantage.defaults import default_config
 from advantage.envs import VecEnv
 from advantage.models import ActorCritic
@@ -56,6 +57,8 @@ def main() -> None:
     trainer_module.estimate = timed("returns / advantages", rollout.estimate)
     trainer_module.flatten = timed("flatten batch", rollout.flatten)
     base.Algorithm.optimize = timed("backward + clip + optimiser", base.Algorithm.optimize)
+    ClosedFormPPO._step = timed("closed form: forward + loss + gradients", ClosedFormPPO._step)
+    ClosedFormPPO._clip_and_step = timed("closed form: clip + optimiser", ClosedFormPPO._clip_and_step)
     ActorCritic.forward = timed("forward (all)", ActorCritic.forward)
     algo_cls = type(api.AGENTS[args.algo](run_config=config).algorithm)
     algo_cls.update = timed("update (total)", algo_cls.update)
@@ -66,19 +69,24 @@ def main() -> None:
     wall = time.perf_counter() - start
     steps = agent.summary["env_steps"]
 
-    t = dict(TIMES)
+    t = defaultdict(float, TIMES)
     storage = t["collect (total)"] - t["env step"] - t["act (forward + sample)"]
     learn_forward = t["forward (all)"] - t["act (forward + sample)"]  # act calls forward too
-    update_other = t["update (total)"] - learn_forward - t["backward + clip + optimiser"]
     phases = {
         "env step": t["env step"],
         "act (forward + sample)": t["act (forward + sample)"],
         "rollout storage": storage,
         "returns / advantages": t["returns / advantages"],
         "flatten batch": t["flatten batch"],
-        "update: forward + loss": learn_forward + update_other,
-        "update: backward + clip + optimiser": t["backward + clip + optimiser"],
     }
+    if t["closed form: clip + optimiser"]:  # PPO on an MLP: no autograd in the update
+        grads, step = t["closed form: forward + loss + gradients"], t["closed form: clip + optimiser"]
+        phases["update: forward + loss + gradients (closed form)"] = grads
+        phases["update: clip + optimiser"] = step
+        phases["update: batching, metrics"] = t["update (total)"] - grads - step
+    else:
+        phases["update: forward + loss"] = t["update (total)"] - t["backward + clip + optimiser"]
+        phases["update: backward + clip + optimiser"] = t["backward + clip + optimiser"]
     phases["loop, logging, other"] = wall - sum(phases.values())
     print(f"{args.algo} {args.env} {config.num_envs} envs x {config.trainer.nsteps} steps, "
           f"{steps} steps in {wall:.2f} s = {steps / wall:,.0f} steps/s, torch threads {torch.get_num_threads()}")

@@ -105,3 +105,22 @@ def test_non_finite_loss_is_named_before_any_weight_changes():
     with pytest.raises(FloatingPointError, match="non-finite value_loss"):
         PPOAlgorithm(model, PPOConfig(minibatches=1), 10**6).update(batch)
     assert all(torch.equal(p, q) for p, q in zip(model.parameters(), before))
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+def test_mlp_functional_forward_equals_its_layers(activation):
+    """MLP.forward skips the per-module calls; it must compute exactly what its layers do,
+    also on a deep copy (whose layer list must point at the copied layers)."""
+    import copy
+
+    from advantage.models.encoders import MLP
+
+    torch.manual_seed(0)
+    mlp = MLP((2, 3), (16, 8), activation)
+    obs = torch.randn(7, 2, 3)
+    torch.testing.assert_close(mlp(obs), mlp.net(obs), atol=0, rtol=0)
+    twin = copy.deepcopy(mlp)
+    with torch.no_grad():
+        twin.net[1].weight.add_(1.0)
+    torch.testing.assert_close(twin(obs), twin.net(obs), atol=0, rtol=0)
+    assert not torch.equal(twin(obs), mlp(obs))
