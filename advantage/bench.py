@@ -65,16 +65,19 @@ def sb3_hparams_config(algo: str, env: str):
     from .defaults import default_config
 
     common = [f"num_envs={SB3_NUM_ENVS}", "model.hidden_sizes=[64, 64]", "model.activation='tanh'",
-              "model.shared=false", "algorithm.grad_clip=0.5", "algorithm.value_coeff=0.5",
+              "model.shared=false", "algorithm.grad_clip=0.5",
               "algorithm.entropy_coeff=0.0", "algorithm.optimizer_eps=1e-5", "trainer.gamma=0.99"]
     if algo == "ppo":  # PPO(n_steps=2048, batch_size=64, n_epochs=10, lr=3e-4, gae_lambda=0.95, clip 0.2)
         specific = ["trainer.nsteps=2048", "algorithm.epochs=10", f"algorithm.minibatches={SB3_NUM_ENVS * 2048 // 64}",
                     "algorithm.lr=3e-4", "algorithm.lr_final=3e-4", "trainer.lambda_=0.95", "algorithm.clip_ratio=0.2",
                     "algorithm.value_clip=false", "algorithm.normalize_advantage=true", "algorithm.target_kl=none",
-                    "trainer.returns='gae'"]
+                    "trainer.returns='gae'",
+                    # advantage's PPO value loss is ½(V − G)²; SB3's is vf_coef 0.5 × (V − G)²
+                    "algorithm.value_coeff=1.0"]
     elif algo == "a2c":  # A2C(n_steps=5, lr=7e-4, gae_lambda=1 (n-step returns), RMSprop alpha .99 eps 1e-5)
         specific = ["trainer.nsteps=5", "algorithm.lr=7e-4", "algorithm.lr_final=7e-4", "algorithm.optimizer='rmsprop'",
-                    "algorithm.rmsprop_alpha=0.99", "algorithm.normalize_advantage=false", "trainer.returns='nstep'"]
+                    "algorithm.rmsprop_alpha=0.99", "algorithm.normalize_advantage=false", "trainer.returns='nstep'",
+                    "algorithm.value_coeff=0.5"]  # both A2C value losses are (V − G)²
     else:
         raise ValueError(f"no Stable-Baselines3 counterpart for {algo!r}")
     return default_config(algo, env).with_overrides([*common, *specific])

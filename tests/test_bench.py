@@ -16,13 +16,15 @@ def test_sb3_hparams_match_stable_baselines3_defaults():
     assert ppo.num_envs * ppo.trainer.nsteps // ppo.algorithm.minibatches == 64
     assert (ppo.trainer.nsteps, ppo.algorithm.epochs, ppo.algorithm.lr, ppo.algorithm.lr_final) == (2048, 10, 3e-4, 3e-4)
     assert (ppo.trainer.gamma, ppo.trainer.lambda_, ppo.algorithm.clip_ratio) == (0.99, 0.95, 0.2)
-    assert (ppo.algorithm.entropy_coeff, ppo.algorithm.value_coeff, ppo.algorithm.grad_clip) == (0.0, 0.5, 0.5)
+    # SB3's value term is 0.5 × (V − G)²; advantage's PPO value loss is ½(V − G)², so coefficient 1
+    assert (ppo.algorithm.entropy_coeff, ppo.algorithm.value_coeff, ppo.algorithm.grad_clip) == (0.0, 1.0, 0.5)
     assert not ppo.algorithm.value_clip and ppo.algorithm.normalize_advantage and ppo.algorithm.target_kl is None
     assert ppo.model.hidden_sizes == (64, 64) and ppo.model.activation == "tanh" and not ppo.model.shared
     a2c = bench.sb3_hparams_config("a2c", "CartPole-v1")
     assert (a2c.num_envs, a2c.trainer.nsteps, a2c.algorithm.lr, a2c.algorithm.lr_final) == (8, 5, 7e-4, 7e-4)
     assert a2c.algorithm.optimizer == "rmsprop" and a2c.algorithm.optimizer_eps == 1e-5
     assert a2c.trainer.returns == "nstep" and not a2c.algorithm.normalize_advantage
+    assert a2c.algorithm.value_coeff == 0.5  # both A2C value losses are the full squared error
     with pytest.raises(ValueError, match="no Stable-Baselines3 counterpart"):
         bench.sb3_hparams_config("pg", "CartPole-v1")
 
