@@ -41,7 +41,8 @@ SOLVED = 475.0
 EVAL_EPISODES = 10
 TORCH_THREADS = 1
 SB3_VERSION = "2.9.2"
-VARIANTS = ("ppo-lstm", "ppo-mlp", "a2c-lstm", "sb3-rppo")
+VARIANTS = ("ppo-lstm", "ppo-mlp", "a2c-lstm", "sb3-rppo", "ppo-lstm-shared", "a2c-lstm-shared")
+"""``-shared``: one LSTM for actor and critic (``model.shared=true``) instead of the critic's own."""
 FINAL_SEED_OFFSET = 2_000
 
 
@@ -52,9 +53,9 @@ def run_advantage(variant: str, seed: int, steps: int, eval_freq: int) -> dict[s
     from advantage.defaults import default_config
 
     torch.set_num_threads(TORCH_THREADS)
-    algo, policy = variant.split("-")
+    algo, policy, *shared = variant.split("-")
     config = default_config(algo, ENV_ID).with_overrides([
-        f"model.policy={policy}", f"trainer.seed={seed}", f"trainer.total_steps={steps}",
+        f"model.policy={policy}", f"model.shared={'true' if shared else 'false'}", f"trainer.seed={seed}", f"trainer.total_steps={steps}",
         f"trainer.validate_freq={eval_freq}", f"trainer.num_val_episodes={EVAL_EPISODES}",
         f"trainer.target_return={SOLVED}", "trainer.tensorboard=false", "algorithm.device=cpu",
         f"trainer.torch_threads={TORCH_THREADS}",
@@ -215,7 +216,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     if "sb3-rppo" in args.variants:
         ensure_sb3_contrib()
-    budgets = {v: (args.a2c_steps if v == "a2c-lstm" else args.ppo_steps) for v in VARIANTS}
+    budgets = {v: (args.a2c_steps if v.startswith("a2c") else args.ppo_steps) for v in VARIANTS}
     records = [
         launch(variant, seed, budgets[variant], args.eval_freq)
         for seed in args.seeds for variant in args.variants
