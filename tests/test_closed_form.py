@@ -16,10 +16,10 @@ OBS = spaces.Box(-np.inf, np.inf, (5,), np.float32)
 B = 203  # minibatches of 41 and a short last one of 39
 
 
-def make_batch(model: ActorCritic, discrete: bool) -> RolloutBatch:
+def make_batch(model: ActorCritic, discrete: bool, obs_shape: tuple[int, ...] = (5,)) -> RolloutBatch:
     """Transitions whose old policy is near the model's own (ratios near 1, some clipped)."""
     g = torch.Generator().manual_seed(1)
-    obs = torch.randn(B, 5, generator=g) * 3
+    obs = torch.randn(B, *obs_shape, generator=g) * 3
     with torch.no_grad():
         policy, _ = model(obs)
     if discrete:
@@ -34,17 +34,17 @@ def make_batch(model: ActorCritic, discrete: bool) -> RolloutBatch:
                         advantages=torch.randn(B, generator=g), returns=torch.randn(B, generator=g))
 
 
-def train(closed_form: bool, discrete: bool, model_kw: dict, algo_kw: dict):
+def train(closed_form: bool, discrete: bool, model_kw: dict, algo_kw: dict, obs_space: spaces.Box = OBS):
     torch.manual_seed(0)
     action_space = spaces.Discrete(3) if discrete else spaces.Box(-1, 1, (2,), np.float32)
-    model = ActorCritic(OBS, action_space, ModelConfig(normalize_obs=True, **model_kw))
+    model = ActorCritic(obs_space, action_space, ModelConfig(normalize_obs=True, **model_kw))
     with torch.no_grad():  # statistics away from identity, so that normalisation matters
         model.obs_normalizer.rms.mean.add_(0.3)
         model.obs_normalizer.rms.var.mul_(2.0)
     settings = {"epochs": 3, "minibatches": 5, "lr": 3e-3, "entropy_coeff": 0.01, **algo_kw}
     algo = PPOAlgorithm(model, PPOConfig(closed_form=closed_form, **settings), 10**6)
     assert (algo.closed_form is not None) == closed_form
-    batch = make_batch(model, discrete)
+    batch = make_batch(model, discrete, obs_space.shape)
     torch.manual_seed(5)  # same minibatch shuffles on both paths
     metrics = [algo.update(batch) for _ in range(2)]
     return model, metrics
@@ -75,6 +75,15 @@ def test_closed_form_update_equals_autograd(discrete, model_kw, algo_kw):
         assert got.keys() == want.keys()
         for key in want:
             assert got[key] == pytest.approx(want[key], rel=1e-4, abs=1e-6), key
+
+
+def test_matrix_observations_are_normalised_before_flattening():
+    """Per-element statistics of a (2, 3) observation apply before the MLP flattens it."""
+    space = spaces.Box(-np.inf, np.inf, (2, 3), np.float32)
+    fast, _ = train(True, True, {}, {}, space)
+    slow, _ = train(False, True, {}, {}, space)
+    for p, q in zip(fast.parameters(), slow.parameters()):
+        torch.testing.assert_close(p, q, atol=2e-6, rtol=1e-5)
 
 
 def test_grad_step_changes_every_parameter():

@@ -239,7 +239,7 @@ class ClosedFormPPO:
         model = self.model
         size = max(1, math.ceil(len(batch) / cfg.minibatches))
         old_logp, _ = log_prob_entropy(model.head.unpack(batch.policy), batch.actions, name="logit_old")
-        obs = model._normalize(batch.obs.flatten(1).float())
+        obs = model._normalize(batch.obs.float()).flatten(1)  # as ActorCritic.forward, then MLP's flatten
         self._optimizer_step = self._adam_kernel()  # its state may have been replaced (a loaded checkpoint)
         fields = (obs, batch.actions, old_logp, batch.advantages, batch.returns, batch.values)
         logged: list[dict[str, torch.Tensor]] = []
