@@ -131,8 +131,9 @@ class ClosedFormPPO:
             err_clipped = moved.clamp(-eps, eps).add_(old_values).sub_(returns)
             sq, sq_clipped = err.square(), err_clipped.square()
             value_sq = torch.maximum(sq, sq_clipped)
-            through_clip = (sq_clipped > sq) & (moved.abs() <= eps)
-            dv = torch.where(sq_clipped > sq, torch.where(through_clip, err_clipped, 0.0), err)
+            # the larger error carries the gradient; the clipped one only where the clamp is open
+            inside = moved.abs() <= eps
+            dv = torch.where(sq_clipped > sq, torch.where(inside, err_clipped, 0.0), err)
             dv = dv.mul_(c_v / n).unsqueeze(1)
         else:
             value_sq = err.square()
