@@ -157,11 +157,21 @@ class Algorithm:
 
     def backward(self, loss: torch.Tensor, terms: dict[str, torch.Tensor]) -> None:
         """Fill the parameters' ``.grad`` with the gradient of ``loss`` (checked to be finite)."""
+        self.check_finite(terms)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+
+    def check_finite(self, terms: dict[str, torch.Tensor]) -> None:
+        """Raise FloatingPointError naming the first non-finite loss term."""
         if not torch.isfinite(torch.stack(list(terms.values()))).all():  # one check, then the culprit
             name, value = next((n, v) for n, v in terms.items() if not torch.isfinite(v).all())
             raise FloatingPointError(f"non-finite {name} ({value.item()}) in {self.name} update")
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+
+    def non_finite_gradient(self) -> FloatingPointError:
+        """The error naming the first parameter whose ``.grad`` holds a NaN or an infinity."""
+        bad = next(name for name, p in self.model.named_parameters()
+                   if p.grad is not None and not torch.isfinite(p.grad).all())
+        return FloatingPointError(f"non-finite gradient of {bad} in {self.name} update")
 
     def step(self) -> float:
         """Clip the global norm of the parameters' ``.grad`` and take the optimiser step; returns the norm."""
@@ -169,9 +179,7 @@ class Algorithm:
         try:  # raises before scaling any gradient, so the culprit can still be named
             grad_norm = nn.utils.clip_grad_norm_(self.model.parameters(), max_norm, error_if_nonfinite=True)
         except RuntimeError as exc:
-            bad = next(name for name, p in self.model.named_parameters()
-                       if p.grad is not None and not torch.isfinite(p.grad).all())
-            raise FloatingPointError(f"non-finite gradient of {bad} in {self.name} update") from exc
+            raise self.non_finite_gradient() from exc
         self.optimizer.step()
         return grad_norm.item()
 

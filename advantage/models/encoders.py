@@ -20,6 +20,11 @@ def tanh(x: torch.Tensor) -> torch.Tensor:
     return torch.sigmoid(2 * x) * 2 - 1
 
 
+def tanh_(x: torch.Tensor) -> torch.Tensor:
+    """:func:`tanh` in place (no autograd: the closed-form update keeps only the output)."""
+    return x.mul_(2).sigmoid_().mul_(2).sub_(1)
+
+
 class Tanh(nn.Module):
     """:func:`tanh` as a module."""
 

@@ -110,20 +110,19 @@ class ActorCriticLSTM(nn.Module):
         T = episode_start.shape[0]
         flat, lead = self._inputs(obs)
         cuts = [] if T == 1 else episode_start[1:].any(dim=1).nonzero().squeeze(1).add(1).tolist()
-        bounds = [0, *cuts, T]
+        spans = list(zip([0, *cuts], [*cuts, T]))
+        keeps = [(~episode_start[begin]).to(state.dtype).view(1, -1, 1) for begin, _ in spans]
         outputs, final = [], []
         for k, (encoder, lstm) in enumerate(self._towers()):
             x = encoder(flat).reshape(*lead, -1)  # (T, B, F)
             h, c = state[2 * k : 2 * k + 1], state[2 * k + 1 : 2 * k + 2]
-            spans = []
-            for begin, end in zip(bounds[:-1], bounds[1:]):
-                keep = (~episode_start[begin]).to(state.dtype).view(1, -1, 1)
+            pieces = []
+            for (begin, end), keep in zip(spans, keeps):
                 out, (h, c) = lstm(x[begin:end], ((h * keep).contiguous(), (c * keep).contiguous()))
-                spans.append(out)
-            outputs.append(spans[0] if len(spans) == 1 else torch.cat(spans))
+                pieces.append(out)
+            outputs.append(pieces[0] if len(pieces) == 1 else torch.cat(pieces))
             final += [h, c]
-        critic = outputs[-1]
-        return outputs[0], critic, torch.cat(final)
+        return outputs[0], outputs[-1], torch.cat(final)
 
     def forward(
         self,
