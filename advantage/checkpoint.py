@@ -20,7 +20,11 @@ CHECKPOINT_PATTERN = re.compile(r"^step_(\d+)\.pt$")
 
 
 def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
-    """Write ``payload`` to ``path`` atomically (temp file, fsync, rename, fsync directory)."""
+    """Write ``payload`` to ``path`` atomically (temp file, fsync, rename, fsync directory).
+
+    The temporary file is loaded back with ``weights_only=True`` before it replaces anything: a
+    payload that would not load raises :class:`CheckpointError` and the previous file stays.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -29,6 +33,7 @@ def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
             torch.save(payload, f)
             f.flush()
             os.fsync(f.fileno())
+        _verify_loads(tmp, path)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -43,6 +48,18 @@ def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
 
 class CheckpointError(RuntimeError):
     """A checkpoint file is missing, truncated, corrupted or carries code."""
+
+
+def _verify_loads(written: str, target: Path) -> None:
+    """Raise :class:`CheckpointError` unless ``written`` loads as plain data."""
+    try:
+        torch.load(written, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 — any failure means the file would be unusable
+        first = str(exc).splitlines()[0].split(". ")[0] if str(exc) else ""
+        raise CheckpointError(
+            f"checkpoint {target} not written: it would not load with weights_only=True "
+            f"({type(exc).__name__}: {first}); the previous file is kept"
+        ) from exc
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:

@@ -35,31 +35,53 @@ class NotPlainData(TypeError):
     """A value has no plain-data form."""
 
 
+# Exact types only: numpy scalars subclass Python's (``np.float64`` is a ``float``, ``np.str_`` a
+# ``str``) yet a weights-only load refuses them, so they must never pass through raw.
+_PLAIN_SCALARS = (type(None), bool, int, float, str)
+
+
 def encode(value: Any) -> Any:
-    """``value`` as tensors, numbers, strings, lists and dicts; :func:`decode` inverts it."""
-    if value is None or isinstance(value, (bool, int, float, str)):
+    """``value`` as tensors, numbers, strings, lists and dicts; :func:`decode` inverts it.
+
+    Every numpy scalar and array is encoded with its dtype; a subclass of a plain type (a
+    ``namedtuple``, an ``OrderedDict``, an ``IntEnum``...) raises :class:`NotPlainData` rather than
+    coming back as its base type.
+    """
+    if isinstance(value, np.generic):
+        return {"__kind__": "npscalar", "value": encode(np.asarray(value))}
+    if type(value) in _PLAIN_SCALARS:
         return value
     if isinstance(value, np.ndarray):
         if value.dtype.hasobject:
             raise NotPlainData("object array")
-        raw = np.ascontiguousarray(value)
+        raw = value if value.flags.c_contiguous else value.copy(order="C")  # keeps 0-d arrays 0-d
         return {
             "__kind__": "ndarray", "dtype": raw.dtype.str, "shape": list(raw.shape),
             "bytes": torch.from_numpy(raw.reshape(-1).view(np.uint8).copy()),
         }
-    if isinstance(value, np.generic):
-        return {"__kind__": "npscalar", "value": encode(np.asarray(value))}
     if isinstance(value, np.random.Generator):
         return {"__kind__": "generator", "state": encode(value.bit_generator.state)}
     if isinstance(value, np.random.RandomState):
         return {"__kind__": "randomstate", "state": encode(value.get_state(legacy=False))}
-    if isinstance(value, (list, tuple)):
+    if type(value) in (list, tuple):
         return {"__kind__": type(value).__name__, "items": [encode(v) for v in value]}
-    if isinstance(value, dict):
-        if not all(isinstance(k, str) for k in value):
+    if type(value) is dict:
+        if not all(type(k) is str for k in value):
             raise NotPlainData("dict with non-string keys")
         return {"__kind__": "dict", "items": {k: encode(v) for k, v in value.items()}}
     raise NotPlainData(type(value).__name__)
+
+
+def is_plain(value: Any) -> bool:
+    """Whether ``value`` holds only what ``torch.load(..., weights_only=True)`` accepts from
+    :func:`encode`: tensors, exact Python scalars, lists and string-keyed dicts."""
+    if isinstance(value, torch.Tensor) or type(value) in _PLAIN_SCALARS:
+        return True
+    if type(value) is list:
+        return all(is_plain(v) for v in value)
+    if type(value) is dict:
+        return all(type(k) is str and is_plain(v) for k, v in value.items())
+    return False
 
 
 def decode(value: Any) -> Any:
@@ -139,6 +161,8 @@ def capture_env(env: gym.vector.VectorEnv) -> tuple[dict[str, Any] | None, list[
     """``(state, [])`` for an env whose whole state is plain data, else ``(None, what is not)``."""
     uncaptured: list[str] = []
     state = _walk_capture(env, type(env).__name__, uncaptured)
+    if not uncaptured and not is_plain(state):  # a checkpoint is loaded weights-only
+        uncaptured.append(f"{type(env).__name__} (its state is not plain data)")
     return (None, uncaptured) if uncaptured else (state, [])
 
 
