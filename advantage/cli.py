@@ -49,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="continue the run in RUN_DIR from its newest readable checkpoint "
                             "(only --total-timesteps and --no-progress may be given with it)")
     train.add_argument("--no-progress", action="store_true", help="no progress bar or progress lines")
+    train.add_argument("--print-config", action="store_true",
+                       help="print the resolved config as TOML and exit (no training, no run directory)")
 
     ev = sub.add_parser("eval", help="evaluate a trained agent")
     ev.add_argument("path", help="a run directory or a checkpoint file")
@@ -95,6 +97,9 @@ def _train(args: argparse.Namespace) -> int:
         agent = AGENTS[config.algo](run_config=config)
     except (ValueError, TypeError, ImportError, gym.error.DependencyNotInstalled) as exc:
         raise CLIError(str(exc)) from exc
+    if args.print_config:  # the config train would run, refused where train would refuse it
+        print(config.to_toml(), end="")
+        return 0
     run_dir = Path(args.run_dir) if args.run_dir else default_run_dir(config)
     if (run_dir / "config.toml").exists():
         raise CLIError(
@@ -116,6 +121,7 @@ def _resume(args: argparse.Namespace) -> int:
         ("--run-dir", args.run_dir), ("--config", args.config), ("--set", args.overrides),
         ("--deterministic", args.deterministic), ("--backend", args.backend),
         ("--num-workers", args.num_workers), ("--ray-address", args.ray_address),
+        ("--print-config", args.print_config),
     ) if value]
     if given:
         raise CLIError(

@@ -153,8 +153,12 @@ class RunConfig:
                 data[key] = _coerce(data[key], hints[key], key)
         return cls(**data)
 
+    def to_toml(self) -> str:
+        """The config as TOML text (None written as "none"), as ``config.toml`` holds it."""
+        return tomli_w.dumps(_none_to_str(self.to_dict()))
+
     def save_toml(self, path: str | Path) -> None:
-        Path(path).write_text(tomli_w.dumps(_none_to_str(self.to_dict())))
+        Path(path).write_text(self.to_toml())
 
     @classmethod
     def load_toml(cls, path: str | Path) -> RunConfig:

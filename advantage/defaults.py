@@ -1,116 +1,63 @@
 """Per-environment defaults: what ``advantage train --algo X --env Y`` uses without flags.
 
-Looked up in order: the exact env id (CartPole-v1's PPO and A2C: a wall-clock sweep on this
-project's machine, ``benchmarks/sweep_speed.py``), then the env's family, then the algorithm's
-general defaults. Families: ``atari`` (ale-py ids: Nature CNN, 8 envs × 128 steps, the settings of
-the PPO paper and CleanRL's ``ppo_atari``; A2C as in rl-baselines3-zoo), ``mujoco`` (Gymnasium's
-MuJoCo envs: one env × 2048 steps with observation normalisation and reward scaling, the PPO
-paper's MuJoCo settings as in CleanRL's ``ppo_continuous_action``), ``classic`` / ``other``
-(general defaults).
+The values are data, in ``defaults.toml`` beside this module (commented with where each comes
+from). Three layers are merged key by key, each over the one before: the algorithm's general
+defaults, the env's family (:func:`env_family`), the exact env id.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import copy
+import functools
+import sys
+from importlib import resources
 from typing import Any
 
 import gymnasium as gym
+from gymnasium import spaces
 
-from .algorithms import ALGORITHMS
 from .atari import is_atari_id, register_ale
-from .config import RunConfig, TrainerConfig, check_algo
-from .models import ModelConfig
+from .config import RunConfig, _str_to_none, check_algo
 
-# (algo, env id) -> {"run": {...}, "algorithm": {...}, "trainer": {...}, "model": {...}}
-ENV_DEFAULTS: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
-    # Tuned for wall-clock seconds to a greedy 475 (benchmarks/sweep_speed.py, BENCHMARKS.md):
-    # many numpy-vectorised envs so acting is batched, few gradient passes per sample, a shared
-    # trunk (half the network work per pass), and the learning rate decaying to 0 over the run.
-    # The zoo's 8 envs × 32 steps × 20 epochs solves in fewer steps (~20k) but runs ~10x slower.
-    ("ppo", "CartPole-v1"): {
-        "run": {"num_envs": 64},
-        "model": {"shared": True},
-        "algorithm": {"lr": 2e-3, "decay_steps": None, "epochs": 3, "minibatches": 4, "entropy_coeff": 0.0},
-        "trainer": {"nsteps": 32, "gamma": 0.98, "lambda_": 0.8, "total_steps": 300_000},
-    },
-    ("a2c", "CartPole-v1"): {
-        "run": {"num_envs": 128},
-        "algorithm": {"lr": 2e-3, "decay_steps": None, "entropy_coeff": 0.0},
-        "trainer": {"nsteps": 8, "gamma": 0.99, "total_steps": 500_000},
-    },
-    ("a3c", "CartPole-v1"): {
-        "run": {"num_envs": 8, "distributed": "ray", "num_workers": 2},
-        "algorithm": {"entropy_coeff": 0.0},
-        "trainer": {"nsteps": 5, "gamma": 0.99, "total_steps": 500_000},
-    },
-    # CartPole without velocities needs memory: recurrent policies, rl-baselines3-zoo's RecurrentPPO
-    # settings (their LSTM sits before a 64-unit layer; ours after one). See benchmarks/results/lstm.md.
-    # The critic has its own LSTM (as in sb3-contrib): 475 at 30k, 40k and 200k steps on seeds 1-3;
-    # one LSTM shared with the critic: 100k, 70k and not within 200k.
-    ("ppo", "CartPoleNoVel-v1"): {
-        "run": {"num_envs": 8},
-        "model": {"policy": "lstm", "cell_size": 64, "hidden_sizes": (64,), "normalize_obs": True},
-        "algorithm": {"lr": 1e-3, "epochs": 20, "minibatches": 1, "entropy_coeff": 0.0},
-        "trainer": {"nsteps": 32, "gamma": 0.98, "lambda_": 0.8, "total_steps": 200_000},
-    },
-    # A2C-LSTM: value_coeff 0.25 comes from the sweep with one LSTM shared by actor and critic
-    # (BENCHMARKS.md); with the critic's own LSTM (the default) it solves in 20-40k steps.
-    ("a2c", "CartPoleNoVel-v1"): {
-        "run": {"num_envs": 8},
-        "model": {"policy": "lstm", "cell_size": 64, "hidden_sizes": (64,), "normalize_obs": True},
-        "algorithm": {"lr": 1e-3, "decay_steps": None, "entropy_coeff": 0.01, "value_coeff": 0.25},
-        "trainer": {"nsteps": 16, "gamma": 0.98, "total_steps": 1_000_000},
-    },
-    ("pg", "CartPole-v1"): {
-        "run": {"num_envs": 16},
-        "algorithm": {"lr": 5e-3},
-        "trainer": {"nsteps": 200, "gamma": 0.99, "total_steps": 300_000},
-    },
-}
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
 
-FAMILY_DEFAULTS: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
-    ("ppo", "mujoco"): {
-        "run": {"num_envs": 1},
-        "model": {"normalize_obs": True, "normalize_reward": True},
-        "algorithm": {"lr": 3e-4, "epochs": 10, "minibatches": 32, "clip_ratio": 0.2,
-                      "entropy_coeff": 0.0, "value_coeff": 0.5},
-        "trainer": {"nsteps": 2048, "gamma": 0.99, "lambda_": 0.95, "total_steps": 1_000_000,
-                    "validate_freq": 50_000, "log_freq": 10_000, "save_freq": 100_000},
-    },
-    ("a2c", "mujoco"): {
-        "run": {"num_envs": 4},
-        "model": {"normalize_obs": True, "normalize_reward": True},
-        "algorithm": {"lr": 7e-4, "decay_steps": None, "entropy_coeff": 0.0, "value_coeff": 0.4},
-        "trainer": {"nsteps": 8, "returns": "gae", "lambda_": 0.9, "total_steps": 1_000_000,
-                    "validate_freq": 50_000, "log_freq": 10_000, "save_freq": 100_000},
-    },
-    ("ppo", "atari"): {
-        "run": {"num_envs": 8},
-        "algorithm": {"lr": 2.5e-4, "epochs": 4, "minibatches": 4, "clip_ratio": 0.1,
-                      "entropy_coeff": 0.01, "value_coeff": 0.5},
-        "trainer": {"nsteps": 128, "gamma": 0.99, "lambda_": 0.95, "total_steps": 10_000_000,
-                    "validate_freq": 250_000, "num_val_episodes": 4, "max_val_steps": 27_000,
-                    "log_freq": 10_000, "save_freq": 250_000},
-    },
-    ("a2c", "atari"): {
-        "run": {"num_envs": 16},
-        "algorithm": {"lr": 7e-4, "decay_steps": None, "entropy_coeff": 0.01, "value_coeff": 0.25},
-        "trainer": {"nsteps": 5, "total_steps": 10_000_000, "validate_freq": 250_000,
-                    "num_val_episodes": 4, "max_val_steps": 27_000, "log_freq": 10_000,
-                    "save_freq": 250_000},
-    },
-}
-
-GENERIC: dict[str, dict[str, dict[str, Any]]] = {
-    "ppo": {"trainer": {"nsteps": 256}, "algorithm": {"minibatches": 8}},
-    "a2c": {"trainer": {"nsteps": 5}},
-    "a3c": {"run": {"distributed": "ray"}, "trainer": {"nsteps": 5}},
-    "pg": {"trainer": {"nsteps": 1000}},
-}
+SECTIONS = ("run", "model", "algorithm", "trainer")
+FAMILIES = (
+    "atari", "mujoco", "classic-discrete", "classic-continuous", "box2d-discrete", "box2d-continuous",
+    "other-discrete", "other-continuous",
+)
+_ORIGINS = {"gymnasium.envs.classic_control": "classic", "gymnasium.envs.box2d": "box2d"}
 
 
-def env_family(env_id: str) -> str:
-    """``atari``, ``mujoco``, ``classic`` (Gymnasium's classic control) or ``other``."""
+@functools.cache
+def load_tables() -> dict[str, Any]:
+    """The parsed ``defaults.toml``: ``{"algo": ..., "family": ..., "env": ...}``."""
+    text = resources.files("advantage").joinpath("defaults.toml").read_text()
+    tables = tomllib.loads(text)
+    unknown = set(tables) - {"algo", "family", "env"} or set(tables.get("family", {})) - set(FAMILIES)
+    if unknown:
+        raise ValueError(f"defaults.toml: unknown table(s) {sorted(unknown)}")
+    return tables
+
+
+def _action_kind(env_id: str) -> str | None:
+    """``continuous`` for Box actions, ``discrete`` otherwise; None if the env cannot be made."""
+    try:
+        env = gym.make(env_id)
+    except Exception:  # noqa: BLE001 — a missing dependency is reported when the run makes the env
+        return None
+    try:
+        return "continuous" if isinstance(env.action_space, spaces.Box) else "discrete"
+    finally:
+        env.close()
+
+
+def env_family(env_id: str) -> str | None:
+    """The env's family (one of :data:`FAMILIES`), from its registry entry point and action space;
+    None for an env that cannot be made here (unknown id, missing dependency)."""
     if env_id not in gym.registry:
         register_ale()  # ale-py's ids (Pong-v4, ...) are registered on first use
     if is_atari_id(env_id):
@@ -119,22 +66,37 @@ def env_family(env_id: str) -> str:
     entry = spec.entry_point if spec is not None and isinstance(spec.entry_point, str) else ""
     if entry.startswith("gymnasium.envs.mujoco"):
         return "mujoco"
-    if entry.startswith("gymnasium.envs.classic_control"):
-        return "classic"
-    return "other"
+    origin = next((name for prefix, name in _ORIGINS.items() if entry.startswith(prefix)), "other")
+    kind = _action_kind(env_id)
+    return None if kind is None else f"{origin}-{kind}"
+
+
+def _merge(base: dict[str, Any], layer: dict[str, Any], where: str) -> None:
+    unknown = set(layer) - set(SECTIONS)
+    if unknown:
+        raise ValueError(f"defaults.toml [{where}]: unknown section(s) {sorted(unknown)}; use {SECTIONS}")
+    for section, values in layer.items():
+        base.setdefault(section, {}).update(values)
+
+
+def default_values(algo: str, env_id: str) -> dict[str, dict[str, Any]]:
+    """The merged ``{"run": ..., "model": ..., "algorithm": ..., "trainer": ...}`` for ``algo`` on ``env_id``."""
+    check_algo(algo)
+    tables = load_tables()
+    family = env_family(env_id)
+    layers = (
+        (tables.get("algo", {}).get(algo, {}), f"algo.{algo}"),
+        (tables.get("family", {}).get(family, {}).get(algo, {}), f"family.{family}.{algo}"),
+        (tables.get("env", {}).get(env_id, {}).get(algo, {}), f'env."{env_id}".{algo}'),
+    )
+    values: dict[str, dict[str, Any]] = {}
+    for layer, where in layers:
+        _merge(values, copy.deepcopy(layer), where)
+    return values
 
 
 def default_config(algo: str, env_id: str) -> RunConfig:
     """The run config for ``algo`` on ``env_id`` before any user override."""
-    check_algo(algo)
-    values = ENV_DEFAULTS.get((algo, env_id)) or FAMILY_DEFAULTS.get(
-        (algo, env_family(env_id)), GENERIC[algo]
-    )
-    return RunConfig(
-        algo=algo,
-        env=env_id,
-        **values.get("run", {}),
-        model=dataclasses.replace(ModelConfig(), **values.get("model", {})),
-        algorithm=ALGORITHMS[algo][1](**values.get("algorithm", {})),
-        trainer=TrainerConfig(**values.get("trainer", {})),
-    )
+    values = default_values(algo, env_id)
+    data = {"algo": algo, "env": env_id, **values.pop("run", {}), **values}
+    return RunConfig.from_dict(_str_to_none(data))  # "none" stands for None, as in config.toml

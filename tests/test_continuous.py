@@ -150,7 +150,7 @@ def test_normalisation_statistics_round_trip_and_stay_frozen_in_evaluation(tmp_p
 
 def test_mujoco_family_defaults():
     assert env_family("HalfCheetah-v5") == "mujoco" and env_family("Hopper-v5") == "mujoco"
-    assert env_family("CartPole-v1") == "classic" and env_family("Pendulum-v1") == "classic"
+    assert env_family("CartPole-v1") == "classic-discrete" and env_family("Pendulum-v1") == "classic-continuous"
     config = default_config("ppo", "HalfCheetah-v5")
     assert (config.num_envs, config.trainer.nsteps, config.trainer.total_steps) == (1, 2048, 1_000_000)
     assert (config.algorithm.epochs, config.algorithm.minibatches, config.algorithm.lr) == (10, 32, 3e-4)
