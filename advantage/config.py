@@ -123,6 +123,9 @@ class RunConfig:
             raise ValueError(f"env_backend must be one of {BACKENDS}, got {self.env_backend!r}")
         if self.distributed not in DISTRIBUTED:
             raise ValueError(f"distributed must be one of {DISTRIBUTED}, got {self.distributed!r}")
+        if self.algo == "a3c" and self.algorithm.entropy_final is not None:
+            raise ValueError("entropy_final (an entropy schedule) is not supported by a3c, whose workers "
+                             "weight the entropy themselves; drop algorithm.entropy_final or use a2c")
         if self.algo == "a3c" and self.distributed != "ray":
             raise ValueError("a3c runs on Ray workers: set distributed = 'ray' (--backend ray)")
         if self.num_workers < 1:

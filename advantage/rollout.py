@@ -17,6 +17,7 @@ import torch
 
 from .algorithms.base import RolloutBatch
 from .envs import StepResult, VecEnv
+from .models.sde import StateDependentNoiseHead, resample_due
 from .returns import gae, lambda_returns, nstep_returns
 
 RETURN_ESTIMATORS = ("gae", "nstep", "lambda", "mc")
@@ -104,6 +105,9 @@ class RolloutCollector:
     # Hooks a collector for a model with state (an LSTM) overrides; the loop above stays the same.
     def act(self, t: int, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(action, value, packed policy)`` for step ``t``'s observations."""
+        head = self.model.head
+        if isinstance(head, StateDependentNoiseHead) and resample_due(t, self.model.config.sde_sample_freq):
+            head.reset_noise(obs.shape[0])
         return self.model.act(obs)
 
     def observe(self, step: StepResult) -> None:

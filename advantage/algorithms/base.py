@@ -72,7 +72,10 @@ class AlgoConfig:
     device: str = "auto"
     """auto (CUDA when available, else CPU), cpu or cuda[:i]."""
     entropy_coeff: float = 0.01
-    """Weight of the entropy bonus."""
+    """Weight of the entropy bonus (at the start, with entropy_final set)."""
+    entropy_final: float | None = None
+    """Entropy weight reached after ``decay_steps`` (linear, as the learning rate); None keeps
+    entropy_coeff throughout."""
     value_coeff: float = 0.5
     """Weight of the value loss."""
     optimizer: str = "adam"
@@ -93,6 +96,8 @@ class AlgoConfig:
             raise ValueError(f"optimizer must be 'adam' or 'rmsprop', got {self.optimizer!r}")
         if self.entropy_coeff < 0 or self.value_coeff < 0:
             raise ValueError("entropy_coeff and value_coeff must be >= 0")
+        if self.entropy_final is not None and self.entropy_final < 0:
+            raise ValueError(f"entropy_final must be >= 0 or None, got {self.entropy_final}")
         if self.device != "auto":
             resolve_device(self.device)
 
@@ -133,22 +138,25 @@ class Algorithm:
                 params, lr=config.lr, alpha=alpha, eps=config.optimizer_eps, foreach=True
             )
         self.lr = config.lr
+        self.entropy_coeff = config.entropy_coeff
 
     def set_progress(self, env_steps: int) -> float:
-        """Set the learning rate for the current step: linear from lr to lr_final."""
+        """Set the learning rate for the current step: linear from lr to lr_final (and the entropy
+        weight from entropy_coeff to entropy_final, when set, over the same steps)."""
         cfg = self.config
         frac = 1.0 if not self.decay_steps else min(env_steps / self.decay_steps, 1.0)
         self.lr = cfg.lr + (cfg.lr_final - cfg.lr) * frac
         for group in self.optimizer.param_groups:
             group["lr"] = self.lr
+        if cfg.entropy_final is not None:
+            self.entropy_coeff = cfg.entropy_coeff + (cfg.entropy_final - cfg.entropy_coeff) * frac
         return self.lr
 
     def objective(self, policy_loss: torch.Tensor, value_loss: torch.Tensor, entropy: torch.Tensor) -> torch.Tensor:
         """``policy_loss + value_coeff · value_loss − entropy_coeff · entropy``; with a zero entropy
         coefficient the entropy stays out of the graph (its backward would only add zeros)."""
-        cfg = self.config
-        total = policy_loss + cfg.value_coeff * value_loss
-        return total - cfg.entropy_coeff * entropy if cfg.entropy_coeff else total
+        total = policy_loss + self.config.value_coeff * value_loss
+        return total - self.entropy_coeff * entropy if self.entropy_coeff else total
 
     def optimize(self, loss: torch.Tensor, terms: dict[str, torch.Tensor]) -> float:
         """One gradient step on ``loss``; stops on a non-finite loss term or gradient."""

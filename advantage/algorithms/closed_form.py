@@ -93,7 +93,7 @@ class ClosedFormPPO:
         (the caller stops before stepping when it is too large)."""
         cfg = self.algo.config
         n = obs.shape[0]
-        eps, c_v, c_h = cfg.clip_ratio, cfg.value_coeff, cfg.entropy_coeff
+        eps, c_v, c_h = cfg.clip_ratio, cfg.value_coeff, self.algo.entropy_coeff
         actor = self._tower(self.actor, obs)
         critic = actor if self.critic is None else self._tower(self.critic, obs)
         out = torch.addmm(self.out.bias, actor[-1], self.out.weight.t())

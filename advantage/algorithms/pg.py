@@ -42,7 +42,7 @@ class PGAlgorithm(Algorithm):
         if cfg.normalize_advantage and len(batch) > 1:
             weight = (weight - weight.mean()) / (weight.std() + 1e-8)
         loss = pg_error(pg_data(policy, batch.actions, weight))
-        total = loss.policy_loss - cfg.entropy_coeff * loss.entropy_loss
+        total = loss.policy_loss - self.entropy_coeff * loss.entropy_loss
         terms = loss._asdict()
         metrics = {}
         if cfg.baseline:

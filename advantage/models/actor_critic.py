@@ -11,8 +11,9 @@ from torch import nn
 
 from .encoders import MLP, NatureCNN
 from .heads import GaussianHead, make_head
-from .init import layer_init
+from .init import layer_init, reset_to_torch_defaults
 from .normalization import ObsNormalizer, RewardScaler
+from .sde import StateDependentNoiseHead
 
 ENCODERS = ("auto", "mlp", "cnn")
 POLICIES = ("mlp", "lstm")
@@ -36,7 +37,15 @@ class ModelConfig:
     """Scale the rewards the learner sees by the running std of the discounted return (clipped
     to ±10); the statistics are saved in checkpoints, logged returns stay unscaled."""
     log_std_init: float = 0.0
-    """Initial log standard deviation of Gaussian policies."""
+    """Initial log standard deviation of Gaussian policies (of every entry of gSDE's matrix)."""
+    ortho_init: bool = True
+    """Orthogonal initialisation (√2 hidden, 0.01 policy, 1 value); False keeps PyTorch's default."""
+    use_sde: bool = False
+    """Continuous actions: generalized state-dependent exploration (gSDE, see ``models/sde.py``)
+    instead of independent Gaussian noise at every step. Feed-forward (mlp) policies only."""
+    sde_sample_freq: int = -1
+    """With use_sde: draw new exploration matrices every this many steps of a rollout; -1 only at
+    the start of each rollout."""
     policy: str = "mlp"
     """mlp (feed-forward) or lstm (encoder → LSTM core → heads; a2c and ppo only)."""
     cell_size: int = 64
@@ -52,6 +61,10 @@ class ModelConfig:
             raise ValueError(f"cell_size must be >= 1, got {self.cell_size}")
         if any(h < 1 for h in self.hidden_sizes):
             raise ValueError(f"hidden_sizes must be positive, got {self.hidden_sizes}")
+        if self.sde_sample_freq == 0 or self.sde_sample_freq < -1:
+            raise ValueError(f"sde_sample_freq must be -1 (once per rollout) or >= 1, got {self.sde_sample_freq}")
+        if self.use_sde and self.policy == "lstm":
+            raise ValueError("use_sde is supported with policy mlp, not lstm; drop model.use_sde or use policy mlp")
 
 
 def _is_image(space: spaces.Space) -> bool:
@@ -88,18 +101,29 @@ class ActorCritic(nn.Module):
                 None if config.shared else MLP(obs_shape, config.hidden_sizes, config.activation)
             )
         features = self.actor_encoder.out_features
-        self.head = make_head(features, action_space)
+        if config.use_sde:
+            if not isinstance(action_space, spaces.Box):
+                raise ValueError(f"use_sde needs continuous (Box) actions, got {action_space}; drop model.use_sde")
+            self.head = StateDependentNoiseHead(features, action_space, config.log_std_init)
+        else:
+            self.head = make_head(features, action_space)
         if isinstance(self.head, GaussianHead):
             self.head.log_std.data.fill_(config.log_std_init)
         self.value_head = layer_init(nn.Linear(features, 1), std=1.0)
+        if not config.ortho_init:
+            reset_to_torch_defaults(self)
 
     def _normalize(self, obs: torch.Tensor) -> torch.Tensor:
         return obs if self.obs_normalizer is None else self.obs_normalizer(obs)
 
-    def forward(self, obs: torch.Tensor):
+    def _features(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         obs = self._normalize(obs)
         actor_features = self.actor_encoder(obs)
         critic_features = actor_features if self.critic_encoder is None else self.critic_encoder(obs)
+        return actor_features, critic_features
+
+    def forward(self, obs: torch.Tensor):
+        actor_features, critic_features = self._features(obs)
         return self.head(actor_features), self.value_head(critic_features).squeeze(-1)
 
     def value(self, obs: torch.Tensor) -> torch.Tensor:
@@ -112,6 +136,12 @@ class ActorCritic(nn.Module):
         self, obs: torch.Tensor, deterministic: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Choose actions for a batch: ``(action, value, packed policy parameters)``."""
-        policy, value = self(obs)
-        action = self.head.mode(policy) if deterministic else self.head.sample(policy)
+        actor_features, critic_features = self._features(obs)
+        policy, value = self.head(actor_features), self.value_head(critic_features).squeeze(-1)
+        if deterministic:
+            action = self.head.mode(policy)
+        elif isinstance(self.head, StateDependentNoiseHead):
+            action = self.head.sample(policy, actor_features)
+        else:
+            action = self.head.sample(policy)
         return action, value, self.head.pack(policy)

@@ -14,3 +14,11 @@ def layer_init(layer: nn.Module, std: float = HIDDEN_GAIN, bias: float = 0.0) ->
     nn.init.orthogonal_(layer.weight, std)
     nn.init.constant_(layer.bias, bias)
     return layer
+
+
+def reset_to_torch_defaults(model: nn.Module) -> None:
+    """PyTorch's own initialisation (Kaiming-uniform weights) for every linear, convolutional and
+    LSTM layer of ``model``: what ``ortho_init = false`` asks for (SB3's ``ortho_init=False``)."""
+    for module in model.modules():
+        if isinstance(module, (nn.Linear, nn.Conv2d, nn.LSTM)):
+            module.reset_parameters()

@@ -28,7 +28,7 @@ from torch import nn
 from .actor_critic import ModelConfig, _is_image
 from .encoders import MLP, NatureCNN
 from .heads import GaussianHead, make_head
-from .init import layer_init
+from .init import layer_init, reset_to_torch_defaults
 from .normalization import ObsNormalizer
 
 
@@ -75,6 +75,8 @@ class ActorCriticLSTM(nn.Module):
         if isinstance(self.head, GaussianHead):
             self.head.log_std.data.fill_(config.log_std_init)
         self.value_head = layer_init(nn.Linear(self.cell_size, 1), std=1.0)
+        if not config.ortho_init:
+            reset_to_torch_defaults(self)
 
     def _towers(self) -> list[tuple[nn.Module, nn.LSTM]]:
         """``(encoder, lstm)`` of the actor, then of the critic when it has its own."""
