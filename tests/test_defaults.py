@@ -195,8 +195,9 @@ def test_the_shipped_tables_name_only_known_families_and_valid_rows():
 
 
 def test_the_tables_ship_with_the_package():
-    import tomllib
     from pathlib import Path
+
+    import tomllib
 
     pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
     assert "defaults.toml" in pyproject["tool"]["setuptools"]["package-data"]["advantage"]

@@ -12,7 +12,7 @@ import torch
 from gymnasium import spaces
 
 from advantage import A2C, PPO
-from advantage.algorithms import A2CAlgorithm, A2CConfig, PPOAlgorithm, PPOConfig
+from advantage.algorithms import A2CAlgorithm, A2CConfig, PPOAlgorithm, PPOConfig, RolloutBatch
 from advantage.config import RunConfig
 from advantage.defaults import default_config
 from advantage.envs import make_vec_env
@@ -191,8 +191,6 @@ def test_closed_form_uses_the_scheduled_entropy_weight():
         obs = torch.randn(64, 3, generator=g)
         with torch.no_grad():
             logits, _ = model(obs)
-        from advantage.algorithms.base import RolloutBatch
-
         batch = RolloutBatch(obs, torch.randint(0, 3, (64,), generator=g), logits, torch.randn(64, generator=g),
                              torch.randn(64, generator=g), torch.randn(64, generator=g))
         torch.manual_seed(5)

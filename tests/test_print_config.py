@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import tomllib
-
 import pytest
+import tomllib
 
 from advantage.cli import main
 from advantage.config import RunConfig, _str_to_none
