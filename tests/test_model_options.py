@@ -218,3 +218,22 @@ def test_the_tables_can_set_every_new_option(monkeypatch):
     assert not config.model.ortho_init and config.algorithm.entropy_final == 0.0
     assert (config.trainer.gamma, config.trainer.lambda_) == (0.9, 0.92)
     assert RunConfig.from_dict(config.to_dict()) == config
+
+
+def test_a_ray_rollout_worker_acts_with_sde_as_the_learner_scores_it():
+    """The worker body (run in-process here) resamples its own exploration and stores the policy
+    the learner recomputes from the same weights: PPO's ratio starts at exactly 1 on Ray too."""
+    from advantage.distributed.workers import RolloutWorker, model_weights
+
+    config = default_config("ppo", "Pendulum-v1").with_overrides(
+        ["model.use_sde=true", "model.sde_sample_freq=3", "trainer.nsteps=12", "trainer.validate_freq=0"])
+    learner = PPO(run_config=config).model
+    worker = RolloutWorker(config.to_dict(), 2, 0, 1)
+    worker.reset(0)
+    rollout = worker.sample(model_weights(learner, 0)).rollout
+    assert isinstance(worker.model.head, StateDependentNoiseHead)
+    with torch.no_grad():
+        (mu, sigma), _ = learner(rollout.obs.reshape(24, 3))
+    stored_mu, stored_sigma = learner.head.unpack(rollout.policy.reshape(24, -1))
+    torch.testing.assert_close(mu, stored_mu, rtol=0, atol=1e-6)
+    torch.testing.assert_close(sigma, stored_sigma, rtol=0, atol=1e-6)
