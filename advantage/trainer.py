@@ -17,10 +17,12 @@ import numpy as np
 import torch
 
 from .algorithms import Algorithm
-from .checkpoint import prune_checkpoints, save_checkpoint
+from .checkpoint import list_checkpoints, prune_checkpoints, save_checkpoint
 from .config import RunConfig, TrainerConfig
 from .envs import VecEnv
+from .errors import CheckpointWriteError, TrainingInterrupted, write_failure
 from .evaluation import evaluate
+from .interrupts import StopRequest
 from .metrics import MetricsLogger, truncate_metrics
 from .models.encoders import NatureCNN
 from .rollout import Rollout, RolloutCollector, estimate, flatten
@@ -179,8 +181,10 @@ class SyncMultiEnvTrainer:
         wall = lambda: self.wall_time_before + time.perf_counter() - start
         time_at_log = start
         loop = self.loop
+        stop = StopRequest()
         try:
-            while self.env_steps < cfg.total_steps:
+            stop.__enter__()  # SIGINT/SIGTERM: finish this iteration, save, then stop
+            while self.env_steps < cfg.total_steps and stop.signum is None:
                 metrics = self.iteration()
                 for key, value in metrics.items():
                     loop.sums[key] = _accumulate(self.aggregates.get(key, "mean"), loop.sums.get(key), value)
@@ -225,9 +229,11 @@ class SyncMultiEnvTrainer:
                 if solved:
                     self.solved_at = self.env_steps
                     break
-            if self.run_dir:
-                self.save(self.checkpoint_path(), wall())
+            saved = self.save(self.checkpoint_path(), wall()) if self.run_dir else None
+            if stop.signum is not None and self.env_steps < cfg.total_steps and self.solved_at is None:
+                raise TrainingInterrupted(stop.signum, self.env_steps, saved)
         finally:
+            stop.__exit__()
             torch.use_deterministic_algorithms(was_deterministic)
             progress.close()
             if logger:
@@ -269,7 +275,7 @@ class SyncMultiEnvTrainer:
         if self.last_eval > self.best_eval:
             self.best_eval = self.last_eval
             if self.run_dir:
-                save_checkpoint(self.run_dir / "checkpoints" / "best.pt", self.state())
+                self.write_checkpoint(self.run_dir / "checkpoints" / "best.pt", self.state())
         return {"eval_return": self.last_eval, "eval_return_std": float(returns.std())}
 
     # -- checkpoints ---------------------------------------------------------------------------
@@ -334,10 +340,20 @@ class SyncMultiEnvTrainer:
         self.resumed = True
 
     def save(self, path: Path, wall_time: float = 0.0) -> Path:
-        save_checkpoint(path, self.state(wall_time))
+        self.write_checkpoint(path, self.state(wall_time))
         if path.name.startswith("step_"):
             prune_checkpoints(path.parent, self.config.keep_checkpoints)
         return path
+
+    @staticmethod
+    def write_checkpoint(path: Path, payload: dict[str, Any]) -> None:
+        """:func:`save_checkpoint`, with a failed write (disk full, I/O error) as one
+        :class:`CheckpointWriteError` naming the cause and the previous checkpoint, which is intact."""
+        try:
+            save_checkpoint(path, payload)
+        except (OSError, RuntimeError) as exc:
+            previous = [p for p in list_checkpoints(path.parent) if p != path]
+            raise CheckpointWriteError(path, write_failure(exc), previous[-1] if previous else None) from exc
 
     def _threads(self) -> int:
         if self.config.torch_threads:
