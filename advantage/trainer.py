@@ -127,6 +127,8 @@ class SyncMultiEnvTrainer:
         self.eval_seconds = 0.0
         self.start_steps = 0
         self.wall_time_before = 0.0
+        self.wall_time = 0.0
+        """Training seconds of the whole run (resumed runs included) when :meth:`train` last stopped."""
 
     def make_collector(self) -> RolloutCollector:
         return RolloutCollector(self.envs, self.model, self.config.nsteps, self.device)
@@ -233,6 +235,7 @@ class SyncMultiEnvTrainer:
             if stop.signum is not None and self.env_steps < cfg.total_steps and self.solved_at is None:
                 raise TrainingInterrupted(stop.signum, self.env_steps, saved)
         finally:
+            self.wall_time = wall()
             stop.__exit__()
             torch.use_deterministic_algorithms(was_deterministic)
             progress.close()

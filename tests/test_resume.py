@@ -189,7 +189,7 @@ def test_corrupted_newest_checkpoint_falls_back_to_the_previous_one(reference, t
 
 
 def test_api_resume_continues_and_extends(tmp_path):
-    """``PPO.resume(dir).learn(n)`` continues from the saved step instead of starting over."""
+    """``PPO.resume(dir).learn(n)`` continues from the saved step for n more steps."""
     agent = PPO("CartPole-v1", seed=1, num_envs=4)
     agent.run_config.trainer.save_freq = 256
     agent.run_config.trainer.validate_freq = 0
@@ -198,7 +198,7 @@ def test_api_resume_continues_and_extends(tmp_path):
     assert resumed.resume_point.payload["env_steps"] == 1024
     for key, value in agent.model.state_dict().items():
         assert torch.equal(resumed.model.state_dict()[key], value)
-    resumed.learn(2048)
+    resumed.learn(1024)
     assert resumed.summary["resumed_from_step"] == 1024
     assert resumed.summary["env_steps"] == 2048
     steps = [int(float(r["step"])) for r in csv.DictReader(open(tmp_path / "run" / "metrics.csv"))]
@@ -227,7 +227,7 @@ def test_resume_without_env_state_warns_and_continues(tmp_path):
     resumed = PPO.resume(tmp_path / "run")
     assert resumed.resume_point.payload["resume"]["envs"] is None
     with pytest.warns(UserWarning, match="not bit-for-bit"):
-        resumed.learn(512)
+        resumed.learn(256)
     assert resumed.summary["env_steps"] == 512
 
 
@@ -282,7 +282,7 @@ def test_api_resume_matches_an_uninterrupted_run(tmp_path, policy):
     ])
     reference = PPO(run_config=config).learn(2048, run_dir=tmp_path / "reference")
     PPO(run_config=config).learn(1024, run_dir=tmp_path / "stopped")
-    resumed = PPO.resume(tmp_path / "stopped").learn(2048)
+    resumed = PPO.resume(tmp_path / "stopped").learn(1024)
     assert resumed.summary["resumed_from_step"] == 1024
     for key, value in reference.model.state_dict().items():
         assert torch.equal(resumed.model.state_dict()[key], value), key
