@@ -30,7 +30,7 @@ from .errors import TrainingInterrupted
 from .evaluation import evaluate
 from .models import ModelConfig, make_model
 from .recurrent_trainer import RECURRENT_TRAINERS
-from .trainer import CHECKPOINT_FORMAT, SyncMultiEnvTrainer
+from .trainer import CHECKPOINT_FORMAT, SyncMultiEnvTrainer, missing_resume_keys
 
 
 def _spaces(env_id: str) -> tuple[gym.Space, gym.Space]:
@@ -291,13 +291,57 @@ class Agent:
     @classmethod
     def load(cls, path: str | Path) -> Agent:
         """Restore an agent from a checkpoint file or a run directory (its newest checkpoint)."""
-        payload = load_checkpoint(resolve_checkpoint(path))
-        run_config = RunConfig.from_dict(payload["config"])
+        path = resolve_checkpoint(path)
+        payload = load_checkpoint(path)
+        run_config = _config_of(payload, path)
         agent_cls = cls if cls.algo == run_config.algo and cls is not Agent else AGENTS[run_config.algo]
         agent = agent_cls(run_config=run_config)
-        agent.model.load_state_dict(payload["model"])
-        agent.algorithm.load_state_dict(payload["algorithm"])
+        _load_weights(agent, payload, path)
         return agent
+
+
+def _config_of(payload: dict[str, Any], path: Path) -> RunConfig:
+    """The run config a checkpoint carries, or a CheckpointError saying why it has none usable."""
+    if not isinstance(payload.get("config"), dict):
+        raise CheckpointError(f"checkpoint {path} has no run config (key 'config'); it was not written by advantage")
+    try:
+        return RunConfig.from_dict(payload["config"])
+    except (ValueError, TypeError) as exc:
+        raise CheckpointError(f"checkpoint {path} holds an invalid run config: {exc}") from exc
+
+
+def _mismatch(expected: dict[str, Any], found: dict[str, Any]) -> str:
+    """What separates two state dicts: missing keys, unexpected keys, differing shapes."""
+    def names(keys: list[str]) -> str:
+        return ", ".join(keys[:4]) + (f" and {len(keys) - 4} more" if len(keys) > 4 else "")
+
+    missing = [k for k in expected if k not in found]
+    extra = [k for k in found if k not in expected]
+    shapes = [
+        f"{k} {tuple(found[k].shape)} instead of {tuple(v.shape)}" for k, v in expected.items()
+        if k in found and isinstance(found[k], torch.Tensor) and found[k].shape != v.shape
+    ]
+    parts = [f"missing {names(missing)}" if missing else "", f"unexpected {names(extra)}" if extra else "",
+             f"shape {names(shapes)}" if shapes else ""]
+    return "; ".join(p for p in parts if p)
+
+
+def _load_weights(agent: Agent, payload: dict[str, Any], path: Path) -> None:
+    """Load a checkpoint's model and optimiser into ``agent``; a checkpoint whose keys or shapes
+    do not fit the model its own config builds is a one-line CheckpointError."""
+    model = payload.get("model")
+    if not isinstance(model, dict):
+        raise CheckpointError(f"checkpoint {path} has no model weights (key 'model')")
+    problem = _mismatch(agent.model.state_dict(), model)
+    if problem:
+        raise CheckpointError(f"checkpoint {path} does not fit its {agent.algo} model: {problem}")
+    agent.model.load_state_dict(model)
+    try:
+        agent.algorithm.load_state_dict(payload["algorithm"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(
+            f"checkpoint {path} has no usable optimiser state ({type(exc).__name__}: {exc})".splitlines()[0]
+        ) from exc
 
 
 def _snapshot(trainer: SyncMultiEnvTrainer) -> dict[str, Any]:
@@ -333,14 +377,16 @@ def resume_agent(run_dir: str | Path) -> Agent:
         path, payload, skipped = load_latest_checkpoint(ckpt_dir)
         if "resume" not in payload:
             raise CheckpointError(f"checkpoint {path} was written without resume state (an older format)")
-        run_config = RunConfig.from_dict(payload["config"])
+        run_config = _config_of(payload, path)
+        missing = missing_resume_keys(payload, run_config.model.policy == "lstm")
+        if missing:
+            raise CheckpointError(f"checkpoint {path} lacks resume state: {', '.join(missing)}")
     else:
         path, payload, skipped = None, None, []
         run_config = RunConfig.load_toml(run_dir / "config.toml")
     agent = AGENTS[run_config.algo](run_config=run_config)
     if payload is not None:
-        agent.model.load_state_dict(payload["model"])
-        agent.algorithm.load_state_dict(payload["algorithm"])
+        _load_weights(agent, payload, path)
     agent.resume_point = ResumePoint(run_dir, path, payload, skipped)
     return agent
 

@@ -226,7 +226,7 @@ def _eval(args: argparse.Namespace) -> int:
         raise CLIError(f"--episodes must be >= 1, got {args.episodes}")
     try:
         agent = Agent.load(resolve_checkpoint(args.path, best=args.best))
-    except (FileNotFoundError, CheckpointError) as exc:
+    except (FileNotFoundError, CheckpointError, ValueError) as exc:
         raise CLIError(str(exc)) from exc
     if args.video and Path(args.video).suffix.lower() not in (".gif", ".mp4"):
         raise CLIError(f"--video must name a .gif or .mp4 file, got {args.video!r}")
@@ -317,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"advantage: {signal.Signals(exc.signum).name}: stopped at once, without saving", file=sys.stderr)
         return 128 + exc.signum
     except KeyboardInterrupt:
-        print("advantage: interrupted", file=sys.stderr)
+        print("advantage: interrupted outside the training loop (nothing to save)", file=sys.stderr)
         return 130
 
 

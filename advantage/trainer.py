@@ -31,6 +31,18 @@ from .snapshot import capture_rng, decode, encode, restore_rng
 CHECKPOINT_FORMAT = 2
 
 
+RESUME_KEYS = ("last_eval_return", "validations", "wall_time", "loop", "rng", "envs", "envs_uncaptured", "obs")
+"""What :meth:`SyncMultiEnvTrainer.state` writes under ``resume`` (recurrent runs add two)."""
+
+
+def missing_resume_keys(payload: dict[str, Any], recurrent: bool = False) -> list[str]:
+    """The keys a checkpoint needs to continue its run exactly and lacks."""
+    top = [k for k in ("env_steps", "updates", "best_eval_return") if k not in payload]
+    needed = RESUME_KEYS + (("recurrent_state", "episode_start") if recurrent else ())
+    resume = payload.get("resume") if isinstance(payload.get("resume"), dict) else {}
+    return top + [f"resume.{k}" for k in needed if k not in resume]
+
+
 def _next_multiple(step: int, every: int) -> int:
     """The first multiple of ``every`` after ``step``."""
     return (step // every + 1) * every
@@ -176,7 +188,14 @@ class SyncMultiEnvTrainer:
         logger = None
         if self.run_dir:
             # a resumed run redoes what the interrupted one logged after its checkpoint
-            redone = truncate_metrics(self.run_dir / "metrics.csv", self.env_steps)
+            unreadable = truncate_metrics(self.run_dir / "metrics.csv", self.env_steps)
+            if unreadable:
+                warnings.warn(
+                    f"{self.run_dir / 'metrics.csv'}: dropped {unreadable} unreadable row(s) (a line cut off "
+                    f"mid-write); the rows up to step {self.env_steps} are kept",
+                    stacklevel=2,
+                )
+            redone = unreadable is not None
             logger = MetricsLogger(self.run_dir, cfg.tensorboard, purge_step=self.env_steps + 1 if redone else None)
         progress = Progress(cfg.total_steps, self.progress_enabled)
         start = time.perf_counter()
