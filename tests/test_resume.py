@@ -146,6 +146,28 @@ def test_killed_between_checkpoints_resumes_exactly(reference, tmp_path):
     _assert_same_run(reference, run_dir)
 
 
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_run_saves_and_resumes_exactly(reference, tmp_path, signum):
+    """Ctrl-C or SIGTERM between periodic checkpoints: the run saves where it stopped (nothing
+    since the last periodic checkpoint is lost), and resuming there ends bit for bit like the
+    uninterrupted run."""
+    run_dir = tmp_path / "run"
+    process = subprocess.Popen(_cli("train", *ARGS, "--run-dir", str(run_dir)),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    _wait_for(lambda: len(_checkpoint_steps(run_dir)) >= 1 and max(_checkpoint_steps(run_dir)) >= 2048, process)
+    rows_at_checkpoint = sum(1 for _ in open(run_dir / "metrics.csv"))
+    _wait_for(lambda: sum(1 for _ in open(run_dir / "metrics.csv")) >= rows_at_checkpoint + 2, process)
+    process.send_signal(signum)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 128 + signum
+    stopped = max(_checkpoint_steps(run_dir))
+    rows = _rows(run_dir)
+    assert int(rows[-1]["step"]) == stopped < TOTAL  # saved at the last row it logged
+    assert f"continue with: advantage train --resume {run_dir}" in err
+    _run(_cli("train", "--resume", str(run_dir), "--no-progress"))
+    _assert_same_run(reference, run_dir)
+
+
 def test_killed_while_writing_a_checkpoint_resumes_exactly(reference, tmp_path):
     """Killed with a half-written temporary checkpoint on disk: the previous one is used."""
     run_dir = tmp_path / "run"
