@@ -25,15 +25,23 @@ class StopRequest:
         self.signum: int | None = None
         self._previous: dict[int, Any] = {}
 
-    def __enter__(self) -> StopRequest:
+    def install(self) -> StopRequest:
+        """Take over SIGINT and SIGTERM (in the main thread); returns self."""
         if threading.current_thread() is threading.main_thread():
             self._previous = {s: signal.signal(s, self._handle) for s in SIGNALS}
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def uninstall(self) -> None:
+        """Give SIGINT and SIGTERM back to the handlers they had before :meth:`install`."""
         for signum, handler in self._previous.items():
             signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
         self._previous = {}
+
+    def __enter__(self) -> StopRequest:
+        return self.install()
+
+    def __exit__(self, *exc: object) -> None:
+        self.uninstall()
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.signum is not None:

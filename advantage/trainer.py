@@ -202,9 +202,8 @@ class SyncMultiEnvTrainer:
         wall = lambda: self.wall_time_before + time.perf_counter() - start
         time_at_log = start
         loop = self.loop
-        stop = StopRequest()
+        stop = StopRequest().install()  # SIGINT/SIGTERM: finish this iteration, save, then stop
         try:
-            stop.__enter__()  # SIGINT/SIGTERM: finish this iteration, save, then stop
             while self.env_steps < cfg.total_steps and stop.signum is None:
                 metrics = self.iteration()
                 for key, value in metrics.items():
@@ -255,7 +254,7 @@ class SyncMultiEnvTrainer:
                 raise TrainingInterrupted(stop.signum, self.env_steps, saved)
         finally:
             self.wall_time = wall()
-            stop.__exit__()
+            stop.uninstall()
             torch.use_deterministic_algorithms(was_deterministic)
             progress.close()
             if logger:

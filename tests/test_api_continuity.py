@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from advantage import A2CConfig, PPO, PPOConfig
+from advantage import PPO, A2CConfig, PPOConfig
 from advantage.checkpoint import list_checkpoints
 from advantage.config import TrainerConfig
 from advantage.defaults import default_config
