@@ -141,7 +141,7 @@ def signals(r: Runner) -> None:
                                                             "20000", "--no-progress"))
     slow = [*ppo, "--set", "trainer.nsteps=4096"]  # one iteration takes seconds: both signals land in it
     r.record("signal", "SIGINT twice within 0.3 s", *r.signal_run(slow, r.run_dir("sig-twice"), [signal.SIGINT] * 2, gap=0.3))
-    r.record("signal", "SIGINT during start-up (run dir made, no metrics row yet)",
+    r.record("signal", "SIGINT as soon as the run dir appears",
              *r.signal_run(ppo, r.run_dir("sig-early"), [signal.SIGINT], ready=lambda d: d.exists()))
     lstm = ["--algo", "a2c", "--env", "CartPoleNoVel-v1", "--total-timesteps", "100000000", *SMALL]
     r.record("signal", "SIGINT, A2C LSTM", *r.signal_run(lstm, r.run_dir("sig-lstm"), [signal.SIGINT]))
@@ -153,6 +153,8 @@ def signals(r: Runner) -> None:
 
 def ray_faults(r: Runner) -> None:
     ray = ["--backend", "ray", "--num-workers", "2", "--num-envs", "4", "--total-timesteps", "100000000", *SMALL]
+    r.record("ray", "SIGINT while Ray starts (before training)", *r.signal_run(
+        ray, r.run_dir("ray-start"), [signal.SIGINT], ready=lambda d: (d / "config.toml").exists()))
     r.record("ray", "SIGINT, PPO on Ray workers", *r.signal_run(ray, r.run_dir("ray-int"), [signal.SIGINT]))
     r.record("ray", "SIGTERM, PPO on Ray workers", *r.signal_run(ray, r.run_dir("ray-term"), [signal.SIGTERM]))
     a3c = ["--algo", "a3c", "--num-workers", "2", "--num-envs", "4", "--total-timesteps", "100000000", *SMALL]
