@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import time
 from dataclasses import dataclass
@@ -25,10 +26,11 @@ from .checkpoint import (
 from .config import RunConfig, TrainerConfig
 from .defaults import default_config
 from .envs import check_env_id, make_env, make_vec_env, resolve_backend
+from .errors import TrainingInterrupted
 from .evaluation import evaluate
 from .models import ModelConfig, make_model
 from .recurrent_trainer import RECURRENT_TRAINERS
-from .trainer import CHECKPOINT_FORMAT, SyncMultiEnvTrainer
+from .trainer import CHECKPOINT_FORMAT, SyncMultiEnvTrainer, missing_resume_keys
 
 
 def _spaces(env_id: str) -> tuple[gym.Space, gym.Space]:
@@ -38,6 +40,25 @@ def _spaces(env_id: str) -> tuple[gym.Space, gym.Space]:
         return env.observation_space, env.action_space
     finally:
         env.close()
+
+
+def merge_config(base: Any, given: Any) -> Any:
+    """``base`` with the fields ``given`` sets: those whose value differs from the default of
+    ``given``'s dataclass. ``PPOConfig(clip_ratio=0.1)`` over CartPole's tuned PPO settings changes
+    ``clip_ratio`` alone.
+
+    A field given equal to its class default cannot be told apart from one left out, so it keeps
+    ``base``'s value; to set such a value, edit the merged config (``agent.config``) or pass a
+    whole ``run_config``.
+    """
+    if type(given) is not type(base):
+        raise TypeError(f"expected a {type(base).__name__}, got a {type(given).__name__}")
+    blank = type(given)()
+    changed = {
+        f.name: getattr(given, f.name) for f in dataclasses.fields(given)
+        if f.init and getattr(given, f.name) != getattr(blank, f.name)
+    }
+    return dataclasses.replace(base, **changed)
 
 
 def _seeded_model(observation_space: gym.Space, action_space: gym.Space, run_config: RunConfig) -> torch.nn.Module:
@@ -72,10 +93,12 @@ class Agent:
         ray_address: str | None = None,
         run_config: RunConfig | None = None,
     ) -> None:
-        if run_config is None:
+        if run_config is None:  # the env's defaults, with what the caller set merged over them
             run_config = default_config(self.algo, env)
+            sections = {"algorithm": config, "trainer": trainer, "model": model}
             overrides: dict[str, Any] = {
-                "algorithm": config, "trainer": trainer, "model": model,
+                **{name: merge_config(getattr(run_config, name), given)
+                   for name, given in sections.items() if given is not None},
                 "num_envs": num_envs, "env_backend": env_backend,
                 "distributed": distributed, "num_workers": num_workers, "ray_address": ray_address,
             }
@@ -97,21 +120,47 @@ class Agent:
         self.trainer: SyncMultiEnvTrainer | None = None
         self.summary: dict[str, Any] = {}
         self.resume_point: ResumePoint | None = None
+        self._continuation: dict[str, Any] | None = None
+        """The run's state where the last ``learn()`` stopped (finished or interrupted): the next continues it."""
+
+    @property
+    def config(self) -> RunConfig:
+        """The whole run configuration: the env's defaults with the caller's settings merged in."""
+        return self.run_config
 
     def learn(
         self, total_timesteps: int | None = None, run_dir: str | Path | None = None, progress: bool = False
     ) -> Agent:
-        """Train for ``total_timesteps`` env steps (default: the config's); returns self.
+        """Train ``total_timesteps`` more env steps, rounded up to whole rollouts of
+        ``num_envs × nsteps`` steps (the loop updates once per rollout); returns self.
 
-        With ``run_dir`` the run writes its config, metrics, TensorBoard events, checkpoints and
-        learning curve there. An agent from :meth:`resume` continues its run (in its directory).
+        Without ``total_timesteps`` the run trains until the config's ``trainer.total_steps``.
+        A second call continues the run where the first stopped, as Stable-Baselines3's
+        ``learn(reset_num_timesteps=False)`` does: step counter, envs and their episodes, random
+        generators, optimiser and schedule go on, and metrics rows are appended. An agent from
+        :meth:`resume` continues its run likewise. With ``run_dir`` the run writes its config,
+        metrics, TensorBoard events, checkpoints and learning curve there (by default a continued
+        run keeps its directory).
         """
         cfg = self.run_config
         resume = self.resume_point
+        previous = resume.payload if resume is not None else self._continuation
         if resume is not None:
             run_dir = resume.run_dir if run_dir is None else run_dir
+        elif self._continuation is not None and run_dir is None and self.trainer is not None:
+            run_dir = self.trainer.run_dir
+        elif previous is None and run_dir is not None and (Path(run_dir) / "config.toml").exists():
+            raise ValueError(
+                f"{run_dir} already holds a run; continue it with {type(self).__name__}.resume({str(run_dir)!r})"
+                ".learn() or choose another run_dir"
+            )
         if total_timesteps is not None:
-            cfg.trainer = dataclasses.replace(cfg.trainer, total_steps=int(total_timesteps))
+            if total_timesteps < 1:
+                raise ValueError(f"total_timesteps must be >= 1, got {total_timesteps}")
+            rollout = cfg.num_envs * cfg.trainer.nsteps
+            done = previous["env_steps"] if previous is not None else 0
+            steps = -(-int(total_timesteps) // rollout) * rollout
+            cfg.trainer = dataclasses.replace(cfg.trainer, total_steps=done + steps)
         tcfg = cfg.trainer
         self.algorithm.decay_steps = cfg.algorithm.decay_steps or tcfg.total_steps
         val_envs = (
@@ -123,22 +172,27 @@ class Agent:
             run_dir.mkdir(parents=True, exist_ok=True)
             cfg.save_toml(run_dir / "config.toml")
         try:
-            payload = resume.payload if resume is not None else None
             self.resume_point = None
             if cfg.distributed == "ray":
                 from .distributed import train_distributed
 
                 self.trainer, self.summary = train_distributed(
-                    self.algorithm, val_envs, cfg, run_dir, progress, resume=payload
+                    self.algorithm, val_envs, cfg, run_dir, progress, resume=previous
                 )
+                self._continuation = _snapshot(self.trainer)
             else:
                 envs = make_vec_env(cfg.env, cfg.num_envs, backend=cfg.env_backend)
                 try:
                     trainer_cls = RECURRENT_TRAINERS[self.algo] if self.recurrent else SyncMultiEnvTrainer
                     self.trainer = trainer_cls(envs, self.algorithm, val_envs, tcfg, cfg, run_dir, progress)
-                    if payload is not None:
-                        self.trainer.restore(payload)
-                    self.summary = self.trainer.train()
+                    if previous is not None:
+                        self.trainer.restore(previous)
+                    try:
+                        self.summary = self.trainer.train()
+                    except TrainingInterrupted:  # stopped between iterations: a state to go on from
+                        self._continuation = _snapshot(self.trainer)
+                        raise
+                    self._continuation = _snapshot(self.trainer)
                 finally:
                     envs.close()
         finally:
@@ -160,8 +214,7 @@ class Agent:
         observation, and ``episode_start`` (True where the observation begins an episode; the
         default treats every observation as a start only when no state is given).
         """
-        obs = np.asarray(obs)
-        single = obs.shape == self.observation_space.shape
+        obs, single = self._check_observation(obs)
         batch = torch.as_tensor(obs[None] if single else obs, device=self.device)
         if not self.recurrent:
             action, _, _ = self.model.act(batch, deterministic=deterministic)
@@ -178,6 +231,24 @@ class Agent:
         )
         env_action = self.model.head.to_env(action.cpu())
         return (env_action[0] if single else env_action), state
+
+    def _check_observation(self, obs: Any) -> tuple[np.ndarray, bool]:
+        """``(obs as the space's dtype, whether it is a single observation)``; a ValueError naming
+        the expected shape and dtype and the received ones when it fits neither one nor a batch."""
+        obs = np.asarray(obs)
+        space = self.observation_space
+        if not isinstance(space, (gym.spaces.Box, gym.spaces.Discrete)):
+            return obs, obs.shape == space.shape
+        shape = space.shape
+        single = obs.shape == shape
+        batch = obs.ndim == len(shape) + 1 and obs.shape[1:] == shape and obs.shape[0] >= 1
+        if not (single or batch) or not np.can_cast(obs.dtype, space.dtype, "same_kind"):
+            expected = f"shape {shape} or a batch {('n', *shape)} of {space.dtype}".replace("'n'", "n")
+            raise ValueError(
+                f"predict expects an observation of {self.run_config.env}'s space: {expected}; "
+                f"got shape {obs.shape} of {obs.dtype}"
+            )
+        return obs.astype(space.dtype, copy=False), single
 
     def evaluate(self, episodes: int = 10, deterministic: bool = True, seed: int | None = None) -> np.ndarray:
         """Episode returns of ``episodes`` evaluation episodes."""
@@ -220,13 +291,62 @@ class Agent:
     @classmethod
     def load(cls, path: str | Path) -> Agent:
         """Restore an agent from a checkpoint file or a run directory (its newest checkpoint)."""
-        payload = load_checkpoint(resolve_checkpoint(path))
-        run_config = RunConfig.from_dict(payload["config"])
+        path = resolve_checkpoint(path)
+        payload = load_checkpoint(path)
+        run_config = _config_of(payload, path)
         agent_cls = cls if cls.algo == run_config.algo and cls is not Agent else AGENTS[run_config.algo]
         agent = agent_cls(run_config=run_config)
-        agent.model.load_state_dict(payload["model"])
-        agent.algorithm.load_state_dict(payload["algorithm"])
+        _load_weights(agent, payload, path)
         return agent
+
+
+def _config_of(payload: dict[str, Any], path: Path) -> RunConfig:
+    """The run config a checkpoint carries, or a CheckpointError saying why it has none usable."""
+    if not isinstance(payload.get("config"), dict):
+        raise CheckpointError(f"checkpoint {path} has no run config (key 'config'); it was not written by advantage")
+    try:
+        return RunConfig.from_dict(payload["config"])
+    except (ValueError, TypeError) as exc:
+        raise CheckpointError(f"checkpoint {path} holds an invalid run config: {exc}") from exc
+
+
+def _mismatch(expected: dict[str, Any], found: dict[str, Any]) -> str:
+    """What separates two state dicts: missing keys, unexpected keys, differing shapes."""
+    def names(keys: list[str]) -> str:
+        return ", ".join(keys[:4]) + (f" and {len(keys) - 4} more" if len(keys) > 4 else "")
+
+    missing = [k for k in expected if k not in found]
+    extra = [k for k in found if k not in expected]
+    shapes = [
+        f"{k} {tuple(found[k].shape)} instead of {tuple(v.shape)}" for k, v in expected.items()
+        if k in found and isinstance(found[k], torch.Tensor) and found[k].shape != v.shape
+    ]
+    parts = [f"missing {names(missing)}" if missing else "", f"unexpected {names(extra)}" if extra else "",
+             f"shape {names(shapes)}" if shapes else ""]
+    return "; ".join(p for p in parts if p)
+
+
+def _load_weights(agent: Agent, payload: dict[str, Any], path: Path) -> None:
+    """Load a checkpoint's model and optimiser into ``agent``; a checkpoint whose keys or shapes
+    do not fit the model its own config builds is a one-line CheckpointError."""
+    model = payload.get("model")
+    if not isinstance(model, dict):
+        raise CheckpointError(f"checkpoint {path} has no model weights (key 'model')")
+    problem = _mismatch(agent.model.state_dict(), model)
+    if problem:
+        raise CheckpointError(f"checkpoint {path} does not fit its {agent.algo} model: {problem}")
+    agent.model.load_state_dict(model)
+    try:
+        agent.algorithm.load_state_dict(payload["algorithm"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(
+            f"checkpoint {path} has no usable optimiser state ({type(exc).__name__}: {exc})".splitlines()[0]
+        ) from exc
+
+
+def _snapshot(trainer: SyncMultiEnvTrainer) -> dict[str, Any]:
+    """A copy of the trainer's state (a later failure cannot change it) for the next ``learn()``."""
+    return copy.deepcopy(trainer.state(trainer.wall_time))
 
 
 @dataclass
@@ -257,14 +377,16 @@ def resume_agent(run_dir: str | Path) -> Agent:
         path, payload, skipped = load_latest_checkpoint(ckpt_dir)
         if "resume" not in payload:
             raise CheckpointError(f"checkpoint {path} was written without resume state (an older format)")
-        run_config = RunConfig.from_dict(payload["config"])
+        run_config = _config_of(payload, path)
+        missing = missing_resume_keys(payload, run_config.model.policy == "lstm")
+        if missing:
+            raise CheckpointError(f"checkpoint {path} lacks resume state: {', '.join(missing)}")
     else:
         path, payload, skipped = None, None, []
         run_config = RunConfig.load_toml(run_dir / "config.toml")
     agent = AGENTS[run_config.algo](run_config=run_config)
     if payload is not None:
-        agent.model.load_state_dict(payload["model"])
-        agent.algorithm.load_state_dict(payload["algorithm"])
+        _load_weights(agent, payload, path)
     agent.resume_point = ResumePoint(run_dir, path, payload, skipped)
     return agent
 

@@ -5,10 +5,19 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import signal
 import sys
+import warnings
 from pathlib import Path
 
-from .errors import EnvironmentWorkerError
+from .errors import (
+    CheckpointWriteError,
+    EnvironmentFault,
+    EnvironmentWorkerError,
+    StoppedAtOnce,
+    TrainingInterrupted,
+    write_failure,
+)
 
 USAGE_ERROR = 2
 
@@ -105,7 +114,7 @@ def _train(args: argparse.Namespace) -> int:
         raise CLIError(
             f"{run_dir} already holds a run; continue it with --resume {run_dir} or choose another --run-dir"
         )
-    _check_writable(run_dir)
+    _check_writable(run_dir, agent)
     print(f"training {config.algo} on {config.env} for {config.trainer.total_steps} steps → {run_dir}", flush=True)
     agent.learn(run_dir=run_dir, progress=not args.no_progress)
     _report(agent, run_dir)
@@ -136,7 +145,7 @@ def _resume(args: argparse.Namespace) -> int:
         raise CLIError(f"cannot resume: {exc}") from exc
     point = agent.resume_point
     run_dir = point.run_dir
-    _check_writable(run_dir)
+    _check_writable(run_dir, agent)
     for note in point.skipped:
         print(f"skipped unreadable checkpoint: {note}", file=sys.stderr, flush=True)
     if point.checkpoint is None:
@@ -148,14 +157,25 @@ def _resume(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_writable(run_dir: Path) -> None:
+def _check_writable(run_dir: Path, agent) -> None:
+    """Prove before any training that the run directory and its ``checkpoints/`` can be created
+    and that a checkpoint of this agent fits there: one is written, fsynced and removed."""
+    from .checkpoint import save_checkpoint
+
+    ckpt_dir = run_dir / "checkpoints"
+    for directory in (run_dir, ckpt_dir):
+        if directory.exists() and not directory.is_dir():
+            raise CLIError(f"{directory} is a file, not a directory; move it away or choose another --run-dir")
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
-        probe = run_dir / ".write-test"
-        probe.write_text("")
-        probe.unlink()
+        ckpt_dir.mkdir(exist_ok=True)
     except OSError as exc:
-        raise CLIError(f"cannot write to run directory {run_dir}: {exc.strerror}") from exc
+        raise CLIError(f"cannot write to run directory {run_dir}: {exc.strerror or exc}") from exc
+    try:
+        probe = save_checkpoint(ckpt_dir / ".write-test.pt", agent.checkpoint())
+        probe.unlink()
+    except (OSError, RuntimeError) as exc:  # torch.save reports a failed write as a RuntimeError
+        raise CLIError(f"cannot write a checkpoint to {ckpt_dir}: {write_failure(exc)}") from exc
 
 
 def _report(agent, run_dir: Path) -> None:
@@ -212,7 +232,7 @@ def _eval(args: argparse.Namespace) -> int:
         raise CLIError(f"--episodes must be >= 1, got {args.episodes}")
     try:
         agent = Agent.load(resolve_checkpoint(args.path, best=args.best))
-    except (FileNotFoundError, CheckpointError) as exc:
+    except (FileNotFoundError, CheckpointError, ValueError) as exc:
         raise CLIError(str(exc)) from exc
     if args.video and Path(args.video).suffix.lower() not in (".gif", ".mp4"):
         raise CLIError(f"--video must name a .gif or .mp4 file, got {args.video!r}")
@@ -260,7 +280,25 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    return f"advantage: warning: {message}\n"
+
+
+def _interrupted(exc: TrainingInterrupted) -> str:
+    if exc.checkpoint is None:
+        return f"advantage: {exc.signal_name} at step {exc.step}: stopped (the run has no directory, nothing saved)"
+    run_dir = exc.checkpoint.parent.parent
+    return (
+        f"advantage: {exc.signal_name} at step {exc.step}: stopped after saving {exc.checkpoint}\n"
+        f"continue with: advantage train --resume {run_dir}"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
+    from .interrupts import raise_on_sigterm
+
+    raise_on_sigterm()
+    warnings.formatwarning = _one_line_warning
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -271,11 +309,21 @@ def main(argv: list[str] | None = None) -> int:
     except CLIError as exc:
         print(f"advantage: error: {exc}", file=sys.stderr)
         return USAGE_ERROR
-    except (FloatingPointError, EnvironmentWorkerError) as exc:  # training stopped; checkpoints kept
-        print(f"advantage: training stopped: {exc}", file=sys.stderr)
+    except (FloatingPointError, EnvironmentWorkerError, EnvironmentFault, CheckpointWriteError) as exc:
+        print(f"advantage: training stopped: {exc}", file=sys.stderr)  # the last checkpoint is kept
         return 1
+    except OSError as exc:  # e.g. metrics.csv on a full disk
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"advantage: stopped: could not write{where}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except TrainingInterrupted as exc:
+        print(_interrupted(exc), file=sys.stderr)
+        return exc.exit_code
+    except StoppedAtOnce as exc:
+        print(f"advantage: {signal.Signals(exc.signum).name}: stopped at once, without saving", file=sys.stderr)
+        return 128 + exc.signum
     except KeyboardInterrupt:
-        print("advantage: interrupted", file=sys.stderr)
+        print("advantage: interrupted outside the training loop (nothing to save)", file=sys.stderr)
         return 130
 
 

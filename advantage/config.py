@@ -171,7 +171,10 @@ class RunConfig:
             raise ValueError(f"cannot read config file {path}: {exc.strerror}") from exc
         except tomllib.TOMLDecodeError as exc:
             raise ValueError(f"config file {path} is not valid TOML: {exc}") from exc
-        return cls.from_dict(_str_to_none(data))
+        try:
+            return cls.from_dict(_str_to_none(data))
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"config file {path}: {exc}") from exc
 
     def with_overrides(self, assignments: list[str]) -> RunConfig:
         """Apply ``key=value`` strings (``trainer.nsteps=64``, or a unique bare ``nsteps=64``)."""

@@ -15,7 +15,9 @@ below those two writes at game over.
 from __future__ import annotations
 
 import difflib
+import functools
 import importlib.util
+import signal
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -25,7 +27,7 @@ import numpy as np
 from gymnasium.vector import AutoresetMode
 
 from .atari import INSTALL_HINT, SCORE_KEY, EnvPoolAtari, is_atari_id, make_atari_env, register_ale
-from .errors import EnvironmentWorkerError
+from .errors import EnvironmentFault, EnvironmentWorkerError, describe
 from .pomdp import register as _register_pomdp_envs
 from .snapshot import capture_env, decode, encode, restore_env
 
@@ -120,6 +122,54 @@ def make_env(env_id: str, training: bool = True, **env_kwargs: Any) -> gym.Env:
     return gym.make(env_id, **env_kwargs)
 
 
+class CheckedEnv(gym.Wrapper):
+    """Names the env behind a failure: an exception in ``reset``/``step``, or an observation whose
+    shape or dtype differs from the declared (Box) observation space, becomes an
+    :class:`~advantage.errors.EnvironmentFault` carrying this env's index in its vector env (the
+    vector step is filled in by :class:`VecEnv`)."""
+
+    def __init__(self, env: gym.Env, env_id: str, index: int) -> None:
+        super().__init__(env)
+        self.env_id, self.index = env_id, index
+
+    def reset(self, **kwargs: Any):
+        obs, info = self._guarded("reset", self.env.reset, **kwargs)
+        self._check(obs, "reset")
+        return obs, info
+
+    def step(self, action: Any):
+        result = self._guarded("step", self.env.step, action)
+        self._check(result[0], "step")
+        return result
+
+    def _guarded(self, what: str, fn, *args: Any, **kwargs: Any):
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 — any env failure ends the run, named
+            raise EnvironmentFault(self.env_id, self.index, what, 0, describe(exc)) from exc
+
+    def _check(self, obs: Any, what: str) -> None:
+        space = self.observation_space
+        if not isinstance(space, gym.spaces.Box):
+            return
+        if not isinstance(obs, np.ndarray) or obs.shape != space.shape or obs.dtype != space.dtype:
+            got = (
+                f"shape {obs.shape} {obs.dtype}" if isinstance(obs, np.ndarray) else f"a {type(obs).__name__}"
+            )
+            raise EnvironmentFault(
+                self.env_id, self.index, what, 0,
+                f"observation of {got} does not match the declared observation space "
+                f"(shape {space.shape} {space.dtype})",
+            )
+
+
+def _subprocess_env(env_id: str, index: int, training: bool, env_kwargs: dict[str, Any]) -> gym.Env:
+    """An env built inside an async worker process: Ctrl-C (SIGINT to the whole process group) is
+    left to the training process, which stops the run and then closes its workers."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    return CheckedEnv(make_env(env_id, training, **env_kwargs), env_id, index)
+
+
 def _make_gym_vector_env(
     env_id: str, num_envs: int, backend: str, env_kwargs: dict[str, Any], training: bool
 ) -> gym.vector.VectorEnv:
@@ -129,9 +179,10 @@ def _make_gym_vector_env(
         return EnvPoolVectorEnv(env_id, num_envs, env_kwargs)
     if backend == "vector":
         return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", **env_kwargs)
-    fns = [lambda: make_env(env_id, training, **env_kwargs) for _ in range(num_envs)]
     if backend == "sync":
+        fns = [lambda i=i: CheckedEnv(make_env(env_id, training, **env_kwargs), env_id, i) for i in range(num_envs)]
         return gym.vector.SyncVectorEnv(fns, autoreset_mode=AutoresetMode.NEXT_STEP)
+    fns = [functools.partial(_subprocess_env, env_id, i, training, env_kwargs) for i in range(num_envs)]
     return gym.vector.AsyncVectorEnv(fns, autoreset_mode=AutoresetMode.NEXT_STEP)
 
 
@@ -217,9 +268,17 @@ class VecEnv:
             )
 
     def _call_workers(self, what: str, fn, *args, **kwargs):
-        """Call ``fn``; a subprocess worker that died becomes an error naming its env index."""
+        """Call ``fn``; a failing env becomes an :class:`EnvironmentFault` naming the env id, its
+        index and the vector step, and a subprocess worker that died an error naming its index."""
+        step = self.steps + (what == "step")
+        quiet = self.backend == "async"  # Gymnasium logs a worker's traceback before re-raising it
+        level = gym.logger.min_level
         try:
+            if quiet:
+                gym.logger.min_level = gym.logger.ERROR + 1
             return fn(*args, **kwargs)
+        except EnvironmentFault as exc:
+            raise EnvironmentFault(exc.env_id, exc.index, exc.what, step, exc.cause) from None
         except (EOFError, BrokenPipeError, ConnectionResetError) as exc:
             processes = getattr(self.env, "processes", None)
             if not processes:
@@ -232,6 +291,10 @@ class VecEnv:
                 f"{detail or 'an environment worker'} of {self.env_id or 'the vector env'} died during "
                 f"{what} at vector step {self.steps}; the remaining workers were stopped"
             ) from exc
+        except Exception as exc:  # noqa: BLE001 — a vectorised env fails as a whole: no index
+            raise EnvironmentFault(self.env_id or "the vector env", None, what, step, describe(exc)) from exc
+        finally:
+            gym.logger.min_level = level
 
     def _terminate_workers(self) -> None:
         for process in self.env.processes:

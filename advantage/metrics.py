@@ -49,14 +49,25 @@ class MetricsLogger:
             self._tb.close()
 
 
-def truncate_metrics(path: str | Path, last_step: int) -> bool:
-    """Drop rows after ``last_step`` from a ``metrics.csv`` (atomically); False if there is none."""
+def truncate_metrics(path: str | Path, last_step: int) -> int | None:
+    """Drop rows after ``last_step`` from a ``metrics.csv`` (atomically), and rows that cannot be
+    read: a last line cut off mid-write (no newline), a row with missing or extra cells, a step
+    that is not a number. Returns how many unreadable rows were dropped, None if there is no file.
+    """
     path = Path(path)
     if not path.exists():
-        return False
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    kept = [row for row in rows if row.get("step") and int(float(row["step"])) <= last_step]
+        return None
+    text = path.read_text(errors="replace")
+    lines = text.splitlines(keepends=True)
+    torn = 1 if lines and not lines[-1].endswith("\n") else 0
+    rows = list(csv.DictReader(lines[: len(lines) - torn]))
+    kept, unreadable = [], torn
+    for row in rows:
+        step = _step(row)
+        if step is None or None in row or None in row.values():
+            unreadable += 1
+        elif step <= last_step:
+            kept.append(row)
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
@@ -65,7 +76,14 @@ def truncate_metrics(path: str | Path, last_step: int) -> bool:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
-    return True
+    return unreadable
+
+
+def _step(row: dict[str | None, str | None]) -> float | None:
+    try:
+        return float(row.get("step") or "")
+    except ValueError:
+        return None
 
 
 def read_metrics(path: str | Path) -> dict[str, list[float]]:

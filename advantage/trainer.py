@@ -17,16 +17,30 @@ import numpy as np
 import torch
 
 from .algorithms import Algorithm
-from .checkpoint import prune_checkpoints, save_checkpoint
+from .checkpoint import list_checkpoints, prune_checkpoints, save_checkpoint
 from .config import RunConfig, TrainerConfig
 from .envs import VecEnv
+from .errors import CheckpointWriteError, TrainingInterrupted, write_failure
 from .evaluation import evaluate
+from .interrupts import StopRequest
 from .metrics import MetricsLogger, truncate_metrics
 from .models.encoders import NatureCNN
 from .rollout import Rollout, RolloutCollector, estimate, flatten
 from .snapshot import capture_rng, decode, encode, restore_rng
 
 CHECKPOINT_FORMAT = 2
+
+
+RESUME_KEYS = ("last_eval_return", "validations", "wall_time", "loop", "rng", "envs", "envs_uncaptured", "obs")
+"""What :meth:`SyncMultiEnvTrainer.state` writes under ``resume`` (recurrent runs add two)."""
+
+
+def missing_resume_keys(payload: dict[str, Any], recurrent: bool = False) -> list[str]:
+    """The keys a checkpoint needs to continue its run exactly and lacks."""
+    top = [k for k in ("env_steps", "updates", "best_eval_return") if k not in payload]
+    needed = RESUME_KEYS + (("recurrent_state", "episode_start") if recurrent else ())
+    resume = payload.get("resume") if isinstance(payload.get("resume"), dict) else {}
+    return top + [f"resume.{k}" for k in needed if k not in resume]
 
 
 def _next_multiple(step: int, every: int) -> int:
@@ -125,6 +139,8 @@ class SyncMultiEnvTrainer:
         self.eval_seconds = 0.0
         self.start_steps = 0
         self.wall_time_before = 0.0
+        self.wall_time = 0.0
+        """Training seconds of the whole run (resumed runs included) when :meth:`train` last stopped."""
 
     def make_collector(self) -> RolloutCollector:
         return RolloutCollector(self.envs, self.model, self.config.nsteps, self.device)
@@ -172,15 +188,23 @@ class SyncMultiEnvTrainer:
         logger = None
         if self.run_dir:
             # a resumed run redoes what the interrupted one logged after its checkpoint
-            redone = truncate_metrics(self.run_dir / "metrics.csv", self.env_steps)
+            unreadable = truncate_metrics(self.run_dir / "metrics.csv", self.env_steps)
+            if unreadable:
+                warnings.warn(
+                    f"{self.run_dir / 'metrics.csv'}: dropped {unreadable} unreadable row(s) (a line cut off "
+                    f"mid-write); the rows up to step {self.env_steps} are kept",
+                    stacklevel=2,
+                )
+            redone = unreadable is not None
             logger = MetricsLogger(self.run_dir, cfg.tensorboard, purge_step=self.env_steps + 1 if redone else None)
         progress = Progress(cfg.total_steps, self.progress_enabled)
         start = time.perf_counter()
         wall = lambda: self.wall_time_before + time.perf_counter() - start
         time_at_log = start
         loop = self.loop
+        stop = StopRequest().install()  # SIGINT/SIGTERM: finish this iteration, save, then stop
         try:
-            while self.env_steps < cfg.total_steps:
+            while self.env_steps < cfg.total_steps and stop.signum is None:
                 metrics = self.iteration()
                 for key, value in metrics.items():
                     loop.sums[key] = _accumulate(self.aggregates.get(key, "mean"), loop.sums.get(key), value)
@@ -225,9 +249,12 @@ class SyncMultiEnvTrainer:
                 if solved:
                     self.solved_at = self.env_steps
                     break
-            if self.run_dir:
-                self.save(self.checkpoint_path(), wall())
+            saved = self.save(self.checkpoint_path(), wall()) if self.run_dir else None
+            if stop.signum is not None and self.env_steps < cfg.total_steps and self.solved_at is None:
+                raise TrainingInterrupted(stop.signum, self.env_steps, saved)
         finally:
+            self.wall_time = wall()
+            stop.uninstall()
             torch.use_deterministic_algorithms(was_deterministic)
             progress.close()
             if logger:
@@ -269,7 +296,7 @@ class SyncMultiEnvTrainer:
         if self.last_eval > self.best_eval:
             self.best_eval = self.last_eval
             if self.run_dir:
-                save_checkpoint(self.run_dir / "checkpoints" / "best.pt", self.state())
+                self.write_checkpoint(self.run_dir / "checkpoints" / "best.pt", self.state())
         return {"eval_return": self.last_eval, "eval_return_std": float(returns.std())}
 
     # -- checkpoints ---------------------------------------------------------------------------
@@ -334,10 +361,20 @@ class SyncMultiEnvTrainer:
         self.resumed = True
 
     def save(self, path: Path, wall_time: float = 0.0) -> Path:
-        save_checkpoint(path, self.state(wall_time))
+        self.write_checkpoint(path, self.state(wall_time))
         if path.name.startswith("step_"):
             prune_checkpoints(path.parent, self.config.keep_checkpoints)
         return path
+
+    @staticmethod
+    def write_checkpoint(path: Path, payload: dict[str, Any]) -> None:
+        """:func:`save_checkpoint`, with a failed write (disk full, I/O error) as one
+        :class:`CheckpointWriteError` naming the cause and the previous checkpoint, which is intact."""
+        try:
+            save_checkpoint(path, payload)
+        except (OSError, RuntimeError) as exc:
+            previous = [p for p in list_checkpoints(path.parent) if p != path]
+            raise CheckpointWriteError(path, write_failure(exc), previous[-1] if previous else None) from exc
 
     def _threads(self) -> int:
         if self.config.torch_threads:

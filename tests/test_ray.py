@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -234,3 +235,63 @@ def test_episode_statistics_come_from_the_workers():
     assert len(returns) == len(lengths) == done > 0
     np.testing.assert_array_equal(returns, lengths.astype(float))  # CartPole pays 1 per step
     assert len(collector.pop_episodes()[0]) == 0
+
+
+RAY_ENDLESS = ["--num-workers", "2", "--num-envs", "4", "--total-timesteps", "100000000", "--no-progress",
+               *[arg for item in QUIET[:2] for arg in ("--set", item)]]
+
+
+def _group_gone(pgid: int, timeout: float = 30.0) -> bool:
+    """Whether every process of the group (the run, its Ray workers and daemons) has exited."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.2)
+    return False
+
+
+@pytest.mark.parametrize("argv, signum, to_group", [
+    (["--backend", "ray"], signal.SIGTERM, False),  # a scheduler / `docker stop`
+    (["--algo", "a3c"], signal.SIGINT, True),  # Ctrl-C in a terminal reaches every process of the group
+])
+def test_signal_on_ray_saves_and_stops_the_workers_cleanly(tmp_path, argv, signum, to_group):
+    run_dir = tmp_path / "run"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "advantage.cli", "train", *argv, *RAY_ENDLESS, "--run-dir", str(run_dir)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
+    deadline = time.monotonic() + 180
+    while not ((run_dir / "metrics.csv").exists() and len((run_dir / "metrics.csv").read_text().splitlines()) >= 3):
+        assert process.poll() is None and time.monotonic() < deadline, process.stderr.read()[-2000:]
+        time.sleep(0.1)
+    (os.killpg if to_group else os.kill)(process.pid, signum)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 128 + signum, err[-2000:]
+    assert "Traceback" not in err and "Stack trace" not in err and "SIGABRT" not in err, err[-2000:]
+    name = signal.Signals(signum).name
+    lines = err.strip().splitlines()
+    saved = sorted((run_dir / "checkpoints").glob("step_*.pt"))
+    assert len(saved) == 1 and lines[-2] == f"advantage: {name} at step {torch.load(saved[0], weights_only=True)['env_steps']}: stopped after saving {saved[0]}"
+    assert lines[-1] == f"continue with: advantage train --resume {run_dir}"
+    assert _group_gone(process.pid), "Ray workers or daemons outlived the run"
+
+
+def test_env_fault_on_a_ray_worker_names_the_env(tmp_path):
+    """A failing env on worker 1 (its second env: env 3 of the run) ends the run in one line."""
+    (tmp_path / "sitecustomize.py").write_text("import faulty_envs  # noqa: F401\n")  # workers register it too
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), str(Path(__file__).parent), env.get("PYTHONPATH", "")])
+    done = subprocess.run(
+        [sys.executable, "-m", "advantage.cli", "train", "--env", "FaultyRaise-v0", "--backend", "ray",
+         *RAY_ENDLESS, "--seed", "2", "--run-dir", str(tmp_path / "run")],
+        capture_output=True, text=True, timeout=300, env=env,
+    )
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        "advantage: training stopped: environment 3 of FaultyRaise-v0 failed in step at vector step 61: "
+        "ValueError: sensor 3 unplugged (on Ray worker 1)"
+    )

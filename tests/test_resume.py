@@ -146,6 +146,28 @@ def test_killed_between_checkpoints_resumes_exactly(reference, tmp_path):
     _assert_same_run(reference, run_dir)
 
 
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_run_saves_and_resumes_exactly(reference, tmp_path, signum):
+    """Ctrl-C or SIGTERM between periodic checkpoints: the run saves where it stopped (nothing
+    since the last periodic checkpoint is lost), and resuming there ends bit for bit like the
+    uninterrupted run."""
+    run_dir = tmp_path / "run"
+    process = subprocess.Popen(_cli("train", *ARGS, "--run-dir", str(run_dir)),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    _wait_for(lambda: len(_checkpoint_steps(run_dir)) >= 1 and max(_checkpoint_steps(run_dir)) >= 2048, process)
+    rows_at_checkpoint = sum(1 for _ in open(run_dir / "metrics.csv"))
+    _wait_for(lambda: sum(1 for _ in open(run_dir / "metrics.csv")) >= rows_at_checkpoint + 2, process)
+    process.send_signal(signum)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 128 + signum
+    stopped = max(_checkpoint_steps(run_dir))
+    rows = _rows(run_dir)
+    assert int(rows[-1]["step"]) == stopped < TOTAL  # saved at the last row it logged
+    assert f"continue with: advantage train --resume {run_dir}" in err
+    _run(_cli("train", "--resume", str(run_dir), "--no-progress"))
+    _assert_same_run(reference, run_dir)
+
+
 def test_killed_while_writing_a_checkpoint_resumes_exactly(reference, tmp_path):
     """Killed with a half-written temporary checkpoint on disk: the previous one is used."""
     run_dir = tmp_path / "run"
@@ -189,7 +211,7 @@ def test_corrupted_newest_checkpoint_falls_back_to_the_previous_one(reference, t
 
 
 def test_api_resume_continues_and_extends(tmp_path):
-    """``PPO.resume(dir).learn(n)`` continues from the saved step instead of starting over."""
+    """``PPO.resume(dir).learn(n)`` continues from the saved step for n more steps."""
     agent = PPO("CartPole-v1", seed=1, num_envs=4)
     agent.run_config.trainer.save_freq = 256
     agent.run_config.trainer.validate_freq = 0
@@ -198,7 +220,7 @@ def test_api_resume_continues_and_extends(tmp_path):
     assert resumed.resume_point.payload["env_steps"] == 1024
     for key, value in agent.model.state_dict().items():
         assert torch.equal(resumed.model.state_dict()[key], value)
-    resumed.learn(2048)
+    resumed.learn(1024)
     assert resumed.summary["resumed_from_step"] == 1024
     assert resumed.summary["env_steps"] == 2048
     steps = [int(float(r["step"])) for r in csv.DictReader(open(tmp_path / "run" / "metrics.csv"))]
@@ -227,7 +249,7 @@ def test_resume_without_env_state_warns_and_continues(tmp_path):
     resumed = PPO.resume(tmp_path / "run")
     assert resumed.resume_point.payload["resume"]["envs"] is None
     with pytest.warns(UserWarning, match="not bit-for-bit"):
-        resumed.learn(512)
+        resumed.learn(256)
     assert resumed.summary["env_steps"] == 512
 
 
@@ -282,7 +304,7 @@ def test_api_resume_matches_an_uninterrupted_run(tmp_path, policy):
     ])
     reference = PPO(run_config=config).learn(2048, run_dir=tmp_path / "reference")
     PPO(run_config=config).learn(1024, run_dir=tmp_path / "stopped")
-    resumed = PPO.resume(tmp_path / "stopped").learn(2048)
+    resumed = PPO.resume(tmp_path / "stopped").learn(1024)
     assert resumed.summary["resumed_from_step"] == 1024
     for key, value in reference.model.state_dict().items():
         assert torch.equal(resumed.model.state_dict()[key], value), key

@@ -7,6 +7,7 @@ module level, so :func:`require_ray` can name the fix when it is missing.
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,6 +16,8 @@ from typing import Any
 from ..algorithms import Algorithm
 from ..config import RunConfig
 from ..envs import VecEnv
+from ..errors import StoppedAtOnce
+from ..interrupts import raise_on_sigterm
 from ..trainer import SyncMultiEnvTrainer
 
 INSTALL_HINT = "pip install 'advantage[ray]'"
@@ -40,13 +43,19 @@ def ray_session(address: str | None, num_workers: int) -> Iterator[None]:
     if ray.is_initialized():
         yield
         return
-    if address is not None:
-        ray.init(address=address, logging_level="WARNING")
-    else:  # "local": a new instance even where `ray start` left one running; one CPU per worker actor
-        ray.init(
-            address="local", num_cpus=max(os.cpu_count() or 1, num_workers), include_dashboard=False,
-            logging_level="WARNING",
-        )
+    try:
+        if address is not None:
+            ray.init(address=address, logging_level="WARNING")
+        else:  # "local": a new instance even where `ray start` left one running; one CPU per worker actor
+            ray.init(
+                address="local", num_cpus=max(os.cpu_count() or 1, num_workers), include_dashboard=False,
+                logging_level="WARNING",
+            )
+    except SystemExit as exc:  # ray.init's SIGTERM handler exits with code 15, saying nothing
+        if exc.code == signal.SIGTERM:
+            raise StoppedAtOnce(signal.SIGTERM) from None
+        raise
+    raise_on_sigterm()  # ours again: SIGTERM unwinds like Ctrl-C, with one line
     try:
         yield
     finally:

@@ -72,6 +72,8 @@ class A3CTrainer(SyncMultiEnvTrainer):
                 self.pool.dropped += is_gradient
                 self.pending[self.pool.ping(index)] = (index, False)
                 continue
+            except ray.exceptions.RayTaskError as exc:
+                raise self.pool.env_fault(index, exc) from None
             if is_gradient:
                 return index, result
             self.pool.mark_up(index)

@@ -71,6 +71,8 @@ class RayCollector:
                 self.pool.dropped += 1
                 self.pool.down_since.setdefault(index, time.monotonic())
                 continue
+            except ray.exceptions.RayTaskError as exc:
+                raise self.pool.env_fault(index, exc) from None
             self.pool.record(sample)
             samples.append(sample)
         return samples

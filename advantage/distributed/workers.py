@@ -25,6 +25,7 @@ import torch
 from ..algorithms.a3c import A3CAlgorithm
 from ..config import RunConfig
 from ..envs import make_vec_env
+from ..errors import EnvironmentFault
 from ..models import ActorCritic
 from ..rollout import Rollout, RolloutCollector, estimate, flatten
 
@@ -206,6 +207,14 @@ class WorkerPool:
         if time.monotonic() - since > START_TIMEOUT_S:
             raise RuntimeError(f"Ray worker {index} has not come back within {START_TIMEOUT_S:.0f} s of failing")
         return self.workers[index].pid.remote()
+
+    def env_fault(self, index: int, exc: Exception) -> Exception:
+        """What to raise for worker ``index``'s failed task: an env's fault with the env's index in
+        the whole run (not in the worker's share), or the task's error as it came."""
+        cause = getattr(exc, "cause", None)
+        if isinstance(cause, EnvironmentFault):
+            return cause.at(self.env_offsets[index], worker=index)
+        return exc
 
     def mark_up(self, index: int) -> None:
         self.down_since.pop(index, None)
