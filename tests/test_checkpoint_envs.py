@@ -78,7 +78,10 @@ def test_mountain_car_state_is_saved_exactly():
     inner = agent.trainer.envs.env.envs[0].unwrapped.state
     assert isinstance(inner, tuple) and type(inner[0]) is np.float64
     saved = _weights_only_round_trip(state)
-    captured = decode(saved["env"]["children"]["envs"][0]["children"]["env"]["children"]["env"]["children"]["env"]["fields"]["state"])
+    node = saved["env"]["children"]["envs"][0]
+    while "env" in node["children"]:  # down through the wrappers to the unwrapped env
+        node = node["children"]["env"]
+    captured = decode(node["fields"]["state"])
     assert captured == inner and type(captured[0]) is np.float64
 
 
