@@ -17,7 +17,10 @@ from .trainer import SyncMultiEnvTrainer
 
 
 class RecurrentTrainer(SyncMultiEnvTrainer):
-    """The synchronous loop for an ``ActorCriticLSTM`` and a recurrent algorithm."""
+    """The synchronous loop for an ``ActorCriticLSTM`` and a recurrent algorithm (or the
+    specification's ``ActorCritic_LSTM`` agent, trained by its own ``backprop``)."""
+
+    recurrent = True
 
     def make_collector(self) -> RecurrentRolloutCollector:
         return RecurrentRolloutCollector(self.envs, self.model, self.config.nsteps, self.device)

@@ -25,7 +25,7 @@ import torch
 from gymnasium import spaces
 from torch import nn
 
-from .actor_critic import ModelConfig, _is_image
+from .actor_critic import ModelConfig, _is_image, is_spec_call, spec_agent
 from .encoders import MLP, NatureCNN
 from .heads import GaussianHead, make_head
 from .init import layer_init
@@ -39,9 +39,20 @@ class ActorCriticLSTM(nn.Module):
     has its own encoder and LSTM, so the value loss cannot crowd the policy out of the memory.
     Image observations always share (one Nature CNN). ``cell_size`` overrides
     ``config.cell_size``.
+
+    Called with the specification's signature, ``ActorCritic_LSTM(model, input_size,
+    action_size, cell_size, config, ...)``, it builds the specification's agent,
+    :class:`~advantage.models.a2c_family.A2CActorCriticLSTM`.
     """
 
     recurrent = True
+
+    def __new__(cls, *args, **kwargs):
+        if cls is ActorCriticLSTM and is_spec_call(args, kwargs):
+            from .a2c_family import A2CActorCriticLSTM
+
+            return spec_agent(A2CActorCriticLSTM, args, kwargs)
+        return super().__new__(cls)
 
     def __init__(
         self,
@@ -194,4 +205,4 @@ def _lstm(in_features: int, cell_size: int) -> nn.LSTM:
 
 
 ActorCritic_LSTM = ActorCriticLSTM
-"""The specification's name."""
+"""The specification's name (its signature builds the specification's agent)."""
