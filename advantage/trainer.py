@@ -183,6 +183,8 @@ class SyncMultiEnvTrainer:
             random.seed(cfg.seed)
             self.collector.reset(seed=cfg.seed)
         logger = None
+        if self.run_dir:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
         if self.run_dir and cfg.log_scalars:
             # a resumed run redoes what the interrupted one logged after its checkpoint
             redone = truncate_metrics(self.run_dir / "metrics.csv", self.env_steps)

@@ -225,3 +225,112 @@ def test_acting_with_mask_hidden_and_the_sequence_pass_reset_at_the_same_step():
     expected = agent.loss(policy_t[idx], torch.from_numpy(R)[idx], value_t[idx], onehot[idx]).item()
     assert agent.backprop(states, R, actions, first, reset_before, keep=keep) == pytest.approx(expected, rel=1e-6)
     assert agent.schedule_steps == int(keep.sum())
+
+
+# -- the documented trainers on the shared loop ---------------------------------------------------------
+def _cartpole(n: int, env_id: str = "CartPole-v1") -> gym.vector.VectorEnv:
+    """Plain Gymnasium vector envs, as the specification's user would make them."""
+    return gym.make_vec(env_id, num_envs=n, vectorization_mode="vector_entry_point")
+
+
+def test_trainers_refuse_what_they_cannot_train():
+    ff, rnn = ActorCritic(MLP, 4, 2, cpu_config()), ActorCritic_LSTM(MLP, 4, 2, 8, cpu_config())
+    cfg = TrainerConfig(total_steps=64, nsteps=8, validate_freq=0)
+    with pytest.raises(TypeError, match="A2CTrainer cannot train a A2CActorCriticLSTM; use A2CLSTMTrainer"):
+        A2CTrainer(_cartpole(2), rnn, None, cfg)
+    with pytest.raises(TypeError, match="A2CLSTMTrainer cannot train a A2CActorCritic; use A2CTrainer"):
+        A2CLSTMTrainer(_cartpole(2), ff, None, cfg)
+    with pytest.raises(ValueError, match="3 discrete actions but the envs' action space is Discrete"):
+        A2CTrainer(_cartpole(2), ActorCritic(MLP, 4, 3, cpu_config()), None, cfg)
+    with pytest.raises(ValueError, match=r"input_size \(2,\) but the envs' observations have shape \(4,\)"):
+        SyncMultiEnvTrainer(_cartpole(2), ActorCritic(MLP, 2, 2, cpu_config()), None, cfg)
+    with pytest.raises(TypeError, match="an advantage Algorithm or an A2C agent"):
+        A2CTrainer(_cartpole(2), torch.nn.Linear(4, 2), None, cfg)
+    with pytest.raises(RuntimeError, match="build_optimiser=False"):
+        A2CTrainer(_cartpole(2), ActorCritic(MLP, 4, 2, cpu_config(), build_optimiser=False), None, cfg)
+
+
+def test_trainer_config_keeps_the_documented_fields():
+    documented = {
+        "train_mode", "returns", "total_steps", "nsteps", "gamma", "lambda_", "validate_freq",
+        "num_val_episodes", "max_val_steps", "log_dir", "model_dir", "save_freq", "log_scalars",
+        "update_target_freq", "render_freq",
+    }
+    assert documented <= {f.name for f in dataclasses.fields(TrainerConfig)}
+    assert TrainerConfig(returns="GAE").returns == "gae" and TrainerConfig(returns="NSTEP").returns == "nstep"
+    assert TrainerConfig(train_mode="onestep", nsteps=1).train_mode == "onestep"
+    for kwargs, message in [
+        ({"train_mode": "onestep"}, "set nsteps=1"),
+        ({"train_mode": "batch"}, "'nstep' or 'onestep'"),
+        ({"model_dir": "models/"}, r"<run_dir>/checkpoints"),
+        ({"update_target_freq": 1000}, "no target network"),
+        ({"render_freq": 1}, "record a video"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            TrainerConfig(**kwargs)
+
+
+def test_onestep_mode_learns_after_every_step():
+    torch.manual_seed(0)
+    trainer = A2CTrainer(
+        _cartpole(4), ActorCritic(MLP, 4, 2, cpu_config()), None,
+        TrainerConfig(train_mode="onestep", nsteps=1, total_steps=24, validate_freq=0),
+    )
+    summary = trainer.train()
+    assert summary["updates"] == 6 and summary["env_steps"] == 24
+    # the schedule stood at 20 for the last update, which learned from its 4 transitions (no
+    # CartPole episode ends within 6 steps, so no reset step was dropped)
+    assert trainer.model.schedule_steps == 24
+
+
+RESUME_TOTAL = 1024
+
+
+def _resumable(kind: str, run_dir, total: int = RESUME_TOTAL, log_scalars: bool = True):
+    torch.manual_seed(0)
+    cfg = TrainerConfig(
+        total_steps=total, nsteps=8, save_freq=256, log_freq=64, validate_freq=512, num_val_episodes=2,
+        deterministic=True, seed=3, keep_checkpoints=10, log_scalars=log_scalars,
+    )
+    if kind == "ff":
+        agent = ActorCritic(MLP, 4, 2, cpu_config(decay_steps=2048), hidden_sizes=(16,))
+        return A2CTrainer(_cartpole(4), agent, _cartpole(2), cfg, run_dir=run_dir)
+    agent = ActorCritic_LSTM(MLP, 2, 2, 8, cpu_config(decay_steps=2048), hidden_sizes=(16,))
+    return A2CLSTMTrainer(_cartpole(4, "CartPoleNoVel-v1"), agent, _cartpole(2, "CartPoleNoVel-v1"), cfg, run_dir=run_dir)
+
+
+@pytest.mark.parametrize("kind", ["ff", "lstm"])
+def test_documented_runs_write_weights_only_checkpoints_and_resume_exactly(kind, tmp_path):
+    whole = _resumable(kind, tmp_path / "whole")
+    whole.train()
+    run = tmp_path / "whole"
+    assert (run / "metrics.csv").is_file() and list(run.glob("events.out.tfevents.*"))
+    rows = list(csv.DictReader(open(run / "metrics.csv")))
+    assert rows[-1]["step"] == str(RESUME_TOTAL) and rows[-1]["eval_return"] and rows[-1]["lr"]
+    assert all(math.isfinite(float(rows[-1][k])) for k in ("policy_loss", "value_loss", "entropy"))
+    saved = list_checkpoints(run / "checkpoints") + [run / "checkpoints" / "best.pt"]
+    for path in saved:
+        payload = torch.load(path, weights_only=True)
+        assert set(payload["model"]) == set(whole.model.state_dict())
+    middle = next(p for p in saved if p.name == "step_0000000512.pt")
+
+    resumed = _resumable(kind, tmp_path / "resumed")
+    resumed.restore(load_checkpoint(middle))
+    assert resumed.env_steps == 512
+    assert resumed.model.schedule_steps == load_checkpoint(middle)["algorithm"]["schedule_steps"] > 512 - 32
+    resumed.train()
+    for (name, a), b in zip(whole.model.state_dict().items(), resumed.model.state_dict().values()):
+        assert torch.equal(a, b), name
+    opt_a, opt_b = whole.model.optimiser.state_dict(), resumed.model.optimiser.state_dict()
+    for key in opt_a["state"]:
+        for field in opt_a["state"][key]:
+            assert torch.equal(torch.as_tensor(opt_a["state"][key][field]), torch.as_tensor(opt_b["state"][key][field]))
+    # the last update ran at env step 1024 - 32: the rate there on the linear schedule
+    assert opt_a["param_groups"][0]["lr"] == opt_b["param_groups"][0]["lr"] == pytest.approx(1e-3 * (1 - 992 / 2048))
+
+
+def test_log_scalars_false_writes_no_metrics(tmp_path):
+    _resumable("ff", tmp_path / "quiet", total=256, log_scalars=False).train()
+    assert not (tmp_path / "quiet" / "metrics.csv").exists()
+    assert not list((tmp_path / "quiet").glob("events.out.tfevents.*"))
+    assert list_checkpoints(tmp_path / "quiet" / "checkpoints")

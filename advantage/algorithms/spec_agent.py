@@ -40,7 +40,12 @@ class AgentAlgorithm(Algorithm):
 
     def update(self, batch: RolloutBatch) -> dict[str, float]:
         loss = self.agent.backprop(batch.obs, batch.returns, batch.actions)
-        return {"loss": loss, "explained_variance": explained_variance(batch.values, batch.returns)}
+        return self.metrics(loss, batch.values, batch.returns)
+
+    def metrics(self, loss: float, values: torch.Tensor, returns: torch.Tensor) -> dict[str, float]:
+        """The loss, its terms (as the agent's last ``loss`` call left them) and explained variance."""
+        terms = {name: value.item() for name, value in self.agent.loss_terms.items()}
+        return {"loss": loss, **terms, "explained_variance": explained_variance(values, returns)}
 
     def state_dict(self) -> dict[str, Any]:
         return {"optimizer": self.optimizer.state_dict(), "lr": self.lr, "schedule_steps": self.agent.schedule_steps}
@@ -62,7 +67,7 @@ class RecurrentAgentAlgorithm(AgentAlgorithm):
             batch.obs, batch.returns.reshape(-1), batch.actions.reshape(-1),
             (batch.state[0:1], batch.state[1:2]), batch.episode_start, keep=batch.keep.reshape(-1),
         )
-        return {"loss": loss, "explained_variance": explained_variance(flat.values, flat.returns)}
+        return self.metrics(loss, flat.values, flat.returns)
 
 
 def as_algorithm(

@@ -117,13 +117,16 @@ class A2CModel(nn.Module):
             entropy = mean(Σ_a −π · log π)
 
         ``policy (B, A)`` is a softmax distribution, ``R, V (B,)``, ``actions_onehot (B, A)``.
+        The three terms of the last call stay in ``loss_terms`` (detached) for logging.
         """
         advantage = R - V
         log_policy = torch.log(torch.clip(policy, *POLICY_CLIP))
         log_policy_actions = torch.sum(log_policy * actions_onehot, dim=1)
         policy_loss = torch.mean(-log_policy_actions * advantage.detach())
         entropy = torch.mean(torch.sum(policy * -log_policy, dim=1))
-        return policy_loss + self.value_coeff * self.value_loss(R, V) - self.entropy_coeff * entropy
+        value_loss = self.value_loss(R, V)
+        self.loss_terms = {"policy_loss": policy_loss.detach(), "value_loss": value_loss.detach(), "entropy": entropy.detach()}
+        return policy_loss + self.value_coeff * value_loss - self.entropy_coeff * entropy
 
     # -- the optimiser -----------------------------------------------------------------------------
     def _build_optimiser(self, optim: type[torch.optim.Optimizer], optim_args: dict | None) -> None:
