@@ -59,7 +59,7 @@ def cpu_if_no_cuda(device: str) -> str:
         _fallback_noted = True
         warnings.warn(
             f"A2CConfig.device is {device!r} but CUDA is not available here: using the CPU "
-            "(set device='cpu' or 'auto' to silence this)", stacklevel=3,
+            "(set device='cpu' or 'auto' to silence this)", stacklevel=4,
         )
     return "cpu"
 
