@@ -99,14 +99,16 @@ class TrainerConfig:
         if self.train_mode not in ("nstep", "onestep"):
             raise ValueError(f"trainer.train_mode must be 'nstep' or 'onestep', got {self.train_mode!r}")
         if self.train_mode == "onestep" and self.nsteps != 1:
-            raise ValueError(f"train_mode 'onestep' learns after every step: set nsteps=1 (got {self.nsteps})")
+            raise ValueError(
+                f"train_mode 'onestep' learns after every step: set nsteps=1 (got {self.nsteps})"
+            )
         unsupported = {
-            "model_dir": (self.model_dir is None, "checkpoints go to <run_dir>/checkpoints; leave it None"),
-            "update_target_freq": (self.update_target_freq == 0, "on-policy training has no target network; leave it 0"),
-            "render_freq": (self.render_freq == 0, "record a video instead (advantage eval RUN --video out.gif); leave it 0"),
+            "model_dir": (None, "checkpoints go to <run_dir>/checkpoints; leave it None"),
+            "update_target_freq": (0, "on-policy training has no target network; leave it 0"),
+            "render_freq": (0, "record a video instead (advantage eval RUN --video out.gif); leave it 0"),
         }
-        for name, (ok, hint) in unsupported.items():
-            if not ok:
+        for name, (supported, hint) in unsupported.items():
+            if getattr(self, name) != supported:
                 raise ValueError(f"trainer.{name}={getattr(self, name)!r} is not supported: {hint}")
         if self.returns != "auto" and self.returns not in RETURN_ESTIMATORS:
             raise ValueError(f"trainer.returns must be auto or one of {RETURN_ESTIMATORS}, got {self.returns!r}")

@@ -83,8 +83,8 @@ def as_algorithm(
             f"built from a body network), got {type(algorithm).__name__}"
         )
     if algorithm.recurrent != recurrent:
-        wanted = "A2CLSTMTrainer" if algorithm.recurrent else "A2CTrainer"
-        raise TypeError(f"{trainer} cannot train a {type(algorithm).__name__}; use {wanted}")
+        kind, wanted = ("recurrent", "A2CLSTMTrainer") if algorithm.recurrent else ("feed-forward", "A2CTrainer")
+        raise TypeError(f"{trainer} cannot train {type(algorithm).__name__} (a {kind} agent); use {wanted}")
     if envs is not None:
         _check_spaces(algorithm, envs.single_observation_space, envs.single_action_space)
     cls = RecurrentAgentAlgorithm if recurrent else AgentAlgorithm
