@@ -49,6 +49,10 @@ class RecurrentTrainer(SyncMultiEnvTrainer):
 class A2CLSTMTrainer(RecurrentTrainer):
     """Recurrent A2C (the specification's name): LSTM state carried across rollouts."""
 
+    def __init__(self, envs: Any, agent: Any, val_envs: Any, config: Any, *args: Any, **kwargs: Any) -> None:
+        """The specification's parameter names; the rest as :class:`SyncMultiEnvTrainer`'s."""
+        super().__init__(envs, agent, val_envs, config, *args, **kwargs)
+
 
 class PPOLSTMTrainer(RecurrentTrainer):
     """Recurrent PPO: minibatches of whole env sequences or BPTT chunks."""

@@ -370,6 +370,10 @@ class A2CTrainer(SyncMultiEnvTrainer):
     """Synchronous advantage actor-critic trainer (the specification's name): an A2C algorithm,
     or the specification's ``ActorCritic`` agent, on the shared loop."""
 
+    def __init__(self, envs: Any, agent: Any, val_envs: Any, config: TrainerConfig, *args: Any, **kwargs: Any) -> None:
+        """The specification's parameter names; the rest as :class:`SyncMultiEnvTrainer`'s."""
+        super().__init__(envs, agent, val_envs, config, *args, **kwargs)
+
 
 class PPOTrainer(SyncMultiEnvTrainer):
     """PPO on the shared synchronous loop."""

@@ -373,7 +373,7 @@ def test_actor_critic_with_a2c_trainer_solves_cartpole():
         A2CConfig(lr=2e-3, decay_steps=None, entropy_coeff=0.0, device="cpu"),
     )
     assert _greedy_return(agent, "CartPole-v1") < 50
-    trainer = A2CTrainer(envs, agent, val_envs, TrainerConfig(
+    trainer = A2CTrainer(envs=envs, agent=agent, val_envs=val_envs, config=TrainerConfig(
         total_steps=500_000, nsteps=8, gamma=0.98, validate_freq=10_240, num_val_episodes=10,
         target_return=475, tensorboard=False, seed=0,
     ))

@@ -44,7 +44,10 @@ def _device(name: str) -> torch.device:
 
 
 def _shape(input_size: Any) -> tuple[int, ...]:
-    return tuple(int(d) for d in input_size) if isinstance(input_size, (tuple, list, torch.Size)) else (int(input_size),)
+    """``input_size`` as a shape: an int ``n`` is ``(n,)``."""
+    if isinstance(input_size, (tuple, list, torch.Size)):
+        return tuple(int(d) for d in input_size)
+    return (int(input_size),)
 
 
 class SoftmaxPolicy:
@@ -109,7 +112,9 @@ class A2CModel(nn.Module):
         """Half mean squared error ``0.5 · mean((R - V)²)``."""
         return 0.5 * torch.mean(torch.square(R - V))
 
-    def loss(self, policy: torch.Tensor, R: torch.Tensor, V: torch.Tensor, actions_onehot: torch.Tensor) -> torch.Tensor:
+    def loss(
+        self, policy: torch.Tensor, R: torch.Tensor, V: torch.Tensor, actions_onehot: torch.Tensor
+    ) -> torch.Tensor:
         """``policy_loss + value_coeff · value_loss − entropy_coeff · entropy`` with
 
             A = R − V (detached in the policy term),   log π = log clip(π, 1e-6, 0.999999)
@@ -125,7 +130,9 @@ class A2CModel(nn.Module):
         policy_loss = torch.mean(-log_policy_actions * advantage.detach())
         entropy = torch.mean(torch.sum(policy * -log_policy, dim=1))
         value_loss = self.value_loss(R, V)
-        self.loss_terms = {"policy_loss": policy_loss.detach(), "value_loss": value_loss.detach(), "entropy": entropy.detach()}
+        self.loss_terms = {
+            "policy_loss": policy_loss.detach(), "value_loss": value_loss.detach(), "entropy": entropy.detach()
+        }
         return policy_loss + self.value_coeff * value_loss - self.entropy_coeff * entropy
 
     # -- the optimiser -----------------------------------------------------------------------------
