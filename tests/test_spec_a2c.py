@@ -337,9 +337,9 @@ def test_log_scalars_false_writes_no_metrics(tmp_path):
 
 
 # -- learning, written from the specification: ActorCritic + A2CTrainer, ActorCritic_LSTM + A2CLSTMTrainer
-def _greedy_return(agent, env_id: str, episodes: int = 10, seed: int = 100) -> float:
+def _greedy_return(agent, make_envs, episodes: int = 10, seed: int = 100) -> float:
     """Mean return of ``episodes`` greedy episodes, acting through the documented numpy API only."""
-    envs = _cartpole(episodes, env_id)
+    envs = make_envs(episodes)
     obs, _ = envs.reset(seed=seed)
     total, running = np.zeros(episodes), np.ones(episodes, dtype=bool)
     recurrent = hasattr(agent, "get_initial_hidden")
@@ -372,7 +372,7 @@ def test_actor_critic_with_a2c_trainer_solves_cartpole():
         MLP, envs.single_observation_space.shape, envs.single_action_space.n,
         A2CConfig(lr=2e-3, decay_steps=None, entropy_coeff=0.0, device="cpu"),
     )
-    assert _greedy_return(agent, "CartPole-v1") < 50
+    assert _greedy_return(agent, _cartpole) < 50
     trainer = A2CTrainer(envs=envs, agent=agent, val_envs=val_envs, config=TrainerConfig(
         total_steps=500_000, nsteps=8, gamma=0.98, validate_freq=10_240, num_val_episodes=10,
         target_return=475, tensorboard=False, seed=0,
@@ -381,4 +381,37 @@ def test_actor_critic_with_a2c_trainer_solves_cartpole():
     assert summary["solved_at_step"] is not None, f"best greedy validation {summary['best_eval_return']}"
     # the documented numpy path acts the policy the trainer validated: a third greedy sample
     # (other start states) of a policy whose two validations averaged >= 475 (461 here)
-    assert _greedy_return(agent, "CartPole-v1") >= 400
+    assert _greedy_return(agent, _cartpole) >= 400
+
+
+NOVEL_SCALE = np.array([1.0, 0.05], dtype=np.float32)
+
+
+def _novel(n: int) -> gym.vector.VectorEnv:
+    """CartPoleNoVel-v1 with its observations divided by ``[1.0, 0.05]``, a user's preprocessing
+    (Gymnasium's ``TransformObservation``): the pole angle's step-to-step changes, from which the
+    LSTM infers the velocities, are otherwise too small to be picked up."""
+    single = spaces.Box(-np.inf, np.inf, (2,), np.float32)
+    return gym.wrappers.vector.TransformObservation(
+        _cartpole(n, "CartPoleNoVel-v1"), lambda obs: (obs / NOVEL_SCALE).astype(np.float32),
+        spaces.Box(-np.inf, np.inf, (n, 2), np.float32), single_observation_space=single,
+    )
+
+
+def test_actor_critic_lstm_with_a2c_lstm_trainer_solves_cartpole_without_velocities():
+    """The documented recurrent agent: one body and one LSTM shared by policy and value. 128 envs
+    x 8 steps, lr 2e-3 decaying to 0 over the budget, no entropy bonus, value_coeff 0.25, gamma
+    0.98. A memoryless policy stays near 50 here. Calibration: seed 0 solved at 717k steps (83 s
+    with this machine's 2 cores shared by ~20 busy processes); at 32 envs x 16 steps seed 0
+    needed 840k; unscaled observations stayed at 17-58 after 300k steps in five settings."""
+    torch.manual_seed(0)
+    config = A2CConfig(lr=2e-3, decay_steps=None, entropy_coeff=0.0, value_coeff=0.25, device="cpu")
+    agent = ActorCritic_LSTM(MLP, (2,), 2, 64, config, hidden_sizes=(64,))
+    assert _greedy_return(agent, _novel) < 50
+    trainer = A2CLSTMTrainer(envs=_novel(128), agent=agent, val_envs=_novel(10), config=TrainerConfig(
+        total_steps=1_500_000, nsteps=8, gamma=0.98, validate_freq=20_480, num_val_episodes=10,
+        target_return=475, tensorboard=False, seed=0,
+    ))
+    summary = trainer.train()
+    assert summary["solved_at_step"] is not None, f"best greedy validation {summary['best_eval_return']}"
+    assert _greedy_return(agent, _novel) >= 400  # the documented evaluate + mask_hidden path
