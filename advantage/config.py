@@ -67,6 +67,18 @@ class TrainerConfig:
     deterministic: bool = False
     """Use only deterministic torch kernels; with the sync or vector env backend on CPU a resumed
     run then ends bit for bit where an uninterrupted one does."""
+    # The specification's fields that advantage has no other name for (its TrainerConfig's others
+    # are above under the same names). Each works, or only its supported value is accepted.
+    train_mode: str = "nstep"
+    """nstep (learn from every rollout of nsteps steps) or onestep (learn after every step: nsteps = 1)."""
+    log_scalars: bool = True
+    """Write metrics.csv and TensorBoard events to the run directory; False writes neither."""
+    model_dir: str | None = None
+    """Must stay None: checkpoints are written to ``<run_dir>/checkpoints``, where resume finds them."""
+    update_target_freq: int = 0
+    """Must stay 0: target networks belong to off-policy agents, and advantage's are on-policy."""
+    render_freq: int = 0
+    """Must stay 0: to watch a policy, record a video (``advantage eval RUN --video out.gif``)."""
 
     def __post_init__(self) -> None:
         checks = {
@@ -83,6 +95,21 @@ class TrainerConfig:
             raise ValueError(f"trainer.gamma must lie in [0, 1], got {self.gamma}")
         if not 0 <= self.lambda_ <= 1:
             raise ValueError(f"trainer.lambda_ must lie in [0, 1], got {self.lambda_}")
+        self.returns = str(self.returns).lower()  # the specification's estimator names are upper case
+        if self.train_mode not in ("nstep", "onestep"):
+            raise ValueError(f"trainer.train_mode must be 'nstep' or 'onestep', got {self.train_mode!r}")
+        if self.train_mode == "onestep" and self.nsteps != 1:
+            raise ValueError(
+                f"train_mode 'onestep' learns after every step: set nsteps=1 (got {self.nsteps})"
+            )
+        unsupported = {
+            "model_dir": (None, "checkpoints go to <run_dir>/checkpoints; leave it None"),
+            "update_target_freq": (0, "on-policy training has no target network; leave it 0"),
+            "render_freq": (0, "record a video instead (advantage eval RUN --video out.gif); leave it 0"),
+        }
+        for name, (supported, hint) in unsupported.items():
+            if getattr(self, name) != supported:
+                raise ValueError(f"trainer.{name}={getattr(self, name)!r} is not supported: {hint}")
         if self.returns != "auto" and self.returns not in RETURN_ESTIMATORS:
             raise ValueError(f"trainer.returns must be auto or one of {RETURN_ESTIMATORS}, got {self.returns!r}")
 

@@ -17,7 +17,10 @@ from .trainer import SyncMultiEnvTrainer
 
 
 class RecurrentTrainer(SyncMultiEnvTrainer):
-    """The synchronous loop for an ``ActorCriticLSTM`` and a recurrent algorithm."""
+    """The synchronous loop for an ``ActorCriticLSTM`` and a recurrent algorithm (or the
+    specification's ``ActorCritic_LSTM`` agent, trained by its own ``backprop``)."""
+
+    recurrent = True
 
     def make_collector(self) -> RecurrentRolloutCollector:
         return RecurrentRolloutCollector(self.envs, self.model, self.config.nsteps, self.device)
@@ -45,6 +48,10 @@ class RecurrentTrainer(SyncMultiEnvTrainer):
 
 class A2CLSTMTrainer(RecurrentTrainer):
     """Recurrent A2C (the specification's name): LSTM state carried across rollouts."""
+
+    def __init__(self, envs: Any, agent: Any, val_envs: Any, config: Any, *args: Any, **kwargs: Any) -> None:
+        """The specification's parameter names; the rest as :class:`SyncMultiEnvTrainer`'s."""
+        super().__init__(envs, agent, val_envs, config, *args, **kwargs)
 
 
 class PPOLSTMTrainer(RecurrentTrainer):

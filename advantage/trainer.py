@@ -13,10 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import torch
 
 from .algorithms import Algorithm
+from .algorithms.spec_agent import as_algorithm
 from .checkpoint import list_checkpoints, prune_checkpoints, save_checkpoint
 from .config import RunConfig, TrainerConfig
 from .envs import VecEnv
@@ -104,10 +106,17 @@ class SyncMultiEnvTrainer:
     With a ``run_dir`` it writes ``metrics.csv``, TensorBoard events, ``checkpoints/`` and
     ``learning_curve.png`` there; without one it only trains. A ``collector`` other than the
     local :class:`RolloutCollector` over ``envs`` (e.g. Ray workers) may be given instead of envs.
+
+    The specification's signature ``(envs, agent, val_envs, config)`` works too: an A2C agent
+    (``ActorCritic(model, input_size, action_size, config)``) in place of the algorithm is trained
+    by its own ``backprop`` in this same loop, and Gymnasium vector envs (next-step autoreset)
+    may stand in for advantage's :class:`VecEnv`.
     """
 
     aggregates: dict[str, str] = {}
     """Metrics logged as the window's ``max`` or ``last`` value instead of its mean."""
+    recurrent = False
+    """Whether the agents this trainer takes carry a recurrent state."""
 
     def __init__(
         self,
@@ -120,6 +129,10 @@ class SyncMultiEnvTrainer:
         progress: bool = False,
         collector: Any = None,
     ) -> None:
+        envs, val_envs = _vec_env(envs), _vec_env(val_envs)
+        algorithm = as_algorithm(
+            algorithm, self.recurrent, type(self).__name__, envs if envs is not None else val_envs, config.total_steps
+        )
         self.envs, self.algorithm, self.val_envs, self.config = envs, algorithm, val_envs, config
         self.model = algorithm.model
         self.device = next(self.model.parameters()).device
@@ -187,6 +200,8 @@ class SyncMultiEnvTrainer:
             self.collector.reset(seed=cfg.seed)
         logger = None
         if self.run_dir:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        if self.run_dir and cfg.log_scalars:
             # a resumed run redoes what the interrupted one logged after its checkpoint
             unreadable = truncate_metrics(self.run_dir / "metrics.csv", self.env_steps)
             if unreadable:
@@ -260,7 +275,7 @@ class SyncMultiEnvTrainer:
             if logger:
                 logger.close()
         elapsed = time.perf_counter() - start
-        if self.run_dir:
+        if self.run_dir and cfg.log_scalars:
             from .plot import plot_runs
 
             plot_runs([self.run_dir], self.run_dir / "learning_curve.png")
@@ -383,8 +398,18 @@ class SyncMultiEnvTrainer:
         return (os.cpu_count() or 1) if uses_cnn else 1
 
 
+def _vec_env(envs: VecEnv | gym.vector.VectorEnv | None) -> VecEnv | None:
+    """advantage's view of a Gymnasium vector env (its episode statistics and reset steps)."""
+    return VecEnv(envs) if isinstance(envs, gym.vector.VectorEnv) else envs
+
+
 class A2CTrainer(SyncMultiEnvTrainer):
-    """Synchronous advantage actor-critic trainer (the specification's name)."""
+    """Synchronous advantage actor-critic trainer (the specification's name): an A2C algorithm,
+    or the specification's ``ActorCritic`` agent, on the shared loop."""
+
+    def __init__(self, envs: Any, agent: Any, val_envs: Any, config: TrainerConfig, *args: Any, **kwargs: Any) -> None:
+        """The specification's parameter names; the rest as :class:`SyncMultiEnvTrainer`'s."""
+        super().__init__(envs, agent, val_envs, config, *args, **kwargs)
 
 
 class PPOTrainer(SyncMultiEnvTrainer):

@@ -11,6 +11,7 @@ with n-step bootstrapped returns (or GAE) as targets. Defaults follow the specif
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,18 +23,45 @@ from .base import AlgoConfig, Algorithm, RolloutBatch, explained_variance
 
 @dataclass
 class A2CConfig(AlgoConfig):
-    """Hyperparameters of A2C.
+    """Hyperparameters of A2C (and A3C, and the specification's A2C agents).
 
     The specification's fields come first, inherited with its defaults: ``lr=1e-3,
-    lr_final=0.0, decay_steps=600_000, grad_clip=0.5, device="auto", entropy_coeff=0.01,
-    value_coeff=0.5``.
+    lr_final=0.0, decay_steps=600_000, grad_clip=0.5, device="cuda", entropy_coeff=0.01,
+    value_coeff=0.5``. Where CUDA is absent a CUDA device falls back to the CPU, saying so once.
     """
 
+    device: str = "cuda"
+    """cuda[:i] (the CPU where CUDA is absent, with one notice per process), auto or cpu."""
     optimizer: str = "rmsprop"
     rmsprop_alpha: float = 0.99
     """Smoothing constant of RMSprop's squared-gradient average."""
     normalize_advantage: bool = False
     """Standardise advantages over the batch before the policy loss."""
+
+    def __post_init__(self) -> None:
+        self.device = cpu_if_no_cuda(self.device)
+        super().__post_init__()
+
+
+_fallback_noted = False
+
+
+def cpu_if_no_cuda(device: str) -> str:
+    """``device``, or ``"cpu"`` when it names a CUDA device and CUDA is absent (noted once)."""
+    global _fallback_noted
+    try:
+        is_cuda = device != "auto" and torch.device(device).type == "cuda"
+    except RuntimeError:
+        return device  # resolve_device names the problem
+    if not is_cuda or torch.cuda.is_available():
+        return device
+    if not _fallback_noted:
+        _fallback_noted = True
+        warnings.warn(
+            f"A2CConfig.device is {device!r} but CUDA is not available here: using the CPU "
+            "(set device='cpu' or 'auto' to silence this)", stacklevel=4,
+        )
+    return "cpu"
 
 
 class A2CAlgorithm(Algorithm):

@@ -2,6 +2,7 @@
 
 from gymnasium import spaces
 
+from .a2c_family import A2CActorCritic, A2CActorCriticLSTM, A2CModel
 from .actor_critic import ActorCritic, ModelConfig
 from .encoders import MLP, NatureCNN
 from .heads import CategoricalHead, GaussianHead, MultiDiscreteHead, make_head
@@ -18,7 +19,7 @@ def make_model(
 
 
 __all__ = [
-    "ActorCritic", "ActorCriticLSTM", "ActorCritic_LSTM", "make_model", "ModelConfig", "MLP", "NatureCNN",
+    "A2CModel", "A2CActorCritic", "A2CActorCriticLSTM", "ActorCritic", "ActorCriticLSTM", "ActorCritic_LSTM", "make_model", "ModelConfig", "MLP", "NatureCNN",
     "CategoricalHead", "GaussianHead", "MultiDiscreteHead", "make_head",
     "ObsNormalizer", "RewardScaler", "RunningMeanStd",
 ]

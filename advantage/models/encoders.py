@@ -36,9 +36,18 @@ ACTIVATIONS = {"tanh": (Tanh, tanh), "relu": (nn.ReLU, torch.relu)}
 
 
 class MLP(nn.Module):
-    """Flatten the observation, then ``Linear → activation`` for each hidden size."""
+    """Flatten the observation, then ``Linear → activation`` for each hidden size.
 
-    def __init__(self, obs_shape: Sequence[int], hidden_sizes: Sequence[int], activation: str) -> None:
+    Also a body network of the specification's agents: ``MLP(input_size, **model_args)`` with
+    ``dense_size`` features out (``input_size`` an int or a shape).
+    """
+
+    def __init__(
+        self,
+        obs_shape: int | Sequence[int],
+        hidden_sizes: Sequence[int] = (64, 64),
+        activation: str = "tanh",
+    ) -> None:
         super().__init__()
         if activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation {activation!r}; choose one of {list(ACTIVATIONS)}")
@@ -52,6 +61,11 @@ class MLP(nn.Module):
         self.linears = [layer for layer in layers if isinstance(layer, nn.Linear)]
         self.out_features = size
 
+    @property
+    def dense_size(self) -> int:
+        """Width of the features (the specification's name for ``out_features``)."""
+        return self.out_features
+
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         """``self.net(obs)`` with functional calls instead of one module call per layer: at an
         acting batch of 8 the module calls cost as much as the arithmetic (81 vs 64 µs per act)."""
@@ -64,7 +78,8 @@ class MLP(nn.Module):
 class NatureCNN(nn.Module):
     """Mnih et al. (2015): three convolutions and a 512-unit layer; uint8 pixels scaled to [0, 1].
 
-    Takes channel-first images ``(C, H, W)`` such as 4 stacked 84×84 greyscale frames.
+    Takes channel-first images ``(C, H, W)`` such as 4 stacked 84×84 greyscale frames. Also a
+    body network of the specification's agents: ``NatureCNN(input_size, features=512)``.
     """
 
     def __init__(self, obs_shape: Sequence[int], features: int = 512) -> None:
@@ -80,6 +95,11 @@ class NatureCNN(nn.Module):
             flat = self.conv(torch.zeros(1, *obs_shape)).shape[1]
         self.fc = nn.Sequential(layer_init(nn.Linear(flat, features)), nn.ReLU())
         self.out_features = features
+
+    @property
+    def dense_size(self) -> int:
+        """Width of the features (the specification's name for ``out_features``)."""
+        return self.out_features
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         return self.fc(self.conv(obs.float() / 255.0))

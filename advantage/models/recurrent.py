@@ -25,7 +25,7 @@ import torch
 from gymnasium import spaces
 from torch import nn
 
-from .actor_critic import ModelConfig, _is_image
+from .actor_critic import ModelConfig, _is_image, is_spec_call, spec_agent
 from .encoders import MLP, NatureCNN
 from .heads import GaussianHead, make_head
 from .init import layer_init, reset_to_torch_defaults
@@ -39,9 +39,20 @@ class ActorCriticLSTM(nn.Module):
     has its own encoder and LSTM, so the value loss cannot crowd the policy out of the memory.
     Image observations always share (one Nature CNN). ``cell_size`` overrides
     ``config.cell_size``.
+
+    Called with the specification's signature, ``ActorCritic_LSTM(model, input_size,
+    action_size, cell_size, config, ...)``, it builds the specification's agent,
+    :class:`~advantage.models.a2c_family.A2CActorCriticLSTM`.
     """
 
     recurrent = True
+
+    def __new__(cls, *args, **kwargs):
+        if cls is ActorCriticLSTM and is_spec_call(args, kwargs):
+            from .a2c_family import A2CActorCriticLSTM
+
+            return spec_agent(A2CActorCriticLSTM, args, kwargs)
+        return super().__new__(cls)
 
     def __init__(
         self,
@@ -109,20 +120,13 @@ class ActorCriticLSTM(nn.Module):
         is cut where any sequence starts an episode; each span between cuts is one ``nn.LSTM``
         call per tower, its entry state masked (a rollout without an inner start is a single call).
         """
-        T = episode_start.shape[0]
         flat, lead = self._inputs(obs)
-        cuts = [] if T == 1 else episode_start[1:].any(dim=1).nonzero().squeeze(1).add(1).tolist()
-        spans = list(zip([0, *cuts], [*cuts, T]))
-        keeps = [(~episode_start[begin]).to(state.dtype).view(1, -1, 1) for begin, _ in spans]
+        spans = reset_spans(episode_start, state.dtype)
         outputs, final = [], []
         for k, (encoder, lstm) in enumerate(self._towers()):
             x = encoder(flat).reshape(*lead, -1)  # (T, B, F)
-            h, c = state[2 * k : 2 * k + 1], state[2 * k + 1 : 2 * k + 2]
-            pieces = []
-            for (begin, end), keep in zip(spans, keeps):
-                out, (h, c) = lstm(x[begin:end], ((h * keep).contiguous(), (c * keep).contiguous()))
-                pieces.append(out)
-            outputs.append(pieces[0] if len(pieces) == 1 else torch.cat(pieces))
+            out, h, c = masked_lstm(lstm, x, state[2 * k : 2 * k + 1], state[2 * k + 1 : 2 * k + 2], spans)
+            outputs.append(out)
             final += [h, c]
         return outputs[0], outputs[-1], torch.cat(final)
 
@@ -165,6 +169,32 @@ class ActorCriticLSTM(nn.Module):
         return self.value_head(critic[0]).squeeze(-1)
 
 
+def reset_spans(episode_start: torch.Tensor, dtype: torch.dtype) -> list[tuple[int, int, torch.Tensor]]:
+    """``(begin, end, keep)`` for each span of steps between episode starts of ``(T, B)`` masks.
+
+    The time axis is cut at every step (after the first) where some sequence starts an episode;
+    ``keep (1, B, 1)`` is 0 for the sequences whose state is zeroed at the span's first step.
+    """
+    T = episode_start.shape[0]
+    cuts = [] if T == 1 else episode_start[1:].any(dim=1).nonzero().squeeze(1).add(1).tolist()
+    return [
+        (begin, end, (~episode_start[begin]).to(dtype).view(1, -1, 1))
+        for begin, end in zip([0, *cuts], [*cuts, T])
+    ]
+
+
+def masked_lstm(
+    lstm: nn.LSTM, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor, spans: list[tuple[int, int, torch.Tensor]]
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``lstm`` over ``x (T, B, F)`` from ``(h, c)``, the state zeroed where :func:`reset_spans`
+    says: one ``nn.LSTM`` call per span. Returns the outputs ``(T, B, C)`` and the final state."""
+    pieces = []
+    for begin, end, keep in spans:
+        out, (h, c) = lstm(x[begin:end], ((h * keep).contiguous(), (c * keep).contiguous()))
+        pieces.append(out)
+    return (pieces[0] if len(pieces) == 1 else torch.cat(pieces)), h, c
+
+
 def _lstm(in_features: int, cell_size: int) -> nn.LSTM:
     """A one-layer LSTM with orthogonal weights and zero biases."""
     lstm = nn.LSTM(in_features, cell_size)
@@ -177,4 +207,4 @@ def _lstm(in_features: int, cell_size: int) -> nn.LSTM:
 
 
 ActorCritic_LSTM = ActorCriticLSTM
-"""The specification's name."""
+"""The specification's name (its signature builds the specification's agent)."""

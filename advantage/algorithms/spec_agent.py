@@ -1,0 +1,107 @@
+"""The update of a specification-style agent (:mod:`advantage.models.a2c_family`): its own
+``backprop`` — one step of its own optimiser on the documented loss — on each rollout.
+
+This is what lets ``A2CTrainer(envs, agent, val_envs, config)`` run the shared loop: the trainer
+wraps the agent in an :class:`AgentAlgorithm`, and collection, returns, validation, metrics,
+checkpoints and resume are those of every advantage run. The learning-rate schedule follows the
+loop's environment steps; the optimiser's state and the schedule are checkpointed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from gymnasium import spaces
+
+from ..models.a2c_family import A2CModel
+from .base import Algorithm, RolloutBatch, explained_variance
+
+
+class AgentAlgorithm(Algorithm):
+    """A feed-forward agent's ``backprop(obs, returns, actions)`` on the kept transitions."""
+
+    name = "a2c"
+    default_returns = "nstep"
+
+    def __init__(self, agent: A2CModel, total_steps: int | None = None) -> None:
+        agent._optimiser()  # refuses an agent built without one
+        self.model = self.agent = agent
+        self.config = agent.config
+        self.optimizer = agent.optimiser
+        if agent.decay_steps is None:  # as for advantage's A2C: None means the run's budget
+            agent.decay_steps = total_steps
+        self.decay_steps = agent.decay_steps
+        self.lr = agent.current_lr()
+
+    def set_progress(self, env_steps: int) -> float:
+        self.lr = self.agent.set_progress(env_steps)
+        return self.lr
+
+    def update(self, batch: RolloutBatch) -> dict[str, float]:
+        loss = self.agent.backprop(batch.obs, batch.returns, batch.actions)
+        return self.metrics(loss, batch.values, batch.returns)
+
+    def metrics(self, loss: float, values: torch.Tensor, returns: torch.Tensor) -> dict[str, float]:
+        """The loss, its terms (as the agent's last ``loss`` call left them) and explained variance."""
+        terms = {name: value.item() for name, value in self.agent.loss_terms.items()}
+        return {"loss": loss, **terms, "explained_variance": explained_variance(values, returns)}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"optimizer": self.optimizer.state_dict(), "lr": self.lr, "schedule_steps": self.agent.schedule_steps}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.agent.schedule_steps = state["schedule_steps"]
+        self.lr = self.agent.set_progress(state["schedule_steps"])
+
+
+class RecurrentAgentAlgorithm(AgentAlgorithm):
+    """A recurrent agent's ``backprop`` over every env's whole rollout, from the stored state."""
+
+    sequence_length: int | None = None
+
+    def update(self, batch: Any) -> dict[str, float]:
+        flat, _ = batch.kept()
+        loss = self.agent.backprop(
+            batch.obs, batch.returns.reshape(-1), batch.actions.reshape(-1),
+            (batch.state[0:1], batch.state[1:2]), batch.episode_start, keep=batch.keep.reshape(-1),
+        )
+        return self.metrics(loss, flat.values, flat.returns)
+
+
+def as_algorithm(
+    algorithm: Algorithm | A2CModel, recurrent: bool, trainer: str, envs: Any, total_steps: int
+) -> Algorithm:
+    """``algorithm`` itself, or a specification-style agent wrapped for the shared loop (checked
+    against the trainer kind and the envs' spaces first)."""
+    if isinstance(algorithm, Algorithm):
+        return algorithm
+    if not isinstance(algorithm, A2CModel):
+        raise TypeError(
+            f"{trainer} trains an advantage Algorithm or an A2C agent (ActorCritic / ActorCritic_LSTM "
+            f"built from a body network), got {type(algorithm).__name__}"
+        )
+    if algorithm.recurrent != recurrent:
+        kind, wanted = ("recurrent", "A2CLSTMTrainer") if algorithm.recurrent else ("feed-forward", "A2CTrainer")
+        raise TypeError(f"{trainer} cannot train {type(algorithm).__name__} (a {kind} agent); use {wanted}")
+    if envs is not None:
+        _check_spaces(algorithm, envs.single_observation_space, envs.single_action_space)
+    cls = RecurrentAgentAlgorithm if recurrent else AgentAlgorithm
+    return cls(algorithm, total_steps)
+
+
+def _check_spaces(agent: A2CModel, observation_space: spaces.Space, action_space: spaces.Space) -> None:
+    obs_shape = tuple(getattr(observation_space, "shape", None) or ())
+    if not isinstance(action_space, spaces.Discrete) or int(action_space.n) != agent.action_size:
+        raise ValueError(
+            f"the agent has {agent.action_size} discrete actions but the envs' action space is "
+            f"{action_space}; build it with action_size = env.single_action_space.n"
+        )
+    if torch.Size(obs_shape).numel() != torch.Size(agent.input_size).numel() or (
+        len(agent.input_size) > 1 and obs_shape != agent.input_size
+    ):
+        raise ValueError(
+            f"the agent takes input_size {agent.input_size} but the envs' observations have shape "
+            f"{obs_shape}; build it with input_size = env.single_observation_space.shape"
+        )
