@@ -19,6 +19,8 @@ import gymnasium as gym
 from .algorithms import ALGORITHMS
 from .atari import is_atari_id, register_ale
 from .config import RunConfig, TrainerConfig, check_algo
+from .env_source import CALLABLE_PREFIX
+from .envs import import_env_module
 from .models import ModelConfig
 
 # (algo, env id) -> {"run": {...}, "algorithm": {...}, "trainer": {...}, "model": {...}}
@@ -111,6 +113,9 @@ GENERIC: dict[str, dict[str, dict[str, Any]]] = {
 
 def env_family(env_id: str) -> str:
     """``atari``, ``mujoco``, ``classic`` (Gymnasium's classic control) or ``other``."""
+    if env_id.startswith(CALLABLE_PREFIX):
+        return "other"
+    env_id = import_env_module(env_id)
     if env_id not in gym.registry:
         register_ale()  # ale-py's ids (Pong-v4, ...) are registered on first use
     if is_atari_id(env_id):
