@@ -94,10 +94,17 @@ def _registered(spec: EnvSpec) -> bool:
     return gym.registry.get(spec.id) is spec
 
 
+NOT_ENV_KWARGS = frozenset({"render_mode", "num_envs", "vectorization_mode", "vector_kwargs", "wrappers"})
+"""Keys a made env's spec holds that are no constructor arguments (``make_vec`` adds the last four)."""
+
+
 def _own_kwargs(spec: EnvSpec) -> dict[str, Any]:
-    """The kwargs an env was made with beyond its registered ones (render_mode left out)."""
+    """The constructor kwargs an env was made with beyond its registered ones."""
     registered = gym.registry[spec.id].kwargs
-    return {k: v for k, v in spec.kwargs.items() if k != "render_mode" and (k not in registered or registered[k] != v)}
+    return {
+        k: v for k, v in spec.kwargs.items()
+        if k not in NOT_ENV_KWARGS and (k not in registered or registered[k] != v)
+    }
 
 
 def _label(fn: Any) -> str:
