@@ -13,9 +13,9 @@ import torch
 from gymnasium import Space
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
+from .action_masks import as_masks, check_allows_some
 from .algorithms import ALGORITHMS, AlgoConfig, resolve_device
 from .algorithms.recurrent import RECURRENT_ALGORITHMS
-from .action_masks import as_masks, check_allows_some
 from .checkpoint import (
     CheckpointError,
     list_checkpoints,

@@ -217,7 +217,8 @@ class VecEnv:
         self.single_action_space = env.single_action_space
         self.mask_size = action_masks.mask_size(env.single_action_space)
         self.mask_source: str | None = None
-        """Where the env's action masks come from (see :mod:`advantage.action_masks`); set on reset."""
+        """Where the env's action masks come from (see :mod:`advantage.action_masks`); found on the first reset."""
+        self._mask_source_found = self.mask_size is None
         self.action_mask: np.ndarray | None = None
         """(N, mask size) legal actions for the next step, when the env masks actions."""
         self.steps = 0
@@ -232,9 +233,10 @@ class VecEnv:
         self._prev_done[:] = False
         self._ep_return[:] = 0.0
         self._ep_length[:] = 0
-        if self.mask_size is not None and self.mask_source is None:
+        if not self._mask_source_found:
             has_obs_mask = self.layout is not None and self.layout.has_mask
             self.mask_source = action_masks.find_source(self.env, has_obs_mask, info)
+            self._mask_source_found = True
         self._read_masks(obs, info, self._prev_done)
         return self._flat(obs)
 
@@ -339,6 +341,7 @@ class VecEnv:
         self.steps = own["steps"]
         self._prev_done, self._ep_return, self._ep_length = own["prev_done"], own["ep_return"], own["ep_length"]
         self.mask_source, self.action_mask = own.get("mask_source"), own.get("action_mask")
+        self._mask_source_found = True
         self._finished_returns.clear()
         self._finished_lengths.clear()
 

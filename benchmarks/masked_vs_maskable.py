@@ -22,7 +22,6 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import masked_env  # noqa: E402 — registers MaskedChoice-v0
 from masked_env import MaskedChoiceEnv  # noqa: E402
 
 ENVS, NSTEPS, EPOCHS, BATCH, LR, EVAL_EPISODES = 8, 128, 4, 256, 3e-4, 20

@@ -20,15 +20,18 @@ class MaskedChoiceEnv(gym.Env):
     episode with a penalty of -1. Episodes last ``length`` steps. ``mask_via`` says how the legal
     actions are given: ``info`` (``info["action_mask"]``), ``method`` (``action_masks()``), or
     ``observation`` (a Dict observation with an ``action_mask`` key). ``illegal_total`` counts
-    the illegal actions taken by every instance in this process.
+    the illegal actions taken by every instance in this process; with ``strict`` an illegal
+    action raises instead (for processes whose counters the test cannot read).
     """
 
     illegal_total = 0
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 4}
 
-    def __init__(self, n: int = 4, length: int = 8, mask_via: str = "info", render_mode: str | None = None) -> None:
-        self.n, self.length, self.mask_via, self.render_mode = n, length, mask_via, render_mode
+    def __init__(
+        self, n: int = 4, length: int = 8, mask_via: str = "info", render_mode: str | None = None, strict: bool = False
+    ) -> None:
+        self.n, self.length, self.mask_via, self.render_mode, self.strict = n, length, mask_via, render_mode, strict
         target_space = spaces.Box(0.0, 1.0, (n,), np.float32)
         if mask_via == "observation":
             self.observation_space = spaces.Dict({"target": target_space, "action_mask": spaces.MultiBinary(n)})
@@ -60,6 +63,8 @@ class MaskedChoiceEnv(gym.Env):
         action = int(action)
         self.t += 1
         if not self.mask[action]:
+            if self.strict:
+                raise ValueError(f"illegal action {action} (legal: {np.flatnonzero(self.mask).tolist()})")
             MaskedChoiceEnv.illegal_total += 1
             return self._obs(), ILLEGAL_PENALTY, True, False, self._info()
         reward = 1.0 if action == self.target else 0.0
