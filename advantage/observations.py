@@ -82,7 +82,10 @@ class ObsLayout:
         elif isinstance(space, (spaces.Box, spaces.MultiBinary)):
             shape = tuple(int(d) for d in space.shape)
         else:
-            raise TypeError(f"unsupported observation space {space}; advantage supports {SUPPORTED}")
+            raise TypeError(
+                f"unsupported observation space {space}; advantage supports {SUPPORTED} (wrap the env to drop "
+                "or encode that part; MiniGrid's mission text: use advantage.minigrid:NoMission/<id>)"
+            )
         offset = self.leaves[-1].offset + self.leaves[-1].size if self.leaves else 0
         name = ".".join(str(p) for p in path) or "obs"
         self.leaves.append(Leaf(name, shape, offset, int(np.prod(shape)), is_image_space(space)))

@@ -104,6 +104,32 @@ def test_masks_reach_the_loss_as_stored_in_the_rollout():
     envs.close()
 
 
+@pytest.mark.parametrize("algo", ["ppo", "a2c", "pg"])
+def test_the_update_feeds_the_stored_masks_to_the_loss(algo):
+    """The entropy an update reports is the entropy over the legal actions of each stored step
+    (computed here independently from the model's logits and the rollout's masks), not over all."""
+    from advantage.api import AGENTS
+    from advantage.rollout import RolloutCollector, estimate, flatten
+
+    overrides = {"ppo": PPOConfig(epochs=1, minibatches=1, closed_form=True), "a2c": A2CConfig(), "pg": None}
+    agent = AGENTS[algo]("toy_envs:ToyMasked-v0", overrides[algo], env_kwargs={"mask_via": "info"}, trainer=QUICK)
+    envs = make_vec_env("toy_envs:ToyMasked-v0", 4, env_kwargs={"mask_via": "info"}, backend="sync")
+    collector = RolloutCollector(envs, agent.model, 32, torch.device("cpu"))
+    collector.reset(seed=0)
+    rollout = collector.collect()
+    batch = flatten(rollout, *estimate(rollout, agent.algorithm.default_returns, 0.99, 0.95))
+    envs.close()
+    with torch.no_grad():
+        logits, _ = agent.model(batch.obs)
+    probs = torch.softmax(logits.masked_fill(~batch.action_mask, -torch.inf), -1)
+    masked_entropy = -(probs * probs.clamp_min(1e-30).log()).sum(-1).mean().item()
+    full = torch.softmax(logits, -1)
+    unmasked_entropy = -(full * full.log()).sum(-1).mean().item()
+    assert abs(masked_entropy - unmasked_entropy) > 0.1
+    metrics = agent.algorithm.update(batch)
+    assert metrics["entropy"] == pytest.approx(masked_entropy, abs=1e-5)
+
+
 def test_predict_takes_a_mask_and_a_dict_observation_mask():
     agent = masked_agent("observation")
     obs = {"target": np.eye(4, dtype=np.float32)[0], "action_mask": np.array([0, 0, 1, 0], np.int8)}
@@ -208,6 +234,20 @@ def test_dict_env_with_image_and_vector_learns(channels_last):
     assert agent.evaluate(100, seed=5).mean() >= 0.8  # chance is 0.5
     image_part = agent.model.obs_normalizer(torch.full((1, 194), 200.0))[0, :192]
     assert (image_part == 200).all()  # images are scaled by their CNN, never normalised
+
+
+def test_tuple_observations_blackjack():
+    agent = PPO("Blackjack-v1", num_envs=4, trainer=QUICK).learn()
+    assert agent.predict((14, 10, 0)) in (0, 1)
+    assert agent.predict((np.array([14, 20]), np.array([10, 1]), np.array([0, 1]))).shape == (2,)
+
+
+def test_unsupported_observation_part_names_the_fix():
+    pytest.importorskip("minigrid")
+    import minigrid  # noqa: F401
+
+    with pytest.raises(TypeError, match="unsupported observation space .*NoMission"):
+        PPO("MiniGrid-Empty-5x5-v0")
 
 
 def test_discrete_observations_frozenlake():
