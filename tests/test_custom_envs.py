@@ -438,3 +438,28 @@ def test_ray_workers_import_the_module_and_obey_masks_of_dict_observations(tmp_p
     assert done.returncode == 0, done.stderr[-3000:]
     dropped, delivered, steps = map(int, done.stdout.split()[-3:])
     assert (dropped, delivered, steps) == (0, 8, 512)
+
+
+@pytest.mark.parametrize("side", [84, 7])
+def test_channel_last_images_are_detected(side):
+    """An (H, W, C) image gives what the same weights give on its (C, H, W) form (the Nature CNN
+    from 36 pixels up, the small CNN below)."""
+    from advantage.models.multi_input import image_encoder
+
+    torch.manual_seed(0)
+    first = image_encoder((3, side, side))
+    torch.manual_seed(0)
+    last = image_encoder((side, side, 3))
+    x = torch.randint(0, 255, (2, 3, side, side), dtype=torch.uint8)
+    torch.testing.assert_close(first(x), last(x.permute(0, 2, 3, 1)))
+
+
+def test_a_mask_of_the_wrong_size_is_one_clear_line():
+    class Env(toy_envs.MaskedChoiceEnv):
+        def _info(self):
+            return {"action_mask": np.ones(3, bool)}
+
+    envs = make_vec_env(Env, 2, backend="sync")
+    with pytest.raises(ValueError, match=r"info\['action_mask'\] has shape \(2, 3\); expected 4 flags per env"):
+        envs.reset(seed=0)
+    envs.close()
