@@ -115,6 +115,12 @@ def _label(fn: Any) -> str:
 def env_source(env: Any, env_kwargs: dict[str, Any] | None = None) -> EnvSource:
     """Read ``env`` as one of the accepted forms; TypeError for anything else."""
     kwargs = dict(env_kwargs or {})
+    made = isinstance(env, gym.vector.VectorEnv) or (isinstance(env, gym.Env) and env.spec is None)
+    if kwargs and made:
+        raise ValueError(
+            "env_kwargs apply where advantage makes the env (an id, an EnvSpec or a callable), "
+            f"not to a {type(env).__name__} that is already made"
+        )
     if isinstance(env, str):
         if env.startswith(CALLABLE_PREFIX):
             raise ValueError(

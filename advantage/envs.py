@@ -50,7 +50,6 @@ class StepResult:
     terminated: np.ndarray
     truncated: np.ndarray
     reset_step: np.ndarray  # True where this step only reset the env (action ignored, no transition)
-    action_mask: np.ndarray | None = None  # (N, mask size) legal actions for the next step, if the env masks
 
 
 def split_env_id(env_id: str) -> tuple[str | None, str]:
@@ -277,7 +276,7 @@ class VecEnv:
         self._ep_length[done] = 0
         self._prev_done = done
         self._read_masks(obs_in, info, done)
-        return StepResult(obs, reward, terminated, truncated, reset_step, self.action_mask)
+        return StepResult(obs, reward, terminated, truncated, reset_step)
 
     def _check_finite(self, obs: np.ndarray, reward: np.ndarray) -> None:
         """Stop on NaN/Inf from an env, naming the env index and the vector step."""
