@@ -307,6 +307,8 @@ def test_env_instance_without_spec_predicts_and_evaluates_but_does_not_train():
 def test_api_refuses_other_objects_naming_what_is_accepted():
     with pytest.raises(TypeError, match="an env id .* EnvSpec, a callable .* instance .* vector env"):
         PPO(42)
+    with pytest.raises(ValueError, match="env_kwargs apply where advantage makes the env"):
+        PPO(toy_envs.ShiftedDiscreteEnv(), env_kwargs={"size": 3})
 
 
 def test_callable_env_run_is_loaded_by_passing_the_callable(tmp_path):
