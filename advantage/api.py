@@ -12,7 +12,10 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
+from gymnasium import Space
+from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
+from .action_masks import as_masks, check_allows_some
 from .algorithms import ALGORITHMS, AlgoConfig, resolve_device
 from .algorithms.recurrent import RECURRENT_ALGORITHMS
 from .checkpoint import (
@@ -24,22 +27,15 @@ from .checkpoint import (
     save_checkpoint,
 )
 from .config import RunConfig, TrainerConfig
-from .defaults import default_config
-from .envs import check_env_id, make_env, make_vec_env, resolve_backend
+from .defaults import action_kind, default_config
+from .env_source import CALLABLE_PREFIX, EnvSource, env_source
+from .envs import VecEnv, resolve_backend
 from .errors import TrainingInterrupted
 from .evaluation import evaluate
 from .models import ModelConfig, make_model
+from .observations import ObsLayout, is_structured
 from .recurrent_trainer import RECURRENT_TRAINERS
 from .trainer import CHECKPOINT_FORMAT, SyncMultiEnvTrainer, missing_resume_keys
-
-
-def _spaces(env_id: str) -> tuple[gym.Space, gym.Space]:
-    check_env_id(env_id)
-    env = make_env(env_id)
-    try:
-        return env.observation_space, env.action_space
-    finally:
-        env.close()
 
 
 def merge_config(base: Any, given: Any) -> Any:
@@ -61,7 +57,7 @@ def merge_config(base: Any, given: Any) -> Any:
     return dataclasses.replace(base, **changed)
 
 
-def _seeded_model(observation_space: gym.Space, action_space: gym.Space, run_config: RunConfig) -> torch.nn.Module:
+def _seeded_model(observation_space: Space, action_space: Space, run_config: RunConfig) -> torch.nn.Module:
     """The initial weights follow the run's seed alone: built on one torch thread, because the
     QR decomposition of orthogonal init differs in its last bits with the thread count."""
     threads = torch.get_num_threads()
@@ -74,15 +70,21 @@ def _seeded_model(observation_space: gym.Space, action_space: gym.Space, run_con
 
 
 class Agent:
-    """An algorithm, its model and its run configuration; subclasses fix the algorithm."""
+    """An algorithm, its model and its run configuration; subclasses fix the algorithm.
+
+    ``env`` is an id (``"CartPole-v1"``, ``"mymod:MyEnv-v0"``), an ``EnvSpec``, a callable
+    returning an env, an env instance or a Gymnasium vector env (see :mod:`advantage.env_source`);
+    ``env_kwargs`` go to the env's constructor.
+    """
 
     algo = "ppo"
 
     def __init__(
         self,
-        env: str = "CartPole-v1",
+        env: Any = None,
         config: AlgoConfig | None = None,
         *,
+        env_kwargs: dict[str, Any] | None = None,
         trainer: TrainerConfig | None = None,
         model: ModelConfig | None = None,
         num_envs: int | None = None,
@@ -94,7 +96,21 @@ class Agent:
         run_config: RunConfig | None = None,
     ) -> None:
         if run_config is None:  # the env's defaults, with what the caller set merged over them
-            run_config = default_config(self.algo, env)
+            source = env_source("CartPole-v1" if env is None else env, env_kwargs)
+            if source.vector_env is not None:
+                if num_envs is not None and num_envs != source.vector_env.num_envs:
+                    raise ValueError(
+                        f"num_envs={num_envs} but the vector env given has {source.vector_env.num_envs} envs; "
+                        "leave num_envs out (it comes from the vector env)"
+                    )
+                num_envs = source.vector_env.num_envs
+            family = None  # an env made by a callable has no id to look its family up by
+            if source.id.startswith(CALLABLE_PREFIX):
+                family = f"other-{action_kind(source.spaces()[1])}"
+            run_config = default_config(self.algo, source.id, family)
+            run_config = dataclasses.replace(run_config, env=source.id, env_kwargs=source.kwargs)
+            if source.factory is not None and run_config.env_backend in ("auto", "vector", "envpool"):
+                run_config = dataclasses.replace(run_config, env_backend="sync")
             sections = {"algorithm": config, "trainer": trainer, "model": model}
             overrides: dict[str, Any] = {
                 **{name: merge_config(getattr(run_config, name), given)
@@ -105,12 +121,24 @@ class Agent:
             run_config = dataclasses.replace(run_config, **{k: v for k, v in overrides.items() if v is not None})
             if seed is not None:
                 run_config.trainer = dataclasses.replace(run_config.trainer, seed=seed)
+        else:
+            source = env_source(
+                run_config.env if env is None else env, run_config.env_kwargs if env_kwargs is None else env_kwargs
+            )
         if run_config.algo != self.algo:
             raise ValueError(f"{type(self).__name__} cannot run a {run_config.algo!r} config")
         self.run_config = run_config
         self.device = resolve_device(run_config.algorithm.device)
-        self.observation_space, self.action_space = _spaces(run_config.env)
-        resolve_backend(run_config.env, run_config.env_backend)  # refuse a backend the env lacks now
+        if run_config.distributed == "ray" and source.id != source.maker():
+            raise ValueError(
+                "Ray workers make their envs from the run's env id; register the env and pass its id "
+                "('mymod:MyEnv-v0') instead of a callable or env object"
+            )
+        self.env_source: EnvSource = source
+        self.observation_space, self.action_space = source.spaces()
+        if source.instance is None and source.vector_env is None:  # refuse a backend the env lacks now
+            resolve_backend(source.maker(), run_config.env_backend)
+        self.layout = ObsLayout(self.observation_space) if is_structured(self.observation_space) else None
         self.recurrent = run_config.model.policy == "lstm"
         if self.recurrent and self.algo not in ("a2c", "ppo"):
             raise ValueError(f"policy lstm is available for a2c and ppo, not {self.algo}")
@@ -163,10 +191,9 @@ class Agent:
             cfg.trainer = dataclasses.replace(cfg.trainer, total_steps=done + steps)
         tcfg = cfg.trainer
         self.algorithm.decay_steps = cfg.algorithm.decay_steps or tcfg.total_steps
-        val_envs = (
-            make_vec_env(cfg.env, tcfg.num_val_episodes, backend=cfg.env_backend, training=False)
-            if tcfg.validate_freq else None
-        )
+        source = self.env_source
+        source.maker()  # an env instance without a spec cannot train: say so before any work
+        val_envs = source.make_vec(tcfg.num_val_episodes, cfg.env_backend, training=False) if tcfg.validate_freq else None
         if run_dir is not None:
             run_dir = Path(run_dir)
             run_dir.mkdir(parents=True, exist_ok=True)
@@ -181,7 +208,7 @@ class Agent:
                 )
                 self._continuation = _snapshot(self.trainer)
             else:
-                envs = make_vec_env(cfg.env, cfg.num_envs, backend=cfg.env_backend)
+                envs = source.make_vec(cfg.num_envs, cfg.env_backend)
                 try:
                     trainer_cls = RECURRENT_TRAINERS[self.algo] if self.recurrent else SyncMultiEnvTrainer
                     self.trainer = trainer_cls(envs, self.algorithm, val_envs, tcfg, cfg, run_dir, progress)
@@ -194,7 +221,8 @@ class Agent:
                         raise
                     self._continuation = _snapshot(self.trainer)
                 finally:
-                    envs.close()
+                    if source.owns_training_envs:
+                        envs.close()
         finally:
             if val_envs is not None:
                 val_envs.close()
@@ -203,31 +231,51 @@ class Agent:
     @torch.inference_mode()
     def predict(
         self,
-        obs: np.ndarray,
+        obs: Any,
         deterministic: bool = True,
         state: torch.Tensor | None = None,
         episode_start: np.ndarray | None = None,
+        action_mask: np.ndarray | None = None,
     ):
         """Actions for one observation or a batch of them, as the environment takes them.
 
+        Dict / Tuple observations are given as the env returns them. ``action_mask`` (True =
+        legal; one row per observation) restricts the choice; a Dict observation's
+        ``action_mask`` key is used when no mask is passed.
         A recurrent (lstm) agent returns ``(actions, state)``: pass the state back with the next
         observation, and ``episode_start`` (True where the observation begins an episode; the
         default treats every observation as a start only when no state is given).
         """
-        obs, single = self._check_observation(obs)
-        batch = torch.as_tensor(obs[None] if single else obs, device=self.device)
+        if self.layout is not None:
+            rows = self.layout.batch_size(obs)
+            single = rows is None
+            if action_mask is None:
+                action_mask = self.layout.mask_of(obs)
+            flat = self.layout.flatten(obs, rows)
+            batch = torch.as_tensor(flat[None] if single else flat, device=self.device)
+        else:
+            obs, single = self._check_observation(obs)
+            batch = torch.as_tensor(obs[None] if single else obs, device=self.device)
+        n = batch.shape[0]
+        masked = {}
+        if action_mask is not None:
+            size = getattr(self.model.head, "mask_size", None)
+            if size is None:
+                raise ValueError(f"action masks apply to Discrete and MultiDiscrete actions, not {self.action_space}")
+            mask = check_allows_some(as_masks(action_mask, size, n, "predict(action_mask=...)"), "predict(action_mask=...)")
+            masked = {"action_mask": torch.as_tensor(mask, device=self.device)}
         if not self.recurrent:
-            action, _, _ = self.model.act(batch, deterministic=deterministic)
+            action, _, _ = self.model.act(batch, deterministic=deterministic, **masked)
             env_action = self.model.head.to_env(action.cpu())
             return env_action[0] if single else env_action
-        n = batch.shape[0]
         if episode_start is None:
             episode_start = np.full(n, state is None)
         if state is None:
             state = self.model.initial_state(n)
         start = np.asarray(episode_start, dtype=bool).reshape(n)
         action, _, _, state = self.model.act(
-            batch, state.to(self.device), torch.as_tensor(start, device=self.device), deterministic=deterministic
+            batch, state.to(self.device), torch.as_tensor(start, device=self.device),
+            deterministic=deterministic, **masked,
         )
         env_action = self.model.head.to_env(action.cpu())
         return (env_action[0] if single else env_action), state
@@ -252,9 +300,17 @@ class Agent:
 
     def evaluate(self, episodes: int = 10, deterministic: bool = True, seed: int | None = None) -> np.ndarray:
         """Episode returns of ``episodes`` evaluation episodes."""
-        envs = make_vec_env(self.run_config.env, episodes, backend=self.run_config.env_backend, training=False)
+        max_steps = self.run_config.trainer.max_val_steps
+        instance = self.env_source.instance
+        if instance is not None:  # one env that cannot be copied: its episodes one after another
+            envs = VecEnv(SyncVectorEnv([lambda: instance], autoreset_mode=AutoresetMode.NEXT_STEP))
+            return np.concatenate([
+                evaluate(self.model, envs, deterministic, max_steps, None if seed is None else seed + i)
+                for i in range(episodes)
+            ])
+        envs = self.env_source.make_vec(episodes, self.run_config.env_backend, training=False)
         try:
-            return evaluate(self.model, envs, deterministic, self.run_config.trainer.max_val_steps, seed)
+            return evaluate(self.model, envs, deterministic, max_steps, seed)
         finally:
             envs.close()
 
@@ -265,7 +321,9 @@ class Agent:
         """Record ``episodes`` evaluation episodes (at most ``max_frames`` frames) to a .gif or .mp4."""
         from .video import collect_frames, write_video
 
-        frames, fps = collect_frames(self.model, self.run_config.env, episodes, deterministic, seed, max_frames)
+        frames, fps = collect_frames(
+            self.model, self.env_source.maker(), episodes, deterministic, seed, max_frames, self.env_source.kwargs
+        )
         return write_video(frames, path, fps)
 
     def checkpoint(self) -> dict[str, Any]:
@@ -281,21 +339,23 @@ class Agent:
         return save_checkpoint(path, self.checkpoint())
 
     @classmethod
-    def resume(cls, run_dir: str | Path) -> Agent:
+    def resume(cls, run_dir: str | Path, env: Any = None) -> Agent:
         """Continue the run in ``run_dir``: ``PPO.resume("runs/x").learn()``. See :func:`resume_agent`."""
-        agent = resume_agent(run_dir)
+        agent = resume_agent(run_dir, env)
         if cls is not Agent and agent.algo != cls.algo:
             raise ValueError(f"{run_dir} is a {agent.algo} run; resume it with {type(agent).__name__}.resume")
         return agent
 
     @classmethod
-    def load(cls, path: str | Path) -> Agent:
-        """Restore an agent from a checkpoint file or a run directory (its newest checkpoint)."""
+    def load(cls, path: str | Path, env: Any = None) -> Agent:
+        """Restore an agent from a checkpoint file or a run directory (its newest checkpoint).
+
+        ``env`` is needed only for a run whose env a Python callable made (its config records no id)."""
         path = resolve_checkpoint(path)
         payload = load_checkpoint(path)
         run_config = _config_of(payload, path)
         agent_cls = cls if cls.algo == run_config.algo and cls is not Agent else AGENTS[run_config.algo]
-        agent = agent_cls(run_config=run_config)
+        agent = agent_cls(env, run_config=run_config)
         _load_weights(agent, payload, path)
         return agent
 
@@ -361,9 +421,9 @@ class ResumePoint:
     """Why each newer checkpoint could not be used (truncated or corrupted)."""
 
 
-def resume_agent(run_dir: str | Path) -> Agent:
+def resume_agent(run_dir: str | Path, env: Any = None) -> Agent:
     """An agent that, on ``learn()``, continues the run in ``run_dir`` exactly where its newest
-    readable checkpoint left it (falling back past corrupted ones)."""
+    readable checkpoint left it (falling back past corrupted ones). ``env``: as for :meth:`Agent.load`."""
     run_dir = Path(run_dir)
     if not run_dir.exists():
         raise FileNotFoundError(f"run directory {run_dir} does not exist")
@@ -384,7 +444,7 @@ def resume_agent(run_dir: str | Path) -> Agent:
     else:
         path, payload, skipped = None, None, []
         run_config = RunConfig.load_toml(run_dir / "config.toml")
-    agent = AGENTS[run_config.algo](run_config=run_config)
+    agent = AGENTS[run_config.algo](env, run_config=run_config)
     if payload is not None:
         _load_weights(agent, payload, path)
     agent.resume_point = ResumePoint(run_dir, path, payload, skipped)
@@ -438,6 +498,6 @@ AGENTS: dict[str, type[Agent]] = {"ppo": PPO, "a2c": A2C, "a3c": A3C, "pg": PG}
 
 def default_run_dir(config: RunConfig) -> Path:
     """``<log_dir>/<algo>-<env>-s<seed>-<time>``."""
-    env = config.env.replace("/", "_")
+    env = config.env.replace("/", "_").replace(":", "_")
     stamp = time.strftime("%Y%m%d-%H%M%S")
     return Path(config.trainer.log_dir) / f"{config.algo}-{env}-s{config.trainer.seed}-{stamp}"

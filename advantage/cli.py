@@ -38,7 +38,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser("train", help="train an agent (default: PPO on CartPole-v1 until solved)")
     train.add_argument("--algo", default=None, help="pg, a2c, a3c or ppo (default ppo); a3c runs on Ray")
-    train.add_argument("--env", default=None, help="Gymnasium env id (default CartPole-v1)")
+    train.add_argument("--env", default=None,
+                       help="Gymnasium env id (default CartPole-v1); module:EnvId imports module first, "
+                            "which registers EnvId (its directory on PYTHONPATH)")
+    train.add_argument("--env-kwargs", default=None, metavar="JSON",
+                       help='keyword arguments of the env\'s constructor as a JSON object, e.g. \'{"size": 5}\'')
     train.add_argument("--total-timesteps", type=int, default=None, help="environment steps to train for")
     train.add_argument("--num-envs", type=int, default=None, help="parallel environments")
     train.add_argument("--policy", default=None, help="mlp (feed-forward) or lstm (recurrent; a2c and ppo)")
@@ -126,7 +130,8 @@ def _resume(args: argparse.Namespace) -> int:
     from .checkpoint import CheckpointError
 
     given = [flag for flag, value in (
-        ("--algo", args.algo), ("--env", args.env), ("--num-envs", args.num_envs), ("--seed", args.seed),
+        ("--algo", args.algo), ("--env", args.env), ("--env-kwargs", args.env_kwargs),
+        ("--num-envs", args.num_envs), ("--seed", args.seed),
         ("--run-dir", args.run_dir), ("--config", args.config), ("--set", args.overrides),
         ("--deterministic", args.deterministic), ("--backend", args.backend),
         ("--num-workers", args.num_workers), ("--ray-address", args.ray_address),
@@ -193,9 +198,9 @@ def _train_config(args: argparse.Namespace):
     """The run config from defaults, ``--config``, the flags and ``--set`` (in that order)."""
     from .config import RunConfig
     from .defaults import default_config
-    from .envs import check_env_id
+    from .envs import check_env_id, env_spec
 
-    no_flags = not any([args.algo, args.env, args.total_timesteps, args.config, args.overrides])
+    no_flags = not any([args.algo, args.env, args.env_kwargs, args.total_timesteps, args.config, args.overrides])
     if args.config:
         config = RunConfig.load_toml(args.config)
         if args.algo and args.algo != config.algo:
@@ -205,6 +210,8 @@ def _train_config(args: argparse.Namespace):
     else:
         config = default_config(args.algo or "ppo", args.env or "CartPole-v1")
     check_env_id(config.env)
+    if args.env_kwargs is not None:
+        config = dataclasses.replace(config, env_kwargs=_env_kwargs(args.env_kwargs))
     overrides = list(args.overrides)
     flags = (
         ("num_envs", args.num_envs), ("model.policy", args.policy), ("trainer.seed", args.seed),
@@ -217,11 +224,20 @@ def _train_config(args: argparse.Namespace):
         overrides.append("trainer.deterministic=true")
     config = config.with_overrides(overrides)
     if no_flags and config.trainer.target_return is None:
-        import gymnasium as gym
-
-        threshold = gym.spec(config.env).reward_threshold
+        threshold = env_spec(config.env).reward_threshold
         config = config.with_overrides([f"trainer.target_return={threshold}", "trainer.total_steps=500000"])
     return config
+
+
+def _env_kwargs(text: str) -> dict:
+    """``--env-kwargs``: a JSON object."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"--env-kwargs must be a JSON object such as '{{\"size\": 5}}' ({exc.msg})") from exc
+    if not isinstance(value, dict):
+        raise ValueError(f"--env-kwargs must be a JSON object such as '{{\"size\": 5}}', got {text!r}")
+    return value
 
 
 def _eval(args: argparse.Namespace) -> int:

@@ -128,6 +128,9 @@ class RunConfig:
 
     algo: str = "ppo"
     env: str = "CartPole-v1"
+    """A Gymnasium id; ``module:EnvId`` imports ``module`` first (where it registers ``EnvId``)."""
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    """Keyword arguments of the env's constructor (``gymnasium.make(env, **env_kwargs)``)."""
     num_envs: int = 8
     env_backend: str = "auto"
     distributed: str = "local"
@@ -142,6 +145,8 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         check_algo(self.algo)
+        if not isinstance(self.env_kwargs, dict) or not all(isinstance(k, str) for k in self.env_kwargs):
+            raise ValueError(f"env_kwargs must be a table of name = value pairs, got {self.env_kwargs!r}")
         if not isinstance(self.algorithm, ALGORITHMS[self.algo][1]):
             raise TypeError(f"algorithm config for {self.algo} must be {ALGORITHMS[self.algo][1].__name__}")
         if self.num_envs < 1:
@@ -178,7 +183,7 @@ class RunConfig:
             data[name] = _build(section_cls, data.get(name, {}), name)
         _check_keys(data, {f.name for f in dataclasses.fields(cls)}, "")
         hints = typing.get_type_hints(cls)
-        for key in ("algo", "env", "num_envs", "env_backend", "distributed", "num_workers", "ray_address"):
+        for key in ("algo", "env", "env_kwargs", "num_envs", "env_backend", "distributed", "num_workers", "ray_address"):
             if key in data:
                 data[key] = _coerce(data[key], hints[key], key)
         return cls(**data)
@@ -322,6 +327,10 @@ def _coerce(value: Any, annotation: Any, name: str) -> Any:
     if annotation is str:
         if not isinstance(value, str):
             raise ValueError(f"{name} expects a string, got {value!r}")
+        return value
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ValueError(f"{name} expects a table such as {{size = 5}}, got {value!r}")
         return value
     return value
 

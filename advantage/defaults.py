@@ -18,6 +18,8 @@ from gymnasium import spaces
 
 from .atari import is_atari_id, register_ale
 from .config import RunConfig, _str_to_none, check_algo
+from .env_source import CALLABLE_PREFIX
+from .envs import import_env_module
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -43,21 +45,30 @@ def load_tables() -> dict[str, Any]:
     return tables
 
 
+def action_kind(action_space: spaces.Space) -> str:
+    """``continuous`` for Box actions, ``discrete`` otherwise."""
+    return "continuous" if isinstance(action_space, spaces.Box) else "discrete"
+
+
 def _action_kind(env_id: str) -> str | None:
-    """``continuous`` for Box actions, ``discrete`` otherwise; None if the env cannot be made."""
+    """:func:`action_kind` of the env ``env_id`` makes; None if the env cannot be made."""
     try:
         env = gym.make(env_id)
     except Exception:  # noqa: BLE001 — a missing dependency is reported when the run makes the env
         return None
     try:
-        return "continuous" if isinstance(env.action_space, spaces.Box) else "discrete"
+        return action_kind(env.action_space)
     finally:
         env.close()
 
 
 def env_family(env_id: str) -> str | None:
     """The env's family (one of :data:`FAMILIES`), from its registry entry point and action space;
-    None for an env that cannot be made here (unknown id, missing dependency)."""
+    None for an env that cannot be made here (unknown id, missing dependency) and for an env made
+    by an unregistered callable (``callable:...``; the API looks its family up from its spaces)."""
+    if env_id.startswith(CALLABLE_PREFIX):
+        return None
+    env_id = import_env_module(env_id)
     if env_id not in gym.registry:
         register_ale()  # ale-py's ids (Pong-v4, ...) are registered on first use
     if is_atari_id(env_id):
@@ -79,11 +90,12 @@ def _merge(base: dict[str, Any], layer: dict[str, Any], where: str) -> None:
         base.setdefault(section, {}).update(values)
 
 
-def default_values(algo: str, env_id: str) -> dict[str, dict[str, Any]]:
-    """The merged ``{"run": ..., "model": ..., "algorithm": ..., "trainer": ...}`` for ``algo`` on ``env_id``."""
+def default_values(algo: str, env_id: str, family: str | None = None) -> dict[str, dict[str, Any]]:
+    """The merged ``{"run": ..., "model": ..., "algorithm": ..., "trainer": ...}`` for ``algo`` on
+    ``env_id``; ``family`` overrides :func:`env_family` (for envs that have no id to look up)."""
     check_algo(algo)
     tables = load_tables()
-    family = env_family(env_id)
+    family = family or env_family(env_id)
     layers = (
         (tables.get("algo", {}).get(algo, {}), f"algo.{algo}"),
         (tables.get("family", {}).get(family, {}).get(algo, {}), f"family.{family}.{algo}"),
@@ -95,8 +107,8 @@ def default_values(algo: str, env_id: str) -> dict[str, dict[str, Any]]:
     return values
 
 
-def default_config(algo: str, env_id: str) -> RunConfig:
-    """The run config for ``algo`` on ``env_id`` before any user override."""
-    values = default_values(algo, env_id)
+def default_config(algo: str, env_id: str, family: str | None = None) -> RunConfig:
+    """The run config for ``algo`` on ``env_id`` (of ``family``, when given) before any user override."""
+    values = default_values(algo, env_id, family)
     data = {"algo": algo, "env": env_id, **values.pop("run", {}), **values}
     return RunConfig.from_dict(_str_to_none(data))  # "none" stands for None, as in config.toml

@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import difflib
 import functools
+import importlib
 import importlib.util
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,14 +28,19 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode
 
+from . import action_masks
 from .atari import INSTALL_HINT, SCORE_KEY, EnvPoolAtari, is_atari_id, make_atari_env, register_ale
 from .errors import EnvironmentFault, EnvironmentWorkerError, describe
+from .observations import ObsLayout, is_structured
 from .pomdp import register as _register_pomdp_envs
 from .snapshot import capture_env, decode, encode, restore_env
 
 _register_pomdp_envs()  # CartPoleNoVel-v1
 
 BACKENDS = ("auto", "vector", "sync", "async", "envpool")
+
+EnvFactory = Callable[[], gym.Env]
+"""A callable returning a new env (an env class, ``functools.partial(gym.make, ...)``, a lambda)."""
 
 
 @dataclass
@@ -47,8 +54,42 @@ class StepResult:
     reset_step: np.ndarray  # True where this step only reset the env (action ignored, no transition)
 
 
+def split_env_id(env_id: str) -> tuple[str | None, str]:
+    """``"mymod:MyEnv-v0"`` → ``("mymod", "MyEnv-v0")``; a plain id has no module."""
+    module, sep, bare = env_id.rpartition(":")
+    return (module, bare) if sep else (None, env_id)
+
+
+def import_env_module(env_id: str) -> str:
+    """Import the module of a ``module:EnvId`` id (which registers its envs); returns ``EnvId``.
+
+    This is Gymnasium's own convention (``gym.make("mymod:MyEnv-v0")``); the module must be
+    importable where the env is made (its directory on ``PYTHONPATH``, also on Ray workers).
+    """
+    module, bare = split_env_id(env_id)
+    if module is not None:
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise ValueError(
+                f"cannot import module {module!r} of env id {env_id!r} ({exc}); put the directory "
+                f"holding {module.split('.')[0]} on PYTHONPATH"
+            ) from exc
+    return bare
+
+
+def env_spec(env_id: str) -> gym.envs.registration.EnvSpec:
+    """The registered spec of ``env_id`` (``module:EnvId`` ids import their module first)."""
+    return gym.spec(import_env_module(env_id))
+
+
 def check_env_id(env_id: str) -> None:
-    """Raise ValueError for an unregistered id, suggesting the closest registered ones."""
+    """Raise ValueError for an unregistered id, suggesting the closest registered ones.
+
+    ``module:EnvId`` ids import their module first (it registers ``EnvId``)."""
+    if not isinstance(env_id, str):
+        raise TypeError(f"an environment id must be a string, got {type(env_id).__name__}")
+    full_id, env_id = env_id, import_env_module(env_id)
     if env_id in gym.registry:
         return
     ale_installed = register_ale()  # ale-py's ids are registered on first use
@@ -67,12 +108,14 @@ def check_env_id(env_id: str) -> None:
     hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else (
         "; see gymnasium.pprint_registry() for the registered ids"
     )
-    raise ValueError(f"unknown environment id {env_id!r}{hint}")
+    if full_id != env_id:
+        hint = f"; importing {split_env_id(full_id)[0]!r} did not register it (call gymnasium.register there)"
+    raise ValueError(f"unknown environment id {full_id!r}{hint}")
 
 
 def has_vector_entry_point(env_id: str) -> bool:
     """Whether Gymnasium ships a numpy-vectorised implementation of this env (CartPole does)."""
-    spec = gym.spec(env_id)
+    spec = env_spec(env_id)
     return getattr(spec, "vector_entry_point", None) is not None
 
 
@@ -114,9 +157,13 @@ class EnvPoolVectorEnv(gym.vector.VectorEnv):
         self._pool.close()
 
 
-def make_env(env_id: str, training: bool = True, **env_kwargs: Any) -> gym.Env:
+def make_env(env_id: str | EnvFactory, training: bool = True, **env_kwargs: Any) -> gym.Env:
     """One env as the learner sees it: Atari ids with :mod:`advantage.atari`'s preprocessing
-    (without episodic life and reward clipping when ``training`` is False), others as made."""
+    (without episodic life and reward clipping when ``training`` is False), others as made.
+    A factory is called (with ``env_kwargs``)."""
+    if callable(env_id):
+        return env_id(**env_kwargs)
+    env_id = import_env_module(env_id)
     if is_atari_id(env_id):
         return make_atari_env(env_id, training, **env_kwargs)
     return gym.make(env_id, **env_kwargs)
@@ -171,8 +218,10 @@ def _subprocess_env(env_id: str, index: int, training: bool, env_kwargs: dict[st
 
 
 def _make_gym_vector_env(
-    env_id: str, num_envs: int, backend: str, env_kwargs: dict[str, Any], training: bool
+    env_id: str | EnvFactory, num_envs: int, backend: str, env_kwargs: dict[str, Any], training: bool
 ) -> gym.vector.VectorEnv:
+    if not callable(env_id):
+        env_id = import_env_module(env_id)
     if backend == "envpool":
         if is_atari_id(env_id):
             return EnvPoolAtari(env_id, num_envs, training)
@@ -210,8 +259,18 @@ class VecEnv:
         self.backend = backend
         self.score_key = score_key
         self.num_envs = env.num_envs
-        self.single_observation_space = env.single_observation_space
+        self.env_observation_space = env.single_observation_space
+        """The env's own observation space (Dict, Tuple, ...), from which models are built."""
+        self.layout = ObsLayout(env.single_observation_space) if is_structured(env.single_observation_space) else None
+        self.single_observation_space = env.single_observation_space if self.layout is None else self.layout.space
+        """The space of the observations this class returns (structured ones flattened)."""
         self.single_action_space = env.single_action_space
+        self.mask_size = action_masks.mask_size(env.single_action_space)
+        self.mask_source: str | None = None
+        """Where the env's action masks come from (see :mod:`advantage.action_masks`); found on the first reset."""
+        self._mask_source_found = self.mask_size is None
+        self.action_mask: np.ndarray | None = None
+        """(N, mask size) legal actions for the next step, when the env masks actions."""
         self.steps = 0
         self._prev_done = np.zeros(self.num_envs, dtype=bool)
         self._ep_return = np.zeros(self.num_envs, dtype=np.float64)
@@ -220,14 +279,31 @@ class VecEnv:
         self._finished_lengths: list[np.ndarray] = []
 
     def reset(self, seed: int | None = None) -> np.ndarray:
-        obs, _ = self._call_workers("reset", self.env.reset, seed=seed)
+        obs, info = self._call_workers("reset", self.env.reset, seed=seed)
         self._prev_done[:] = False
         self._ep_return[:] = 0.0
         self._ep_length[:] = 0
-        return obs
+        if not self._mask_source_found:
+            has_obs_mask = self.layout is not None and self.layout.has_mask
+            self.mask_source = action_masks.find_source(self.env, has_obs_mask, info)
+            self._mask_source_found = True
+        self._read_masks(obs, info, self._prev_done)
+        return self._flat(obs)
+
+    def _flat(self, obs: Any) -> np.ndarray:
+        return obs if self.layout is None else self.layout.flatten(obs, self.num_envs)
+
+    def _read_masks(self, obs: Any, info: dict[str, Any], episode_ended: np.ndarray) -> None:
+        if self.mask_source is not None:
+            obs_mask = self.layout.mask_of(obs) if self.mask_source == "observation" else None
+            self.action_mask = action_masks.read_masks(
+                self.env, self.mask_source, obs_mask, info, self.mask_size, episode_ended
+            )
 
     def step(self, actions: np.ndarray) -> StepResult:
         obs, reward, terminated, truncated, info = self._call_workers("step", self.env.step, actions)
+        obs_in = obs
+        obs = self._flat(obs)
         self.steps += 1
         reset_step = self._prev_done.copy()
         reward = np.asarray(reward, dtype=np.float32)
@@ -250,6 +326,7 @@ class VecEnv:
         self._ep_return[done] = 0.0
         self._ep_length[done] = 0
         self._prev_done = done
+        self._read_masks(obs_in, info, done)
         return StepResult(obs, reward, terminated, truncated, reset_step)
 
     def _check_finite(self, obs: np.ndarray, reward: np.ndarray) -> None:
@@ -315,7 +392,7 @@ class VecEnv:
             return None, uncaptured
         own = {
             "steps": self.steps, "prev_done": self._prev_done, "ep_return": self._ep_return,
-            "ep_length": self._ep_length,
+            "ep_length": self._ep_length, "mask_source": self.mask_source, "action_mask": self.action_mask,
         }
         return {"env": env_state, "vec": encode(own)}, []
 
@@ -325,6 +402,8 @@ class VecEnv:
         own = decode(state["vec"])
         self.steps = own["steps"]
         self._prev_done, self._ep_return, self._ep_length = own["prev_done"], own["ep_return"], own["ep_length"]
+        self.mask_source, self.action_mask = own.get("mask_source"), own.get("action_mask")
+        self._mask_source_found = True
         self._finished_returns.clear()
         self._finished_lengths.clear()
 
@@ -343,10 +422,15 @@ class VecEnv:
             self.env.close()
 
 
-def resolve_backend(env_id: str, backend: str) -> str:
-    """``auto`` picks Gymnasium's numpy-vectorised env where one exists, else ``sync``."""
+def resolve_backend(env_id: str | EnvFactory, backend: str) -> str:
+    """``auto`` picks Gymnasium's numpy-vectorised env where one exists, else ``sync``
+    (a factory: ``sync`` or ``async`` only)."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown env backend {backend!r}; choose one of {BACKENDS}")
+    if callable(env_id):
+        if backend in ("vector", "envpool"):
+            raise ValueError(f"env_backend {backend} needs a registered env id; an env factory runs on sync or async")
+        return "sync" if backend == "auto" else backend
     if backend == "auto":
         return "vector" if has_vector_entry_point(env_id) else "sync"
     if backend == "vector" and not has_vector_entry_point(env_id):
@@ -359,7 +443,7 @@ def resolve_backend(env_id: str, backend: str) -> str:
 
 
 def make_vec_env(
-    env_id: str,
+    env_id: str | EnvFactory,
     num_envs: int,
     seed: int | None = None,
     backend: str = "auto",
@@ -373,14 +457,19 @@ def make_vec_env(
     pool, when installed; Atari ids included), ``auto`` (``vector`` when the env has one, else
     ``sync``). Atari ids get the standard preprocessing of :mod:`advantage.atari`;
     ``training=False`` leaves out its episodic life and reward clipping (for evaluation).
+    ``env_id`` may be ``module:EnvId`` (the module is imported first) or a factory (a callable
+    returning a new env, called with ``env_kwargs``).
     """
     if num_envs < 1:
         raise ValueError(f"num_envs must be >= 1, got {num_envs}")
-    check_env_id(env_id)
+    if not callable(env_id):
+        check_env_id(env_id)
     backend = resolve_backend(env_id, backend)
+    atari = not callable(env_id) and is_atari_id(import_env_module(env_id))
     env = VecEnv(
         _make_gym_vector_env(env_id, num_envs, backend, dict(env_kwargs or {}), training),
-        env_id, backend, score_key=SCORE_KEY if is_atari_id(env_id) else None,
+        env_id if isinstance(env_id, str) else getattr(env_id, "__name__", "env factory"), backend,
+        score_key=SCORE_KEY if atari else None,
     )
     if seed is not None:
         env.env.action_space.seed(seed)

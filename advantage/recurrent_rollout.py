@@ -68,11 +68,15 @@ class RecurrentRolloutCollector(RolloutCollector):
         super().reset(seed)
         self.reset_state()
 
-    def act(self, t: int, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def act(
+        self, t: int, obs: torch.Tensor, action_mask: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Store the state and mask step ``t`` starts from, then act and carry the new state."""
         self.storage.states[t] = self.hidden
         self.storage.episode_start[t] = self.episode_start
-        action, value, policy, self.hidden = self.model.act(obs, self.hidden, self.episode_start)
+        action, value, policy, self.hidden = self.model.act(
+            obs, self.hidden, self.episode_start, action_mask=action_mask
+        )
         return action, value, policy
 
     def observe(self, step: StepResult) -> None:
@@ -101,6 +105,8 @@ class SequenceBatch:
     keep: torch.Tensor
     state: torch.Tensor
     """(2, B, C): the LSTM state before each sequence's first step (before its mask)."""
+    action_mask: torch.Tensor | None = None
+    """(L, B, mask size) legal actions, when the env masks actions."""
 
     @property
     def num_sequences(self) -> int:
@@ -108,7 +114,9 @@ class SequenceBatch:
 
     def index(self, idx: torch.Tensor) -> SequenceBatch:
         """The sequences ``idx`` (along dim 1 of every field)."""
-        return SequenceBatch(*(getattr(self, f.name)[:, idx] for f in dataclasses.fields(self)))
+        return SequenceBatch(*(
+            None if getattr(self, f.name) is None else getattr(self, f.name)[:, idx] for f in dataclasses.fields(self)
+        ))
 
     def kept(self) -> tuple[RolloutBatch, torch.Tensor]:
         """The kept transitions as a flat batch, and their flat (time-major) positions."""
@@ -120,6 +128,7 @@ class SequenceBatch:
         batch = RolloutBatch(
             obs=flat(self.obs), actions=flat(self.actions), policy=flat(self.policy),
             values=flat(self.values), advantages=flat(self.advantages), returns=flat(self.returns),
+            action_mask=None if self.action_mask is None else flat(self.action_mask),
         )
         return batch, idx
 
@@ -154,4 +163,5 @@ def sequences(
         obs=cut(r.obs), actions=cut(r.actions), policy=cut(r.policy), values=cut(r.values),
         advantages=cut(advantages), returns=cut(returns), episode_start=cut(r.episode_start),
         keep=cut(keep), state=state.transpose(0, 1).reshape(state.shape[1], chunks * N, -1),
+        action_mask=None if r.action_mask is None else cut(r.action_mask),
     )

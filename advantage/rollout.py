@@ -10,7 +10,7 @@ transition and is dropped from the batch.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -36,6 +36,8 @@ class Rollout:
     truncated: torch.Tensor
     reset_step: torch.Tensor
     last_value: torch.Tensor
+    action_mask: torch.Tensor | None = field(default=None, kw_only=True)
+    """(T, N, mask size) bool: the legal actions at each step, when the env masks actions."""
 
     @property
     def next_values(self) -> torch.Tensor:
@@ -78,14 +80,20 @@ class RolloutCollector:
         self.obs = self.envs.reset(seed=seed)
 
     def collect(self) -> Rollout:
-        """Fill the storage with the next ``nsteps`` steps of every env."""
+        """Fill the storage with the next ``nsteps`` steps of every env (and the action masks the
+        env gave, which acting obeyed, when it masks actions)."""
         if self.obs is None:
             raise RuntimeError("call reset(seed) before collect()")
         s, head, device = self.storage, self.model.head, self.device
         rewards, terminated, truncated, reset_step = self._env_side.values()
+        if self.envs.action_mask is not None and s.action_mask is None:
+            s.action_mask = torch.zeros(self.nsteps, *self.envs.action_mask.shape, dtype=torch.bool, device=device)
         for t in range(self.nsteps):
             obs = torch.from_numpy(self.obs).to(device)
-            action, value, policy = self.act(t, obs)
+            mask = None if s.action_mask is None else torch.from_numpy(self.envs.action_mask).to(device)
+            action, value, policy = self.act(t, obs, mask)
+            if mask is not None:
+                s.action_mask[t] = mask
             step = self.envs.step(head.to_env(action.cpu()))
             self.observe(step)
             s.obs[t] = obs
@@ -103,12 +111,16 @@ class RolloutCollector:
         return s
 
     # Hooks a collector for a model with state (an LSTM) overrides; the loop above stays the same.
-    def act(self, t: int, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``(action, value, packed policy)`` for step ``t``'s observations."""
+    def act(
+        self, t: int, obs: torch.Tensor, action_mask: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(action, value, packed policy)`` for step ``t``'s observations (legal actions only)."""
         head = self.model.head
         if isinstance(head, StateDependentNoiseHead) and resample_due(t, self.model.config.sde_sample_freq):
             head.reset_noise(obs.shape[0])
-        return self.model.act(obs)
+        if action_mask is None:
+            return self.model.act(obs)
+        return self.model.act(obs, action_mask=action_mask)
 
     def observe(self, step: StepResult) -> None:
         """Called with every env step's result, before the next observation is acted on."""
@@ -162,4 +174,5 @@ def flatten(rollout: Rollout, advantages: torch.Tensor, returns: torch.Tensor, k
     return RolloutBatch(
         obs=flat(r.obs), actions=flat(r.actions), policy=flat(r.policy), values=flat(r.values),
         advantages=flat(advantages), returns=flat(returns),
+        action_mask=None if r.action_mask is None else flat(r.action_mask),
     )

@@ -13,45 +13,63 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .action_masks import single_env_mask
 from .atari import is_atari_id
-from .envs import make_env
+from .envs import EnvFactory, import_env_module, make_env
+from .observations import ObsLayout, is_structured
 
 VIDEO_SUFFIXES = (".gif", ".mp4")
 ATARI_FPS = 15  # 60 Hz emulator frames, one observation every 4 frames
 
 
-def _frames_per_second(env_id: str, metadata: dict) -> int:
-    return ATARI_FPS if is_atari_id(env_id) else int(metadata.get("render_fps") or 30)
+def _frames_per_second(env_id: str | EnvFactory, metadata: dict) -> int:
+    atari = isinstance(env_id, str) and is_atari_id(import_env_module(env_id))
+    return ATARI_FPS if atari else int(metadata.get("render_fps") or 30)
 
 
 @torch.inference_mode()
 def collect_frames(
     model: torch.nn.Module,
-    env_id: str,
+    env_id: str | EnvFactory,
     episodes: int = 1,
     deterministic: bool = True,
     seed: int | None = None,
     max_frames: int = 2_000,
+    env_kwargs: dict | None = None,
 ) -> tuple[list[np.ndarray], int]:
     """Frames (H, W, 3) uint8 of ``episodes`` episodes (at most ``max_frames``) and the frame rate.
 
     The env is built as evaluation envs are (for Atari: no episodic life, no reward clipping),
-    so one episode is one whole game.
+    so one episode is one whole game. Structured observations are flattened and action masks
+    obeyed as in training; a recurrent model carries its state through each episode.
     """
     if "DISPLAY" not in os.environ:
         os.environ.setdefault("MUJOCO_GL", "egl")
     device = next(model.parameters()).device
-    env = make_env(env_id, training=False, render_mode="rgb_array")
+    env = make_env(env_id, training=False, render_mode="rgb_array", **(env_kwargs or {}))
+    layout = ObsLayout(env.observation_space) if is_structured(env.observation_space) else None
+    recurrent = getattr(model, "recurrent", False)
+    mask_size = getattr(model.head, "mask_size", None)
     try:
         fps = _frames_per_second(env_id, env.metadata)
         frames: list[np.ndarray] = []
         for episode in range(episodes):
-            obs, _ = env.reset(seed=None if seed is None else seed + episode)
+            obs, info = env.reset(seed=None if seed is None else seed + episode)
             frames.append(env.render())
             done = False
+            state = model.initial_state(1) if recurrent else None
+            start = torch.ones(1, dtype=torch.bool, device=device)
             while not done and len(frames) < max_frames:
-                action, _, _ = model.act(torch.as_tensor(obs[None], device=device), deterministic)
-                obs, _, terminated, truncated, _ = env.step(model.head.to_env(action.cpu())[0])
+                flat = obs if layout is None else layout.flatten(obs, None)
+                batch = torch.as_tensor(np.asarray(flat)[None], device=device)
+                mask = None if mask_size is None else single_env_mask(env, obs, info, mask_size)
+                masked = {} if mask is None else {"action_mask": torch.as_tensor(mask[None], device=device)}
+                if recurrent:
+                    action, _, _, state = model.act(batch, state, start, deterministic, **masked)
+                    start = torch.zeros_like(start)
+                else:
+                    action, _, _ = model.act(batch, deterministic, **masked)
+                obs, _, terminated, truncated, info = env.step(model.head.to_env(action.cpu())[0])
                 frames.append(env.render())
                 done = terminated or truncated
             if len(frames) >= max_frames:

@@ -136,7 +136,7 @@ def collector():
 
 def clone(rollout):
     return dataclasses.replace(
-        rollout, **{f.name: getattr(rollout, f.name).clone() for f in dataclasses.fields(rollout)}
+        rollout, **{f.name: getattr(rollout, f.name).clone() for f in dataclasses.fields(rollout) if getattr(rollout, f.name) is not None}
     )
 
 

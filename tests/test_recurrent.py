@@ -104,7 +104,7 @@ def collected(request):
 
 def clone(rollout):
     return dataclasses.replace(
-        rollout, **{f.name: getattr(rollout, f.name).clone() for f in dataclasses.fields(rollout)}
+        rollout, **{f.name: getattr(rollout, f.name).clone() for f in dataclasses.fields(rollout) if getattr(rollout, f.name) is not None}
     )
 
 

@@ -91,7 +91,8 @@ class A2CAlgorithm(Algorithm):
         adv = batch.advantages
         if cfg.normalize_advantage and len(batch) > 1:
             adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-        loss = a2c_error(a2c_data(policy, batch.actions, value, adv, batch.returns, None))
+        mask = self.model.head.loss_mask(batch.action_mask)
+        loss = a2c_error(a2c_data(policy, batch.actions, value, adv, batch.returns, None), mask)
         total = self.objective(loss.policy_loss, loss.value_loss, loss.entropy_loss)
         metrics = {
             "policy_loss": loss.policy_loss.item(),

@@ -41,7 +41,7 @@ class PGAlgorithm(Algorithm):
         weight = batch.returns - value.detach() if cfg.baseline else batch.returns
         if cfg.normalize_advantage and len(batch) > 1:
             weight = (weight - weight.mean()) / (weight.std() + 1e-8)
-        loss = pg_error(pg_data(policy, batch.actions, weight))
+        loss = pg_error(pg_data(policy, batch.actions, weight), self.model.head.loss_mask(batch.action_mask))
         total = loss.policy_loss - self.entropy_coeff * loss.entropy_loss
         terms = loss._asdict()
         metrics = {}

@@ -82,7 +82,7 @@ class PPOAlgorithm(Algorithm):
         self.closed_form = ClosedFormPPO(self) if use_closed_form else None
 
     def update(self, batch: RolloutBatch) -> dict[str, float]:
-        if self.closed_form is not None:
+        if self.closed_form is not None and batch.action_mask is None:  # the closed form has no masks
             return self.closed_form.update(batch)
         return self.run_epochs(lambda: self.minibatches(batch), batch.values, batch.returns)
 
@@ -114,7 +114,8 @@ class PPOAlgorithm(Algorithm):
                     policy, head.unpack(mb.policy), mb.actions, value, mb.values, adv, mb.returns, None
                 )
                 loss, info = ppo_error(
-                    data, cfg.clip_ratio, cfg.value_clip, cfg.dual_clip, kl_estimator=cfg.kl_estimator
+                    data, cfg.clip_ratio, cfg.value_clip, cfg.dual_clip,
+                    action_mask=head.loss_mask(mb.action_mask), kl_estimator=cfg.kl_estimator,
                 )
                 if cfg.target_kl is not None and info.approx_kl > 1.5 * cfg.target_kl:
                     stopped_early = True

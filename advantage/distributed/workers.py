@@ -107,9 +107,9 @@ class RolloutWorker:
         torch.set_num_threads(1)
         self.config = RunConfig.from_dict(config)
         cfg = self.config
-        self.envs = make_vec_env(cfg.env, num_envs, backend=cfg.env_backend)
+        self.envs = make_vec_env(cfg.env, num_envs, backend=cfg.env_backend, env_kwargs=cfg.env_kwargs)
         torch.manual_seed(torch_seed)
-        self.model = ActorCritic(self.envs.single_observation_space, self.envs.single_action_space, cfg.model)
+        self.model = ActorCritic(self.envs.env_observation_space, self.envs.single_action_space, cfg.model)
         self.collector = RolloutCollector(self.envs, self.model, cfg.trainer.nsteps, torch.device("cpu"))
         self.collector.reset(seed=env_seed)
         self.version = -1

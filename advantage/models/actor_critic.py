@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from gymnasium import spaces
 from torch import nn
 
-from .encoders import MLP, NatureCNN
+from ..observations import is_image_space
 from .heads import GaussianHead, make_head
 from .init import layer_init, reset_to_torch_defaults
-from .normalization import ObsNormalizer, RewardScaler
+from .multi_input import flat_obs_shape, make_encoder, make_obs_normalizer
+from .normalization import RewardScaler
 from .sde import StateDependentNoiseHead
 
 ENCODERS = ("auto", "mlp", "cnn")
@@ -82,12 +82,13 @@ def spec_agent(cls: type, args: tuple, kwargs: dict) -> nn.Module:
     return agent
 
 
-def _is_image(space: spaces.Space) -> bool:
-    return isinstance(space, spaces.Box) and len(space.shape) == 3 and space.dtype == np.uint8
+_is_image = is_image_space
 
 
 class ActorCritic(nn.Module):
-    """Actor-critic for any Box observation and Discrete / MultiDiscrete / Box action space.
+    """Actor-critic for Box, Discrete, Dict and Tuple observations (structured ones arrive
+    flattened, see :mod:`advantage.observations`) and Discrete / MultiDiscrete / MultiBinary /
+    Box actions.
 
     ``forward(obs)`` returns ``(policy, value)``: the policy in the form the losses accept as
     ``logit`` (logits, a ``(mu, sigma)`` pair or a list of logits) and the value of shape (B,).
@@ -112,20 +113,11 @@ class ActorCritic(nn.Module):
     ) -> None:
         super().__init__()
         self.config = config = config or ModelConfig()
-        if not isinstance(observation_space, spaces.Box):
-            raise TypeError(f"observations must be a Box space, got {observation_space}")
-        obs_shape = observation_space.shape
-        use_cnn = config.encoder == "cnn" or (config.encoder == "auto" and _is_image(observation_space))
-        self.obs_normalizer = ObsNormalizer(obs_shape) if config.normalize_obs else None
+        self.obs_shape = flat_obs_shape(observation_space)
+        self.obs_normalizer = make_obs_normalizer(observation_space) if config.normalize_obs else None
         self.reward_scaler = RewardScaler() if config.normalize_reward else None  # used by the trainer
-        if use_cnn:
-            self.actor_encoder = NatureCNN(obs_shape)
-            self.critic_encoder = None
-        else:
-            self.actor_encoder = MLP(obs_shape, config.hidden_sizes, config.activation)
-            self.critic_encoder = (
-                None if config.shared else MLP(obs_shape, config.hidden_sizes, config.activation)
-            )
+        self.actor_encoder, has_cnn = make_encoder(observation_space, config)
+        self.critic_encoder = None if config.shared or has_cnn else make_encoder(observation_space, config)[0]
         features = self.actor_encoder.out_features
         if config.use_sde:
             if not isinstance(action_space, spaces.Box):
@@ -159,15 +151,16 @@ class ActorCritic(nn.Module):
 
     @torch.inference_mode()
     def act(
-        self, obs: torch.Tensor, deterministic: bool = False
+        self, obs: torch.Tensor, deterministic: bool = False, action_mask: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Choose actions for a batch: ``(action, value, packed policy parameters)``."""
+        """Choose actions for a batch: ``(action, value, packed policy parameters)``; only actions
+        ``action_mask`` (B, mask size) allows are chosen."""
         actor_features, critic_features = self._features(obs)
         policy, value = self.head(actor_features), self.value_head(critic_features).squeeze(-1)
         if deterministic:
-            action = self.head.mode(policy)
+            action = self.head.mode(policy, action_mask)
         elif isinstance(self.head, StateDependentNoiseHead):
             action = self.head.sample(policy, actor_features)
         else:
-            action = self.head.sample(policy)
+            action = self.head.sample(policy, action_mask)
         return action, value, self.head.pack(policy)

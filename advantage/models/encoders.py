@@ -78,12 +78,16 @@ class MLP(nn.Module):
 class NatureCNN(nn.Module):
     """Mnih et al. (2015): three convolutions and a 512-unit layer; uint8 pixels scaled to [0, 1].
 
-    Takes channel-first images ``(C, H, W)`` such as 4 stacked 84×84 greyscale frames. Also a
+    Takes channel-first images ``(C, H, W)`` such as 4 stacked 84×84 greyscale frames, or
+    channel-last ones ``(H, W, C)`` (told apart by the shorter side, see ``channels_last``). Also a
     body network of the specification's agents: ``NatureCNN(input_size, features=512)``.
     """
 
     def __init__(self, obs_shape: Sequence[int], features: int = 512) -> None:
         super().__init__()
+        self.channels_last = obs_shape[-1] < obs_shape[0]
+        if self.channels_last:
+            obs_shape = (obs_shape[2], obs_shape[0], obs_shape[1])
         channels = obs_shape[0]
         self.conv = nn.Sequential(
             layer_init(nn.Conv2d(channels, 32, 8, stride=4)), nn.ReLU(),
@@ -102,4 +106,5 @@ class NatureCNN(nn.Module):
         return self.out_features
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.conv(obs.float() / 255.0))
+        x = obs.float() / 255.0
+        return self.fc(self.conv(x.permute(0, 3, 1, 2) if self.channels_last else x))

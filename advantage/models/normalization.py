@@ -35,18 +35,26 @@ class RunningMeanStd(nn.Module):
 
 
 class ObsNormalizer(nn.Module):
-    """``clip((x - mean) / sqrt(var + eps), -clip, clip)`` with running statistics."""
+    """``clip((x - mean) / sqrt(var + eps), -clip, clip)`` with running statistics, per element.
 
-    def __init__(self, shape: Sequence[int], clip: float = 10.0, epsilon: float = 1e-8) -> None:
+    ``raw`` (bool, of ``shape``) marks elements passed through unchanged: the image parts of a
+    structured observation, which their CNN already scales (never normalised twice).
+    """
+
+    def __init__(
+        self, shape: Sequence[int], clip: float = 10.0, epsilon: float = 1e-8, raw: torch.Tensor | None = None
+    ) -> None:
         super().__init__()
         self.rms = RunningMeanStd(shape)
         self.clip = clip
         self.epsilon = epsilon
+        self.register_buffer("raw", raw if raw is not None and bool(raw.any()) else None, persistent=False)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         mean = self.rms.mean.to(torch.float32)
         std = (self.rms.var + self.epsilon).sqrt().to(torch.float32)
-        return ((obs.float() - mean) / std).clamp(-self.clip, self.clip)
+        out = ((obs.float() - mean) / std).clamp(-self.clip, self.clip)
+        return out if self.raw is None else torch.where(self.raw, obs.float(), out)
 
 
 class RewardScaler(nn.Module):

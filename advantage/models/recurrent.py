@@ -25,15 +25,14 @@ import torch
 from gymnasium import spaces
 from torch import nn
 
-from .actor_critic import ModelConfig, _is_image, is_spec_call, spec_agent
-from .encoders import MLP, NatureCNN
+from .actor_critic import ModelConfig, is_spec_call, spec_agent
 from .heads import GaussianHead, make_head
 from .init import layer_init, reset_to_torch_defaults
-from .normalization import ObsNormalizer
+from .multi_input import flat_obs_shape, make_encoder, make_obs_normalizer
 
 
 class ActorCriticLSTM(nn.Module):
-    """Recurrent actor-critic for Box observations and Discrete / MultiDiscrete / Box actions.
+    """Recurrent actor-critic for the observation and action spaces :class:`ActorCritic` takes.
 
     With ``ModelConfig.shared`` one encoder and one LSTM serve both heads; otherwise the critic
     has its own encoder and LSTM, so the value loss cannot crowd the policy out of the memory.
@@ -66,21 +65,15 @@ class ActorCriticLSTM(nn.Module):
         if cell_size is not None:
             config = dataclasses.replace(config, cell_size=cell_size)
         self.config = config
-        if not isinstance(observation_space, spaces.Box):
-            raise TypeError(f"observations must be a Box space, got {observation_space}")
-        self.obs_shape = obs_shape = tuple(observation_space.shape)
-        use_cnn = config.encoder == "cnn" or (config.encoder == "auto" and _is_image(observation_space))
-        self.obs_normalizer = ObsNormalizer(obs_shape) if config.normalize_obs else None
+        self.obs_shape = flat_obs_shape(observation_space)
+        self.obs_normalizer = make_obs_normalizer(observation_space) if config.normalize_obs else None
         self.cell_size = config.cell_size
-        if use_cnn:
-            self.encoder: nn.Module = NatureCNN(obs_shape)
-        else:
-            self.encoder = MLP(obs_shape, config.hidden_sizes, config.activation)
+        self.encoder, has_cnn = make_encoder(observation_space, config)
         self.lstm = _lstm(self.encoder.out_features, self.cell_size)
         self.critic_encoder: nn.Module | None = None
         self.critic_lstm: nn.LSTM | None = None
-        if not (config.shared or use_cnn):
-            self.critic_encoder = MLP(obs_shape, config.hidden_sizes, config.activation)
+        if not (config.shared or has_cnn):
+            self.critic_encoder = make_encoder(observation_space, config)[0]
             self.critic_lstm = _lstm(self.critic_encoder.out_features, self.cell_size)
         self.head = make_head(self.cell_size, action_space)
         if isinstance(self.head, GaussianHead):
@@ -155,11 +148,13 @@ class ActorCriticLSTM(nn.Module):
         state: torch.Tensor,
         episode_start: torch.Tensor,
         deterministic: bool = False,
+        action_mask: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """One step for a batch: ``(action, value, packed policy parameters, next state)``."""
+        """One step for a batch: ``(action, value, packed policy parameters, next state)``; only
+        actions ``action_mask`` (B, mask size) allows are chosen."""
         actor, critic, state = self._run(obs.unsqueeze(0), episode_start.unsqueeze(0), state)
         policy = self.head(actor[0])
-        action = self.head.mode(policy) if deterministic else self.head.sample(policy)
+        action = self.head.mode(policy, action_mask) if deterministic else self.head.sample(policy, action_mask)
         return action, self.value_head(critic[0]).squeeze(-1), self.head.pack(policy), state
 
     @torch.inference_mode()

@@ -45,6 +45,7 @@ class StateDependentNoiseHead(nn.Module):
         self.exploration: torch.Tensor | None = None
         """``(n, features, actions)``: one exploration matrix per env; see :meth:`reset_noise`."""
         self.policy_dim = 2 * dim
+        self.mask_size = None  # continuous actions take no action mask
         self.action_shape = (dim,)
         self.action_dtype = torch.float32
         self.env_shape = space.shape
@@ -70,6 +71,7 @@ class StateDependentNoiseHead(nn.Module):
         return mu + noise
 
     mode = staticmethod(GaussianHead.mode)
+    loss_mask = staticmethod(GaussianHead.loss_mask)
     pack = staticmethod(GaussianHead.pack)
     unpack = staticmethod(GaussianHead.unpack)
     to_env = GaussianHead.to_env
