@@ -39,10 +39,9 @@ def _advantage(row: SuiteRow, seed: int, t0: float, run_dir: Path) -> dict[str, 
     if run_dir.exists():  # an earlier attempt that was cut off before it was recorded
         shutil.rmtree(run_dir)
     agent = AGENTS[row.algo](run_config=config)
-    learn_start = time.time()
     agent.learn(run_dir=run_dir)
     metrics = read_metrics(run_dir / "metrics.csv")
-    offset = learn_start - t0
+    offset = agent.summary["started_at"] - t0  # metrics' wall_time counts from the loop's start
     curve = [(int(s), offset + w, r) for s, w, r in zip(metrics["step"], metrics["wall_time"], metrics["eval_return"])
              if not math.isnan(r)]
     final = agent.evaluate(EVAL_EPISODES, deterministic=True, seed=seed + FINAL_SEED_OFFSET)

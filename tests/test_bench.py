@@ -258,11 +258,13 @@ def test_suite_run_of_advantage_records_the_whole_budget(tmp_path, monkeypatch):
     """One real tiny advantage run, in this process: the record a suite line holds."""
     row = suite.SuiteRow("tiny", "ppo", "CartPole-v1", 4096, 20.0, 2048)
     monkeypatch.setitem(suite.ROWS, "tiny", row)
-    record = suite_runs.run({"row": "tiny", "library": "advantage", "seed": 1, "t0": time.time(),
+    record = suite_runs.run({"row": "tiny", "library": "advantage", "seed": 1, "t0": time.time() - 1.0,
                              "run_dir": str(tmp_path / "run")})
     assert record["env_steps"] >= 4096 and [s for s, _, _ in record["curve"]][-1] >= 4096  # no early stop
     assert len(record["final_returns"]) == 10 and record["final_return"] == pytest.approx(np.mean(record["final_returns"]))
     assert record["best_error"] is None and record["best_return"] > 0 and record["steps_per_second"] > 0
+    seconds = [sec for _, sec, _ in record["curve"]]  # from the launch, imports before it included
+    assert 0 < seconds[0] and seconds == sorted(seconds) and seconds[-1] < record["process_seconds"]
     first = next(((s, sec) for s, sec, r in record["curve"] if r >= 20.0), (None, None))
     assert (record["steps_to_threshold"], record["seconds_to_threshold"]) == first
     assert json.loads(json.dumps(record)) == json.loads(json.dumps(record))  # plain JSON
