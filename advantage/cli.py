@@ -277,12 +277,12 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _suite(args: argparse.Namespace) -> int:
-    from .suite import LIBRARIES, load_records, run_suite, select_rows
-    from .suite_report import write_report
+    from .suite import LIBRARIES, SuiteRunsFailed, load_records, run_suite, select_rows
+    from .suite_report import suite_table, write_report
 
     if args.tasks or args.modes:
         raise CLIError("--tasks and --modes belong to the task benchmark; --suite takes --rows and --libraries")
-    out = Path(args.out or SUITE_OUT)
+    out, status = Path(args.out or SUITE_OUT), 0
     try:
         rows = select_rows(args.rows)
         if args.report_only:
@@ -293,12 +293,18 @@ def _suite(args: argparse.Namespace) -> int:
             records = run_suite(rows, args.seeds, args.libraries or list(LIBRARIES), out)
     except (ValueError, ImportError) as exc:
         raise CLIError(str(exc)) from exc
+    except SuiteRunsFailed as exc:
+        print(f"advantage: {exc}", file=sys.stderr)
+        records, status = load_records(out), 1
     command = " ".join(["advantage bench --suite", *(["--rows", *args.rows] if args.rows else []),
                         "--seeds", *map(str, args.seeds), *(["--libraries", *args.libraries] if args.libraries else []),
                         "--out", str(out)])
+    if not records:
+        return status
+    print(suite_table(records))
     for path in write_report(records, Path(args.report_dir or SUITE_REPORT), command):
         print(f"wrote {path}")
-    return 0
+    return status
 
 
 def main(argv: list[str] | None = None) -> int:

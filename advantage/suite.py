@@ -26,6 +26,10 @@ LIBRARIES = ("advantage", "sb3")
 BOX2D_PREFIXES = ("LunarLander", "BipedalWalker", "CarRacing")
 
 
+class SuiteRunsFailed(RuntimeError):
+    """Some runs of the suite failed; the others were recorded."""
+
+
 @dataclass(frozen=True)
 class SuiteRow:
     """One line of the suite: what trains, for how long, and what it must hold at the end."""
@@ -156,9 +160,18 @@ def run_suite(rows: list[SuiteRow], seeds: list[int], libraries: list[str], out:
     if skipped:
         print(f"{skipped} run(s) already recorded in {out}: skipped", file=sys.stderr, flush=True)
     run_root = out.parent / f"{out.stem}_runs"
+    failed = []
     for row, library, seed in todo:
-        record = launch_run(row, library, seed, run_root)
+        try:
+            record = launch_run(row, library, seed, run_root)
+        except subprocess.CalledProcessError as exc:  # the others still run; a relaunch retries this one
+            failed.append(f"{row.name} {library} seed {seed}")
+            print(f"{failed[-1]}: failed (exit status {exc.returncode}), not recorded", file=sys.stderr, flush=True)
+            continue
         append_record(out, record)
         records.append(record)
         print(_describe(record, row), file=sys.stderr, flush=True)
+    if failed:
+        raise SuiteRunsFailed(f"{len(failed)} run(s) failed and were not recorded ({'; '.join(failed)}); "
+                              "their errors are above, and running the same command again retries them")
     return records

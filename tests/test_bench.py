@@ -287,3 +287,28 @@ def test_bench_cli_suite_options(capsys):
     assert "--rows is a --suite option" in capsys.readouterr().err
     assert main(["bench", "--suite", "--tasks", "cartpole-ppo"]) == 2
     assert "--suite takes --rows and --libraries" in capsys.readouterr().err
+
+
+def test_a_failed_run_is_reported_and_the_others_recorded(tmp_path, monkeypatch, capsys):
+    import subprocess
+
+    def fake_launch(row, library, seed, run_root):
+        if seed == 2:
+            raise subprocess.CalledProcessError(1, ["python"])
+        return _suite_record(row.name, library, seed, 480.0, 20_000, 3.0,
+                             curve=[(10_000, 2.0, 100.0), (20_000, 3.0, 480.0)])
+
+    monkeypatch.setattr(suite, "launch_run", fake_launch)
+    out, report = tmp_path / "suite.jsonl", tmp_path / "report"
+    with pytest.raises(suite.SuiteRunsFailed, match=r"1 run\(s\) failed .*pg-cartpole advantage seed 2"):
+        suite.run_suite(suite.select_rows(["pg-cartpole"]), [1, 2, 3], ["advantage"], out)
+    assert [r["seed"] for r in suite.load_records(out)] == [1, 3]
+    # the CLI: exit status 1, yet the table and curves of what was recorded are written
+    args = ["bench", "--suite", "--rows", "pg-cartpole", "--seeds", "1", "2", "3", "--libraries", "advantage",
+            "--out", str(out), "--report-dir", str(report)]
+    assert main(args) == 1
+    printed = capsys.readouterr()
+    assert "pg-cartpole advantage seed 2: failed (exit status 1)" in printed.err
+    assert "| PG CartPole-v1 | 300,000 | 475 | 480.0 (480, 480) |" in printed.out
+    assert (report / "curves_CartPole-v1.png").exists()
+    assert f"--rows pg-cartpole --seeds 1 2 3 --libraries advantage --out {out}" in (report / "suite.md").read_text()
