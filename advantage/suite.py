@@ -96,7 +96,16 @@ def load_records(path: Path) -> list[dict[str, Any]]:
     """Every run recorded in the JSONL file ``path`` (none if it does not exist yet)."""
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    records = []
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}:{number} is not a JSON record ({exc.msg}); delete that line and relaunch "
+                             "(the run it held will run again)") from None
+    return records
 
 
 def append_record(path: Path, record: dict[str, Any]) -> None:

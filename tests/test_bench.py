@@ -174,6 +174,10 @@ def test_pending_runs_skip_what_is_recorded(tmp_path):
     assert todo == [("ppo-cartpole", "sb3", 1), ("ppo-cartpole", "advantage", 2),
                     ("pg-cartpole", "advantage", 1), ("pg-cartpole", "advantage", 2)]  # no SB3 PG row
     assert suite.load_records(tmp_path / "absent.jsonl") == []
+    with out.open("a") as f:
+        f.write('{"row": "ppo-cartpole", "libr\n')  # a line cut short
+    with pytest.raises(ValueError, match=r"suite.jsonl:3 is not a JSON record .*delete that line and relaunch"):
+        suite.load_records(out)
 
 
 def test_run_suite_appends_each_run_and_a_relaunch_runs_only_the_rest(tmp_path, monkeypatch):
