@@ -278,7 +278,7 @@ def _bench(args: argparse.Namespace) -> int:
 
 def _suite(args: argparse.Namespace) -> int:
     from .suite import LIBRARIES, SuiteRunsFailed, load_records, run_suite, select_rows
-    from .suite_report import suite_table, write_report
+    from .suite_report import suite_command, suite_table, write_report
 
     if args.tasks or args.modes:
         raise CLIError("--tasks and --modes belong to the task benchmark; --suite takes --rows and --libraries")
@@ -296,13 +296,10 @@ def _suite(args: argparse.Namespace) -> int:
     except SuiteRunsFailed as exc:
         print(f"advantage: {exc}", file=sys.stderr)
         records, status = load_records(out), 1
-    command = " ".join(["advantage bench --suite", *(["--rows", *args.rows] if args.rows else []),
-                        "--seeds", *map(str, args.seeds), *(["--libraries", *args.libraries] if args.libraries else []),
-                        "--out", str(out)])
     if not records:
         return status
     print(suite_table(records))
-    for path in write_report(records, Path(args.report_dir or SUITE_REPORT), command):
+    for path in write_report(records, Path(args.report_dir or SUITE_REPORT), suite_command(records, out)):
         print(f"wrote {path}")
     return status
 

@@ -144,6 +144,15 @@ def plot_env_curves(records: list[dict[str, Any]], env: str, path: Path) -> Path
     return path
 
 
+def suite_command(records: list[dict[str, Any]], out: Path) -> str:
+    """The ``advantage bench --suite`` command that runs (or resumes) every recorded run."""
+    rows = [name for name in ROWS if any(r["row"] == name for r in records)]
+    seeds = sorted({r["seed"] for r in records})
+    libraries = [lib for lib in LIBRARY_LABELS if any(r["library"] == lib for r in records)]
+    return " ".join(["advantage bench --suite --rows", *rows, "--seeds", *map(str, seeds),
+                     "--libraries", *libraries, "--out", str(out)])
+
+
 def write_report(records: list[dict[str, Any]], out_dir: Path, command: str) -> list[Path]:
     """``suite.md`` (the table, its notes and the command) and ``curves_<env>.png`` per env."""
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -315,4 +315,5 @@ def test_a_failed_run_is_reported_and_the_others_recorded(tmp_path, monkeypatch,
     assert "pg-cartpole advantage seed 2: failed (exit status 1)" in printed.err
     assert "| PG CartPole-v1 | 300,000 | 475 | 480.0 (480, 480) |" in printed.out
     assert (report / "curves_CartPole-v1.png").exists()
-    assert f"--rows pg-cartpole --seeds 1 2 3 --libraries advantage --out {out}" in (report / "suite.md").read_text()
+    # the command given is the one that reproduces what is recorded
+    assert f"--suite --rows pg-cartpole --seeds 1 3 --libraries advantage --out {out}`" in (report / "suite.md").read_text()
