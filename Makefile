@@ -1,12 +1,13 @@
 # Two entry points for a fresh clone that has only python3 and pip:
 #   make run   — install everything, then train a default agent (PPO on CartPole-v1 until solved)
 #   make test  — install everything, then run the test suite
+#   make bench — also install the benchmark's comparison libraries (SB3, sb3-contrib, Box2D)
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 TORCH_VERSION ?= 2.13.0
 
-.PHONY: install run test lint clean
+.PHONY: install run test lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +26,10 @@ run: install
 
 test: install
 	$(BIN)/python -m pytest -q
+
+# torch pinned again so that pip never swaps the CPU build for another while resolving the extra
+bench: install
+	$(BIN)/pip install --quiet "torch==$(TORCH_VERSION)" -e ".[bench]"
 
 lint: install
 	$(BIN)/ruff check advantage tests benchmarks

@@ -11,8 +11,8 @@ and advantage with its own tuned defaults for the env (mode ``tuned``). Each run
 - the final greedy return over 10 fresh episodes after the whole budget.
 
 The table shows medians over seeds and the ratios advantage / SB3. Stable-Baselines3 (and Box2D
-for LunarLander) are installed by the benchmark when missing, with torch, gymnasium and numpy
-pinned to the installed versions; they are never dependencies of advantage.
+for LunarLander) come from the ``[bench]`` extra (``make bench``); they are never dependencies of
+advantage's own code.
 
 Only the standard library is imported at module level: each run's process counts its own imports.
 """
@@ -170,19 +170,15 @@ def run_child(spec: dict[str, Any]) -> None:
 
 
 # -- the launcher ---------------------------------------------------------------------------------
-def ensure_packages(tasks: list[Task]) -> None:
-    """pip-install SB3 (and Box2D when a task needs it), pinning torch, gymnasium and numpy."""
-    wanted = []
-    if importlib.util.find_spec("stable_baselines3") is None:
-        wanted.append(f"stable-baselines3=={SB3_VERSION}")
-    if any("LunarLander" in t.env or "BipedalWalker" in t.env for t in tasks) and importlib.util.find_spec("Box2D") is None:
-        wanted.append(f"gymnasium[box2d]=={importlib.metadata.version('gymnasium')}")
-    if not wanted:
-        return
-    pins = [f"{name}=={importlib.metadata.version(name)}" for name in ("torch", "gymnasium", "numpy")]
-    command = [sys.executable, "-m", "pip", "install", "--quiet", *wanted, *pins]
-    print("installing for the benchmark:", " ".join(command), file=sys.stderr, flush=True)
-    subprocess.run(command, check=True)
+def require_bench_packages(sb3: bool = True, sb3_contrib: bool = False, box2d: bool = False) -> None:
+    """Refuse, in one line, a benchmark whose comparison libraries or envs are not installed."""
+    wanted = [("stable_baselines3", "stable-baselines3")] if sb3 else []
+    wanted += [("sb3_contrib", "sb3-contrib")] if sb3_contrib else []
+    wanted += [("Box2D", "gymnasium[box2d]")] if box2d else []
+    missing = [name for module, name in wanted if importlib.util.find_spec(module) is None]
+    if missing:
+        raise ImportError(f"the benchmark needs {', '.join(missing)}: run `make bench` "
+                          "or `pip install -e '.[bench]'`")
 
 
 def launch(name: str, task: Task, mode: str, seed: int, overrides: list[str] = ()) -> dict[str, Any]:
@@ -253,7 +249,7 @@ def run_bench(names: list[str], seeds: list[int], modes: list[str], out: Path | 
     """Run every task × seed × mode, alternating libraries; returns the Markdown table."""
     tasks = [TASKS[n] for n in names]
     if "sb3" in modes:
-        ensure_packages(tasks)
+        require_bench_packages(box2d=any(t.env.startswith(("LunarLander", "BipedalWalker")) for t in tasks))
     records = [launch(name, TASKS[name], mode, seed) for name in names for seed in seeds for mode in modes]
     text = table(records, names) + (
         f"\n\nMedians over seeds {', '.join(map(str, seeds))}. steps/s: training env steps per second, "

@@ -20,6 +20,8 @@ from .errors import (
 )
 
 USAGE_ERROR = 2
+SUITE_OUT = "benchmarks/results/suite.jsonl"
+SUITE_REPORT = "benchmarks/results/suite"
 
 
 class CLIError(Exception):
@@ -76,13 +78,25 @@ def build_parser() -> argparse.ArgumentParser:
                     help="also record one episode to a .gif (or .mp4 with imageio-ffmpeg installed)")
     ev.add_argument("--video-frames", type=int, default=2_000, help="most frames recorded (default 2000)")
 
-    bench = sub.add_parser("bench", help="benchmark advantage against Stable-Baselines3 (installs SB3 if missing)")
+    bench = sub.add_parser("bench", help="benchmark advantage against Stable-Baselines3 (needs `make bench`)")
     bench.add_argument("--tasks", nargs="+", default=None, metavar="TASK",
                        help="tasks to run (default: all): cartpole-ppo cartpole-a2c acrobot-ppo lunarlander-ppo")
     bench.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
-    bench.add_argument("--modes", nargs="+", default=["sb3", "sb3-hparams", "tuned"],
+    bench.add_argument("--modes", nargs="+", default=None,
                        help="sb3 (Stable-Baselines3 defaults), sb3-hparams (advantage with them), tuned (advantage's)")
-    bench.add_argument("--out", default=None, help="also write every run and the table to this JSON file")
+    bench.add_argument("--out", default=None,
+                       help="also write every run and the table to this JSON file "
+                            f"(--suite: the JSONL file runs are appended to, default {SUITE_OUT})")
+    bench.add_argument("--suite", action="store_true",
+                       help="the standard suite: advantage's defaults, whole budgets, SB3 with the zoo's settings")
+    bench.add_argument("--rows", nargs="+", default=None, metavar="ROW",
+                       help="--suite rows to run, by name (ppo-cartpole ...) or env id (default: all)")
+    bench.add_argument("--libraries", nargs="+", choices=("advantage", "sb3"), default=None,
+                       help="--suite libraries to run (default: advantage sb3)")
+    bench.add_argument("--report-dir", default=None,
+                       help=f"--suite: where the table and curves are written (default {SUITE_REPORT})")
+    bench.add_argument("--report-only", action="store_true",
+                       help="--suite: write the table and curves from the recorded runs, train nothing")
 
     plot = sub.add_parser("plot", help="draw learning curves of one or more runs")
     plot.add_argument("run_dirs", nargs="+")
@@ -288,6 +302,14 @@ def _plot(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from .bench import MODES, TASKS, run_bench
 
+    if args.suite:
+        return _suite(args)
+    suite_only = [flag for flag, value in (("--rows", args.rows), ("--libraries", args.libraries),
+                                           ("--report-dir", args.report_dir), ("--report-only", args.report_only))
+                  if value]
+    if suite_only:
+        raise CLIError(f"{suite_only[0]} is a --suite option; add --suite or drop it")
+    args.modes = args.modes or list(MODES)
     names = args.tasks or list(TASKS)
     for name, known in [(n, TASKS) for n in names] + [(m, MODES) for m in args.modes]:
         if name not in known:
@@ -308,6 +330,33 @@ def _interrupted(exc: TrainingInterrupted) -> str:
         f"advantage: {exc.signal_name} at step {exc.step}: stopped after saving {exc.checkpoint}\n"
         f"continue with: advantage train --resume {run_dir}"
     )
+
+def _suite(args: argparse.Namespace) -> int:
+    from .suite import LIBRARIES, SuiteRunsFailed, load_records, run_suite, select_rows
+    from .suite_report import suite_command, suite_table, write_report
+
+    if args.tasks or args.modes:
+        raise CLIError("--tasks and --modes belong to the task benchmark; --suite takes --rows and --libraries")
+    out, status = Path(args.out or SUITE_OUT), 0
+    try:
+        rows = select_rows(args.rows)
+        if args.report_only:
+            records = load_records(out)
+            if not records:
+                raise CLIError(f"no suite runs recorded in {out}; run `advantage bench --suite` first")
+        else:
+            records = run_suite(rows, args.seeds, args.libraries or list(LIBRARIES), out)
+    except (ValueError, ImportError) as exc:
+        raise CLIError(str(exc)) from exc
+    except SuiteRunsFailed as exc:
+        print(f"advantage: {exc}", file=sys.stderr)
+        records, status = load_records(out), 1
+    if not records:
+        return status
+    print(suite_table(records))
+    for path in write_report(records, Path(args.report_dir or SUITE_REPORT), suite_command(records, out)):
+        print(f"wrote {path}")
+    return status
 
 
 def main(argv: list[str] | None = None) -> int:

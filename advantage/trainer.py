@@ -213,7 +213,7 @@ class SyncMultiEnvTrainer:
             redone = unreadable is not None
             logger = MetricsLogger(self.run_dir, cfg.tensorboard, purge_step=self.env_steps + 1 if redone else None)
         progress = Progress(cfg.total_steps, self.progress_enabled)
-        start = time.perf_counter()
+        start, started_at = time.perf_counter(), time.time()
         wall = lambda: self.wall_time_before + time.perf_counter() - start
         time_at_log = start
         loop = self.loop
@@ -280,7 +280,7 @@ class SyncMultiEnvTrainer:
 
             plot_runs([self.run_dir], self.run_dir / "learning_curve.png")
         return {
-            "env_steps": self.env_steps, "updates": self.updates, "wall_time": elapsed,
+            "env_steps": self.env_steps, "updates": self.updates, "wall_time": elapsed, "started_at": started_at,
             "sps": (self.env_steps - self.start_steps) / max(elapsed, 1e-9), "eval_seconds": self.eval_seconds,
             "last_eval_return": self.last_eval,
             "best_eval_return": self.best_eval, "solved_at_step": self.solved_at,

@@ -15,8 +15,8 @@ frozen statistics give the final return.
 Atari: steps/s of PPO with the Atari settings (8 envs × 128 steps, 4 epochs of 256, Nature CNN,
 the standard preprocessing) on both sides for ``--atari-steps`` env steps, same torch threads.
 
-Only the standard library is imported at module level; SB3 is pip-installed on first use with
-torch, gymnasium and numpy pinned (``advantage.bench.ensure_packages``).
+Only the standard library is imported at module level; SB3 comes from the ``[bench]`` extra
+(``make bench``).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from advantage.bench import ensure_packages, versions
+from advantage.bench import require_bench_packages, versions
 
 EVAL_EPISODES = 10
 FINAL_SEED_OFFSET = 2_000
@@ -198,7 +198,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.child:
         run_child(json.loads(args.child))
         return
-    ensure_packages([])
+    if "sb3" in args.libraries:
+        require_bench_packages()
     plan = [("mujoco", library, env_id, seed, args.steps)
             for env_id in args.envs for seed in args.seeds for library in args.libraries]
     if args.atari_steps:

@@ -15,15 +15,14 @@ Variants, each for every seed in its own fresh Python process:
 A greedy evaluation over 10 episodes runs every ``--eval-freq`` steps; a run stops once one
 reaches 475 (advantage confirms it with a second evaluation, as its trainer does), else at its
 budget. The table gives steps to 475, final greedy return, and training steps/s (evaluations
-included), with the ppo-lstm / sb3-rppo steps/s ratio. sb3-contrib is installed by this script
-(pinning the installed torch, gymnasium and numpy); it is not a project dependency.
+included), with the ppo-lstm / sb3-rppo steps/s ratio. sb3-contrib comes from the ``[bench]``
+extra (``make bench``); it is not a dependency of advantage's own code.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.metadata
-import importlib.util
 import json
 import math
 import os
@@ -36,11 +35,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from advantage.bench import require_bench_packages
+
 ENV_ID = "CartPoleNoVel-v1"
 SOLVED = 475.0
 EVAL_EPISODES = 10
 TORCH_THREADS = 1
-SB3_VERSION = "2.9.2"
 VARIANTS = ("ppo-lstm", "ppo-mlp", "a2c-lstm", "sb3-rppo", "ppo-lstm-shared", "a2c-lstm-shared")
 """``-shared``: one LSTM for actor and critic (``model.shared=true``) instead of the critic's own."""
 FINAL_SEED_OFFSET = 2_000
@@ -142,19 +142,6 @@ def run_child(spec: dict[str, Any]) -> None:
     Path(spec["result"]).write_text(json.dumps(record))
 
 
-def ensure_sb3_contrib() -> None:
-    """Install sb3-contrib (and SB3) if missing, pinning the installed torch, gymnasium and numpy."""
-    if importlib.util.find_spec("sb3_contrib") is not None:
-        return
-    pins = [f"{name}=={importlib.metadata.version(name)}" for name in ("torch", "gymnasium", "numpy")]
-    command = [
-        sys.executable, "-m", "pip", "install", f"stable-baselines3=={SB3_VERSION}",
-        f"sb3-contrib=={SB3_VERSION}", *pins,
-    ]
-    print("sb3_contrib not found; running:", " ".join(command), file=sys.stderr, flush=True)
-    subprocess.run(command, check=True)
-
-
 def launch(variant: str, seed: int, steps: int, eval_freq: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         spec = {
@@ -215,7 +202,7 @@ def main(argv: list[str] | None = None) -> None:
         run_child(json.loads(args.child))
         return
     if "sb3-rppo" in args.variants:
-        ensure_sb3_contrib()
+        require_bench_packages(sb3_contrib=True)
     budgets = {v: (args.a2c_steps if v.startswith("a2c") else args.ppo_steps) for v in VARIANTS}
     records = [
         launch(variant, seed, budgets[variant], args.eval_freq)

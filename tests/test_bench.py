@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import time
 
+import numpy as np
 import pytest
+import torch
 
-from advantage import bench
+from advantage import bench, suite, suite_report, suite_runs, zoo
 from advantage.cli import main
+from advantage.defaults import default_config
 
 
 def test_sb3_hparams_match_stable_baselines3_defaults():
@@ -64,3 +68,252 @@ def test_bench_runs_advantage_end_to_end(tmp_path, monkeypatch):
 def test_bench_cli_rejects_unknown_task(capsys):
     assert main(["bench", "--tasks", "pong-ppo"]) == 2
     assert "unknown bench task or mode 'pong-ppo'" in capsys.readouterr().err
+
+
+# -- the suite (advantage bench --suite) ----------------------------------------------------------
+# issue 13's table, by hand: algo, env, budget, threshold, variant
+ISSUE_13_SUITE = [
+    ("ppo", "CartPole-v1", 300_000, 475, ""), ("ppo", "Acrobot-v1", 500_000, -85, ""),
+    ("ppo", "MountainCar-v0", 1_000_000, -120, ""), ("ppo", "Pendulum-v1", 300_000, -200, ""),
+    ("ppo", "MountainCarContinuous-v0", 200_000, 85, ""), ("ppo", "LunarLander-v3", 1_000_000, 200, ""),
+    ("ppo", "BipedalWalker-v3", 5_000_000, 200, ""), ("ppo", "HalfCheetah-v5", 1_000_000, 4000, ""),
+    ("ppo", "Hopper-v5", 1_000_000, 2400, ""), ("ppo", "CartPoleNoVel-v1", 200_000, 475, "lstm"),
+    ("ppo", "CartPole-v1", 300_000, 475, "ray2"), ("a2c", "CartPole-v1", 500_000, 475, ""),
+    ("a2c", "Acrobot-v1", 500_000, -90, ""), ("a2c", "LunarLander-v3", 1_000_000, 150, ""),
+    ("a2c", "Pendulum-v1", 1_000_000, -250, ""), ("a2c", "HalfCheetah-v5", 1_000_000, 2500, ""),
+    ("a2c", "CartPoleNoVel-v1", 500_000, 475, "lstm"), ("a3c", "CartPole-v1", 500_000, 475, "ray2"),
+    ("pg", "CartPole-v1", 300_000, 475, ""),
+]
+
+
+def _variant(row: suite.SuiteRow) -> str:
+    config = default_config(row.algo, row.env).with_overrides(list(row.overrides))
+    if config.model.policy == "lstm":
+        return "lstm"
+    return f"ray{config.num_workers}" if config.distributed == "ray" else ""
+
+
+def test_suite_rows_are_issue_13s_table():
+    assert [(r.algo, r.env, r.budget, r.threshold, _variant(r)) for r in suite.SUITE] == ISSUE_13_SUITE
+    assert len({r.name for r in suite.SUITE}) == len(suite.SUITE)
+    # SB3 runs beside the classic-control and Box2D rows it has zoo settings for, never MuJoCo
+    with_sb3 = {r.name for r in suite.SUITE if r.zoo}
+    assert "ppo-halfcheetah" not in with_sb3 and "a2c-halfcheetah" not in with_sb3
+    assert {"ppo-cartpole", "ppo-lunarlander", "ppo-bipedalwalker", "a2c-pendulum", "ppo-lstm-cartpolenovel"} <= with_sb3
+    assert all((r.zoo, r.env) in zoo.ZOO_HYPERPARAMS for r in suite.SUITE if r.zoo)
+    assert [r.name for r in suite.SUITE if r.final_every_seed] == ["ppo-lstm-cartpolenovel"]
+
+
+def test_select_rows_by_name_or_env():
+    assert [r.name for r in suite.select_rows(["a2c-cartpole", "ppo-pendulum"])] == ["ppo-pendulum", "a2c-cartpole"]
+    assert {r.algo for r in suite.select_rows(["Pendulum-v1"])} == {"ppo", "a2c"}
+    assert suite.select_rows(None) == list(suite.SUITE)
+    with pytest.raises(ValueError, match="unknown suite row or env 'Pong-v5'"):
+        suite.select_rows(["Pong-v5"])
+
+
+def test_zoo_translation_pendulum_and_mountaincar_continuous():
+    pendulum = zoo.zoo_setup("ppo", "Pendulum-v1")
+    assert (pendulum.algorithm, pendulum.policy, pendulum.n_envs, pendulum.normalize) == ("PPO", "MlpPolicy", 4, None)
+    assert pendulum.kwargs == {"n_steps": 1024, "gae_lambda": 0.95, "gamma": 0.9, "n_epochs": 10, "ent_coef": 0.0,
+                               "learning_rate": 1e-3, "clip_range": 0.2, "use_sde": True, "sde_sample_freq": 4}
+    car = zoo.zoo_setup("ppo", "MountainCarContinuous-v0")
+    assert car.n_envs == 1 and car.normalize == {"gamma": 0.9999} and car.zoo_budget == 20_000
+    assert car.kwargs["policy_kwargs"] == {"log_std_init": -3.29, "ortho_init": False}
+    assert (car.kwargs["use_sde"], car.kwargs["max_grad_norm"], car.kwargs["vf_coef"]) == (True, 5, 0.19)
+    assert "normalize" not in car.kwargs and "n_timesteps" not in car.kwargs and "n_envs" not in car.kwargs
+
+
+def test_zoo_translation_schedules_activation_and_a2c():
+    cartpole = zoo.zoo_setup("ppo", "CartPole-v1")
+    lr, clip = cartpole.kwargs["learning_rate"], cartpole.kwargs["clip_range"]
+    # lin_X: X at the start (progress remaining 1), X/4 with a quarter left, 0 at the end
+    assert (lr(1.0), lr(0.25), lr(0.0)) == (0.001, 0.00025, 0.0) and clip(0.5) == 0.1
+    assert cartpole.normalize is None
+    acrobot = zoo.zoo_setup("ppo", "Acrobot-v1")
+    assert acrobot.normalize == {"gamma": 0.99} and acrobot.n_envs == 16
+    lstm = zoo.zoo_setup("ppo_lstm", "CartPoleNoVel-v1")
+    assert lstm.algorithm == "RecurrentPPO" and lstm.policy == "MlpLstmPolicy" and lstm.normalize == {"gamma": 0.98}
+    assert lstm.kwargs["policy_kwargs"]["activation_fn"] is torch.nn.ReLU
+    assert lstm.kwargs["policy_kwargs"]["net_arch"] == {"pi": [64], "vf": [64]}
+    a2c = zoo.zoo_setup("a2c", "Pendulum-v1")
+    assert a2c.algorithm == "A2C" and a2c.normalize == {"gamma": 0.9} and a2c.n_envs == 8
+    assert a2c.kwargs["use_rms_prop"] is True and a2c.kwargs["normalize_advantage"] is False
+    assert a2c.kwargs["learning_rate"](0.5) == pytest.approx(3.5e-4)
+    assert a2c.kwargs["policy_kwargs"] == {"log_std_init": -2, "ortho_init": False}
+    with pytest.raises(ValueError, match="no rl-baselines3-zoo hyperparameters for ppo/Hopper-v5"):
+        zoo.zoo_setup("ppo", "Hopper-v5")
+
+
+def test_zoo_keywords_are_arguments_of_the_sb3_classes():
+    """Every translated key is a parameter of the SB3 / sb3-contrib class it goes to."""
+    import inspect
+
+    sb3 = pytest.importorskip("stable_baselines3")
+    contrib = pytest.importorskip("sb3_contrib")
+    for zoo_file, env in zoo.ZOO_HYPERPARAMS:
+        setup = zoo.zoo_setup(zoo_file, env)
+        cls = contrib.RecurrentPPO if setup.algorithm == "RecurrentPPO" else getattr(sb3, setup.algorithm)
+        assert set(setup.kwargs) <= set(inspect.signature(cls.__init__).parameters), (zoo_file, env)
+
+
+def _suite_record(row, library, seed, final, steps=None, seconds=None, sps=1000.0, best=None, curve=()):
+    return {"row": row, "library": library, "seed": seed, "env": suite.ROWS[row].env, "final_return": final,
+            "steps_to_threshold": steps, "seconds_to_threshold": seconds, "steps_per_second": sps,
+            "best_return": best, "best_error": None, "curve": list(curve), "process_seconds": 1.0}
+
+
+def test_pending_runs_skip_what_is_recorded(tmp_path):
+    out = tmp_path / "suite.jsonl"
+    suite.append_record(out, _suite_record("ppo-cartpole", "advantage", 1, 500.0))
+    suite.append_record(out, _suite_record("ppo-cartpole", "sb3", 2, 500.0))
+    records = suite.load_records(out)
+    assert len(records) == 2 and records[1]["library"] == "sb3"
+    rows = suite.select_rows(["ppo-cartpole", "pg-cartpole"])
+    todo = [(row.name, lib, seed) for row, lib, seed in suite.pending_runs(rows, [1, 2], ["advantage", "sb3"], records)]
+    assert todo == [("ppo-cartpole", "sb3", 1), ("ppo-cartpole", "advantage", 2),
+                    ("pg-cartpole", "advantage", 1), ("pg-cartpole", "advantage", 2)]  # no SB3 PG row
+    assert suite.load_records(tmp_path / "absent.jsonl") == []
+    with out.open("a") as f:
+        f.write('{"row": "ppo-cartpole", "libr\n')  # a line cut short
+    with pytest.raises(ValueError, match=r"suite.jsonl:3 is not a JSON record .*delete that line and relaunch"):
+        suite.load_records(out)
+
+
+def test_run_suite_appends_each_run_and_a_relaunch_runs_only_the_rest(tmp_path, monkeypatch):
+    launched = []
+
+    def fake_launch(row, library, seed, run_root):
+        launched.append((row.name, library, seed))
+        if len(launched) == 3:
+            raise KeyboardInterrupt  # the suite is cut off during its third run
+        return _suite_record(row.name, library, seed, 480.0)
+
+    monkeypatch.setattr(suite, "launch_run", fake_launch)
+    out = tmp_path / "suite.jsonl"
+    rows = suite.select_rows(["pg-cartpole"])
+    with pytest.raises(KeyboardInterrupt):
+        suite.run_suite(rows, [1, 2, 3], ["advantage"], out)
+    assert [r["seed"] for r in suite.load_records(out)] == [1, 2]  # written after every run
+    launched.clear()
+    records = suite.run_suite(rows, [1, 2, 3], ["advantage"], out)
+    assert launched == [("pg-cartpole", "advantage", 3)]
+    assert [r["seed"] for r in records] == [1, 2, 3] and len(suite.load_records(out)) == 3
+
+
+def test_pass_fail_rule():
+    row = suite.ROWS["ppo-acrobot"]  # threshold -85
+
+    def runs(*finals_and_steps):
+        return [_suite_record(row.name, "advantage", i, f, s) for i, (f, s) in enumerate(finals_and_steps)]
+
+    assert suite.row_verdict(row, runs((-80, 1000), (-90, 2000), (-84, 3000)))  # median -84 holds
+    assert not suite.row_verdict(row, runs((-80, 1000), (-90, 2000), (-86, 3000)))  # median -86: collapsed
+    assert not suite.row_verdict(row, runs((-80, 1000), (-84, None), (-100, None)))  # median holds, a seed never got there
+    assert suite.row_verdict(row, runs((-80, None), (-84, 5000), (-100, 1000)))  # reaching it at the end counts
+    assert not suite.row_verdict(row, [])
+    lstm = suite.ROWS["ppo-lstm-cartpolenovel"]  # every seed must hold 475 at the end
+    held = [_suite_record(lstm.name, "advantage", i, f, 1000) for i, f in enumerate((500, 480, 476))]
+    assert suite.row_verdict(lstm, held)
+    held[2]["final_return"] = 470.0
+    assert not suite.row_verdict(lstm, held)
+
+
+def test_suite_table_on_synthetic_records():
+    records = [
+        _suite_record("ppo-cartpole", "advantage", 1, 500.0, 20_000, 4.0, 60_000.0, best=500.0),
+        _suite_record("ppo-cartpole", "advantage", 2, 480.0, 30_000, 6.0, 40_000.0, best=490.0),
+        _suite_record("ppo-cartpole", "advantage", 3, 300.0, 10_000, 5.0, 50_000.0, best=470.0),
+        _suite_record("ppo-cartpole", "sb3", 1, 500.0, 40_000, 50.0, 2_000.0),
+        _suite_record("ppo-cartpole", "sb3", 2, 500.0, None, None, 1_000.0),
+        _suite_record("ppo-cartpole", "sb3", 3, 450.0, 60_000, 40.0, 3_000.0),
+        _suite_record("pg-cartpole", "advantage", 1, 200.0),
+    ]
+    text = suite_report.suite_table(records)
+    lines = text.splitlines()
+    assert len(lines) == 4  # header, rule, two rows in suite order
+    cells = [c.strip() for c in lines[2].strip("|").split("|")]
+    assert len(cells) == lines[0].count("|") - 1
+    assert cells[:6] == ["PPO CartPole-v1", "300,000", "475", "480.0 (500, 480, 300)", "490.0", "pass"]
+    # seconds: medians 5 vs 50 (SB3's never-reached seed counts as worst) → 10x; steps 20k vs 60k → 3x
+    assert cells[6:12] == ["5.0", "50.0", "10.00x", "20,000", "60,000", "3.00x"]
+    assert cells[12:16] == ["50,000", "2,000", "25.00x", "500.0 (500, 500, 450)"]
+    pg = [c.strip() for c in lines[3].strip("|").split("|")]
+    assert pg[5] == "**FAIL** (1 seed)" and pg[6] == "never" and pg[7] == "—" and pg[15] == "—"
+
+
+def test_curve_band_and_plot(tmp_path):
+    runs = [_suite_record("ppo-cartpole", "advantage", 1, 0.0, curve=[(0, 1.0, 10.0), (100, 2.0, 30.0)]),
+            _suite_record("ppo-cartpole", "advantage", 2, 0.0, curve=[(0, 1.0, 20.0), (50, 1.5, 20.0), (100, 2.0, 50.0)])]
+    steps, median, low, high = suite_report.curve_band(runs)
+    assert steps == [0.0, 50.0, 100.0]
+    assert median == [15.0, 20.0, 40.0] and low == [10.0, 20.0, 30.0] and high == [20.0, 20.0, 50.0]
+    records = runs + [_suite_record("ppo-cartpole", "sb3", 1, 0.0, curve=[(0, 1.0, 5.0), (100, 3.0, 9.0)]),
+                      _suite_record("a2c-cartpole", "advantage", 1, 0.0, curve=[(0, 1.0, 5.0)])]
+    written = suite_report.write_report(records, tmp_path / "report", "advantage bench --suite")
+    assert [p.name for p in written] == ["suite.md", "curves_CartPole-v1.png"]
+    assert written[1].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "Command: `advantage bench --suite`" in written[0].read_text()
+    with pytest.raises(ValueError, match="no suite records for Pendulum-v1"):
+        suite_report.plot_env_curves(records, "Pendulum-v1", tmp_path / "x.png")
+
+
+def test_suite_run_of_advantage_records_the_whole_budget(tmp_path, monkeypatch):
+    """One real tiny advantage run, in this process: the record a suite line holds."""
+    row = suite.SuiteRow("tiny", "ppo", "CartPole-v1", 4096, 20.0, 2048)
+    monkeypatch.setitem(suite.ROWS, "tiny", row)
+    record = suite_runs.run({"row": "tiny", "library": "advantage", "seed": 1, "t0": time.time() - 1.0,
+                             "run_dir": str(tmp_path / "run")})
+    assert record["env_steps"] >= 4096 and [s for s, _, _ in record["curve"]][-1] >= 4096  # no early stop
+    assert len(record["final_returns"]) == 10 and record["final_return"] == pytest.approx(np.mean(record["final_returns"]))
+    assert record["best_error"] is None and record["best_return"] > 0 and record["steps_per_second"] > 0
+    seconds = [sec for _, sec, _ in record["curve"]]  # from the launch, imports before it included
+    assert 0 < seconds[0] and seconds == sorted(seconds) and seconds[-1] < record["process_seconds"]
+    first = next(((s, sec) for s, sec, r in record["curve"] if r >= 20.0), (None, None))
+    assert (record["steps_to_threshold"], record["seconds_to_threshold"]) == first
+    assert json.loads(json.dumps(record)) == json.loads(json.dumps(record))  # plain JSON
+
+
+def test_missing_bench_packages_are_one_line_errors(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "stable_baselines3" else real(name, *a))
+    with pytest.raises(ImportError, match=r"needs stable-baselines3: run `make bench` or `pip install -e '\.\[bench\]'`"):
+        bench.require_bench_packages()
+    bench.require_bench_packages(sb3=False)  # advantage alone needs nothing extra on CartPole
+
+
+def test_bench_cli_suite_options(capsys):
+    assert main(["bench", "--suite", "--rows", "ppo-pong"]) == 2
+    assert "unknown suite row or env 'ppo-pong'" in capsys.readouterr().err
+    assert main(["bench", "--rows", "ppo-cartpole"]) == 2
+    assert "--rows is a --suite option" in capsys.readouterr().err
+    assert main(["bench", "--suite", "--tasks", "cartpole-ppo"]) == 2
+    assert "--suite takes --rows and --libraries" in capsys.readouterr().err
+
+
+def test_a_failed_run_is_reported_and_the_others_recorded(tmp_path, monkeypatch, capsys):
+    import subprocess
+
+    def fake_launch(row, library, seed, run_root):
+        if seed == 2:
+            raise subprocess.CalledProcessError(1, ["python"])
+        return _suite_record(row.name, library, seed, 480.0, 20_000, 3.0,
+                             curve=[(10_000, 2.0, 100.0), (20_000, 3.0, 480.0)])
+
+    monkeypatch.setattr(suite, "launch_run", fake_launch)
+    out, report = tmp_path / "suite.jsonl", tmp_path / "report"
+    with pytest.raises(suite.SuiteRunsFailed, match=r"1 run\(s\) failed .*pg-cartpole advantage seed 2"):
+        suite.run_suite(suite.select_rows(["pg-cartpole"]), [1, 2, 3], ["advantage"], out)
+    assert [r["seed"] for r in suite.load_records(out)] == [1, 3]
+    # the CLI: exit status 1, yet the table and curves of what was recorded are written
+    args = ["bench", "--suite", "--rows", "pg-cartpole", "--seeds", "1", "2", "3", "--libraries", "advantage",
+            "--out", str(out), "--report-dir", str(report)]
+    assert main(args) == 1
+    printed = capsys.readouterr()
+    assert "pg-cartpole advantage seed 2: failed (exit status 1)" in printed.err
+    assert "| PG CartPole-v1 | 300,000 | 475 | 480.0 (480, 480) |" in printed.out
+    assert (report / "curves_CartPole-v1.png").exists()
+    # the command given is the one that reproduces what is recorded
+    assert f"--suite --rows pg-cartpole --seeds 1 3 --libraries advantage --out {out}`" in (report / "suite.md").read_text()

@@ -1,0 +1,186 @@
+"""``advantage bench --suite``: the standard suite, each run in a fresh process, recorded as it goes.
+
+Every row trains advantage with its defaults for the env (``advantage.defaults.default_config``,
+plus the row's policy/backend) for the whole budget, never stopping at the threshold; where the
+row names a zoo entry, Stable-Baselines3 trains with rl-baselines3-zoo's hyperparameters
+(``advantage.zoo``) in the same suite. Each finished run is appended as one JSON line to the
+results file; a run already there (same row, library and seed) is skipped, so a suite that was cut
+off is re-launched with the same command. ``advantage.suite_report`` turns the records into the
+table and the learning curves. Only the standard library is imported at module level: each run's
+process counts its own imports.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+LIBRARIES = ("advantage", "sb3")
+BOX2D_PREFIXES = ("LunarLander", "BipedalWalker", "CarRacing")
+
+
+class SuiteRunsFailed(RuntimeError):
+    """Some runs of the suite failed; the others were recorded."""
+
+
+@dataclass(frozen=True)
+class SuiteRow:
+    """One line of the suite: what trains, for how long, and what it must hold at the end."""
+
+    name: str
+    algo: str
+    env: str
+    budget: int
+    threshold: float
+    eval_freq: int  # env steps between greedy validations (the learning curve's resolution)
+    overrides: tuple[str, ...] = ()  # config assignments on top of the env's defaults
+    zoo: str | None = None  # rl-baselines3-zoo file whose entry SB3 runs with, None: no SB3 run
+    final_every_seed: bool = False  # threshold held at the end by every seed, not only the median
+
+    @property
+    def libraries(self) -> tuple[str, ...]:
+        return LIBRARIES if self.zoo else ("advantage",)
+
+
+_LSTM = ("model.policy='lstm'",)
+_RAY_2 = ("distributed='ray'", "num_workers=2")
+
+# The suite of issue 13: algorithm, env, budget, threshold (what the median of 3 seeds must hold at
+# the end of the budget; every seed must reach it at least once).
+SUITE: tuple[SuiteRow, ...] = (
+    SuiteRow("ppo-cartpole", "ppo", "CartPole-v1", 300_000, 475.0, 10_000, zoo="ppo"),
+    SuiteRow("ppo-acrobot", "ppo", "Acrobot-v1", 500_000, -85.0, 10_000, zoo="ppo"),
+    SuiteRow("ppo-mountaincar", "ppo", "MountainCar-v0", 1_000_000, -120.0, 20_000, zoo="ppo"),
+    SuiteRow("ppo-pendulum", "ppo", "Pendulum-v1", 300_000, -200.0, 10_000, zoo="ppo"),
+    SuiteRow("ppo-mountaincarcontinuous", "ppo", "MountainCarContinuous-v0", 200_000, 85.0, 10_000, zoo="ppo"),
+    SuiteRow("ppo-lunarlander", "ppo", "LunarLander-v3", 1_000_000, 200.0, 20_000, zoo="ppo"),
+    SuiteRow("ppo-bipedalwalker", "ppo", "BipedalWalker-v3", 5_000_000, 200.0, 100_000, zoo="ppo"),
+    SuiteRow("ppo-halfcheetah", "ppo", "HalfCheetah-v5", 1_000_000, 4000.0, 50_000),
+    SuiteRow("ppo-hopper", "ppo", "Hopper-v5", 1_000_000, 2400.0, 50_000),
+    SuiteRow("ppo-lstm-cartpolenovel", "ppo", "CartPoleNoVel-v1", 200_000, 475.0, 10_000, _LSTM,
+             zoo="ppo_lstm", final_every_seed=True),
+    SuiteRow("ppo-ray-cartpole", "ppo", "CartPole-v1", 300_000, 475.0, 10_000, _RAY_2),
+    SuiteRow("a2c-cartpole", "a2c", "CartPole-v1", 500_000, 475.0, 10_000, zoo="a2c"),
+    SuiteRow("a2c-acrobot", "a2c", "Acrobot-v1", 500_000, -90.0, 10_000, zoo="a2c"),
+    SuiteRow("a2c-lunarlander", "a2c", "LunarLander-v3", 1_000_000, 150.0, 20_000, zoo="a2c"),
+    SuiteRow("a2c-pendulum", "a2c", "Pendulum-v1", 1_000_000, -250.0, 20_000, zoo="a2c"),
+    SuiteRow("a2c-halfcheetah", "a2c", "HalfCheetah-v5", 1_000_000, 2500.0, 50_000),
+    SuiteRow("a2c-lstm-cartpolenovel", "a2c", "CartPoleNoVel-v1", 500_000, 475.0, 10_000, _LSTM),
+    SuiteRow("a3c-cartpole", "a3c", "CartPole-v1", 500_000, 475.0, 10_000, _RAY_2),
+    SuiteRow("pg-cartpole", "pg", "CartPole-v1", 300_000, 475.0, 10_000),
+)
+ROWS = {row.name: row for row in SUITE}
+
+
+def select_rows(selectors: list[str] | None) -> list[SuiteRow]:
+    """Rows named by ``selectors`` (row names or env ids), in suite order; all rows for None."""
+    if not selectors:
+        return list(SUITE)
+    envs = {row.env for row in SUITE}
+    unknown = [s for s in selectors if s not in ROWS and s not in envs]
+    if unknown:
+        raise ValueError(f"unknown suite row or env {unknown[0]!r}; choose from rows {', '.join(ROWS)} "
+                         f"or envs {', '.join(sorted(envs))}")
+    return [row for row in SUITE if row.name in selectors or row.env in selectors]
+
+
+# -- records --------------------------------------------------------------------------------------
+def load_records(path: Path) -> list[dict[str, Any]]:
+    """Every run recorded in the JSONL file ``path`` (none if it does not exist yet)."""
+    if not path.exists():
+        return []
+    records = []
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}:{number} is not a JSON record ({exc.msg}); delete that line and relaunch "
+                             "(the run it held will run again)") from None
+    return records
+
+
+def append_record(path: Path, record: dict[str, Any]) -> None:
+    """Add one run to ``path`` as a line of JSON, flushed before returning."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as f:
+        f.write(json.dumps(record) + "\n")
+        f.flush()
+
+
+def pending_runs(rows: list[SuiteRow], seeds: list[int], libraries: list[str],
+                 records: list[dict[str, Any]]) -> list[tuple[SuiteRow, str, int]]:
+    """(row, library, seed) still to run: those not already recorded, libraries alternating per seed."""
+    done = {(r["row"], r["library"], r["seed"]) for r in records}
+    return [(row, library, seed) for row in rows for seed in seeds for library in libraries
+            if library in row.libraries and (row.name, library, seed) not in done]
+
+
+# -- the pass/fail rule ---------------------------------------------------------------------------
+def row_verdict(row: SuiteRow, runs: list[dict[str, Any]]) -> bool:
+    """The row passes when the median final greedy return holds the threshold (every seed's, for a
+    ``final_every_seed`` row) and every seed reached it at least once during training."""
+    if not runs:
+        return False
+    finals = [r["final_return"] for r in runs]
+    held = min(finals) >= row.threshold if row.final_every_seed else statistics.median(finals) >= row.threshold
+    reached = all(r["steps_to_threshold"] is not None or r["final_return"] >= row.threshold for r in runs)
+    return held and reached
+
+
+# -- the launcher ---------------------------------------------------------------------------------
+def launch_run(row: SuiteRow, library: str, seed: int, run_root: Path) -> dict[str, Any]:
+    """Train one (row, library, seed) in a fresh interpreter; returns its record."""
+    with tempfile.TemporaryDirectory() as tmp:
+        spec = {"row": row.name, "library": library, "seed": seed, "result": str(Path(tmp) / "result.json"),
+                "run_dir": str(run_root / row.name / f"{library}-s{seed}"), "t0": time.time()}
+        subprocess.run([sys.executable, "-m", "advantage.suite_runs", json.dumps(spec)], check=True)
+        return json.loads(Path(spec["result"]).read_text())
+
+
+def _describe(record: dict[str, Any], row: SuiteRow) -> str:
+    reached = (f"{record['seconds_to_threshold']:.1f} s ({record['steps_to_threshold']:,} steps)"
+               if record["steps_to_threshold"] is not None else "never")
+    best = record.get("best_return")
+    return (f"{row.name} {record['library']} seed {record['seed']}: final {record['final_return']:.1f}"
+            + (f", best.pt {best:.1f}" if best is not None else "")
+            + f", {row.threshold:g} first at {reached}, {record['steps_per_second']:,.0f} steps/s, "
+            f"{record['process_seconds']:.0f} s in all")
+
+
+def run_suite(rows: list[SuiteRow], seeds: list[int], libraries: list[str], out: Path) -> list[dict[str, Any]]:
+    """Run what ``out`` does not hold yet, appending each record as it finishes; returns all records."""
+    from .bench import require_bench_packages
+
+    sb3_rows = [row for row in rows if row.zoo] if "sb3" in libraries else []
+    require_bench_packages(sb3=bool(sb3_rows), sb3_contrib=any(row.zoo == "ppo_lstm" for row in sb3_rows),
+                           box2d=any(row.env.startswith(BOX2D_PREFIXES) for row in rows))
+    records = load_records(out)
+    todo = pending_runs(rows, seeds, libraries, records)
+    skipped = sum(1 for row in rows for seed in seeds for lib in libraries if lib in row.libraries) - len(todo)
+    if skipped:
+        print(f"{skipped} run(s) already recorded in {out}: skipped", file=sys.stderr, flush=True)
+    run_root = out.parent / f"{out.stem}_runs"
+    failed = []
+    for row, library, seed in todo:
+        try:
+            record = launch_run(row, library, seed, run_root)
+        except subprocess.CalledProcessError as exc:  # the others still run; a relaunch retries this one
+            failed.append(f"{row.name} {library} seed {seed}")
+            print(f"{failed[-1]}: failed (exit status {exc.returncode}), not recorded", file=sys.stderr, flush=True)
+            continue
+        append_record(out, record)
+        records.append(record)
+        print(_describe(record, row), file=sys.stderr, flush=True)
+    if failed:
+        raise SuiteRunsFailed(f"{len(failed)} run(s) failed and were not recorded ({'; '.join(failed)}); "
+                              "their errors are above, and running the same command again retries them")
+    return records
