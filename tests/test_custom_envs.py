@@ -267,7 +267,7 @@ def test_dict_observations_with_lstm_and_resume(tmp_path):
     toy_envs.MaskedChoiceEnv.illegal_total = 0
     whole = PPO(run_config=config).learn(256, run_dir=tmp_path / "whole")
     PPO(run_config=config).learn(128, run_dir=tmp_path / "cut")
-    resumed = PPO.resume(tmp_path / "cut").learn(256)
+    resumed = PPO.resume(tmp_path / "cut").learn(128)  # 128 more steps
     assert resumed.summary["resumed_from_step"] == 128
     for name, value in whole.model.state_dict().items():
         assert torch.equal(value, resumed.model.state_dict()[name]), name
