@@ -94,9 +94,12 @@ class AgentA3CAlgorithm(AgentAlgorithm):
 
 
 def worker_copy(agent: A2CModel) -> A2CModel:
-    """A CPU copy of ``agent`` for a rollout worker's process (its optimiser comes along, unused)."""
-    copy = deepcopy(agent).cpu()
+    """A CPU copy of ``agent`` for a rollout worker's process, with a fresh optimiser of the same
+    kind (workers never step it: the learner's state, on whatever device, stays behind)."""
+    optimiser = agent._optimiser()
+    copy = deepcopy(agent, memo={id(optimiser): None}).cpu()
     copy.device = torch.device("cpu")
+    copy.optimiser = type(optimiser)(copy.parameters(), **optimiser.defaults)
     return copy
 
 
