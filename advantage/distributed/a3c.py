@@ -60,7 +60,7 @@ class A3CTrainer(SyncMultiEnvTrainer):
     ) -> None:
         self.owns_pool = isinstance(pool, str)
         if self.owns_pool:
-            algorithm, pool = self._agent_on_workers(pool, algorithm, val_envs, config, num_workers, num_envs, env_backend)
+            algorithm, pool = self._agent_on_workers(pool, algorithm, config, num_workers, num_envs, env_backend)
         elif not isinstance(algorithm, (A3CAlgorithm, AgentA3CAlgorithm)):
             raise TypeError(f"A3CTrainer needs the a3c algorithm, got {getattr(algorithm, 'name', type(algorithm).__name__)}")
         super().__init__(None, algorithm, val_envs, config, run_config, run_dir, progress, pool)
@@ -71,8 +71,7 @@ class A3CTrainer(SyncMultiEnvTrainer):
 
     @staticmethod
     def _agent_on_workers(
-        env_id: str, agent: Any, val_envs: Any, config: TrainerConfig, num_workers: int, num_envs: int | None,
-        env_backend: str,
+        env_id: str, agent: Any, config: TrainerConfig, num_workers: int, num_envs: int | None, env_backend: str
     ) -> tuple[AgentA3CAlgorithm, WorkerPool]:
         """The agent wrapped for A3C (checked against ``env_id``'s spaces) and a pool shipping it to the workers."""
         if not isinstance(agent, A2CModel):

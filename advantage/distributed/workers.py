@@ -116,17 +116,18 @@ class RolloutWorker:
         cfg = self.config
         self.envs = make_vec_env(cfg.env, num_envs, backend=cfg.env_backend)
         torch.manual_seed(torch_seed)
-        if agent is None:
-            self.model = ActorCritic(self.envs.single_observation_space, self.envs.single_action_space, cfg.model)
-        else:
-            self.model = agent
+        self.model = agent if agent is not None else ActorCritic(
+            self.envs.single_observation_space, self.envs.single_action_space, cfg.model
+        )
         self.collector = RolloutCollector(self.envs, self.model, cfg.trainer.nsteps, torch.device("cpu"))
         self.collector.reset(seed=env_seed)
         self.version = -1
         if agent is not None:
             self.algorithm = AgentA3CAlgorithm(agent)
+        elif cfg.algo == "a3c":
+            self.algorithm = A3CAlgorithm(self.model, cfg.algorithm)
         else:
-            self.algorithm = A3CAlgorithm(self.model, cfg.algorithm) if cfg.algo == "a3c" else None
+            self.algorithm = None
         returns = cfg.trainer.returns
         self.estimator = A3CAlgorithm.default_returns if returns == "auto" else returns
 
