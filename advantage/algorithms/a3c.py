@@ -23,6 +23,27 @@ from .a2c import A2CAlgorithm
 from .base import RolloutBatch
 
 
+def flat_gradient(model: torch.nn.Module) -> torch.Tensor:
+    """Every parameter's ``.grad`` flattened in ``model.parameters()`` order (zeros where None)."""
+    return torch.cat([
+        torch.zeros(p.numel(), device=p.device) if p.grad is None else p.grad.detach().reshape(-1)
+        for p in model.parameters()
+    ])
+
+
+def set_flat_gradient(model: torch.nn.Module, flat: torch.Tensor) -> None:
+    """Fill the parameters' ``.grad`` from :func:`flat_gradient`'s layout."""
+    params = list(model.parameters())
+    total = sum(p.numel() for p in params)
+    if flat.numel() != total:
+        raise ValueError(f"got a gradient of {flat.numel()} values for a model of {total} parameters")
+    flat = flat.to(params[0].device)
+    offset = 0
+    for param in params:
+        param.grad = flat[offset:offset + param.numel()].view_as(param).clone()
+        offset += param.numel()
+
+
 class A3CAlgorithm(A2CAlgorithm):
     """A2C's loss, split into a worker half (gradients) and a learner half (optimiser step)."""
 
@@ -35,21 +56,9 @@ class A3CAlgorithm(A2CAlgorithm):
         """
         total, terms, metrics = self.loss(batch)
         self.backward(total, terms)
-        flat = torch.cat([
-            torch.zeros(p.numel(), device=p.device) if p.grad is None else p.grad.detach().reshape(-1)
-            for p in self.model.parameters()
-        ])
-        return flat, metrics
+        return flat_gradient(self.model), metrics
 
     def apply_gradients(self, flat: torch.Tensor) -> float:
         """One optimiser step with a worker's flat gradient (clipped to ``grad_clip``); returns its norm."""
-        params = list(self.model.parameters())
-        total = sum(p.numel() for p in params)
-        if flat.numel() != total:
-            raise ValueError(f"got a gradient of {flat.numel()} values for a model of {total} parameters")
-        flat = flat.to(params[0].device)
-        offset = 0
-        for param in params:
-            param.grad = flat[offset:offset + param.numel()].view_as(param).clone()
-            offset += param.numel()
+        set_flat_gradient(self.model, flat)
         return self.step()

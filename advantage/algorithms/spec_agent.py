@@ -9,12 +9,14 @@ loop's environment steps; the optimiser's state and the schedule are checkpointe
 
 from __future__ import annotations
 
+from copy import deepcopy
 from typing import Any
 
 import torch
 from gymnasium import spaces
 
 from ..models.a2c_family import A2CModel
+from .a3c import flat_gradient, set_flat_gradient
 from .base import Algorithm, RolloutBatch, explained_variance
 
 
@@ -70,11 +72,43 @@ class RecurrentAgentAlgorithm(AgentAlgorithm):
         return self.metrics(loss, flat.values, flat.returns)
 
 
+class AgentA3CAlgorithm(AgentAlgorithm):
+    """A feed-forward agent trained asynchronously: a worker's copy differentiates the agent's
+    own loss (``batch_loss``, what ``backprop`` minimises) on its rollout; the learner applies that
+    gradient with the agent's own optimiser, ``grad_clip`` and scheduled rate."""
+
+    name = "a3c"
+
+    def gradients(self, batch: RolloutBatch) -> tuple[torch.Tensor, dict[str, float]]:
+        """The gradient of ``agent.batch_loss`` on the batch, flattened in ``parameters()`` order, and metrics."""
+        loss = self.agent.batch_loss(batch.obs, batch.returns, batch.actions)
+        self.check_finite({"loss": loss.detach(), **self.agent.loss_terms})
+        self.agent.zero_grad(set_to_none=True)
+        loss.backward()
+        return flat_gradient(self.agent), self.metrics(loss.item(), batch.values, batch.returns)
+
+    def apply_gradients(self, flat: torch.Tensor) -> float:
+        """One step of the agent's optimiser with a worker's gradient, clipped to ``grad_clip``; returns its norm."""
+        set_flat_gradient(self.agent, flat)
+        return self.step()
+
+
+def worker_copy(agent: A2CModel) -> A2CModel:
+    """A CPU copy of ``agent`` for a rollout worker's process, with a fresh optimiser of the same
+    kind (workers never step it: the learner's state, on whatever device, stays behind)."""
+    optimiser = agent._optimiser()
+    copy = deepcopy(agent, memo={id(optimiser): None}).cpu()
+    copy.device = torch.device("cpu")
+    copy.optimiser = type(optimiser)(copy.parameters(), **optimiser.defaults)
+    return copy
+
+
 def as_algorithm(
-    algorithm: Algorithm | A2CModel, recurrent: bool, trainer: str, envs: Any, total_steps: int
+    algorithm: Algorithm | A2CModel, recurrent: bool, trainer: str, envs: Any, total_steps: int,
+    asynchronous: bool = False,
 ) -> Algorithm:
     """``algorithm`` itself, or a specification-style agent wrapped for the shared loop (checked
-    against the trainer kind and the envs' spaces first)."""
+    against the trainer kind and the envs' spaces first); ``asynchronous`` wraps it for A3C."""
     if isinstance(algorithm, Algorithm):
         return algorithm
     if not isinstance(algorithm, A2CModel):
@@ -87,6 +121,8 @@ def as_algorithm(
         raise TypeError(f"{trainer} cannot train {type(algorithm).__name__} (a {kind} agent); use {wanted}")
     if envs is not None:
         _check_spaces(algorithm, envs.single_observation_space, envs.single_action_space)
+    if asynchronous:
+        return AgentA3CAlgorithm(algorithm, total_steps)
     cls = RecurrentAgentAlgorithm if recurrent else AgentAlgorithm
     return cls(algorithm, total_steps)
 

@@ -31,18 +31,10 @@ def require_ray() -> None:
         raise ImportError(f"distributed training (a3c, --backend ray) needs Ray: {INSTALL_HINT}") from exc
 
 
-@contextmanager
-def ray_session(address: str | None, num_workers: int) -> Iterator[None]:
-    """Ray for one run: joins ``address`` (e.g. ``auto``) or starts a new local instance; stops it after.
-
-    When Ray is already initialised in this process (a notebook, a test fixture) it is used as is
-    and left running.
-    """
+def start_ray(address: str | None, num_workers: int) -> None:
+    """``ray.init``: join ``address`` (e.g. ``auto``) or start a new local instance with a CPU per worker."""
     import ray
 
-    if ray.is_initialized():
-        yield
-        return
     try:
         if address is not None:
             ray.init(address=address, logging_level="WARNING")
@@ -56,6 +48,21 @@ def ray_session(address: str | None, num_workers: int) -> Iterator[None]:
             raise StoppedAtOnce(signal.SIGTERM) from None
         raise
     raise_on_sigterm()  # ours again: SIGTERM unwinds like Ctrl-C, with one line
+
+
+@contextmanager
+def ray_session(address: str | None, num_workers: int) -> Iterator[None]:
+    """Ray for one run: joins ``address`` (e.g. ``auto``) or starts a new local instance; stops it after.
+
+    When Ray is already initialised in this process (a notebook, a test fixture) it is used as is
+    and left running.
+    """
+    import ray
+
+    if ray.is_initialized():
+        yield
+        return
+    start_ray(address, num_workers)
     try:
         yield
     finally:

@@ -22,34 +22,83 @@ import numpy as np
 import torch
 
 from ..algorithms.a3c import A3CAlgorithm
+from ..algorithms.spec_agent import AgentA3CAlgorithm, as_algorithm
 from ..config import RunConfig, TrainerConfig
-from ..envs import VecEnv
+from ..envs import VecEnv, make_vec_env
+from ..models.a2c_family import A2CModel
 from ..trainer import SyncMultiEnvTrainer
+from . import require_ray, start_ray
 from .workers import Gradient, WorkerPool
 
 
 class A3CTrainer(SyncMultiEnvTrainer):
-    """Asynchronous advantage actor-critic on a :class:`WorkerPool` (the algorithm must be A3C)."""
+    """Asynchronous advantage actor-critic on a :class:`WorkerPool` (the algorithm must be A3C).
+
+    The specification's style works too: ``A3CTrainer(env_id, agent, val_envs, config,
+    num_workers=2)`` trains a feed-forward ``ActorCritic`` agent on ``num_workers`` Ray workers
+    (``num_envs`` envs of ``env_id`` in all, default one per worker), each acting with a copy of
+    the agent and returning the gradient of the agent's own loss; the learner applies it with the
+    agent's own optimiser. Ray is started here when it is not running; :meth:`close` stops the
+    workers.
+    """
 
     aggregates = {"policy_lag_max": "max", "dropped_rollouts": "last"}
 
     def __init__(
         self,
-        pool: WorkerPool,
-        algorithm: A3CAlgorithm,
+        pool: WorkerPool | str,
+        algorithm: A3CAlgorithm | A2CModel,
         val_envs: VecEnv | None,
         config: TrainerConfig,
         run_config: RunConfig | None = None,
         run_dir: str | Path | None = None,
         progress: bool = False,
+        *,
+        num_workers: int = 2,
+        num_envs: int | None = None,
+        env_backend: str = "auto",
     ) -> None:
-        if not isinstance(algorithm, A3CAlgorithm):
-            raise TypeError(f"A3CTrainer needs the a3c algorithm, got {algorithm.name}")
+        self.owns_pool = isinstance(pool, str)
+        if self.owns_pool:
+            algorithm, pool = self._agent_on_workers(pool, algorithm, config, num_workers, num_envs, env_backend)
+        elif not isinstance(algorithm, (A3CAlgorithm, AgentA3CAlgorithm)):
+            raise TypeError(f"A3CTrainer needs the a3c algorithm, got {getattr(algorithm, 'name', type(algorithm).__name__)}")
         super().__init__(None, algorithm, val_envs, config, run_config, run_dir, progress, pool)
         self.pool = pool
         self.pending: dict[Any, tuple[int, bool]] = {}  # in-flight task -> (worker, is a gradient)
         self.weights: Any = None
         self.lags: list[int] = []
+
+    @staticmethod
+    def _agent_on_workers(
+        env_id: str, agent: Any, config: TrainerConfig, num_workers: int, num_envs: int | None, env_backend: str
+    ) -> tuple[AgentA3CAlgorithm, WorkerPool]:
+        """The agent wrapped for A3C (checked against ``env_id``'s spaces) and a pool shipping it to the workers."""
+        if not isinstance(agent, A2CModel):
+            raise TypeError(
+                f"A3CTrainer(env_id, agent, ...) trains an ActorCritic agent, got {type(agent).__name__}; "
+                "for advantage's own a3c use advantage.A3C or `advantage train --algo a3c`"
+            )
+        probe = make_vec_env(env_id, 1, backend=env_backend)
+        try:
+            algorithm = as_algorithm(agent, False, "A3CTrainer", probe, config.total_steps, asynchronous=True)
+        finally:
+            probe.close()
+        run_config = RunConfig(
+            algo="a3c", env=env_id, num_envs=num_envs or num_workers, env_backend=env_backend, distributed="ray",
+            num_workers=num_workers, algorithm=agent.config, trainer=config,
+        )
+        require_ray()
+        import ray
+
+        if not ray.is_initialized():
+            start_ray(None, num_workers)
+        return algorithm, WorkerPool(agent, run_config, ship_model=True)
+
+    def close(self) -> None:
+        """Stop the workers this trainer started (``A3CTrainer(env_id, agent, ...)``)."""
+        if self.owns_pool:
+            self.pool.close()
 
     def launch(self, index: int) -> None:
         """Start worker ``index``'s next gradient task with the latest weights."""

@@ -15,6 +15,7 @@ being retried, so the lost rollout is dropped rather than delivered twice.
 from __future__ import annotations
 
 import os
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -23,10 +24,12 @@ import numpy as np
 import torch
 
 from ..algorithms.a3c import A3CAlgorithm
+from ..algorithms.spec_agent import AgentA3CAlgorithm, worker_copy
 from ..config import RunConfig
 from ..envs import make_vec_env
 from ..errors import EnvironmentFault
 from ..models import ActorCritic
+from ..models.a2c_family import A2CModel
 from ..rollout import Rollout, RolloutCollector, estimate, flatten
 
 TORCH_SEED_STRIDE = 7_919
@@ -103,17 +106,28 @@ class Gradient:
 class RolloutWorker:
     """The body of one Ray actor; plain Python, so it also runs in-process (as the tests do)."""
 
-    def __init__(self, config: dict[str, Any], num_envs: int, env_seed: int, torch_seed: int) -> None:
+    def __init__(
+        self, config: dict[str, Any], num_envs: int, env_seed: int, torch_seed: int, agent: A2CModel | None = None
+    ) -> None:
+        """``agent``: a specification-style agent (a CPU copy) to act and differentiate with, in
+        place of the native model that ``config`` describes."""
         torch.set_num_threads(1)
         self.config = RunConfig.from_dict(config)
         cfg = self.config
         self.envs = make_vec_env(cfg.env, num_envs, backend=cfg.env_backend, env_kwargs=cfg.env_kwargs)
         torch.manual_seed(torch_seed)
-        self.model = ActorCritic(self.envs.env_observation_space, self.envs.single_action_space, cfg.model)
+        self.model = agent if agent is not None else ActorCritic(
+            self.envs.env_observation_space, self.envs.single_action_space, cfg.model
+        )
         self.collector = RolloutCollector(self.envs, self.model, cfg.trainer.nsteps, torch.device("cpu"))
         self.collector.reset(seed=env_seed)
         self.version = -1
-        self.algorithm = A3CAlgorithm(self.model, cfg.algorithm) if cfg.algo == "a3c" else None
+        if agent is not None:
+            self.algorithm = AgentA3CAlgorithm(agent)
+        elif cfg.algo == "a3c":
+            self.algorithm = A3CAlgorithm(self.model, cfg.algorithm)
+        else:
+            self.algorithm = None
         returns = cfg.trainer.returns
         self.estimator = A3CAlgorithm.default_returns if returns == "auto" else returns
 
@@ -146,10 +160,22 @@ class RolloutWorker:
         advantages, returns, keep = estimate(rollout, self.estimator, cfg.gamma, cfg.lambda_)
         grads, metrics = self.algorithm.gradients(flatten(rollout, advantages, returns, keep))
         episode_returns, episode_lengths = self.envs.pop_episodes()
-        obs = rollout.obs[keep].clone() if self.model.obs_normalizer is not None else None
+        obs = rollout.obs[keep].clone() if getattr(self.model, "obs_normalizer", None) is not None else None
         return Gradient(
             grads.numpy(), metrics, self.version, rollout.rewards.numel(), episode_returns, episode_lengths, obs
         )
+
+
+def unshippable(model: torch.nn.Module, exc: Exception) -> ImportError:
+    """The error for an agent whose classes the worker processes cannot import."""
+    missing = re.search(r"No module named '([^']+)'", str(exc))
+    body = type(getattr(model, "model", model))
+    module = missing.group(1) if missing else body.__module__
+    return ImportError(
+        f"the Ray workers cannot unpickle the agent (body {body.__qualname__} from {body.__module__!r}): "
+        f"they cannot import module {module!r}; put it on the workers' PYTHONPATH, define the body in the "
+        f"script you run (__main__), or call ray.cloudpickle.register_pickle_by_value({module}) before training"
+    )
 
 
 class WorkerPool:
@@ -162,7 +188,9 @@ class WorkerPool:
     the finished episodes the workers report until :meth:`pop_episodes`.
     """
 
-    def __init__(self, model: torch.nn.Module, config: RunConfig) -> None:
+    def __init__(self, model: torch.nn.Module, config: RunConfig, ship_model: bool = False) -> None:
+        """``ship_model``: send the workers a CPU copy of ``model`` (a specification-style agent,
+        pickled by Ray) instead of having them build the native model ``config`` describes."""
         import ray
 
         self.model = model
@@ -171,8 +199,9 @@ class WorkerPool:
         actor = ray.remote(RolloutWorker).options(num_cpus=1, max_restarts=-1, max_task_retries=0)
         seed = config.trainer.seed
         plain = config.to_dict()
+        shipped = worker_copy(model) if ship_model else None  # pickled by Ray's cloudpickle with each actor's arguments
         self.workers = [
-            actor.remote(plain, n, seed + offset, seed + (i + 1) * TORCH_SEED_STRIDE)
+            actor.remote(plain, n, seed + offset, seed + (i + 1) * TORCH_SEED_STRIDE, shipped)
             for i, (n, offset) in enumerate(zip(shares, self.env_offsets))
         ]
         self.dropped = 0
@@ -182,6 +211,11 @@ class WorkerPool:
         self._lengths: list[np.ndarray] = []
         try:
             self.pids(timeout=START_TIMEOUT_S)
+        except ray.exceptions.RayActorError as exc:
+            self.close()
+            if ship_model and ("No module named" in str(exc) or "Can't get attribute" in str(exc)):
+                raise unshippable(model, exc) from exc
+            raise
         except ray.exceptions.GetTimeoutError as exc:
             self.close()
             cpus = ray.cluster_resources().get("CPU", 0)

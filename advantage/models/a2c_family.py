@@ -251,9 +251,13 @@ class A2CActorCritic(A2CModel):
     def backprop(self, state: Any, R: Any, action: Any) -> float:
         """One optimiser step on the loss of ``state (B, ...)``, targets ``R (B,)`` and the
         actions taken ``(B,)``; returns the loss value."""
+        return self._train_step(self.batch_loss(state, R, action), len(state))
+
+    def batch_loss(self, state: Any, R: Any, action: Any) -> torch.Tensor:
+        """:meth:`loss` of the policy and values on ``state``: what :meth:`backprop` minimises
+        (and what an A3C worker differentiates)."""
         policy, value = self(self._tensor(state))
-        loss = self.loss(policy, self._tensor(R).to(value.dtype), value, self._onehot(action, policy))
-        return self._train_step(loss, value.shape[0])
+        return self.loss(policy, self._tensor(R).to(value.dtype), value, self._onehot(action, policy))
 
     # advantage's policy interface (the shared collector and evaluation call these)
     @torch.inference_mode()
