@@ -7,13 +7,14 @@ row names a zoo entry, Stable-Baselines3 trains with rl-baselines3-zoo's hyperpa
 results file; a run already there (same row, library and seed) is skipped, so a suite that was cut
 off is re-launched with the same command. ``advantage.suite_report`` turns the records into the
 table and the learning curves. ``ALGO@ENV`` selectors add ad hoc rows for any env
-(``advantage.suite_adhoc``); their records hold the row's fields. Only the standard library is imported at module level: each run's
-process counts its own imports.
+(``advantage.suite_adhoc``); their records hold the row's fields. Only the standard library is
+imported at module level: each run's process counts its own imports.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import statistics
 import subprocess
 import sys
@@ -119,6 +120,12 @@ def recorded_rows(records: list[dict[str, Any]]) -> list[SuiteRow]:
     return [row for name, row in ROWS.items() if any(r["row"] == name for r in records)] + list(adhoc.values())
 
 
+def file_safe(name: str) -> str:
+    """``name`` as one file name: characters other than letters, digits, ``.``, ``_``, ``-`` (the ``:``
+    of module:EnvId, the ``/`` of ALE/Pong-v5, an ad hoc row's JSON) as ``_``."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", name)
+
+
 # -- records --------------------------------------------------------------------------------------
 def load_records(path: Path) -> list[dict[str, Any]]:
     """Every run recorded in the JSONL file ``path`` (none if it does not exist yet)."""
@@ -175,7 +182,7 @@ def launch_run(row: SuiteRow, library: str, seed: int, run_root: Path) -> dict[s
     """Train one (row, library, seed) in a fresh interpreter; returns its record."""
     with tempfile.TemporaryDirectory() as tmp:
         spec = {"row": asdict(row), "library": library, "seed": seed, "result": str(Path(tmp) / "result.json"),
-                "run_dir": str(run_root / row.name / f"{library}-s{seed}"), "t0": time.time()}
+                "run_dir": str(run_root / file_safe(row.name) / f"{library}-s{seed}"), "t0": time.time()}
         subprocess.run([sys.executable, "-m", "advantage.suite_runs", json.dumps(spec)], check=True)
         return json.loads(Path(spec["result"]).read_text())
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import statistics
 from pathlib import Path
 from typing import Any
 
-from .suite import ROWS, SuiteRow, recorded_rows, row_verdict
+from .suite import ROWS, SuiteRow, file_safe, recorded_rows, row_verdict
 
 LIBRARY_LABELS = {"advantage": "advantage (defaults)", "sb3": "SB3 (rl-baselines3-zoo)"}
 
@@ -168,15 +167,10 @@ def suite_command(records: list[dict[str, Any]], out: Path) -> str:
     return "; ".join(f"{command} {seeds} {libraries} --out {out}" for command in commands)
 
 
-def curves_file_name(env: str) -> str:
-    """``curves_<env>.png``, the characters a file name should not hold (``:`` of module:EnvId) as ``_``."""
-    return f"curves_{re.sub(r'[^A-Za-z0-9._-]', '_', env)}.png"
-
-
 def write_report(records: list[dict[str, Any]], out_dir: Path, command: str) -> list[Path]:
     """``suite.md`` (the table, its notes and the command) and ``curves_<env>.png`` per env."""
     out_dir.mkdir(parents=True, exist_ok=True)
     table = out_dir / "suite.md"
     table.write_text(f"{suite_table(records)}\n\n{TABLE_NOTES}\n\nCommand: `{command}`\n")
     envs = sorted({r["env"] for r in records})
-    return [table] + [plot_env_curves(records, env, out_dir / curves_file_name(env)) for env in envs]
+    return [table] + [plot_env_curves(records, env, out_dir / f"curves_{file_safe(env)}.png") for env in envs]

@@ -402,6 +402,8 @@ def test_bench_cli_suite_benches_a_module_env_id_in_a_new_process(tmp_path):
     assert max(record["final_returns"]) <= 3.0  # 3-step episodes: the kwargs reached the env (default is 8)
     assert '| PPO my_bench_envs:ToyMasked-v0 {"length": 3} | 512 | 1 |' in first.stdout
     assert (elsewhere / "report" / "curves_my_bench_envs_ToyMasked-v0.png").stat().st_size > 0
+    run_dir = elsewhere / "suite_runs" / "ppo_my_bench_envs_ToyMasked-v0___length__3_" / "advantage-s1"
+    assert (run_dir / "checkpoints" / "best.pt").exists()
     again = subprocess.run(command, cwd=elsewhere, env=env, capture_output=True, text=True, timeout=120)
     assert again.returncode == 0, again.stderr
     assert "1 run(s) already recorded" in again.stderr and len(suite.load_records(elsewhere / "suite.jsonl")) == 1
