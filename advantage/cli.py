@@ -90,7 +90,14 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--suite", action="store_true",
                        help="the standard suite: advantage's defaults, whole budgets, SB3 with the zoo's settings")
     bench.add_argument("--rows", nargs="+", default=None, metavar="ROW",
-                       help="--suite rows to run, by name (ppo-cartpole ...) or env id (default: all)")
+                       help="--suite rows to run, by name (ppo-cartpole ...) or env id (default: all), or any env as "
+                            "ALGO@ENV (ppo@CartPole-v1, ppo@mymod:MyEnv-v0)")
+    bench.add_argument("--budget", type=int, default=None, metavar="STEPS",
+                       help="--suite ALGO@ENV rows: env steps per run (default: the env's default total_steps)")
+    bench.add_argument("--threshold", type=float, default=None, metavar="RETURN",
+                       help="--suite ALGO@ENV rows: the return to reach (default: the env spec's reward_threshold)")
+    bench.add_argument("--env-kwargs", default=None, metavar="JSON",
+                       help="--suite ALGO@ENV rows: the env's constructor arguments as a JSON object")
     bench.add_argument("--libraries", nargs="+", choices=("advantage", "sb3"), default=None,
                        help="--suite libraries to run (default: advantage sb3)")
     bench.add_argument("--report-dir", default=None,
@@ -305,8 +312,10 @@ def _bench(args: argparse.Namespace) -> int:
     if args.suite:
         return _suite(args)
     suite_only = [flag for flag, value in (("--rows", args.rows), ("--libraries", args.libraries),
-                                           ("--report-dir", args.report_dir), ("--report-only", args.report_only))
-                  if value]
+                                           ("--report-dir", args.report_dir), ("--report-only", args.report_only),
+                                           ("--budget", args.budget), ("--threshold", args.threshold),
+                                           ("--env-kwargs", args.env_kwargs))
+                  if value is not None and value is not False]
     if suite_only:
         raise CLIError(f"{suite_only[0]} is a --suite option; add --suite or drop it")
     args.modes = args.modes or list(MODES)
@@ -339,7 +348,8 @@ def _suite(args: argparse.Namespace) -> int:
         raise CLIError("--tasks and --modes belong to the task benchmark; --suite takes --rows and --libraries")
     out, status = Path(args.out or SUITE_OUT), 0
     try:
-        rows = select_rows(args.rows)
+        env_kwargs = None if args.env_kwargs is None else _env_kwargs(args.env_kwargs)
+        rows = select_rows(args.rows, args.budget, args.threshold, env_kwargs)
         if args.report_only:
             records = load_records(out)
             if not records:

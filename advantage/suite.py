@@ -6,19 +6,21 @@ row names a zoo entry, Stable-Baselines3 trains with rl-baselines3-zoo's hyperpa
 (``advantage.zoo``) in the same suite. Each finished run is appended as one JSON line to the
 results file; a run already there (same row, library and seed) is skipped, so a suite that was cut
 off is re-launched with the same command. ``advantage.suite_report`` turns the records into the
-table and the learning curves. Only the standard library is imported at module level: each run's
-process counts its own imports.
+table and the learning curves. ``ALGO@ENV`` selectors add ad hoc rows for any env
+(``advantage.suite_adhoc``); their records hold the row's fields. Only the standard library is
+imported at module level: each run's process counts its own imports.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +45,7 @@ class SuiteRow:
     overrides: tuple[str, ...] = ()  # config assignments on top of the env's defaults
     zoo: str | None = None  # rl-baselines3-zoo file whose entry SB3 runs with, None: no SB3 run
     final_every_seed: bool = False  # threshold held at the end by every seed, not only the median
+    env_kwargs: dict[str, Any] | None = None  # the env's constructor arguments (ad hoc rows)
 
     @property
     def libraries(self) -> tuple[str, ...]:
@@ -79,16 +82,48 @@ SUITE: tuple[SuiteRow, ...] = (
 ROWS = {row.name: row for row in SUITE}
 
 
-def select_rows(selectors: list[str] | None) -> list[SuiteRow]:
-    """Rows named by ``selectors`` (row names or env ids), in suite order; all rows for None."""
+def select_rows(selectors: list[str] | None, budget: int | None = None, threshold: float | None = None,
+                env_kwargs: dict[str, Any] | None = None) -> list[SuiteRow]:
+    """Rows named by ``selectors`` (row names or env ids, in suite order; then ``ALGO@ENV`` ad hoc rows
+    with ``budget``, ``threshold`` and ``env_kwargs``, in the order given); all rows for None."""
+    from .suite_adhoc import adhoc_row, is_adhoc_selector
+
+    adhoc = [s for s in selectors or [] if is_adhoc_selector(s)]
+    given = [flag for flag, value in (("--budget", budget), ("--threshold", threshold), ("--env-kwargs", env_kwargs))
+             if value is not None]
+    if given and not adhoc:
+        raise ValueError(f"{given[0]} applies to ALGO@ENV rows (e.g. --rows ppo@CartPole-v1); the suite's own rows "
+                         "keep their budgets and thresholds")
     if not selectors:
         return list(SUITE)
+    named = [s for s in selectors if s not in adhoc]
     envs = {row.env for row in SUITE}
-    unknown = [s for s in selectors if s not in ROWS and s not in envs]
+    unknown = [s for s in named if s not in ROWS and s not in envs]
     if unknown:
         raise ValueError(f"unknown suite row or env {unknown[0]!r}; choose from rows {', '.join(ROWS)} "
-                         f"or envs {', '.join(sorted(envs))}")
-    return [row for row in SUITE if row.name in selectors or row.env in selectors]
+                         f"or envs {', '.join(sorted(envs))}, or bench any env with ALGO@ENV (e.g. ppo@mymod:MyEnv-v0)")
+    rows = [row for row in SUITE if row.name in named or row.env in named]
+    return rows + list({row.name: row for row in (adhoc_row(s, budget, threshold, env_kwargs) for s in adhoc)}.values())
+
+
+def record_row(record: dict[str, Any]) -> SuiteRow:
+    """The row a record was run for: a suite row by name, an ad hoc row from the fields it holds."""
+    if record["row"] in ROWS:
+        return ROWS[record["row"]]
+    return SuiteRow(record["row"], record["algo"], record["env"], record["budget"], record["threshold"],
+                    record["eval_freq"], zoo=record.get("zoo"), env_kwargs=record.get("env_kwargs") or {})
+
+
+def recorded_rows(records: list[dict[str, Any]]) -> list[SuiteRow]:
+    """The rows ``records`` hold runs of: the suite's in suite order, then ad hoc rows as first recorded."""
+    adhoc = {r["row"]: record_row(r) for r in records if r["row"] not in ROWS}
+    return [row for name, row in ROWS.items() if any(r["row"] == name for r in records)] + list(adhoc.values())
+
+
+def file_safe(name: str) -> str:
+    """``name`` as one file name: characters other than letters, digits, ``.``, ``_``, ``-`` (the ``:``
+    of module:EnvId, the ``/`` of ALE/Pong-v5, an ad hoc row's JSON) as ``_``."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", name)
 
 
 # -- records --------------------------------------------------------------------------------------
@@ -119,6 +154,12 @@ def append_record(path: Path, record: dict[str, Any]) -> None:
 def pending_runs(rows: list[SuiteRow], seeds: list[int], libraries: list[str],
                  records: list[dict[str, Any]]) -> list[tuple[SuiteRow, str, int]]:
     """(row, library, seed) still to run: those not already recorded, libraries alternating per seed."""
+    for row in rows:  # an ad hoc row of the same name recorded with another budget or threshold
+        other = next((r for r in records if r["row"] == row.name and r["row"] not in ROWS
+                      and (r["budget"], r["threshold"]) != (row.budget, row.threshold)), None)
+        if other is not None:
+            raise ValueError(f"{row.name} is recorded with budget {other['budget']} and threshold {other['threshold']:g}; "
+                             "give those, or another --out file for new settings")
     done = {(r["row"], r["library"], r["seed"]) for r in records}
     return [(row, library, seed) for row in rows for seed in seeds for library in libraries
             if library in row.libraries and (row.name, library, seed) not in done]
@@ -140,8 +181,8 @@ def row_verdict(row: SuiteRow, runs: list[dict[str, Any]]) -> bool:
 def launch_run(row: SuiteRow, library: str, seed: int, run_root: Path) -> dict[str, Any]:
     """Train one (row, library, seed) in a fresh interpreter; returns its record."""
     with tempfile.TemporaryDirectory() as tmp:
-        spec = {"row": row.name, "library": library, "seed": seed, "result": str(Path(tmp) / "result.json"),
-                "run_dir": str(run_root / row.name / f"{library}-s{seed}"), "t0": time.time()}
+        spec = {"row": asdict(row), "library": library, "seed": seed, "result": str(Path(tmp) / "result.json"),
+                "run_dir": str(run_root / file_safe(row.name) / f"{library}-s{seed}"), "t0": time.time()}
         subprocess.run([sys.executable, "-m", "advantage.suite_runs", json.dumps(spec)], check=True)
         return json.loads(Path(spec["result"]).read_text())
 

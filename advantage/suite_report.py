@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
 from pathlib import Path
 from typing import Any
 
-from .suite import ROWS, SuiteRow, row_verdict
+from .suite import ROWS, SuiteRow, file_safe, recorded_rows, row_verdict
 
 LIBRARY_LABELS = {"advantage": "advantage (defaults)", "sb3": "SB3 (rl-baselines3-zoo)"}
 
@@ -55,10 +56,11 @@ HEADER = (
 
 
 def suite_table(records: list[dict[str, Any]]) -> str:
-    """One line per suite row with advantage records, in suite order, SB3's figures alongside."""
+    """One line per row with advantage records (the suite's in suite order, then ad hoc ``ALGO@ENV``
+    rows), SB3's figures alongside."""
     lines = [HEADER, "|" + "---|" * HEADER.count(" | ") + "---|"]
-    for name, row in ROWS.items():
-        ours, sb3 = _runs(records, name, "advantage"), _runs(records, name, "sb3")
+    for row in recorded_rows(records):
+        ours, sb3 = _runs(records, row.name, "advantage"), _runs(records, row.name, "sb3")
         if not ours:
             continue
         sec, sec_sb3 = _median(ours, "seconds_to_threshold"), _median(sb3, "seconds_to_threshold")
@@ -68,7 +70,7 @@ def suite_table(records: list[dict[str, Any]]) -> str:
         errors = sum(1 for r in ours if r.get("best_error"))
         best_cell = _fmt(best) + (f" ({errors} did not load)" if errors else "")
         lines.append(
-            f"| {row.algo.upper()} {row.env}{_variant(row)} | {row.budget:,} | {row.threshold:g} | {_finals(ours)} | "
+            f"| {row.algo.upper()} {row.env}{_variant(row)}{_kwargs(row)} | {row.budget:,} | {row.threshold:g} | {_finals(ours)} | "
             f"{best_cell} | {_verdict(row, ours)} | {_fmt(sec)} | {_fmt(sec_sb3)} | {_ratio(sec_sb3, sec)} | "
             f"{_fmt(steps, 0)} | {_fmt(steps_sb3, 0)} | {_ratio(steps_sb3, steps)} | {_fmt(sps, 0)} | "
             f"{_fmt(sps_sb3, 0)} | {_ratio(sps, sps_sb3)} | {_finals(sb3)} |"
@@ -80,6 +82,10 @@ def _variant(row: SuiteRow) -> str:
     words = [o.split("=")[1].strip("'") for o in row.overrides if o.startswith(("model.policy", "distributed"))]
     workers = [o.split("=")[1] for o in row.overrides if o.startswith("num_workers")]
     return f" ({', '.join(words + [f'{w} workers' for w in workers])})" if words else ""
+
+
+def _kwargs(row: SuiteRow) -> str:
+    return f" {json.dumps(row.env_kwargs, sort_keys=True)}" if row.env_kwargs else ""
 
 
 TABLE_NOTES = (
@@ -120,7 +126,7 @@ def plot_env_curves(records: list[dict[str, Any]], env: str, path: Path) -> Path
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = [row for row in ROWS.values() if row.env == env and any(r["row"] == row.name for r in records)]
+    rows = [row for row in recorded_rows(records) if row.env == env]
     if not rows:
         raise ValueError(f"no suite records for {env}")
     fig, axes = plt.subplots(1, len(rows), figsize=(5.5 * len(rows), 4), squeeze=False)
@@ -133,7 +139,7 @@ def plot_env_curves(records: list[dict[str, Any]], env: str, path: Path) -> Path
             ax.plot(steps, median, color=color, label=f"{LIBRARY_LABELS[library]}, {len(runs)} seeds")
             ax.fill_between(steps, low, high, color=color, alpha=0.2)
         ax.axhline(row.threshold, color="grey", linestyle="--", linewidth=1, label=f"threshold {row.threshold:g}")
-        ax.set_title(f"{row.algo.upper()}{_variant(row)} {env}")
+        ax.set_title(f"{row.algo.upper()}{_variant(row)} {env}{_kwargs(row)}")
         ax.set_xlabel("env steps")
         ax.set_ylabel("greedy return (10 episodes)")
         ax.legend(fontsize=8)
@@ -145,12 +151,20 @@ def plot_env_curves(records: list[dict[str, Any]], env: str, path: Path) -> Path
 
 
 def suite_command(records: list[dict[str, Any]], out: Path) -> str:
-    """The ``advantage bench --suite`` command that runs (or resumes) every recorded run."""
-    rows = [name for name in ROWS if any(r["row"] == name for r in records)]
-    seeds = sorted({r["seed"] for r in records})
-    libraries = [lib for lib in LIBRARY_LABELS if any(r["library"] == lib for r in records)]
-    return " ".join(["advantage bench --suite --rows", *rows, "--seeds", *map(str, seeds),
-                     "--libraries", *libraries, "--out", str(out)])
+    """The ``advantage bench --suite`` command(s) that run (or resume) every recorded run: one for the
+    suite's rows, one per ad hoc row (each has its own budget, threshold and env kwargs)."""
+    seeds = " ".join(["--seeds", *map(str, sorted({r["seed"] for r in records}))])
+    libraries = " ".join(["--libraries", *[lib for lib in LIBRARY_LABELS if any(r["library"] == lib for r in records)]])
+    rows = recorded_rows(records)
+    commands = []
+    if any(row.name in ROWS for row in rows):
+        commands.append(" ".join(["advantage bench --suite --rows", *[row.name for row in rows if row.name in ROWS]]))
+    for row in rows:
+        if row.name not in ROWS:
+            kwargs = f" --env-kwargs '{json.dumps(row.env_kwargs, sort_keys=True)}'" if row.env_kwargs else ""
+            commands.append(f"advantage bench --suite --rows {row.algo}@{row.env} --budget {row.budget} "
+                            f"--threshold {row.threshold:g}{kwargs}")
+    return "; ".join(f"{command} {seeds} {libraries} --out {out}" for command in commands)
 
 
 def write_report(records: list[dict[str, Any]], out_dir: Path, command: str) -> list[Path]:
@@ -158,5 +172,5 @@ def write_report(records: list[dict[str, Any]], out_dir: Path, command: str) -> 
     out_dir.mkdir(parents=True, exist_ok=True)
     table = out_dir / "suite.md"
     table.write_text(f"{suite_table(records)}\n\n{TABLE_NOTES}\n\nCommand: `{command}`\n")
-    envs = sorted({r["env"] for r in records if r["row"] in ROWS})
-    return [table] + [plot_env_curves(records, env, out_dir / f"curves_{env}.png") for env in envs]
+    envs = sorted({r["env"] for r in records})
+    return [table] + [plot_env_curves(records, env, out_dir / f"curves_{file_safe(env)}.png") for env in envs]

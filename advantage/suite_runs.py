@@ -11,6 +11,7 @@ training env steps per second of training, validation excluded.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import shutil
@@ -19,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .suite import ROWS, SuiteRow
+from .suite import SuiteRow
 
 EVAL_EPISODES = 10
 VALIDATION_SEED_OFFSET = 1_000
@@ -36,6 +37,8 @@ def _advantage(row: SuiteRow, seed: int, t0: float, run_dir: Path) -> dict[str, 
         f"trainer.validate_freq={row.eval_freq}", f"trainer.num_val_episodes={EVAL_EPISODES}",
         "trainer.val_deterministic=true", "trainer.target_return=none", "trainer.tensorboard=false",
     ])
+    if row.env_kwargs:
+        config = dataclasses.replace(config, env_kwargs=row.env_kwargs)
     if run_dir.exists():  # an earlier attempt that was cut off before it was recorded
         shutil.rmtree(run_dir)
     agent = AGENTS[row.algo](run_config=config)
@@ -131,8 +134,10 @@ def _sb3(row: SuiteRow, seed: int, t0: float) -> dict[str, Any]:
 
 
 def run(spec: dict[str, Any]) -> dict[str, Any]:
-    """Train the run ``spec`` describes and return its record."""
-    row = ROWS[spec["row"]]
+    """Train the run ``spec`` describes (``spec["row"]``: the row's fields) and return its record.
+
+    A ``module:EnvId`` row's module is imported here, in this fresh process, where its env is made."""
+    row = SuiteRow(**{**spec["row"], "overrides": tuple(spec["row"]["overrides"])})
     seed, t0 = spec["seed"], spec["t0"]
     if spec["library"] == "sb3":
         result = _sb3(row, seed, t0)
@@ -141,7 +146,8 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     reached = next(((step, sec) for step, sec, ret in result["curve"] if ret >= row.threshold), (None, None))
     return {
         "row": row.name, "library": spec["library"], "seed": seed, "algo": row.algo, "env": row.env,
-        "budget": row.budget, "threshold": row.threshold,
+        "budget": row.budget, "threshold": row.threshold, "eval_freq": row.eval_freq, "zoo": row.zoo,
+        "env_kwargs": row.env_kwargs or {},
         "final_return": sum(result["final_returns"]) / len(result["final_returns"]),
         "steps_to_threshold": reached[0], "seconds_to_threshold": reached[1],
         "steps_per_second": result["env_steps"] / result["train_seconds"],

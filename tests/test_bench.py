@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
+import shutil
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+import toy_envs
 
 from advantage import bench, suite, suite_report, suite_runs, zoo
 from advantage.cli import main
 from advantage.defaults import default_config
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def test_sb3_hparams_match_stable_baselines3_defaults():
@@ -258,11 +267,10 @@ def test_curve_band_and_plot(tmp_path):
         suite_report.plot_env_curves(records, "Pendulum-v1", tmp_path / "x.png")
 
 
-def test_suite_run_of_advantage_records_the_whole_budget(tmp_path, monkeypatch):
+def test_suite_run_of_advantage_records_the_whole_budget(tmp_path):
     """One real tiny advantage run, in this process: the record a suite line holds."""
     row = suite.SuiteRow("tiny", "ppo", "CartPole-v1", 4096, 20.0, 2048)
-    monkeypatch.setitem(suite.ROWS, "tiny", row)
-    record = suite_runs.run({"row": "tiny", "library": "advantage", "seed": 1, "t0": time.time() - 1.0,
+    record = suite_runs.run({"row": dataclasses.asdict(row), "library": "advantage", "seed": 1, "t0": time.time() - 1.0,
                              "run_dir": str(tmp_path / "run")})
     assert record["env_steps"] >= 4096 and [s for s, _, _ in record["curve"]][-1] >= 4096  # no early stop
     assert len(record["final_returns"]) == 10 and record["final_return"] == pytest.approx(np.mean(record["final_returns"]))
@@ -317,3 +325,85 @@ def test_a_failed_run_is_reported_and_the_others_recorded(tmp_path, monkeypatch,
     assert (report / "curves_CartPole-v1.png").exists()
     # the command given is the one that reproduces what is recorded
     assert f"--suite --rows pg-cartpole --seeds 1 3 --libraries advantage --out {out}`" in (report / "suite.md").read_text()
+
+
+# -- ad hoc rows: any env as ALGO@ENV -------------------------------------------------------------
+def test_adhoc_rows_take_the_envs_defaults_and_the_zoo_only_where_it_applies():
+    default_budget = default_config("ppo", "CartPole-v1").trainer.total_steps
+    (row,) = suite.select_rows(["ppo@CartPole-v1"])
+    assert (row.name, row.algo, row.env, row.budget, row.threshold) == ("ppo@CartPole-v1", "ppo", "CartPole-v1",
+                                                                       default_budget, 475.0)
+    assert row.eval_freq == default_budget // 20 and row.zoo == "ppo" and row.libraries == ("advantage", "sb3")
+    named, adhoc = suite.select_rows(["a2c@Acrobot-v1", "pg-cartpole"], budget=4000, threshold=-100.0,
+                                     env_kwargs={"max_episode_steps": 50})
+    assert named is suite.ROWS["pg-cartpole"]  # the suite's rows first, then ad hoc ones
+    assert (adhoc.name, adhoc.budget, adhoc.threshold, adhoc.eval_freq) == (
+        'a2c@Acrobot-v1 {"max_episode_steps":50}', 4000, -100.0, 200)
+    assert adhoc.zoo is None and adhoc.libraries == ("advantage",)  # the zoo tuned the env as registered
+
+
+def test_adhoc_records_rebuild_their_row_for_the_table_command_and_skip(tmp_path):
+    (row,) = suite.select_rows(["a2c@Acrobot-v1"], budget=3000, threshold=-90.0, env_kwargs={"max_episode_steps": 60})
+    record = {**_suite_record("pg-cartpole", "advantage", 1, -95.0, None), "row": row.name, "env": row.env,
+              "algo": "a2c", "budget": 3000, "threshold": -90.0, "eval_freq": 150, "zoo": None,
+              "env_kwargs": {"max_episode_steps": 60}}
+    assert suite.record_row(record) == row
+    assert suite.pending_runs([row], [1, 2], ["advantage", "sb3"], [record]) == [(row, "advantage", 2)]
+    lines = suite_report.suite_table([record]).splitlines()
+    assert lines[2].startswith('| A2C Acrobot-v1 {"max_episode_steps": 60} | 3,000 | -90 | -95.0 (-95) |')
+    assert "**FAIL** (1 seed)" in lines[2]
+    assert suite_report.suite_command([record], tmp_path / "s.jsonl") == (
+        "advantage bench --suite --rows a2c@Acrobot-v1 --budget 3000 --threshold -90 "
+        f"--env-kwargs '{{\"max_episode_steps\": 60}}' --seeds 1 --libraries advantage --out {tmp_path / 's.jsonl'}")
+    (other,) = suite.select_rows(["a2c@Acrobot-v1"], budget=6000, threshold=-90.0, env_kwargs={"max_episode_steps": 60})
+    with pytest.raises(ValueError, match="recorded with budget 3000 and threshold -90; give those, or another --out"):
+        suite.pending_runs([other], [1], ["advantage"], [record])
+
+
+def test_bench_cli_adhoc_row_errors_are_one_line(tmp_path, capsys):
+    out = ["--out", str(tmp_path / "s.jsonl"), "--report-dir", str(tmp_path / "report")]
+    cases = [
+        (["--rows", "ppox@CartPole-v1"], "bad suite row 'ppox@CartPole-v1': write ALGO@ENV with ALGO one of"),
+        (["--rows", "ppo@"], "bad suite row 'ppo@'"),
+        (["--rows", "ppo@toy_envs:ToyShifted-v0"], "ToyShifted-v0 has no reward_threshold in its spec: give "
+                                                  "the return to reach with --threshold"),
+        (["--rows", "ppo@nomodule_zz:X-v0", "--threshold", "1"], "cannot import module 'nomodule_zz'"),
+        (["--rows", "ppo@CartPole-v1", "--budget", "0"], "--budget must be a positive number of env steps, got 0"),
+        (["--rows", "ppo@CartPole-v1", "--env-kwargs", "[1]"], "--env-kwargs must be a JSON object"),
+        (["--rows", "ppo-cartpole", "--threshold", "0"], "--threshold applies to ALGO@ENV rows"),
+    ]
+    for args, message in cases:
+        assert main(["bench", "--suite", *args, *out]) == 2, args
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, err
+    assert main(["bench", "--budget", "100"]) == 2
+    assert "--budget is a --suite option" in capsys.readouterr().err
+    assert not (tmp_path / "s.jsonl").exists() and not (tmp_path / "report").exists()
+
+
+def test_bench_cli_suite_benches_a_module_env_id_in_a_new_process(tmp_path):
+    """``--rows ppo@mymod:Env-v0`` with env kwargs, from a working directory that is not the module's
+    (its directory on PYTHONPATH): the run's child process imports the module and makes the env with
+    the kwargs; the record, the table and the curves name the env; a relaunch skips the recorded run."""
+    modules, elsewhere = tmp_path / "modules", tmp_path / "elsewhere"
+    modules.mkdir()
+    elsewhere.mkdir()
+    shutil.copy(Path(toy_envs.__file__), modules / "my_bench_envs.py")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(modules), str(REPO)])}
+    command = [sys.executable, "-m", "advantage.cli", "bench", "--suite", "--rows", "ppo@my_bench_envs:ToyMasked-v0",
+               "--env-kwargs", '{"length": 3}', "--budget", "512", "--threshold", "1", "--seeds", "1",
+               "--out", "suite.jsonl", "--report-dir", "report"]
+    first = subprocess.run(command, cwd=elsewhere, env=env, capture_output=True, text=True, timeout=120)
+    assert first.returncode == 0, first.stderr
+    (record,) = suite.load_records(elsewhere / "suite.jsonl")
+    assert (record["row"], record["env"], record["env_kwargs"]) == (
+        'ppo@my_bench_envs:ToyMasked-v0 {"length":3}', "my_bench_envs:ToyMasked-v0", {"length": 3})
+    assert record["library"] == "advantage" and record["env_steps"] >= 512 and record["eval_freq"] == 25
+    assert max(record["final_returns"]) <= 3.0  # 3-step episodes: the kwargs reached the env (default is 8)
+    assert '| PPO my_bench_envs:ToyMasked-v0 {"length": 3} | 512 | 1 |' in first.stdout
+    assert (elsewhere / "report" / "curves_my_bench_envs_ToyMasked-v0.png").stat().st_size > 0
+    run_dir = elsewhere / "suite_runs" / "ppo_my_bench_envs_ToyMasked-v0___length__3_" / "advantage-s1"
+    assert (run_dir / "checkpoints" / "best.pt").exists()
+    again = subprocess.run(command, cwd=elsewhere, env=env, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert "1 run(s) already recorded" in again.stderr and len(suite.load_records(elsewhere / "suite.jsonl")) == 1
