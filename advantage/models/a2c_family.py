@@ -81,6 +81,15 @@ class SoftmaxPolicy:
         return action.numpy()
 
 
+
+def refuse_masks(action_mask: torch.Tensor | None) -> None:
+    """The specification's loss has no action masks: an env that brings them is refused, not ignored."""
+    if action_mask is not None:
+        raise ValueError(
+            "the specification's agents (ActorCritic / ActorCritic_LSTM from a body network) do not take "
+            "action masks; train a masked env with advantage's own PPO, A2C or PG"
+        )
+
 class A2CModel(nn.Module):
     """A2C-family base: the actor-critic loss with entropy bonus, the optimiser and its schedule.
 
@@ -261,8 +270,11 @@ class A2CActorCritic(A2CModel):
 
     # advantage's policy interface (the shared collector and evaluation call these)
     @torch.inference_mode()
-    def act(self, obs: torch.Tensor, deterministic: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def act(
+        self, obs: torch.Tensor, deterministic: bool = False, action_mask: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(action, value, policy)`` for a batch of observations."""
+        refuse_masks(action_mask)
         policy, value = self(obs)
         action = self.head.mode(policy) if deterministic else self.head.sample(policy)
         return action, value, policy
@@ -372,9 +384,11 @@ class A2CActorCriticLSTM(A2CModel):
 
     @torch.inference_mode()
     def act(
-        self, obs: torch.Tensor, state: torch.Tensor, episode_start: torch.Tensor, deterministic: bool = False
+        self, obs: torch.Tensor, state: torch.Tensor, episode_start: torch.Tensor, deterministic: bool = False,
+        action_mask: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """One step: ``(action, value, policy, next state)``."""
+        refuse_masks(action_mask)
         policy, value, (h, c) = self(obs.unsqueeze(0), (state[0:1], state[1:2]), episode_start.unsqueeze(0))
         action = self.head.mode(policy) if deterministic else self.head.sample(policy)
         return action, value, policy, torch.cat([h, c])
