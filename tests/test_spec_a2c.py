@@ -430,3 +430,37 @@ def test_actor_critic_lstm_with_a2c_lstm_trainer_solves_cartpole_without_velocit
     summary = trainer.train()
     assert summary["solved_at_step"] is not None, f"best greedy validation {summary['best_eval_return']}"
     assert _greedy_return(agent, _novel) >= 400  # the documented evaluate + mask_hidden path
+
+
+@pytest.mark.parametrize("kind", ["ff", "lstm"])
+def test_documented_runs_save_on_sigterm_and_resume_from_there(kind, tmp_path):
+    """A stop signal mid-run (sent from the 20th update, so the loop's handler is surely active)
+    ends the documented trainer's run at an iteration boundary with a checkpoint at that step,
+    which resumes to the same end as an uninterrupted run."""
+    import os
+    import signal
+
+    from advantage.errors import TrainingInterrupted
+
+    trainer = _resumable(kind, tmp_path / "cut")
+    backprop, calls = trainer.model.backprop, []
+
+    def backprop_then_signal(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 20:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return backprop(*args, **kwargs)
+
+    trainer.model.backprop = backprop_then_signal
+    with pytest.raises(TrainingInterrupted) as stopped:
+        trainer.train()
+    assert stopped.value.signal_name == "SIGTERM" and stopped.value.checkpoint is not None
+    payload = load_checkpoint(stopped.value.checkpoint)
+    assert payload["env_steps"] == stopped.value.step < RESUME_TOTAL
+    whole = _resumable(kind, tmp_path / "whole")
+    whole.train()
+    resumed = _resumable(kind, tmp_path / "resumed")
+    resumed.restore(payload)
+    resumed.train()
+    for (name, a), b in zip(whole.model.state_dict().items(), resumed.model.state_dict().values()):
+        assert torch.equal(a, b), name
