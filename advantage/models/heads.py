@@ -144,6 +144,19 @@ class BernoulliHead(nn.Module):
         return action.numpy().astype(np.int8).reshape((-1, *self.env_shape))
 
 
+def describe_box_actions(head: nn.Module, space: spaces.Box) -> None:
+    """The attributes every head of Box actions exposes: packed policy width (μ and σ), no action
+    mask, the flat action shape and dtype, the env's shape and the bounds actions are clipped to."""
+    dim = int(np.prod(space.shape))
+    head.policy_dim = 2 * dim
+    head.mask_size = None
+    head.action_shape = (dim,)
+    head.action_dtype = torch.float32
+    head.env_shape = space.shape
+    head.low = np.asarray(space.low, dtype=np.float32).reshape(-1)
+    head.high = np.asarray(space.high, dtype=np.float32).reshape(-1)
+
+
 class GaussianHead(nn.Module):
     """Continuous actions: a diagonal Gaussian with a learned, state-independent log-std.
 
@@ -156,13 +169,7 @@ class GaussianHead(nn.Module):
         dim = int(np.prod(space.shape))
         self.mu = layer_init(nn.Linear(in_features, dim), std=0.01)
         self.log_std = nn.Parameter(torch.full((dim,), float(log_std_init)))
-        self.policy_dim = 2 * dim
-        self.mask_size = None
-        self.action_shape = (dim,)
-        self.action_dtype = torch.float32
-        self.env_shape = space.shape
-        self.low = np.asarray(space.low, dtype=np.float32).reshape(-1)
-        self.high = np.asarray(space.high, dtype=np.float32).reshape(-1)
+        describe_box_actions(self, space)
 
     def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mu = self.mu(features)

@@ -21,7 +21,7 @@ import torch
 from gymnasium import spaces
 from torch import nn
 
-from .heads import GaussianHead
+from .heads import GaussianHead, describe_box_actions
 from .init import layer_init
 
 VARIANCE_EPS = 1e-6
@@ -44,13 +44,7 @@ class StateDependentNoiseHead(nn.Module):
         self.log_std = nn.Parameter(torch.full((in_features, dim), float(log_std_init)))
         self.exploration: torch.Tensor | None = None
         """``(n, features, actions)``: one exploration matrix per env; see :meth:`reset_noise`."""
-        self.policy_dim = 2 * dim
-        self.mask_size = None  # continuous actions take no action mask
-        self.action_shape = (dim,)
-        self.action_dtype = torch.float32
-        self.env_shape = space.shape
-        self.low = np.asarray(space.low, dtype=np.float32).reshape(-1)
-        self.high = np.asarray(space.high, dtype=np.float32).reshape(-1)
+        describe_box_actions(self, space)
 
     def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(μ, σ)`` with ``σ_j = sqrt(Σ_i z_i² exp(2 log_std_ij) + ε)``."""
