@@ -337,3 +337,18 @@ def test_load_toml_errors(tmp_path):
     bad.write_text("[trainer\nnsteps = ")
     with pytest.raises(ValueError, match="not valid TOML"):
         RunConfig.load_toml(bad)
+
+
+def test_an_algorithm_without_a_run_length_keeps_its_learning_rate():
+    """``PPOAlgorithm(model, PPOConfig())`` (decay over the run, but no run length given) trains at
+    lr, never at lr_final = 0 from the first step."""
+    from gymnasium import spaces
+
+    from advantage.algorithms.ppo import PPOAlgorithm
+    from advantage.models import ActorCritic
+
+    model = ActorCritic(spaces.Box(-1, 1, (4,)), spaces.Discrete(2))
+    algorithm = PPOAlgorithm(model, PPOConfig())
+    assert algorithm.set_progress(10_000) == PPOConfig().lr == algorithm.optimizer.param_groups[0]["lr"]
+    decaying = PPOAlgorithm(model, PPOConfig(), total_steps=20_000)
+    assert decaying.set_progress(10_000) == pytest.approx(PPOConfig().lr / 2)

@@ -146,9 +146,10 @@ class Algorithm:
 
     def set_progress(self, env_steps: int) -> float:
         """Set the learning rate for the current step: linear from lr to lr_final (and the entropy
-        weight from entropy_coeff to entropy_final, when set, over the same steps)."""
+        weight from entropy_coeff to entropy_final, when set, over the same steps). With neither
+        ``decay_steps`` nor a run length to decay over, both stay at their starting values."""
         cfg = self.config
-        frac = 1.0 if not self.decay_steps else min(env_steps / self.decay_steps, 1.0)
+        frac = 0.0 if not self.decay_steps else min(env_steps / self.decay_steps, 1.0)
         self.lr = cfg.lr + (cfg.lr_final - cfg.lr) * frac
         for group in self.optimizer.param_groups:
             group["lr"] = self.lr
