@@ -354,8 +354,12 @@ class Agent:
         path = resolve_checkpoint(path)
         payload = load_checkpoint(path)
         run_config = _config_of(payload, path)
-        agent_cls = cls if cls.algo == run_config.algo and cls is not Agent else AGENTS[run_config.algo]
-        agent = agent_cls(env, run_config=run_config)
+        if cls is not Agent and cls.algo != run_config.algo:
+            raise CheckpointError(
+                f"{path} is a {run_config.algo} checkpoint; load it with {AGENTS[run_config.algo].__name__}.load "
+                "or advantage.load (which returns an agent of the checkpoint's algorithm)"
+            )
+        agent = AGENTS[run_config.algo](env, run_config=run_config)
         _load_weights(agent, payload, path)
         return agent
 
@@ -501,3 +505,8 @@ def default_run_dir(config: RunConfig) -> Path:
     env = config.env.replace("/", "_").replace(":", "_")
     stamp = time.strftime("%Y%m%d-%H%M%S")
     return Path(config.trainer.log_dir) / f"{config.algo}-{env}-s{config.trainer.seed}-{stamp}"
+
+
+def load(path: str | Path, env: Any = None) -> Agent:
+    """An agent of the checkpoint's own algorithm: ``advantage.load("runs/x")`` (see :meth:`Agent.load`)."""
+    return Agent.load(path, env)

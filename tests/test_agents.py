@@ -352,3 +352,14 @@ def test_an_algorithm_without_a_run_length_keeps_its_learning_rate():
     assert algorithm.set_progress(10_000) == PPOConfig().lr == algorithm.optimizer.param_groups[0]["lr"]
     decaying = PPOAlgorithm(model, PPOConfig(), total_steps=20_000)
     assert decaying.set_progress(10_000) == pytest.approx(PPOConfig().lr / 2)
+
+
+def test_load_returns_the_checkpoints_algorithm_or_says_which_it_is(tmp_path):
+    import advantage
+    from advantage.checkpoint import CheckpointError
+
+    agent = A2C("CartPole-v1", seed=0, num_envs=2, trainer=TrainerConfig(nsteps=8, total_steps=16, validate_freq=0))
+    agent.learn(run_dir=tmp_path / "run")
+    assert type(advantage.load(tmp_path / "run")) is A2C and type(A2C.load(tmp_path / "run")) is A2C
+    with pytest.raises(CheckpointError, match="is a a2c checkpoint; load it with A2C.load or advantage.load"):
+        PPO.load(tmp_path / "run")
