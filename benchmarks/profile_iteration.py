@@ -71,7 +71,6 @@ def main() -> None:
 
     t = defaultdict(float, TIMES)
     storage = t["collect (total)"] - t["env step"] - t["act (forward + sample)"]
-    learn_forward = t["forward (all)"] - t["act (forward + sample)"]  # act calls forward too
     phases = {
         "env step": t["env step"],
         "act (forward + sample)": t["act (forward + sample)"],

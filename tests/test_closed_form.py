@@ -70,7 +70,7 @@ def test_closed_form_update_equals_autograd(discrete, model_kw, algo_kw):
     fast, fast_metrics = train(True, discrete, model_kw, algo_kw)
     slow, slow_metrics = train(False, discrete, model_kw, algo_kw)
     for (name, p), q in zip(fast.named_parameters(), slow.parameters()):
-        torch.testing.assert_close(p, q, atol=2e-6, rtol=1e-5, msg=lambda m: f"{name}: {m}")
+        torch.testing.assert_close(p, q, atol=2e-6, rtol=1e-5, msg=lambda m, name=name: f"{name}: {m}")
     for got, want in zip(fast_metrics, slow_metrics):
         assert got.keys() == want.keys()
         for key in want:
