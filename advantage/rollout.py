@@ -54,6 +54,8 @@ class RolloutCollector:
 
     def __init__(self, envs: VecEnv, model: torch.nn.Module, nsteps: int, device: torch.device) -> None:
         self.envs, self.model, self.nsteps, self.device = envs, model, nsteps, device
+        self.sde_sample_freq = model.config.sde_sample_freq if isinstance(model.head, StateDependentNoiseHead) else None
+        """gSDE heads draw new exploration matrices on this schedule (see :func:`resample_due`)."""
         T, N = nsteps, envs.num_envs
         space = envs.single_observation_space
         head = model.head
@@ -115,9 +117,8 @@ class RolloutCollector:
         self, t: int, obs: torch.Tensor, action_mask: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(action, value, packed policy)`` for step ``t``'s observations (legal actions only)."""
-        head = self.model.head
-        if isinstance(head, StateDependentNoiseHead) and resample_due(t, self.model.config.sde_sample_freq):
-            head.reset_noise(obs.shape[0])
+        if self.sde_sample_freq is not None and resample_due(t, self.sde_sample_freq):
+            self.model.head.reset_noise(obs.shape[0])
         if action_mask is None:
             return self.model.act(obs)
         return self.model.act(obs, action_mask=action_mask)
