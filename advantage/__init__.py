@@ -1,12 +1,12 @@
 """advantage: fast, correct policy-gradient reinforcement learning in PyTorch."""
 
-from .algorithms import A2CConfig, PGConfig, PPOConfig
-from .api import A2C, A3C, PG, PPO, Agent, load
-from .config import RunConfig, TrainerConfig
-from .envs import make_vec_env
-from .models import A2CModel, ActorCritic, ActorCritic_LSTM, ActorCriticLSTM, ModelConfig
-from .recurrent_trainer import A2CLSTMTrainer, PPOLSTMTrainer
-from .trainer import A2CTrainer, PGTrainer, PPOTrainer, SyncMultiEnvTrainer
+from advantage.algorithms import A2CConfig, PGConfig, PPOConfig
+from advantage.app.api import A2C, A3C, PG, PPO, Agent, load
+from advantage.envs.vector import make_vec_env
+from advantage.models import A2CModel, ActorCritic, ActorCritic_LSTM, ActorCriticLSTM, ModelConfig
+from advantage.training.config import RunConfig, TrainerConfig
+from advantage.training.loop import A2CTrainer, PGTrainer, PPOTrainer, SyncMultiEnvTrainer
+from advantage.training.recurrent_loop import A2CLSTMTrainer, PPOLSTMTrainer
 
 __version__ = "0.1.0"
 

@@ -10,7 +10,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from .errors import (
+from advantage.errors import (
     CheckpointWriteError,
     EnvironmentFault,
     EnvironmentWorkerError,
@@ -115,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _train(args: argparse.Namespace) -> int:
     import gymnasium as gym
 
-    from .api import AGENTS, default_run_dir
+    from advantage.app.api import AGENTS, default_run_dir
 
     if args.resume:
         return _resume(args)
@@ -125,7 +125,7 @@ def _train(args: argparse.Namespace) -> int:
         raise CLIError(str(exc)) from exc
     try:  # before creating the run directory: an unusable env leaves nothing behind
         if config.distributed == "ray":
-            from .distributed import require_ray
+            from advantage.training.distributed.session import require_ray
 
             require_ray()
         agent = AGENTS[config.algo](run_config=config)
@@ -147,8 +147,8 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _resume(args: argparse.Namespace) -> int:
-    from .api import resume_agent
-    from .checkpoint import CheckpointError
+    from advantage.app.api import resume_agent
+    from advantage.training.checkpoint import CheckpointError
 
     given = [flag for flag, value in (
         ("--algo", args.algo), ("--env", args.env), ("--env-kwargs", args.env_kwargs),
@@ -186,7 +186,7 @@ def _resume(args: argparse.Namespace) -> int:
 def _check_writable(run_dir: Path, agent) -> None:
     """Prove before any training that the run directory and its ``checkpoints/`` can be created
     and that a checkpoint of this agent fits there: one is written, fsynced and removed."""
-    from .checkpoint import save_checkpoint
+    from advantage.training.checkpoint import save_checkpoint
 
     ckpt_dir = run_dir / "checkpoints"
     for directory in (run_dir, ckpt_dir):
@@ -217,9 +217,9 @@ def _report(agent, run_dir: Path) -> None:
 
 def _train_config(args: argparse.Namespace):
     """The run config from defaults, ``--config``, the flags and ``--set`` (in that order)."""
-    from .config import RunConfig
-    from .defaults import default_config
-    from .envs import check_env_id, env_spec
+    from advantage.app.defaults import default_config
+    from advantage.envs.vector import check_env_id, env_spec
+    from advantage.training.config import RunConfig
 
     no_flags = not any([args.algo, args.env, args.env_kwargs, args.total_timesteps, args.config, args.overrides])
     if args.config:
@@ -262,8 +262,8 @@ def _env_kwargs(text: str) -> dict:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from .api import Agent, resolve_checkpoint
-    from .checkpoint import CheckpointError
+    from advantage.app.api import Agent, resolve_checkpoint
+    from advantage.training.checkpoint import CheckpointError
 
     if args.episodes < 1:
         raise CLIError(f"--episodes must be >= 1, got {args.episodes}")
@@ -296,7 +296,7 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _plot(args: argparse.Namespace) -> int:
-    from .plot import plot_runs
+    from advantage.training.plot import plot_runs
 
     try:
         out = plot_runs(args.run_dirs, args.output, args.column)
@@ -307,7 +307,7 @@ def _plot(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from .bench import MODES, TASKS, run_bench
+    from advantage.tools.bench import MODES, TASKS, run_bench
 
     if args.suite:
         return _suite(args)
@@ -341,8 +341,14 @@ def _interrupted(exc: TrainingInterrupted) -> str:
     )
 
 def _suite(args: argparse.Namespace) -> int:
-    from .suite import LIBRARIES, SuiteRunsFailed, load_records, run_suite, select_rows
-    from .suite_report import suite_command, suite_table, write_report
+    from advantage.tools.suite import (
+        SuiteRunsFailed,
+        load_records,
+        run_suite,
+        select_rows,
+    )
+    from advantage.tools.suite_report import suite_command, suite_table, write_report
+    from advantage.tools.suite_rows import LIBRARIES
 
     if args.tasks or args.modes:
         raise CLIError("--tasks and --modes belong to the task benchmark; --suite takes --rows and --libraries")
@@ -370,7 +376,7 @@ def _suite(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .interrupts import raise_on_sigterm
+    from advantage.training.interrupts import raise_on_sigterm
 
     raise_on_sigterm()
     warnings.formatwarning = _one_line_warning

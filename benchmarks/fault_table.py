@@ -59,7 +59,7 @@ FAULTY_ENVS = textwrap.dedent('''
 
 EIO_TRAIN = textwrap.dedent('''
     import errno, sys
-    from advantage import checkpoint
+    from advantage.training import checkpoint
     from advantage.cli import main
     real, count = checkpoint.torch.save, [0]
     def failing(payload, f):
@@ -302,7 +302,7 @@ API = {
 
 
 def api_faults(r: Runner) -> None:
-    prelude = "import csv, os, sys\nimport numpy as np\nfrom advantage import PPO, PPOConfig\nfrom advantage.config import TrainerConfig\n"
+    prelude = "import csv, os, sys\nimport numpy as np\nfrom advantage import PPO, PPOConfig\nfrom advantage.training.config import TrainerConfig\n"
     for i, (name, body) in enumerate(API.items()):
         code, message = r.python(prelude + body, str(r.run_dir(f"api-{i}")))
         r.record("api", name, code, message.splitlines()[-1] if message else "")

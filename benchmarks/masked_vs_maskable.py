@@ -30,8 +30,8 @@ ENVS, NSTEPS, EPOCHS, BATCH, LR, EVAL_EPISODES = 8, 128, 4, 256, 3e-4, 20
 def run_advantage(policy: str, steps: int, seed: int) -> dict:
     from advantage import PPO
     from advantage.algorithms.ppo import PPOConfig
-    from advantage.config import TrainerConfig
     from advantage.models import ModelConfig
+    from advantage.training.config import TrainerConfig
 
     agent = PPO(
         "masked_env:MaskedChoice-v0", PPOConfig(lr=LR, epochs=EPOCHS, minibatches=ENVS * NSTEPS // BATCH),

@@ -1,4 +1,4 @@
-"""MiniGrid with Dict observations (image + direction; mission dropped by advantage.minigrid's
+"""MiniGrid with Dict observations (image + direction; mission dropped by advantage.envs.minigrid's
 DropMission): PPO and PPO-LSTM, env steps until a greedy evaluation reaches the target.
 
     PYTHONPATH=. python benchmarks/minigrid_dict.py --env MiniGrid-DoorKey-5x5-v0 --budget 300000 \
@@ -22,11 +22,11 @@ from pathlib import Path
 def run(
     env: str, policy: str, budget: int, seed: int, target: float, bptt: int | None = None, greedy: bool = True
 ) -> dict:
-    import advantage.minigrid  # noqa: F401 — registers NoMission/<id>
+    import advantage.envs.minigrid  # noqa: F401 — registers NoMission/<id>
     from advantage import PPO
     from advantage.algorithms.ppo import PPOConfig
-    from advantage.config import TrainerConfig
     from advantage.models import ModelConfig
+    from advantage.training.config import TrainerConfig
 
     agent = PPO(
         f"advantage.minigrid:NoMission/{env}", PPOConfig(lr=1e-3, epochs=4, minibatches=8, entropy_coeff=0.01,

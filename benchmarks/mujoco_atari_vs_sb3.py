@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from advantage.bench import require_bench_packages, versions
+from advantage.tools.bench import require_bench_packages, versions
 
 EVAL_EPISODES = 10
 FINAL_SEED_OFFSET = 2_000
@@ -41,7 +41,7 @@ LIBRARIES = ("advantage", "sb3")
 # -- one run, inside its own process ----------------------------------------------------------
 def mujoco_advantage(env_id: str, seed: int, steps: int, threads: int, anneal: bool) -> dict[str, Any]:
     from advantage import PPO
-    from advantage.defaults import default_config
+    from advantage.app.defaults import default_config
 
     config = default_config("ppo", env_id)
     config = config.with_overrides([
@@ -87,7 +87,7 @@ def mujoco_sb3(env_id: str, seed: int, steps: int, threads: int, anneal: bool) -
 
 def atari_advantage(env_id: str, seed: int, steps: int, threads: int, anneal: bool) -> dict[str, Any]:
     from advantage import PPO
-    from advantage.defaults import default_config
+    from advantage.app.defaults import default_config
 
     config = default_config("ppo", env_id).with_overrides([
         f"trainer.total_steps={steps}", f"trainer.seed={seed}", "trainer.validate_freq=0",

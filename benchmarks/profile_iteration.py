@@ -16,12 +16,13 @@ from collections import defaultdict
 
 import torch
 
-from advantage import api, rollout
 from advantage.algorithms import base
-from advantage.algorithms.closed_form import ClosedFormPPO
-from advantage.defaults import default_config
-from advantage.envs import VecEnv
+from advantage.algorithms.ppo_closed_form import ClosedFormPPO
+from advantage.app import api
+from advantage.app.defaults import default_config
+from advantage.envs.vector import VecEnv
 from advantage.models import ActorCritic
+from advantage.training import collector as rollout
 
 TIMES: dict[str, float] = defaultdict(float)
 
@@ -52,7 +53,7 @@ def main() -> None:
     VecEnv.step = timed("env step", VecEnv.step)
     ActorCritic.act = timed("act (forward + sample)", ActorCritic.act)
     rollout.RolloutCollector.collect = timed("collect (total)", rollout.RolloutCollector.collect)
-    from advantage import trainer as trainer_module  # it imported these names directly
+    from advantage.training import loop as trainer_module  # it imported these names directly
 
     trainer_module.estimate = timed("returns / advantages", rollout.estimate)
     trainer_module.flatten = timed("flatten batch", rollout.flatten)

@@ -46,9 +46,9 @@ SETUPS: dict[str, tuple[str, list[str]]] = {
 def run_child(spec: dict[str, Any]) -> None:
     import torch
 
-    from advantage.api import AGENTS
-    from advantage.defaults import default_config
-    from advantage.metrics import read_metrics
+    from advantage.app.api import AGENTS
+    from advantage.app.defaults import default_config
+    from advantage.training.metrics import read_metrics
 
     torch.set_num_threads(1)
     algo, overrides = SETUPS[spec["setup"]]
@@ -106,10 +106,12 @@ def measure_sizes() -> dict[str, Any]:
     import torch
 
     from advantage.algorithms import A3CAlgorithm, PPOAlgorithm
-    from advantage.defaults import default_config
-    from advantage.envs import make_vec_env
+    from advantage.app.defaults import default_config
+    from advantage.data.batch import flatten
+    from advantage.data.estimators import estimate
+    from advantage.envs.vector import make_vec_env
     from advantage.models import ActorCritic
-    from advantage.rollout import RolloutCollector, estimate, flatten
+    from advantage.training.collector import RolloutCollector
 
     torch.set_num_threads(1)
     out: dict[str, Any] = {}

@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from advantage.bench import require_bench_packages
+from advantage.tools.bench import require_bench_packages
 
 ENV_ID = "CartPoleNoVel-v1"
 SOLVED = 475.0
@@ -50,7 +50,7 @@ def run_advantage(variant: str, seed: int, steps: int, eval_freq: int) -> dict[s
     import torch
 
     from advantage import A2C, PPO
-    from advantage.defaults import default_config
+    from advantage.app.defaults import default_config
 
     torch.set_num_threads(TORCH_THREADS)
     algo, policy, *shared = variant.split("-")

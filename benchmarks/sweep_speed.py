@@ -1,7 +1,7 @@
 """Sweep advantage's settings for the fastest wall-clock solve of a bench task.
 
 Each candidate is a list of config overrides applied on top of the env's defaults; every
-(candidate, seed) is a fresh process launched through ``advantage.bench``, measuring training
+(candidate, seed) is a fresh process launched through ``advantage.tools.bench``, measuring training
 steps/s and the seconds from process launch to a greedy evaluation ≥ the task's threshold.
 
     python benchmarks/sweep_speed.py --task cartpole-ppo --seeds 1 2 3 --out benchmarks/results/sweep_ppo.json
@@ -15,7 +15,7 @@ import math
 import statistics
 from pathlib import Path
 
-from advantage.bench import TASKS, launch
+from advantage.tools.bench import TASKS, launch
 
 CANDIDATES = {
     "cartpole-ppo": [

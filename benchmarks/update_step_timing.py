@@ -17,10 +17,10 @@ import torch
 from gymnasium import spaces
 
 from advantage.algorithms import PPOAlgorithm
-from advantage.algorithms.base import RolloutBatch
-from advantage.bench import sb3_hparams_config
-from advantage.defaults import default_config
+from advantage.app.defaults import default_config
+from advantage.data.batch import RolloutBatch
 from advantage.models import ActorCritic
+from advantage.tools.bench import sb3_hparams_config
 
 SETTINGS = {
     "sb3-hparams": (sb3_hparams_config("ppo", "CartPole-v1"), 16_384),

@@ -15,14 +15,16 @@ import numpy as np
 import pytest
 import torch
 
-from advantage.algorithms import A2CAlgorithm, A2CConfig, A3CAlgorithm, RolloutBatch
-from advantage.config import RunConfig
-from advantage.defaults import default_config
-from advantage.distributed.sampling import concat_rollouts
-from advantage.distributed.workers import load_weights, model_weights, split_envs
-from advantage.envs import make_vec_env
+from advantage.algorithms import A2CAlgorithm, A2CConfig, A3CAlgorithm
+from advantage.app.defaults import default_config
+from advantage.data.batch import RolloutBatch
+from advantage.data.estimators import estimate
+from advantage.envs.vector import make_vec_env
 from advantage.models import ActorCritic, ModelConfig
-from advantage.rollout import RolloutCollector, estimate
+from advantage.training.collector import RolloutCollector
+from advantage.training.config import RunConfig
+from advantage.training.distributed.sampling import concat_rollouts
+from advantage.training.distributed.workers import load_weights, model_weights, split_envs
 
 
 def _model(seed: int, normalize_obs: bool = False) -> ActorCritic:

@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from advantage import A2C, PG, PPO, A2CConfig, Agent, PGConfig, PPOConfig, RunConfig
-from advantage.config import TrainerConfig, check_algo
-from advantage.defaults import default_config
-from advantage.envs import check_env_id, make_vec_env
-from advantage.rollout import RolloutCollector
+from advantage.app.defaults import default_config
+from advantage.envs.vector import check_env_id, make_vec_env
+from advantage.training.collector import RolloutCollector
+from advantage.training.config import TrainerConfig, check_algo
 
 
 def tiny_trainer(**kw) -> TrainerConfig:
@@ -356,7 +356,7 @@ def test_an_algorithm_without_a_run_length_keeps_its_learning_rate():
 
 def test_load_returns_the_checkpoints_algorithm_or_says_which_it_is(tmp_path):
     import advantage
-    from advantage.checkpoint import CheckpointError
+    from advantage.training.checkpoint import CheckpointError
 
     agent = A2C("CartPole-v1", seed=0, num_envs=2, trainer=TrainerConfig(nsteps=8, total_steps=16, validate_freq=0))
     agent.learn(run_dir=tmp_path / "run")

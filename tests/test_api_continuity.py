@@ -13,10 +13,10 @@ import pytest
 import torch
 
 from advantage import PPO, A2CConfig, PPOConfig
-from advantage.checkpoint import list_checkpoints
-from advantage.config import TrainerConfig
-from advantage.defaults import default_config
+from advantage.app.defaults import default_config
 from advantage.models import ModelConfig
+from advantage.training.checkpoint import list_checkpoints
+from advantage.training.config import TrainerConfig
 
 
 def _rows(run_dir) -> list[dict[str, str]]:

@@ -8,10 +8,10 @@ import pytest
 from gymnasium.wrappers import AtariPreprocessing, FrameStackObservation, TransformReward
 
 from advantage import PPO, Agent
-from advantage import atari as atari_module
-from advantage.atari import EpisodicLife, FireReset
-from advantage.defaults import default_config, env_family
-from advantage.envs import check_env_id, make_env, make_vec_env
+from advantage.app.defaults import default_config, env_family
+from advantage.envs import atari as atari_module
+from advantage.envs.atari import EpisodicLife, FireReset
+from advantage.envs.vector import check_env_id, make_env, make_vec_env
 
 
 def wrapper_types(env: gym.Env) -> list[type]:

@@ -16,9 +16,9 @@ import pytest
 import torch
 import toy_envs
 
-from advantage import bench, suite, suite_report, suite_runs, zoo
+from advantage.app.defaults import default_config
 from advantage.cli import main
-from advantage.defaults import default_config
+from advantage.tools import bench, suite, suite_report, suite_runs, zoo
 
 REPO = Path(__file__).resolve().parents[1]
 

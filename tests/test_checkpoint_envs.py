@@ -15,9 +15,9 @@ import pytest
 import torch
 
 from advantage import PPO
-from advantage.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from advantage.config import TrainerConfig
-from advantage.snapshot import NotPlainData, decode, encode
+from advantage.data.snapshot import NotPlainData, decode, encode
+from advantage.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from advantage.training.config import TrainerConfig
 
 CLASSIC = ["CartPole-v1", "Acrobot-v1", "MountainCar-v0", "MountainCarContinuous-v0", "Pendulum-v1", "CartPoleNoVel-v1"]
 BOX2D = ["LunarLander-v3", "LunarLanderContinuous-v3", "BipedalWalker-v3"]
@@ -98,8 +98,8 @@ def test_a_save_that_would_not_load_raises_and_keeps_the_previous_file(tmp_path)
 
 def test_an_env_whose_state_would_not_load_is_left_out_and_named(monkeypatch):
     """A value that slips past ``encode`` raw is caught by the plain-data check, not saved."""
-    from advantage import snapshot
-    from advantage.envs import make_vec_env
+    from advantage.data import snapshot
+    from advantage.envs.vector import make_vec_env
 
     envs = make_vec_env("MountainCar-v0", 2, backend="sync")
     envs.reset(seed=0)

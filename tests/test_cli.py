@@ -18,7 +18,7 @@ import torch
 
 from advantage import PPO, RunConfig
 from advantage.cli import main
-from advantage.metrics import COLUMNS
+from advantage.training.metrics import COLUMNS
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 TRAIN = [

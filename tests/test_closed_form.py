@@ -8,8 +8,8 @@ import torch
 from gymnasium import spaces
 
 from advantage.algorithms import PPOAlgorithm, PPOConfig
-from advantage.algorithms.base import RolloutBatch
-from advantage.algorithms.closed_form import ClosedFormPPO
+from advantage.algorithms.ppo_closed_form import ClosedFormPPO
+from advantage.data.batch import RolloutBatch
 from advantage.models import ActorCritic, ActorCriticLSTM, ModelConfig
 
 OBS = spaces.Box(-np.inf, np.inf, (5,), np.float32)

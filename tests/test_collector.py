@@ -25,11 +25,13 @@ from gymnasium.vector import AutoresetMode, SyncVectorEnv
 from gymnasium.wrappers import TimeLimit
 from torch import nn
 
-from advantage.envs import VecEnv, make_vec_env
-from advantage.evaluation import evaluate
+from advantage.data.batch import flatten
+from advantage.data.estimators import estimate
+from advantage.envs.vector import VecEnv, make_vec_env
 from advantage.models import ActorCritic
 from advantage.models.heads import CategoricalHead
-from advantage.rollout import RolloutCollector, estimate, flatten
+from advantage.training.collector import RolloutCollector
+from advantage.training.evaluation import evaluate
 
 T = 10
 GAMMA, LAMBDA = 0.5, 0.5
@@ -434,7 +436,7 @@ def test_envpool_backend_has_next_step_autoreset_semantics():
     """EnvPool (when installed): the step after a done is a reset step with reward 0, and episode
     statistics count only real transitions (CartPole: return == length)."""
     pytest.importorskip("envpool")
-    from advantage.envs import make_vec_env
+    from advantage.envs.vector import make_vec_env
 
     envs = make_vec_env("CartPole-v1", 4, backend="envpool")
     envs.reset(seed=3)
@@ -453,7 +455,7 @@ def test_envpool_backend_has_next_step_autoreset_semantics():
 def test_minibatches_partition_a_shuffled_batch_into_views():
     """Every transition lands in exactly one minibatch, rows stay aligned across fields, and the
     minibatches are views of one shuffled copy (one gather per field per epoch)."""
-    from advantage.algorithms.base import RolloutBatch
+    from advantage.data.batch import RolloutBatch
 
     n = 10
     batch = RolloutBatch(

@@ -8,12 +8,12 @@ import pytest
 import torch
 
 from advantage import PPO, Agent
-from advantage.config import TrainerConfig
-from advantage.defaults import default_config, env_family
-from advantage.envs import make_vec_env
-from advantage.metrics import read_metrics
+from advantage.app.defaults import default_config, env_family
+from advantage.envs.vector import make_vec_env
 from advantage.models import ActorCritic, ModelConfig, RewardScaler, RunningMeanStd
-from advantage.rollout import RolloutCollector
+from advantage.training.collector import RolloutCollector
+from advantage.training.config import TrainerConfig
+from advantage.training.metrics import read_metrics
 
 LOW, HIGH = np.array([-0.5, -2.0], np.float32), np.array([0.5, 1.0], np.float32)
 EPISODE = 10
@@ -169,7 +169,7 @@ def test_mujoco_smoke_run_checkpoint_reload_evaluate(cls_name, tmp_path):
         "trainer.total_steps=1024", "trainer.nsteps=256", "num_envs=2", "trainer.validate_freq=1024",
         "trainer.num_val_episodes=2", "trainer.max_val_steps=50", "trainer.tensorboard=false",
     ])
-    from advantage.api import AGENTS
+    from advantage.app.api import AGENTS
 
     agent = AGENTS[cls_name](run_config=config).learn(run_dir=tmp_path)
     assert agent.summary["env_steps"] == 1024

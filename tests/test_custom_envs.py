@@ -20,11 +20,11 @@ from gymnasium import spaces
 from advantage import PPO
 from advantage.algorithms.a2c import A2CConfig
 from advantage.algorithms.ppo import PPOConfig
-from advantage.api import A2C, Agent
-from advantage.config import RunConfig, TrainerConfig
-from advantage.envs import make_vec_env
+from advantage.app.api import A2C, Agent
+from advantage.data.observations import ObsLayout
+from advantage.envs.vector import make_vec_env
 from advantage.models import ModelConfig
-from advantage.observations import ObsLayout
+from advantage.training.config import RunConfig, TrainerConfig
 
 REPO = Path(__file__).resolve().parents[1]
 QUICK = TrainerConfig(nsteps=32, validate_freq=0, total_steps=512)
@@ -86,7 +86,7 @@ def test_masks_reach_the_loss_as_stored_in_the_rollout():
     most log(number of legal actions)."""
     agent = masked_agent("info")
     envs = make_vec_env("toy_envs:ToyMasked-v0", 4, env_kwargs={"mask_via": "info"}, backend="sync")
-    from advantage.rollout import RolloutCollector
+    from advantage.training.collector import RolloutCollector
 
     collector = RolloutCollector(envs, agent.model, 16, torch.device("cpu"))
     collector.reset(seed=3)
@@ -108,8 +108,10 @@ def test_masks_reach_the_loss_as_stored_in_the_rollout():
 def test_the_update_feeds_the_stored_masks_to_the_loss(algo):
     """The entropy an update reports is the entropy over the legal actions of each stored step
     (computed here independently from the model's logits and the rollout's masks), not over all."""
-    from advantage.api import AGENTS
-    from advantage.rollout import RolloutCollector, estimate, flatten
+    from advantage.app.api import AGENTS
+    from advantage.data.batch import flatten
+    from advantage.data.estimators import estimate
+    from advantage.training.collector import RolloutCollector
 
     overrides = {"ppo": PPOConfig(epochs=1, minibatches=1, closed_form=True), "a2c": A2CConfig(), "pg": None}
     agent = AGENTS[algo]("toy_envs:ToyMasked-v0", overrides[algo], env_kwargs={"mask_via": "info"}, trainer=QUICK)
@@ -170,7 +172,7 @@ def test_discrete_with_start_sends_actions_in_the_space():
     agent = PPO("toy_envs:ToyShifted-v0", PPOConfig(lr=3e-3), num_envs=4, seed=1,
                 trainer=TrainerConfig(nsteps=32, validate_freq=0, total_steps=2_048))
     envs = make_vec_env("toy_envs:ToyShifted-v0", 2, backend="sync")
-    from advantage.rollout import RolloutCollector
+    from advantage.training.collector import RolloutCollector
 
     collector = RolloutCollector(envs, agent.model, 64, torch.device("cpu"))
     collector.reset(seed=0)
@@ -374,9 +376,9 @@ def test_minigrid_dict_observations_end_to_end(tmp_path):
     """MiniGrid's Dict observation (7x7x3 image + direction; mission dropped): trains, saves,
     loads, evaluates and predicts from the env's own observation."""
     pytest.importorskip("minigrid")
-    from advantage.minigrid import DropMission
+    from advantage.envs.minigrid import DropMission
 
-    env_id = "advantage.minigrid:NoMission/MiniGrid-Empty-5x5-v0"
+    env_id = "advantage.envs.minigrid:NoMission/MiniGrid-Empty-5x5-v0"
     agent = PPO(env_id, num_envs=2, trainer=QUICK, model=ModelConfig(policy="lstm")).learn(run_dir=tmp_path / "run")
     loaded = PPO.load(tmp_path / "run")
     assert loaded.evaluate(2).shape == (2,)
@@ -426,7 +428,7 @@ def test_ray_workers_import_the_module_and_obey_masks_of_dict_observations(tmp_p
     pytest.importorskip("ray")
     code = (
         "from advantage import PPO\n"
-        "from advantage.config import RunConfig\n"
+        "from advantage.training.config import RunConfig\n"
         "config = RunConfig.from_dict({'algo': 'ppo', 'env': 'toy_envs:ToyMasked-v0',\n"
         "    'env_kwargs': {'mask_via': 'observation', 'strict': True}, 'num_envs': 4, 'distributed': 'ray',\n"
         "    'num_workers': 2, 'trainer': {'nsteps': 32, 'total_steps': 512, 'validate_freq': 256,\n"

@@ -10,11 +10,11 @@ import gymnasium as gym
 import pytest
 from gymnasium.envs.classic_control import CartPoleEnv, PendulumEnv
 
-from advantage import defaults
 from advantage.algorithms import ALGORITHMS
-from advantage.config import RunConfig, TrainerConfig
-from advantage.defaults import FAMILIES, default_config, env_family
+from advantage.app import defaults
+from advantage.app.defaults import FAMILIES, default_config, env_family
 from advantage.models import ModelConfig
+from advantage.training.config import RunConfig, TrainerConfig
 
 # The Python dicts defaults.py held before the TOML tables (commit 614a509), copied verbatim: the
 # reference the resolved configs must equal. Old lookup: env row, else family row, else generic.
@@ -211,7 +211,7 @@ def test_the_tables_ship_with_the_package():
     import tomllib
 
     pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
-    assert "defaults.toml" in pyproject["tool"]["setuptools"]["package-data"]["advantage"]
+    assert "defaults.toml" in pyproject["tool"]["setuptools"]["package-data"]["advantage.app"]
     assert pyproject["project"]["optional-dependencies"]["box2d"] == ["gymnasium[box2d]>=1.0"]
     makefile = (Path(__file__).parents[1] / "Makefile").read_text()
     assert "box2d" in next(line for line in makefile.splitlines() if "pip install" in line and "-e" in line)

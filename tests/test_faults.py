@@ -23,11 +23,11 @@ import numpy as np
 import pytest
 import torch
 
-from advantage import checkpoint
-from advantage.checkpoint import list_checkpoints
 from advantage.cli import main
-from advantage.envs import make_vec_env
+from advantage.envs.vector import make_vec_env
 from advantage.errors import EnvironmentFault
+from advantage.training import checkpoint
+from advantage.training.checkpoint import list_checkpoints
 
 TESTS = Path(__file__).parent
 QUIET = ["--no-progress", "--set", "trainer.validate_freq=0", "--set", "trainer.tensorboard=false"]

@@ -14,10 +14,10 @@ import torch
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
 from advantage import PPO, TrainerConfig
-from advantage.api import Agent
-from advantage.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from advantage.envs import VecEnv
-from advantage.trainer import SyncMultiEnvTrainer
+from advantage.app.api import Agent
+from advantage.envs.vector import VecEnv
+from advantage.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from advantage.training.loop import SyncMultiEnvTrainer
 
 
 class _WritesFileWhenUnpickled:
@@ -107,7 +107,7 @@ def test_non_finite_env_output_names_env_index_and_step(field, word):
 
 def _trained_one_iteration(tmp_path):
     """A PPO agent, its 4 CartPole envs and a trainer that has done one 64-step iteration."""
-    from advantage.envs import make_vec_env
+    from advantage.envs.vector import make_vec_env
 
     agent = PPO("CartPole-v1", seed=0)
     cfg = dataclasses.replace(agent.run_config.trainer, validate_freq=0, nsteps=16)

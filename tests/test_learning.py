@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from advantage import A2C, PG, PPO
-from advantage.defaults import default_config
+from advantage.app.defaults import default_config
 
 GREEDY_THRESHOLD = 100.0
 STOCHASTIC_THRESHOLD = 60.0

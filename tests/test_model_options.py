@@ -12,13 +12,14 @@ import torch
 from gymnasium import spaces
 
 from advantage import A2C, PPO
-from advantage.algorithms import A2CAlgorithm, A2CConfig, PPOAlgorithm, PPOConfig, RolloutBatch
-from advantage.config import RunConfig
-from advantage.defaults import default_config
-from advantage.envs import make_vec_env
+from advantage.algorithms import A2CAlgorithm, A2CConfig, PPOAlgorithm, PPOConfig
+from advantage.app.defaults import default_config
+from advantage.data.batch import RolloutBatch
+from advantage.envs.vector import make_vec_env
 from advantage.models import ActorCritic, GaussianHead, ModelConfig
 from advantage.models.sde import VARIANCE_EPS, StateDependentNoiseHead
-from advantage.rollout import RolloutCollector
+from advantage.training.collector import RolloutCollector
+from advantage.training.config import RunConfig
 
 OBS = spaces.Box(-np.inf, np.inf, (3,), np.float32)
 ACT = spaces.Box(-2.0, 2.0, (2,), np.float32)
@@ -206,7 +207,7 @@ def test_entropy_schedule_is_refused_for_a3c():
 
 
 def test_the_tables_can_set_every_new_option(monkeypatch):
-    from advantage import defaults
+    from advantage.app import defaults
 
     monkeypatch.setattr(defaults, "load_tables", lambda: {"env": {"Pendulum-v1": {"ppo": {
         "model": {"use_sde": True, "sde_sample_freq": 4, "log_std_init": -2.0, "ortho_init": False},
@@ -223,7 +224,7 @@ def test_the_tables_can_set_every_new_option(monkeypatch):
 def test_a_ray_rollout_worker_acts_with_sde_as_the_learner_scores_it():
     """The worker body (run in-process here) resamples its own exploration and stores the policy
     the learner recomputes from the same weights: PPO's ratio starts at exactly 1 on Ray too."""
-    from advantage.distributed.workers import RolloutWorker, model_weights
+    from advantage.training.distributed.workers import RolloutWorker, model_weights
 
     config = default_config("ppo", "Pendulum-v1").with_overrides(
         ["model.use_sde=true", "model.sde_sample_freq=3", "trainer.nsteps=12", "trainer.validate_freq=0"])

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import tomllib
 
+from advantage.app.defaults import default_config
 from advantage.cli import main
-from advantage.config import RunConfig, _str_to_none
-from advantage.defaults import default_config
+from advantage.training.config import RunConfig, _str_to_none
 
 
 def _printed(capsys, argv) -> RunConfig:

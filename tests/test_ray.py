@@ -34,21 +34,21 @@ from advantage import (
     make_vec_env,
 )
 from advantage.algorithms.spec_agent import AgentA3CAlgorithm, worker_copy
-from advantage.checkpoint import list_checkpoints, load_checkpoint
+from advantage.app.defaults import default_config
 from advantage.cli import main
-from advantage.config import RunConfig
-from advantage.defaults import default_config
-from advantage.distributed.a3c import A3CTrainer
-from advantage.distributed.sampling import RayCollector, RaySamplingTrainer
-from advantage.distributed.workers import (
+from advantage.data.estimators import estimate
+from advantage.models import MLP, A2CActorCritic
+from advantage.training.checkpoint import list_checkpoints, load_checkpoint
+from advantage.training.config import RunConfig
+from advantage.training.distributed.a3c import A3CTrainer
+from advantage.training.distributed.sampling import RayCollector, RaySamplingTrainer
+from advantage.training.distributed.workers import (
     TORCH_SEED_STRIDE,
     RolloutWorker,
     WorkerPool,
     model_weights,
 )
-from advantage.evaluation import evaluate
-from advantage.models import MLP, A2CActorCritic
-from advantage.rollout import estimate
+from advantage.training.evaluation import evaluate
 
 QUIET = ["trainer.validate_freq=0", "trainer.tensorboard=false", "algorithm.device=cpu"]
 
@@ -224,7 +224,7 @@ def test_cli_names_the_install_command_without_ray(tmp_path, monkeypatch, capsys
 def test_a_run_without_address_starts_and_stops_its_own_ray():
     code = (
         "import ray\n"
-        "from advantage.distributed import ray_session\n"
+        "from advantage.training.distributed.session import ray_session\n"
         "with ray_session(None, 2):\n"
         "    assert ray.is_initialized() and ray.cluster_resources()['CPU'] >= 2\n"
         "assert not ray.is_initialized()\n"

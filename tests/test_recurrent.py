@@ -23,14 +23,15 @@ from gymnasium.wrappers import TimeLimit
 from advantage import A2C, PG, PPO, ModelConfig
 from advantage.algorithms import A2CConfig, PPOConfig
 from advantage.algorithms.recurrent import RecurrentA2CAlgorithm, RecurrentPPOAlgorithm, _run
-from advantage.checkpoint import load_checkpoint
-from advantage.defaults import default_config
-from advantage.envs import VecEnv, make_vec_env
-from advantage.evaluation import evaluate
+from advantage.app.defaults import default_config
+from advantage.data.batch import sequences
+from advantage.data.estimators import estimate
+from advantage.envs.vector import VecEnv, make_vec_env
 from advantage.models import ActorCritic_LSTM, ActorCriticLSTM, make_model
-from advantage.recurrent_rollout import RecurrentRolloutCollector, sequences
-from advantage.recurrent_trainer import RecurrentTrainer
-from advantage.rollout import estimate
+from advantage.training.checkpoint import load_checkpoint
+from advantage.training.evaluation import evaluate
+from advantage.training.recurrent_collector import RecurrentRolloutCollector
+from advantage.training.recurrent_loop import RecurrentTrainer
 
 CPU = torch.device("cpu")
 T = 24
@@ -363,7 +364,7 @@ def test_evaluate_resets_state_between_runs():
 def test_cli_trains_and_evaluates_an_lstm_policy(tmp_path, capsys):
     """``--policy lstm`` reaches the model config; ``eval`` rebuilds the recurrent agent."""
     from advantage.cli import main
-    from advantage.config import RunConfig
+    from advantage.training.config import RunConfig
 
     run_dir = tmp_path / "run"
     assert main([

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 
 from advantage import PPO
-from advantage.defaults import default_config
+from advantage.app.defaults import default_config
 
 BUDGET = 150_000
 TARGET = 200.0

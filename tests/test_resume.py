@@ -22,8 +22,8 @@ import pytest
 import torch
 
 from advantage import PPO
-from advantage.checkpoint import CheckpointError, list_checkpoints
-from advantage.envs import make_vec_env
+from advantage.envs.vector import make_vec_env
+from advantage.training.checkpoint import CheckpointError, list_checkpoints
 
 TOTAL = 8192
 ARGS = [
@@ -40,7 +40,7 @@ FINAL = f"step_{TOTAL:010d}.pt"
 STALLING_TRAIN = textwrap.dedent("""
     import io, os, sys, time
     import torch
-    from advantage import checkpoint
+    from advantage.training import checkpoint
     from advantage.cli import main
 
     marker, stall_at, argv = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
@@ -294,7 +294,7 @@ def test_cli_refuses_to_train_over_an_existing_run(tmp_path, capsys):
 def test_api_resume_matches_an_uninterrupted_run(tmp_path, policy):
     """Stop at 1,024 steps, resume to 2,048: bit for bit the run that never stopped (the LSTM's
     carried state and episode-start mask are restored with the envs)."""
-    from advantage.defaults import default_config
+    from advantage.app.defaults import default_config
 
     config = default_config("ppo", "CartPole-v1").with_overrides([
         f"model.policy='{policy}'", "num_envs=4", "trainer.nsteps=64", "algorithm.epochs=2",

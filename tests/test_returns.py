@@ -9,7 +9,7 @@ that is terminated or truncated, or the rollout's last step), so a mistake in th
 import pytest
 import torch
 
-from advantage.returns import gae, lambda_returns, nstep_returns
+from advantage.data.returns import gae, lambda_returns, nstep_returns
 
 F64 = torch.float64
 

@@ -30,8 +30,8 @@ from advantage import (
     TrainerConfig,
 )
 from advantage.algorithms import a2c as a2c_module
-from advantage.checkpoint import list_checkpoints, load_checkpoint
 from advantage.models import MLP, NatureCNN
+from advantage.training.checkpoint import list_checkpoints, load_checkpoint
 
 
 def cpu_config(**kw) -> A2CConfig:

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 import torch
 
-from advantage.api import AGENTS
-from advantage.checkpoint import list_checkpoints
-from advantage.defaults import default_config
+from advantage.app.api import AGENTS
+from advantage.app.defaults import default_config
+from advantage.training.checkpoint import list_checkpoints
 
 # (algo, env id, extra settings that define the row). The settings are the suite's own (Ray with 2
 # workers), never tuning.

@@ -1,10 +1,11 @@
 """Algorithms: a config dataclass and "given a rollout batch, one update" each."""
 
-from .a2c import A2CAlgorithm, A2CConfig
-from .a3c import A3CAlgorithm
-from .base import AlgoConfig, Algorithm, RolloutBatch, resolve_device
-from .pg import PGAlgorithm, PGConfig
-from .ppo import PPOAlgorithm, PPOConfig
+from advantage.algorithms.a2c import A2CAlgorithm, A2CConfig
+from advantage.algorithms.a3c import A3CAlgorithm
+from advantage.algorithms.base import AlgoConfig, Algorithm, resolve_device
+from advantage.algorithms.pg import PGAlgorithm, PGConfig
+from advantage.algorithms.ppo import PPOAlgorithm, PPOConfig
+from advantage.data.batch import RolloutBatch
 
 ALGORITHMS: dict[str, tuple[type[Algorithm], type[AlgoConfig]]] = {
     "pg": (PGAlgorithm, PGConfig),

@@ -17,8 +17,9 @@ from typing import Any
 
 import torch
 
-from ..losses import a2c_data, a2c_error
-from .base import AlgoConfig, Algorithm, RolloutBatch, explained_variance
+from advantage.algorithms.base import AlgoConfig, Algorithm, explained_variance
+from advantage.data.batch import RolloutBatch
+from advantage.losses import a2c_data, a2c_error
 
 
 @dataclass

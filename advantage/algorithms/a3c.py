@@ -12,15 +12,15 @@ computed with weights a few updates old: that *policy lag* is what the trainer m
 
 The update rule itself is A2C's: :meth:`gradients` runs on a worker, :meth:`apply_gradients` on
 the learner, and ``update`` (inherited) does both at once, which is A3C with a single worker.
-The Ray loop that connects them is :mod:`advantage.distributed.a3c`.
+The Ray loop that connects them is :mod:`advantage.training.distributed.a3c`.
 """
 
 from __future__ import annotations
 
 import torch
 
-from .a2c import A2CAlgorithm
-from .base import RolloutBatch
+from advantage.algorithms.a2c import A2CAlgorithm
+from advantage.data.batch import RolloutBatch
 
 
 def flat_gradient(model: torch.nn.Module) -> torch.Tensor:

@@ -13,36 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-
-@dataclass
-class RolloutBatch:
-    """Flattened transitions of one rollout, all on the learner's device, first dim B."""
-
-    obs: torch.Tensor
-    actions: torch.Tensor
-    policy: torch.Tensor
-    """Packed policy parameters seen while acting (the old policy PPO's ratio needs)."""
-    values: torch.Tensor
-    advantages: torch.Tensor
-    returns: torch.Tensor
-    action_mask: torch.Tensor | None = None
-    """(B, mask size) bool legal actions, when the env masks actions (losses then see only those)."""
-
-    def __len__(self) -> int:
-        return self.advantages.shape[0]
-
-    def _select(self, idx) -> RolloutBatch:
-        return RolloutBatch(*(
-            None if getattr(self, f) is None else getattr(self, f)[idx] for f in self.__dataclass_fields__
-        ))
-
-    def index(self, idx: torch.Tensor) -> RolloutBatch:
-        return self._select(idx)
-
-    def minibatches(self, size: int) -> list[RolloutBatch]:
-        """Shuffled minibatches of ``size``: one gather per field, then views of it (no copies)."""
-        shuffled = self.index(torch.randperm(len(self), device=self.advantages.device))
-        return [shuffled._select(slice(start, start + size)) for start in range(0, len(self), size)]
+from advantage.data.batch import RolloutBatch
 
 
 def resolve_device(device: str) -> torch.device:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..losses import pg_data, pg_error
-from .base import AlgoConfig, Algorithm, RolloutBatch, explained_variance
+from advantage.algorithms.base import AlgoConfig, Algorithm, explained_variance
+from advantage.data.batch import RolloutBatch
+from advantage.losses import pg_data, pg_error
 
 
 @dataclass

@@ -20,9 +20,10 @@ from typing import Any
 
 import torch
 
-from ..losses import ppo_data, ppo_error
-from .base import AlgoConfig, Algorithm, RolloutBatch, explained_variance
-from .closed_form import ClosedFormPPO
+from advantage.algorithms.base import AlgoConfig, Algorithm, explained_variance
+from advantage.algorithms.ppo_closed_form import ClosedFormPPO
+from advantage.data.batch import RolloutBatch
+from advantage.losses import ppo_data, ppo_error
 
 
 @dataclass

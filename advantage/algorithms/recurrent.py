@@ -1,7 +1,7 @@
 """A2C and PPO for recurrent (LSTM) actor-critics: the same losses, learned from sequences.
 
 A recurrent model's output at a step depends on every earlier step of its episode, so the
-learner receives a :class:`~advantage.recurrent_rollout.SequenceBatch` instead of shuffled
+learner receives a :class:`~advantage.training.recurrent_collector.SequenceBatch` instead of shuffled
 transitions: the model runs over each sequence from its stored initial state with the stored
 episode-start mask, and the loss is taken over the kept transitions exactly as in the
 feed-forward algorithm.
@@ -20,10 +20,9 @@ from typing import Any
 
 import torch
 
-from ..recurrent_rollout import SequenceBatch
-from .a2c import A2CAlgorithm
-from .base import RolloutBatch
-from .ppo import PPOAlgorithm
+from advantage.algorithms.a2c import A2CAlgorithm
+from advantage.algorithms.ppo import PPOAlgorithm
+from advantage.data.batch import RolloutBatch, SequenceBatch
 
 
 def _run(model: torch.nn.Module, seq: SequenceBatch) -> tuple[RolloutBatch, Any, torch.Tensor]:

@@ -15,9 +15,10 @@ from typing import Any
 import torch
 from gymnasium import spaces
 
-from ..models.a2c_family import A2CModel
-from .a3c import flat_gradient, set_flat_gradient
-from .base import Algorithm, RolloutBatch, explained_variance
+from advantage.algorithms.a3c import flat_gradient, set_flat_gradient
+from advantage.algorithms.base import Algorithm, explained_variance
+from advantage.data.batch import RolloutBatch
+from advantage.models.a2c_family import A2CModel
 
 
 class AgentAlgorithm(Algorithm):

@@ -3,10 +3,10 @@
 Nothing here holds state, touches an environment, a model or an optimiser.
 """
 
-from .a2c import a2c_data, a2c_error, a2c_loss
-from .pg import pg_data, pg_error, pg_loss
-from .policy import log_prob_entropy
-from .ppo import (
+from advantage.losses.a2c import a2c_data, a2c_error, a2c_loss
+from advantage.losses.pg import pg_data, pg_error, pg_loss
+from advantage.losses.policy import log_prob_entropy
+from advantage.losses.ppo import (
     ppo_data,
     ppo_error,
     ppo_info,

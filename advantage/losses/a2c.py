@@ -12,7 +12,13 @@ from __future__ import annotations
 
 from collections import namedtuple
 
-from .policy import ActionMask, check_float, check_same_shape, log_prob_entropy, weighted_mean
+from advantage.losses.policy import (
+    ActionMask,
+    check_float,
+    check_same_shape,
+    log_prob_entropy,
+    weighted_mean,
+)
 
 a2c_data = namedtuple("a2c_data", ["logit", "action", "value", "adv", "return_", "weight"])
 a2c_loss = namedtuple("a2c_loss", ["policy_loss", "value_loss", "entropy_loss"])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import namedtuple
 
-from .policy import ActionMask, check_float, check_same_shape, log_prob_entropy
+from advantage.losses.policy import ActionMask, check_float, check_same_shape, log_prob_entropy
 
 pg_data = namedtuple("pg_data", ["logit", "action", "return_"])
 pg_loss = namedtuple("pg_loss", ["policy_loss", "entropy_loss"])

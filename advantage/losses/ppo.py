@@ -18,7 +18,13 @@ from collections import namedtuple
 
 import torch
 
-from .policy import ActionMask, check_float, check_same_shape, log_prob_entropy, weighted_mean
+from advantage.losses.policy import (
+    ActionMask,
+    check_float,
+    check_same_shape,
+    log_prob_entropy,
+    weighted_mean,
+)
 
 ppo_policy_data = namedtuple("ppo_policy_data", ["logit_new", "logit_old", "action", "adv", "weight"])
 ppo_policy_loss = namedtuple("ppo_policy_loss", ["policy_loss", "entropy_loss"])

@@ -2,12 +2,12 @@
 
 from gymnasium import spaces
 
-from .a2c_family import A2CActorCritic, A2CActorCriticLSTM, A2CModel
-from .actor_critic import ActorCritic, ModelConfig
-from .encoders import MLP, NatureCNN
-from .heads import CategoricalHead, GaussianHead, MultiDiscreteHead, make_head
-from .normalization import ObsNormalizer, RewardScaler, RunningMeanStd
-from .recurrent import ActorCritic_LSTM, ActorCriticLSTM
+from advantage.models.a2c_family import A2CActorCritic, A2CActorCriticLSTM, A2CModel
+from advantage.models.actor_critic import ActorCritic, ModelConfig
+from advantage.models.encoders import MLP, NatureCNN
+from advantage.models.heads import CategoricalHead, GaussianHead, MultiDiscreteHead, make_head
+from advantage.models.normalization import ObsNormalizer, RewardScaler, RunningMeanStd
+from advantage.models.recurrent import ActorCritic_LSTM, ActorCriticLSTM
 
 
 def make_model(

@@ -20,18 +20,31 @@ environment steps (the unit of ``A2CConfig.decay_steps`` everywhere in advantage
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .init import layer_init
-from .recurrent import _lstm, masked_lstm, reset_spans
+from advantage.models.init import layer_init
+from advantage.models.lstm import lstm_layer, masked_lstm, reset_spans
 
-if TYPE_CHECKING:
-    from ..algorithms import A2CConfig
+
+class A2CConfig(Protocol):
+    """The fields of :class:`advantage.algorithms.A2CConfig` an agent reads (models sit below
+    algorithms, so the agent names the shape of its config rather than importing the class)."""
+
+    lr: float
+    lr_final: float
+    decay_steps: int | None
+    grad_clip: float
+    device: str
+    entropy_coeff: float
+    value_coeff: float
+    optimizer: str
+    optimizer_eps: float
+    rmsprop_alpha: float
 
 POLICY_CLIP = (1e-6, 0.999999)
 """The softmax probabilities are clipped to this range before the log (finite loss)."""
@@ -316,7 +329,7 @@ class A2CActorCriticLSTM(A2CModel):
         self.cell_size = int(cell_size)
         self.model = self._body(model, input_size, model_args)
         self.dense_size = int(self.model.dense_size)
-        self.lstm = _lstm(self.dense_size, self.cell_size)
+        self.lstm = lstm_layer(self.dense_size, self.cell_size)
         self.policy_distrib = layer_init(nn.Linear(self.cell_size, self.action_size), std=0.01)  # actor
         self.V = layer_init(nn.Linear(self.cell_size, 1), std=1.0)  # critic
         self.to(self.device)

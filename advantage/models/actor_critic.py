@@ -8,12 +8,12 @@ import torch
 from gymnasium import spaces
 from torch import nn
 
-from ..observations import is_image_space
-from .heads import GaussianHead, make_head
-from .init import layer_init, reset_to_torch_defaults
-from .multi_input import flat_obs_shape, make_encoder, make_obs_normalizer
-from .normalization import RewardScaler
-from .sde import StateDependentNoiseHead
+from advantage.data.observations import is_image_space
+from advantage.models.heads import GaussianHead, make_head
+from advantage.models.init import layer_init, reset_to_torch_defaults
+from advantage.models.multi_input import flat_obs_shape, make_encoder, make_obs_normalizer
+from advantage.models.normalization import RewardScaler
+from advantage.models.sde import StateDependentNoiseHead
 
 ENCODERS = ("auto", "mlp", "cnn")
 POLICIES = ("mlp", "lstm")
@@ -87,7 +87,7 @@ _is_image = is_image_space
 
 class ActorCritic(nn.Module):
     """Actor-critic for Box, Discrete, Dict and Tuple observations (structured ones arrive
-    flattened, see :mod:`advantage.observations`) and Discrete / MultiDiscrete / MultiBinary /
+    flattened, see :mod:`advantage.data.observations`) and Discrete / MultiDiscrete / MultiBinary /
     Box actions.
 
     ``forward(obs)`` returns ``(policy, value)``: the policy in the form the losses accept as
@@ -100,7 +100,7 @@ class ActorCritic(nn.Module):
 
     def __new__(cls, *args, **kwargs):
         if cls is ActorCritic and is_spec_call(args, kwargs):
-            from .a2c_family import A2CActorCritic
+            from advantage.models.a2c_family import A2CActorCritic
 
             return spec_agent(A2CActorCritic, args, kwargs)
         return super().__new__(cls)

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .init import layer_init
+from advantage.models.init import layer_init
 
 
 def tanh(x: torch.Tensor) -> torch.Tensor:

@@ -18,7 +18,7 @@ from gymnasium import spaces
 from torch import nn
 from torch.distributions import Bernoulli, Independent
 
-from .init import layer_init
+from advantage.models.init import layer_init
 
 
 def _masked(logits: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:

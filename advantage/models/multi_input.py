@@ -1,6 +1,6 @@
 """Encoders for structured observations (Dict, Tuple, Discrete, ...) and for small images.
 
-A structured observation reaches the model flattened (:class:`advantage.observations.ObsLayout`).
+A structured observation reaches the model flattened (:class:`advantage.data.observations.ObsLayout`).
 :class:`MultiInputEncoder` cuts it back into its parts: every image part goes through a CNN (the
 Nature CNN from 36×36 pixels up, :class:`SmallCNN` below that), every other part is taken as is,
 and the concatenation goes through one MLP trunk.
@@ -14,10 +14,10 @@ import torch
 from gymnasium import spaces
 from torch import nn
 
-from ..observations import ObsLayout, is_image_space, is_structured
-from .encoders import MLP, NatureCNN
-from .init import layer_init
-from .normalization import ObsNormalizer
+from advantage.data.observations import ObsLayout, is_image_space, is_structured
+from advantage.models.encoders import MLP, NatureCNN
+from advantage.models.init import layer_init
+from advantage.models.normalization import ObsNormalizer
 
 NATURE_MIN_SIZE = 36
 """Smallest side the Nature CNN's 8/4, 4/2, 3/1 convolutions accept."""

@@ -25,10 +25,11 @@ import torch
 from gymnasium import spaces
 from torch import nn
 
-from .actor_critic import ModelConfig, is_spec_call, spec_agent
-from .heads import GaussianHead, make_head
-from .init import layer_init, reset_to_torch_defaults
-from .multi_input import flat_obs_shape, make_encoder, make_obs_normalizer
+from advantage.models.actor_critic import ModelConfig, is_spec_call, spec_agent
+from advantage.models.heads import GaussianHead, make_head
+from advantage.models.init import layer_init, reset_to_torch_defaults
+from advantage.models.lstm import lstm_layer, masked_lstm, reset_spans
+from advantage.models.multi_input import flat_obs_shape, make_encoder, make_obs_normalizer
 
 
 class ActorCriticLSTM(nn.Module):
@@ -48,7 +49,7 @@ class ActorCriticLSTM(nn.Module):
 
     def __new__(cls, *args, **kwargs):
         if cls is ActorCriticLSTM and is_spec_call(args, kwargs):
-            from .a2c_family import A2CActorCriticLSTM
+            from advantage.models.a2c_family import A2CActorCriticLSTM
 
             return spec_agent(A2CActorCriticLSTM, args, kwargs)
         return super().__new__(cls)
@@ -69,12 +70,12 @@ class ActorCriticLSTM(nn.Module):
         self.obs_normalizer = make_obs_normalizer(observation_space) if config.normalize_obs else None
         self.cell_size = config.cell_size
         self.encoder, has_cnn = make_encoder(observation_space, config)
-        self.lstm = _lstm(self.encoder.out_features, self.cell_size)
+        self.lstm = lstm_layer(self.encoder.out_features, self.cell_size)
         self.critic_encoder: nn.Module | None = None
         self.critic_lstm: nn.LSTM | None = None
         if not (config.shared or has_cnn):
             self.critic_encoder = make_encoder(observation_space, config)[0]
-            self.critic_lstm = _lstm(self.critic_encoder.out_features, self.cell_size)
+            self.critic_lstm = lstm_layer(self.critic_encoder.out_features, self.cell_size)
         self.head = make_head(self.cell_size, action_space)
         if isinstance(self.head, GaussianHead):
             self.head.log_std.data.fill_(config.log_std_init)
@@ -162,43 +163,6 @@ class ActorCriticLSTM(nn.Module):
         """``V`` of one step, without advancing anyone's state (the rollout's bootstrap)."""
         _, critic, _ = self._run(obs.unsqueeze(0), episode_start.unsqueeze(0), state)
         return self.value_head(critic[0]).squeeze(-1)
-
-
-def reset_spans(episode_start: torch.Tensor, dtype: torch.dtype) -> list[tuple[int, int, torch.Tensor]]:
-    """``(begin, end, keep)`` for each span of steps between episode starts of ``(T, B)`` masks.
-
-    The time axis is cut at every step (after the first) where some sequence starts an episode;
-    ``keep (1, B, 1)`` is 0 for the sequences whose state is zeroed at the span's first step.
-    """
-    T = episode_start.shape[0]
-    cuts = [] if T == 1 else episode_start[1:].any(dim=1).nonzero().squeeze(1).add(1).tolist()
-    return [
-        (begin, end, (~episode_start[begin]).to(dtype).view(1, -1, 1))
-        for begin, end in zip([0, *cuts], [*cuts, T])
-    ]
-
-
-def masked_lstm(
-    lstm: nn.LSTM, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor, spans: list[tuple[int, int, torch.Tensor]]
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``lstm`` over ``x (T, B, F)`` from ``(h, c)``, the state zeroed where :func:`reset_spans`
-    says: one ``nn.LSTM`` call per span. Returns the outputs ``(T, B, C)`` and the final state."""
-    pieces = []
-    for begin, end, keep in spans:
-        out, (h, c) = lstm(x[begin:end], ((h * keep).contiguous(), (c * keep).contiguous()))
-        pieces.append(out)
-    return (pieces[0] if len(pieces) == 1 else torch.cat(pieces)), h, c
-
-
-def _lstm(in_features: int, cell_size: int) -> nn.LSTM:
-    """A one-layer LSTM with orthogonal weights and zero biases."""
-    lstm = nn.LSTM(in_features, cell_size)
-    for name, param in lstm.named_parameters():
-        if name.startswith("weight"):
-            nn.init.orthogonal_(param, 1.0)
-        else:
-            nn.init.zeros_(param)
-    return lstm
 
 
 ActorCritic_LSTM = ActorCriticLSTM

@@ -21,8 +21,8 @@ import torch
 from gymnasium import spaces
 from torch import nn
 
-from .heads import GaussianHead, describe_box_actions
-from .init import layer_init
+from advantage.models.heads import GaussianHead, describe_box_actions
+from advantage.models.init import layer_init
 
 VARIANCE_EPS = 1e-6
 """Added to the variance so that σ stays positive where the features vanish."""

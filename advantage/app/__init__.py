@@ -1,0 +1,1 @@
+"""The application layer: the ``PPO(...).learn()`` API and the defaults tables."""

@@ -1,0 +1,171 @@
+"""The data a learner reads: one rollout as (T, N) tensors, and the flat or sequence batches cut from it.
+
+Plain tensors only: no environment, no model. The collector fills a :class:`Rollout`; an estimator
+adds advantages and returns; :func:`flatten` (feed-forward learners) or :func:`sequences`
+(recurrent learners, whole env sequences or BPTT chunks) turns it into what an update consumes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import torch
+
+
+@dataclass
+class RolloutBatch:
+    """Flattened transitions of one rollout, all on the learner's device, first dim B."""
+
+    obs: torch.Tensor
+    actions: torch.Tensor
+    policy: torch.Tensor
+    """Packed policy parameters seen while acting (the old policy PPO's ratio needs)."""
+    values: torch.Tensor
+    advantages: torch.Tensor
+    returns: torch.Tensor
+    action_mask: torch.Tensor | None = None
+    """(B, mask size) bool legal actions, when the env masks actions (losses then see only those)."""
+
+    def __len__(self) -> int:
+        return self.advantages.shape[0]
+
+    def _select(self, idx) -> RolloutBatch:
+        return RolloutBatch(*(
+            None if getattr(self, f) is None else getattr(self, f)[idx] for f in self.__dataclass_fields__
+        ))
+
+    def index(self, idx: torch.Tensor) -> RolloutBatch:
+        return self._select(idx)
+
+    def minibatches(self, size: int) -> list[RolloutBatch]:
+        """Shuffled minibatches of ``size``: one gather per field, then views of it (no copies)."""
+        shuffled = self.index(torch.randperm(len(self), device=self.advantages.device))
+        return [shuffled._select(slice(start, start + size)) for start in range(0, len(self), size)]
+
+
+@dataclass
+class Rollout:
+    """One rollout, every field of shape (T, N, ...) except ``last_value`` (N,)."""
+
+    obs: torch.Tensor
+    actions: torch.Tensor
+    policy: torch.Tensor
+    values: torch.Tensor
+    rewards: torch.Tensor
+    terminated: torch.Tensor
+    truncated: torch.Tensor
+    reset_step: torch.Tensor
+    last_value: torch.Tensor
+    action_mask: torch.Tensor | None = field(default=None, kw_only=True)
+    """(T, N, mask size) bool: the legal actions at each step, when the env masks actions."""
+
+    @property
+    def next_values(self) -> torch.Tensor:
+        """``V(s_{t+1})`` for every step: the next step's value, then the bootstrap."""
+        return torch.cat([self.values[1:], self.last_value.unsqueeze(0)])
+
+
+def flatten(rollout: Rollout, advantages: torch.Tensor, returns: torch.Tensor, keep: torch.Tensor) -> RolloutBatch:
+    """The kept transitions as one flat batch (one gather per field, no loop)."""
+    idx = keep.reshape(-1).nonzero().squeeze(1)
+
+    def flat(x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(-1, *x.shape[2:])[idx]
+
+    r = rollout
+    return RolloutBatch(
+        obs=flat(r.obs), actions=flat(r.actions), policy=flat(r.policy), values=flat(r.values),
+        advantages=flat(advantages), returns=flat(returns),
+        action_mask=None if r.action_mask is None else flat(r.action_mask),
+    )
+
+
+@dataclass
+class RecurrentRollout(Rollout):
+    """A :class:`Rollout` with the LSTM bookkeeping."""
+
+    episode_start: torch.Tensor
+    """(T, N) bool: ``obs[t]`` is the first observation of an episode (state zeroed before it)."""
+    states: torch.Tensor
+    """(T, 2, N, C): the LSTM state ``(h, c)`` before step t, before the episode-start mask."""
+
+
+@dataclass
+class SequenceBatch:
+    """Sequences of one rollout for a recurrent learner: fields (L, B, ...) except ``state``.
+
+    B counts sequences (envs, or env chunks); ``keep`` marks the transitions to learn from (the
+    reset steps and any end padding are run through the LSTM but not learned from).
+    """
+
+    obs: torch.Tensor
+    actions: torch.Tensor
+    policy: torch.Tensor
+    values: torch.Tensor
+    advantages: torch.Tensor
+    returns: torch.Tensor
+    episode_start: torch.Tensor
+    keep: torch.Tensor
+    state: torch.Tensor
+    """(2, B, C): the LSTM state before each sequence's first step (before its mask)."""
+    action_mask: torch.Tensor | None = None
+    """(L, B, mask size) legal actions, when the env masks actions."""
+
+    @property
+    def num_sequences(self) -> int:
+        return self.keep.shape[1]
+
+    def index(self, idx: torch.Tensor) -> SequenceBatch:
+        """The sequences ``idx`` (along dim 1 of every field)."""
+        return SequenceBatch(*(
+            None if getattr(self, f.name) is None else getattr(self, f.name)[:, idx] for f in dataclasses.fields(self)
+        ))
+
+    def kept(self) -> tuple[RolloutBatch, torch.Tensor]:
+        """The kept transitions as a flat batch, and their flat (time-major) positions."""
+        idx = self.keep.reshape(-1).nonzero().squeeze(1)
+
+        def flat(x: torch.Tensor) -> torch.Tensor:
+            return x.reshape(-1, *x.shape[2:])[idx]
+
+        batch = RolloutBatch(
+            obs=flat(self.obs), actions=flat(self.actions), policy=flat(self.policy),
+            values=flat(self.values), advantages=flat(self.advantages), returns=flat(self.returns),
+            action_mask=None if self.action_mask is None else flat(self.action_mask),
+        )
+        return batch, idx
+
+
+def sequences(
+    rollout: RecurrentRollout,
+    advantages: torch.Tensor,
+    returns: torch.Tensor,
+    keep: torch.Tensor,
+    length: int | None = None,
+) -> SequenceBatch:
+    """The rollout as sequences: whole env rollouts, or chunks of ``length`` steps (BPTT).
+
+    With ``length`` L < T each env's T steps are cut into ``ceil(T / L)`` chunks (the last one
+    padded at the end with ``keep = False``), each starting from the state stored at its first
+    step; chunk k of env n is sequence ``k * N + n``.
+    """
+    r = rollout
+    T, N = keep.shape
+    L = T if length is None else min(length, T)
+    chunks = -(-T // L)
+    pad = chunks * L - T
+
+    def cut(x: torch.Tensor) -> torch.Tensor:  # (T, N, ...) -> (L, chunks * N, ...)
+        if pad:
+            x = torch.cat([x, x.new_zeros(pad, *x.shape[1:])])
+        x = x.reshape(chunks, L, *x.shape[1:]).transpose(0, 1)
+        return x.reshape(L, chunks * N, *x.shape[3:])
+
+    state = r.states[::L]  # (chunks, 2 · towers, N, C)
+    return SequenceBatch(
+        obs=cut(r.obs), actions=cut(r.actions), policy=cut(r.policy), values=cut(r.values),
+        advantages=cut(advantages), returns=cut(returns), episode_start=cut(r.episode_start),
+        keep=cut(keep), state=state.transpose(0, 1).reshape(state.shape[1], chunks * N, -1),
+        action_mask=None if r.action_mask is None else cut(r.action_mask),
+    )

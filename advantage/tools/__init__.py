@@ -1,0 +1,1 @@
+"""Tools built on the library: ``advantage bench`` and the standard suite."""

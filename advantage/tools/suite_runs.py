@@ -1,0 +1,160 @@
+"""One suite run inside its own process: ``python -m advantage.tools.suite_runs SPEC_JSON``.
+
+advantage trains with its defaults for the env; Stable-Baselines3 with rl-baselines3-zoo's
+hyperparameters. Both validate greedily on 10 fresh episodes every ``eval_freq`` env steps and at
+the end (that is the learning curve), train the whole budget, and are then evaluated greedily on 10
+episodes of fresh envs seeded apart from training and validation, normalisation statistics frozen.
+Timings: ``seconds_to_threshold`` counts from the launcher starting the process (interpreter start
+and imports included) to the end of the first validation at or above the threshold; steps/s are
+training env steps per second of training, validation excluded.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from advantage.tools.suite_rows import SuiteRow
+
+EVAL_EPISODES = 10
+VALIDATION_SEED_OFFSET = 1_000
+FINAL_SEED_OFFSET = 2_000
+
+
+def _advantage(row: SuiteRow, seed: int, t0: float, run_dir: Path) -> dict[str, Any]:
+    from advantage.app.api import AGENTS, Agent
+    from advantage.app.defaults import default_config
+    from advantage.training.metrics import read_metrics
+
+    config = default_config(row.algo, row.env).with_overrides([
+        *row.overrides, f"trainer.total_steps={row.budget}", f"trainer.seed={seed}",
+        f"trainer.validate_freq={row.eval_freq}", f"trainer.num_val_episodes={EVAL_EPISODES}",
+        "trainer.val_deterministic=true", "trainer.target_return=none", "trainer.tensorboard=false",
+    ])
+    if row.env_kwargs:
+        config = dataclasses.replace(config, env_kwargs=row.env_kwargs)
+    if run_dir.exists():  # an earlier attempt that was cut off before it was recorded
+        shutil.rmtree(run_dir)
+    agent = AGENTS[row.algo](run_config=config)
+    agent.learn(run_dir=run_dir)
+    metrics = read_metrics(run_dir / "metrics.csv")
+    offset = agent.summary["started_at"] - t0  # metrics' wall_time counts from the loop's start
+    curve = [(int(s), offset + w, r) for s, w, r in zip(metrics["step"], metrics["wall_time"], metrics["eval_return"])
+             if not math.isnan(r)]
+    final = agent.evaluate(EVAL_EPISODES, deterministic=True, seed=seed + FINAL_SEED_OFFSET)
+    summary = agent.summary
+    result = {"env_steps": summary["env_steps"], "train_seconds": summary["wall_time"] - summary["eval_seconds"],
+              "final_returns": final.tolist(), "curve": curve, "best_validation": summary["best_eval_return"],
+              "num_envs": config.num_envs, "best_return": None, "best_error": None}
+    try:  # best.pt, loaded as `advantage eval --best` does (weights only), on the final episodes
+        best = Agent.load(run_dir / "checkpoints" / "best.pt")
+        result["best_return"] = float(best.evaluate(EVAL_EPISODES, deterministic=True,
+                                                    seed=seed + FINAL_SEED_OFFSET).mean())
+    except Exception as exc:  # recorded, not hidden: a checkpoint that does not load is a finding
+        result["best_error"] = f"{type(exc).__name__}: {exc}".splitlines()[0]
+    return result
+
+
+def _sb3(row: SuiteRow, seed: int, t0: float) -> dict[str, Any]:
+    import torch
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.evaluation import evaluate_policy
+    from stable_baselines3.common.vec_env import VecNormalize, sync_envs_normalization
+
+    from advantage.envs import vector as envs  # noqa: F401  (registers CartPoleNoVel-v1)
+    from advantage.tools.zoo import zoo_setup
+
+    setup = zoo_setup(row.zoo, row.env)
+    if setup.algorithm == "RecurrentPPO":
+        from sb3_contrib import RecurrentPPO as algorithm_class
+    else:
+        import stable_baselines3
+
+        algorithm_class = getattr(stable_baselines3, setup.algorithm)
+    torch.set_num_threads(1)  # the zoo's MLP batches are small; one thread is SB3's fastest setting here
+
+    def vec_env(n: int, env_seed: int, training: bool):
+        venv = make_vec_env(row.env, n_envs=n, seed=env_seed)
+        if setup.normalize is None:
+            return venv
+        if training:
+            return VecNormalize(venv, **setup.normalize)
+        return VecNormalize(venv, training=False, norm_reward=False, **setup.normalize)
+
+    env = vec_env(setup.n_envs, seed, True)
+    model = algorithm_class(setup.policy, env, seed=seed, device="cpu", **setup.kwargs)
+
+    def greedy(eval_env) -> list[float]:
+        sync_envs_normalization(env, eval_env)  # the training statistics, frozen
+        returns, _ = evaluate_policy(model, eval_env, n_eval_episodes=EVAL_EPISODES, deterministic=True,
+                                     return_episode_rewards=True)
+        return [float(r) for r in returns]
+
+    val_env = vec_env(EVAL_EPISODES, seed + VALIDATION_SEED_OFFSET, False)
+
+    class Validation(BaseCallback):
+        """Greedy validation every ``eval_freq`` env steps and at the end, timed apart from training."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.curve: list[tuple[int, float, float]] = []
+            self.next_eval, self.eval_seconds = row.eval_freq, 0.0
+
+        def _validate(self) -> None:
+            start = time.time()
+            mean = sum(greedy(val_env)) / EVAL_EPISODES
+            self.eval_seconds += time.time() - start
+            self.curve.append((self.num_timesteps, time.time() - t0, mean))
+
+        def _on_step(self) -> bool:
+            if self.num_timesteps >= self.next_eval:
+                self._validate()
+                self.next_eval = (self.num_timesteps // row.eval_freq + 1) * row.eval_freq
+            return True
+
+        def _on_training_end(self) -> None:
+            if not self.curve or self.curve[-1][0] != self.num_timesteps:
+                self._validate()
+
+    validation = Validation()
+    start = time.time()
+    model.learn(row.budget, callback=validation)
+    train_seconds = time.time() - start - validation.eval_seconds
+    final = greedy(vec_env(EVAL_EPISODES, seed + FINAL_SEED_OFFSET, False))
+    return {"env_steps": int(model.num_timesteps), "train_seconds": train_seconds, "final_returns": final,
+            "curve": validation.curve, "best_validation": max(r for _, _, r in validation.curve),
+            "num_envs": setup.n_envs, "best_return": None, "best_error": None}
+
+
+def run(spec: dict[str, Any]) -> dict[str, Any]:
+    """Train the run ``spec`` describes (``spec["row"]``: the row's fields) and return its record.
+
+    A ``module:EnvId`` row's module is imported here, in this fresh process, where its env is made."""
+    row = SuiteRow(**{**spec["row"], "overrides": tuple(spec["row"]["overrides"])})
+    seed, t0 = spec["seed"], spec["t0"]
+    if spec["library"] == "sb3":
+        result = _sb3(row, seed, t0)
+    else:
+        result = _advantage(row, seed, t0, Path(spec["run_dir"]))
+    reached = next(((step, sec) for step, sec, ret in result["curve"] if ret >= row.threshold), (None, None))
+    return {
+        "row": row.name, "library": spec["library"], "seed": seed, "algo": row.algo, "env": row.env,
+        "budget": row.budget, "threshold": row.threshold, "eval_freq": row.eval_freq, "zoo": row.zoo,
+        "env_kwargs": row.env_kwargs or {},
+        "final_return": sum(result["final_returns"]) / len(result["final_returns"]),
+        "steps_to_threshold": reached[0], "seconds_to_threshold": reached[1],
+        "steps_per_second": result["env_steps"] / result["train_seconds"],
+        "process_seconds": time.time() - t0, **result,
+    }
+
+
+if __name__ == "__main__":
+    spec = json.loads(sys.argv[1])
+    Path(spec["result"]).write_text(json.dumps(run(spec)))

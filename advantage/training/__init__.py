@@ -1,0 +1,1 @@
+"""Training: the collector, the loop, checkpoints, metrics, evaluation, video and Ray."""

@@ -1,0 +1,110 @@
+"""Fixed-length rollouts: T steps × N envs into preallocated tensors, then a flat learner batch.
+
+The collector carries the last observation across rollouts, so consecutive rollouts continue the
+same episodes, and bootstraps from ``V(s_T)``. Because Gymnasium's next-step autoreset hands the
+agent the *final* observation of an episode before resetting, ``values[t + 1]`` is already the
+value of the final observation when the episode ended at step t: it is exactly the bootstrap a
+truncated episode needs, with no extra forward pass. The reset step that follows carries no
+transition and is dropped from the batch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from advantage.data.batch import Rollout
+from advantage.envs.vector import StepResult, VecEnv
+from advantage.models.sde import StateDependentNoiseHead, resample_due
+
+
+def _torch_dtype(np_dtype: np.dtype) -> torch.dtype:
+    return torch.from_numpy(np.zeros(0, dtype=np_dtype)).dtype
+
+
+class RolloutCollector:
+    """Steps ``envs`` with ``model`` for ``nsteps`` at a time into reused storage."""
+
+    def __init__(self, envs: VecEnv, model: torch.nn.Module, nsteps: int, device: torch.device) -> None:
+        self.envs, self.model, self.nsteps, self.device = envs, model, nsteps, device
+        self.sde_sample_freq = model.config.sde_sample_freq if isinstance(model.head, StateDependentNoiseHead) else None
+        """gSDE heads draw new exploration matrices on this schedule (see :func:`resample_due`)."""
+        T, N = nsteps, envs.num_envs
+        space = envs.single_observation_space
+        head = model.head
+        zeros = lambda *shape, dtype=torch.float32: torch.zeros(shape, dtype=dtype, device=device)  # noqa: E731
+        # What the env returns is written into numpy arrays (cheaper per step than tensor indexing)
+        # and moved to the device once per rollout; on CPU the tensors share the arrays' memory.
+        self._env_side = {
+            "rewards": np.zeros((T, N), dtype=np.float32),
+            "terminated": np.zeros((T, N), dtype=bool),
+            "truncated": np.zeros((T, N), dtype=bool),
+            "reset_step": np.zeros((T, N), dtype=bool),
+        }
+        self.storage = Rollout(
+            obs=zeros(T, N, *space.shape, dtype=_torch_dtype(space.dtype)),
+            actions=zeros(T, N, *head.action_shape, dtype=head.action_dtype),
+            policy=zeros(T, N, head.policy_dim),
+            values=zeros(T, N),
+            **{name: torch.from_numpy(array).to(device) for name, array in self._env_side.items()},
+            last_value=zeros(N),
+        )
+        self.obs: np.ndarray | None = None
+
+    def reset(self, seed: int | None) -> None:
+        self.obs = self.envs.reset(seed=seed)
+
+    def collect(self) -> Rollout:
+        """Fill the storage with the next ``nsteps`` steps of every env (and the action masks the
+        env gave, which acting obeyed, when it masks actions)."""
+        if self.obs is None:
+            raise RuntimeError("call reset(seed) before collect()")
+        s, head, device = self.storage, self.model.head, self.device
+        rewards, terminated, truncated, reset_step = self._env_side.values()
+        if self.envs.action_mask is not None and s.action_mask is None:
+            s.action_mask = torch.zeros(self.nsteps, *self.envs.action_mask.shape, dtype=torch.bool, device=device)
+        for t in range(self.nsteps):
+            obs = torch.from_numpy(self.obs).to(device)
+            mask = None if s.action_mask is None else torch.from_numpy(self.envs.action_mask).to(device)
+            action, value, policy = self.act(t, obs, mask)
+            if mask is not None:
+                s.action_mask[t] = mask
+            step = self.envs.step(head.to_env(action.cpu()))
+            self.observe(step)
+            s.obs[t] = obs
+            s.actions[t] = action
+            s.policy[t] = policy
+            s.values[t] = value
+            rewards[t], terminated[t] = step.reward, step.terminated
+            truncated[t], reset_step[t] = step.truncated, step.reset_step
+            self.obs = step.obs
+        if device.type != "cpu":
+            for name, array in self._env_side.items():
+                getattr(s, name).copy_(torch.from_numpy(array))
+        with torch.inference_mode():
+            s.last_value.copy_(self.bootstrap_value(torch.from_numpy(self.obs).to(device)))
+        return s
+
+    # Hooks a collector for a model with state (an LSTM) overrides; the loop above stays the same.
+    def act(
+        self, t: int, obs: torch.Tensor, action_mask: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(action, value, packed policy)`` for step ``t``'s observations (legal actions only)."""
+        if self.sde_sample_freq is not None and resample_due(t, self.sde_sample_freq):
+            self.model.head.reset_noise(obs.shape[0])
+        if action_mask is None:
+            return self.model.act(obs)
+        return self.model.act(obs, action_mask=action_mask)
+
+    def observe(self, step: StepResult) -> None:
+        """Called with every env step's result, before the next observation is acted on."""
+
+    def bootstrap_value(self, obs: torch.Tensor) -> torch.Tensor:
+        """``V(s_T)`` of the observations after the rollout."""
+        return self.model.value(obs)
+
+    def pop_episodes(self) -> tuple[np.ndarray, np.ndarray]:
+        """Returns and lengths of the episodes finished since the last call."""
+        return self.envs.pop_episodes()
+
+

@@ -1,0 +1,351 @@
+"""Run configuration: trainer settings, the whole-run config, TOML files and ``key=value`` overrides."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import sys
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from advantage.algorithms import ALGORITHMS, AlgoConfig
+from advantage.data.estimators import RETURN_ESTIMATORS
+from advantage.envs.vector import BACKENDS
+from advantage.models import ModelConfig
+
+DISTRIBUTED = ("local", "ray")
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+@dataclass
+class TrainerConfig:
+    """The training loop: budget, rollout shape, returns, validation, logging, checkpoints."""
+
+    total_steps: int = 100_000
+    """Environment steps to train for (all envs together)."""
+    nsteps: int = 128
+    """Rollout length T per env; one update per T × num_envs steps."""
+    gamma: float = 0.99
+    """Discount factor."""
+    lambda_: float = 0.95
+    """λ of GAE and of λ-returns."""
+    returns: str = "auto"
+    """Return estimator: gae, nstep, lambda, mc, or auto (the algorithm's own: PPO gae, A2C nstep, PG mc)."""
+    validate_freq: int = 10_000
+    """Environment steps between validations on separate envs; 0 disables validation."""
+    num_val_episodes: int = 10
+    """Episodes per validation (one per validation env)."""
+    max_val_steps: int = 10_000
+    """Step cap of one validation episode."""
+    val_deterministic: bool = True
+    """Validate the greedy policy (True) or the stochastic one (False)."""
+    target_return: float | None = None
+    """Stop as soon as a validation's mean return reaches this; None trains the full budget."""
+    log_dir: str = "runs"
+    """Parent directory of run directories."""
+    log_freq: int = 2_000
+    """Environment steps between metric rows."""
+    save_freq: int = 50_000
+    """Environment steps between checkpoints; 0 saves only at the end."""
+    keep_checkpoints: int = 3
+    """Periodic checkpoints kept (the newest ones)."""
+    seed: int = 0
+    """Seed of torch, numpy and the environments."""
+    torch_threads: int = 0
+    """Torch CPU threads; 0 picks 1 for small MLPs (faster at small batches) and all cores for CNNs."""
+    tensorboard: bool = True
+    """Write TensorBoard event files next to metrics.csv."""
+    deterministic: bool = False
+    """Use only deterministic torch kernels; with the sync or vector env backend on CPU a resumed
+    run then ends bit for bit where an uninterrupted one does."""
+    # The specification's fields that advantage has no other name for (its TrainerConfig's others
+    # are above under the same names). Each works, or only its supported value is accepted.
+    train_mode: str = "nstep"
+    """nstep (learn from every rollout of nsteps steps) or onestep (learn after every step: nsteps = 1)."""
+    log_scalars: bool = True
+    """Write metrics.csv and TensorBoard events to the run directory; False writes neither."""
+    model_dir: str | None = None
+    """Must stay None: checkpoints are written to ``<run_dir>/checkpoints``, where resume finds them."""
+    update_target_freq: int = 0
+    """Must stay 0: target networks belong to off-policy agents, and advantage's are on-policy."""
+    render_freq: int = 0
+    """Must stay 0: to watch a policy, record a video (``advantage eval RUN --video out.gif``)."""
+
+    def __post_init__(self) -> None:
+        checks = {
+            "total_steps": self.total_steps >= 1, "nsteps": self.nsteps >= 1,
+            "num_val_episodes": self.num_val_episodes >= 1, "max_val_steps": self.max_val_steps >= 1,
+            "validate_freq": self.validate_freq >= 0, "log_freq": self.log_freq >= 1,
+            "save_freq": self.save_freq >= 0, "keep_checkpoints": self.keep_checkpoints >= 1,
+            "torch_threads": self.torch_threads >= 0,
+        }
+        for name, ok in checks.items():
+            if not ok:
+                raise ValueError(f"trainer.{name} is out of range: {getattr(self, name)}")
+        if not 0 <= self.gamma <= 1:
+            raise ValueError(f"trainer.gamma must lie in [0, 1], got {self.gamma}")
+        if not 0 <= self.lambda_ <= 1:
+            raise ValueError(f"trainer.lambda_ must lie in [0, 1], got {self.lambda_}")
+        self.returns = str(self.returns).lower()  # the specification's estimator names are upper case
+        if self.train_mode not in ("nstep", "onestep"):
+            raise ValueError(f"trainer.train_mode must be 'nstep' or 'onestep', got {self.train_mode!r}")
+        if self.train_mode == "onestep" and self.nsteps != 1:
+            raise ValueError(
+                f"train_mode 'onestep' learns after every step: set nsteps=1 (got {self.nsteps})"
+            )
+        unsupported = {
+            "model_dir": (None, "checkpoints go to <run_dir>/checkpoints; leave it None"),
+            "update_target_freq": (0, "on-policy training has no target network; leave it 0"),
+            "render_freq": (0, "record a video instead (advantage eval RUN --video out.gif); leave it 0"),
+        }
+        for name, (supported, hint) in unsupported.items():
+            if getattr(self, name) != supported:
+                raise ValueError(f"trainer.{name}={getattr(self, name)!r} is not supported: {hint}")
+        if self.returns != "auto" and self.returns not in RETURN_ESTIMATORS:
+            raise ValueError(f"trainer.returns must be auto or one of {RETURN_ESTIMATORS}, got {self.returns!r}")
+
+
+def check_algo(algo: str) -> None:
+    """Raise ValueError for an unknown algorithm name, with the closest known one."""
+    if algo not in ALGORITHMS:
+        close = difflib.get_close_matches(str(algo), list(ALGORITHMS), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"unknown algorithm {algo!r}; choose one of {sorted(ALGORITHMS)}{hint}")
+
+
+@dataclass
+class RunConfig:
+    """Everything that defines a run; saved as ``config.toml`` and inside checkpoints."""
+
+    algo: str = "ppo"
+    env: str = "CartPole-v1"
+    """A Gymnasium id; ``module:EnvId`` imports ``module`` first (where it registers ``EnvId``)."""
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    """Keyword arguments of the env's constructor (``gymnasium.make(env, **env_kwargs)``)."""
+    num_envs: int = 8
+    env_backend: str = "auto"
+    distributed: str = "local"
+    """Where the envs run: local (this process) or ray (Ray actor workers; a3c always runs there)."""
+    num_workers: int = 2
+    """Ray rollout workers with distributed = ray; each runs its share of the num_envs envs."""
+    ray_address: str | None = None
+    """Ray cluster to join (e.g. auto); None starts a local Ray instance for the run."""
+    model: ModelConfig = field(default_factory=ModelConfig)
+    algorithm: AlgoConfig = field(default_factory=lambda: ALGORITHMS["ppo"][1]())
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+
+    def __post_init__(self) -> None:
+        check_algo(self.algo)
+        if not isinstance(self.env_kwargs, dict) or not all(isinstance(k, str) for k in self.env_kwargs):
+            raise ValueError(f"env_kwargs must be a table of name = value pairs, got {self.env_kwargs!r}")
+        if not isinstance(self.algorithm, ALGORITHMS[self.algo][1]):
+            raise TypeError(f"algorithm config for {self.algo} must be {ALGORITHMS[self.algo][1].__name__}")
+        if self.num_envs < 1:
+            raise ValueError(f"num_envs must be >= 1, got {self.num_envs}")
+        if self.env_backend not in BACKENDS:
+            raise ValueError(f"env_backend must be one of {BACKENDS}, got {self.env_backend!r}")
+        if self.distributed not in DISTRIBUTED:
+            raise ValueError(f"distributed must be one of {DISTRIBUTED}, got {self.distributed!r}")
+        if self.algo == "a3c" and self.algorithm.entropy_final is not None:
+            raise ValueError("entropy_final (an entropy schedule) is not supported by a3c, whose workers "
+                             "weight the entropy themselves; drop algorithm.entropy_final or use a2c")
+        if self.algo == "a3c" and self.distributed != "ray":
+            raise ValueError("a3c runs on Ray workers: set distributed = 'ray' (--backend ray)")
+        if self.num_workers < 1:
+            raise ValueError(f"num_workers must be >= 1, got {self.num_workers}")
+        if self.distributed == "ray" and self.num_envs < self.num_workers:
+            raise ValueError(f"num_envs ({self.num_envs}) must be >= num_workers ({self.num_workers}): each worker runs at least one env")
+        if self.ray_address is not None and self.distributed != "ray":
+            raise ValueError("ray_address is set but distributed is 'local'; add --backend ray")
+        if self.distributed == "ray" and self.model.policy == "lstm":  # workers build feed-forward models
+            raise ValueError(
+                "policy lstm trains with distributed = 'local' only (Ray workers run feed-forward "
+                "policies); drop --backend ray or --policy lstm"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested data (tuples as lists, None kept)."""
+        return _plain(dataclasses.asdict(self))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunConfig:
+        data = dict(data)
+        algo = data.get("algo", "ppo")
+        check_algo(algo)
+        sections = {
+            "model": ModelConfig, "algorithm": ALGORITHMS[algo][1], "trainer": TrainerConfig,
+        }
+        for name, section_cls in sections.items():
+            data[name] = _build(section_cls, data.get(name, {}), name)
+        _check_keys(data, {f.name for f in dataclasses.fields(cls)}, "")
+        hints = typing.get_type_hints(cls)
+        for key in ("algo", "env", "env_kwargs", "num_envs", "env_backend", "distributed", "num_workers", "ray_address"):
+            if key in data:
+                data[key] = _coerce(data[key], hints[key], key)
+        return cls(**data)
+
+    def to_toml(self) -> str:
+        """The config as TOML text (None written as "none"), as ``config.toml`` holds it."""
+        return tomli_w.dumps(_none_to_str(self.to_dict()))
+
+    def save_toml(self, path: str | Path) -> None:
+        Path(path).write_text(self.to_toml())
+
+    @classmethod
+    def load_toml(cls, path: str | Path) -> RunConfig:
+        try:
+            data = tomllib.loads(Path(path).read_text())
+        except OSError as exc:
+            raise ValueError(f"cannot read config file {path}: {exc.strerror}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ValueError(f"config file {path} is not valid TOML: {exc}") from exc
+        try:
+            return cls.from_dict(_str_to_none(data))
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"config file {path}: {exc}") from exc
+
+    def with_overrides(self, assignments: list[str]) -> RunConfig:
+        """Apply ``key=value`` strings (``trainer.nsteps=64``, or a unique bare ``nsteps=64``)."""
+        data = self.to_dict()
+        for assignment in assignments:
+            key, sep, raw = assignment.partition("=")
+            key = key.strip()
+            if not sep or not key:
+                raise ValueError(f"--set expects key=value, got {assignment!r}")
+            path = _resolve_key(data, key)
+            value = _parse_value(raw.strip())
+            target = data
+            for part in path[:-1]:
+                target = target[part]
+            target[path[-1]] = value
+            if path[-1] == "algo" and len(path) == 1:
+                data["algorithm"] = {}
+        return RunConfig.from_dict(data)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _none_to_str(value: Any) -> Any:
+    """TOML has no null: None is written as the string "none"."""
+    if isinstance(value, dict):
+        return {k: _none_to_str(v) for k, v in value.items()}
+    return "none" if value is None else value
+
+
+def _str_to_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _str_to_none(v) for k, v in value.items()}
+    return None if value == "none" else value
+
+
+def _parse_value(raw: str) -> Any:
+    """A TOML literal (``64``, ``3e-4``, ``true``, ``[64, 64]``, ``"x"``), else the raw string."""
+    if raw.lower() in ("none", "null"):
+        return None
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def _all_keys(data: dict[str, Any]) -> list[tuple[str, ...]]:
+    keys = []
+    for key, value in data.items():
+        if isinstance(value, dict) and key in ("model", "algorithm", "trainer"):
+            keys += [(key, sub) for sub in value]
+        else:
+            keys.append((key,))
+    return keys
+
+
+def _resolve_key(data: dict[str, Any], key: str) -> tuple[str, ...]:
+    known = _all_keys(data)
+    dotted = tuple(key.split("."))
+    if dotted in known:
+        return dotted
+    matches = [k for k in known if k[-1] == key]
+    if len(matches) == 1:
+        return matches[0]
+    if len(matches) > 1:
+        options = " or ".join(".".join(m) for m in matches)
+        raise ValueError(f"key {key!r} is ambiguous; write {options}")
+    names = [".".join(k) for k in known] + [k[-1] for k in known]
+    close = difflib.get_close_matches(key, names, n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise ValueError(f"unknown config key {key!r}{hint}")
+
+
+def _check_keys(data: dict[str, Any], allowed: set[str], section: str) -> None:
+    for key in data:
+        if key not in allowed:
+            close = difflib.get_close_matches(key, sorted(allowed), n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            where = f" in [{section}]" if section else ""
+            raise ValueError(f"unknown config key {key!r}{where}{hint}")
+
+
+def _coerce(value: Any, annotation: Any, name: str) -> Any:
+    """Check ``value`` against a field's type; ints are accepted for floats, lists for tuples."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(annotation)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return _coerce(value, arg, name)
+            except ValueError as exc:
+                errors.append(exc)
+        raise errors[0]
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(f"{name} expects a list such as [64, 64], got {value!r}")
+        return tuple(_coerce(v, typing.get_args(annotation)[0], name) for v in value)
+    if annotation is bool:
+        if not isinstance(value, bool):
+            raise ValueError(f"{name} expects true or false, got {value!r}")
+        return value
+    if annotation is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"{name} expects an integer, got {value!r}")
+        return value
+    if annotation is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"{name} expects a number, got {value!r}")
+        return float(value)
+    if annotation is str:
+        if not isinstance(value, str):
+            raise ValueError(f"{name} expects a string, got {value!r}")
+        return value
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ValueError(f"{name} expects a table such as {{size = 5}}, got {value!r}")
+        return value
+    return value
+
+
+def _build(cls: type, values: Any, section: str) -> Any:
+    if dataclasses.is_dataclass(values):
+        return values
+    if not isinstance(values, dict):
+        raise ValueError(f"[{section}] must be a table of key = value pairs")
+    hints = typing.get_type_hints(cls)
+    _check_keys(values, set(hints) & {f.name for f in dataclasses.fields(cls)}, section)
+    kwargs = {k: _coerce(v, hints[k], f"{section}.{k}") for k, v in values.items()}
+    return cls(**kwargs)

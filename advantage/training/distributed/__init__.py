@@ -1,0 +1,50 @@
+"""Training beyond one process on Ray: A3C and distributed sampling for PG, A2C and PPO.
+
+Ray is an optional dependency (``pip install 'advantage[ray]'``); nothing here imports it at
+module level, so :func:`require_ray` can name the fix when it is missing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from advantage.algorithms import Algorithm
+from advantage.envs.vector import VecEnv
+from advantage.training.config import RunConfig
+from advantage.training.distributed.session import ray_session, require_ray
+from advantage.training.loop import SyncMultiEnvTrainer
+
+
+def train_distributed(
+    algorithm: Algorithm,
+    val_envs: VecEnv | None,
+    config: RunConfig,
+    run_dir: str | Path | None = None,
+    progress: bool = False,
+    resume: dict[str, Any] | None = None,
+) -> tuple[SyncMultiEnvTrainer, dict[str, Any]]:
+    """Train on ``config.num_workers`` Ray workers; returns the trainer and its summary.
+
+    ``resume`` is a checkpoint payload to continue from; the workers' envs start new episodes.
+
+    ``a3c`` runs :class:`~advantage.training.distributed.a3c.A3CTrainer`; every other algorithm runs its
+    usual update on rollouts gathered from the workers
+    (:class:`~advantage.training.distributed.sampling.RaySamplingTrainer`).
+    """
+    require_ray()
+    from advantage.training.distributed.a3c import A3CTrainer
+    from advantage.training.distributed.sampling import RaySamplingTrainer
+    from advantage.training.distributed.workers import WorkerPool
+
+    trainer_cls = A3CTrainer if config.algo == "a3c" else RaySamplingTrainer
+    with ray_session(config.ray_address, config.num_workers):
+        pool = WorkerPool(algorithm.model, config)
+        try:
+            trainer = trainer_cls(pool, algorithm, val_envs, config.trainer, config, run_dir, progress)
+            if resume is not None:
+                trainer.restore(resume)
+            summary = trainer.train()
+        finally:
+            pool.close()
+    return trainer, summary

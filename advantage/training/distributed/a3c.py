@@ -1,0 +1,164 @@
+"""The A3C learner: apply each worker's gradient as it arrives, send that worker fresh weights.
+
+Every worker always has one gradient task in flight. The learner waits (``ray.wait``) for
+whichever finishes first, applies its gradient with the one shared optimiser, puts the new
+weights into the object store once and starts that worker's next task with them; the other
+workers keep computing with the weights they have. A gradient computed with weights of version
+``v`` and applied when the learner is at version ``u`` (the number of updates so far) has policy
+lag ``u - v``: 0 with one worker, about ``K - 1`` with K workers of equal speed. The trainer logs
+its mean (``policy_lag``) and maximum (``policy_lag_max``) over each logging window.
+
+One iteration of the shared training loop is one applied gradient. A worker that dies mid-task
+loses that rollout (counted in ``dropped_rollouts``, its steps never counted); Ray restarts it
+and it gets a new task with the current weights.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from advantage.algorithms.a3c import A3CAlgorithm
+from advantage.algorithms.spec_agent import AgentA3CAlgorithm, as_algorithm
+from advantage.envs.vector import VecEnv, make_vec_env
+from advantage.models.a2c_family import A2CModel
+from advantage.training.config import RunConfig, TrainerConfig
+from advantage.training.distributed.session import require_ray, start_ray
+from advantage.training.distributed.workers import Gradient, WorkerPool
+from advantage.training.loop import SyncMultiEnvTrainer
+
+
+class A3CTrainer(SyncMultiEnvTrainer):
+    """Asynchronous advantage actor-critic on a :class:`WorkerPool` (the algorithm must be A3C).
+
+    The specification's style works too: ``A3CTrainer(env_id, agent, val_envs, config,
+    num_workers=2)`` trains a feed-forward ``ActorCritic`` agent on ``num_workers`` Ray workers
+    (``num_envs`` envs of ``env_id`` in all, default one per worker), each acting with a copy of
+    the agent and returning the gradient of the agent's own loss; the learner applies it with the
+    agent's own optimiser. Ray is started here when it is not running; :meth:`close` stops the
+    workers.
+    """
+
+    aggregates = {"policy_lag_max": "max", "dropped_rollouts": "last"}
+
+    def __init__(
+        self,
+        pool: WorkerPool | str,
+        algorithm: A3CAlgorithm | A2CModel,
+        val_envs: VecEnv | None,
+        config: TrainerConfig,
+        run_config: RunConfig | None = None,
+        run_dir: str | Path | None = None,
+        progress: bool = False,
+        *,
+        num_workers: int = 2,
+        num_envs: int | None = None,
+        env_backend: str = "auto",
+    ) -> None:
+        self.owns_pool = isinstance(pool, str)
+        if self.owns_pool:
+            algorithm, pool = self._agent_on_workers(pool, algorithm, config, num_workers, num_envs, env_backend)
+        elif not isinstance(algorithm, (A3CAlgorithm, AgentA3CAlgorithm)):
+            raise TypeError(f"A3CTrainer needs the a3c algorithm, got {getattr(algorithm, 'name', type(algorithm).__name__)}")
+        super().__init__(None, algorithm, val_envs, config, run_config, run_dir, progress, pool)
+        self.pool = pool
+        self.pending: dict[Any, tuple[int, bool]] = {}  # in-flight task -> (worker, is a gradient)
+        self.weights: Any = None
+        self.lags: list[int] = []
+
+    @staticmethod
+    def _agent_on_workers(
+        env_id: str, agent: Any, config: TrainerConfig, num_workers: int, num_envs: int | None, env_backend: str
+    ) -> tuple[AgentA3CAlgorithm, WorkerPool]:
+        """The agent wrapped for A3C (checked against ``env_id``'s spaces) and a pool shipping it to the workers."""
+        if not isinstance(agent, A2CModel):
+            raise TypeError(
+                f"A3CTrainer(env_id, agent, ...) trains an ActorCritic agent, got {type(agent).__name__}; "
+                "for advantage's own a3c use advantage.A3C or `advantage train --algo a3c`"
+            )
+        probe = make_vec_env(env_id, 1, backend=env_backend)
+        try:
+            algorithm = as_algorithm(agent, False, "A3CTrainer", probe, config.total_steps, asynchronous=True)
+        finally:
+            probe.close()
+        run_config = RunConfig(
+            algo="a3c", env=env_id, num_envs=num_envs or num_workers, env_backend=env_backend, distributed="ray",
+            num_workers=num_workers, algorithm=agent.config, trainer=config,
+        )
+        require_ray()
+        import ray
+
+        if not ray.is_initialized():
+            start_ray(None, num_workers)
+        return algorithm, WorkerPool(agent, run_config, ship_model=True)
+
+    def close(self) -> None:
+        """Stop the workers this trainer started (``A3CTrainer(env_id, agent, ...)``)."""
+        if self.owns_pool:
+            self.pool.close()
+
+    def launch(self, index: int) -> None:
+        """Start worker ``index``'s next gradient task with the latest weights."""
+        self.pending[self.pool.workers[index].gradient.remote(self.weights)] = (index, True)
+
+    def next_gradient(self) -> tuple[int, Gradient]:
+        """The first gradient to arrive, and its worker.
+
+        A gradient lost with its worker is dropped; the worker is pinged (without blocking the
+        others) until Ray has restarted it, then given a new task with the latest weights.
+        """
+        import ray
+
+        while True:
+            (ready,), _ = ray.wait(list(self.pending), num_returns=1)
+            index, is_gradient = self.pending.pop(ready)
+            try:
+                result = ray.get(ready)
+            except ray.exceptions.RayActorError:
+                self.pool.dropped += is_gradient
+                self.pending[self.pool.ping(index)] = (index, False)
+                continue
+            except ray.exceptions.RayTaskError as exc:
+                raise self.pool.env_fault(index, exc) from None
+            if is_gradient:
+                return index, result
+            self.pool.mark_up(index)
+            self.launch(index)
+
+    def iteration(self) -> dict[str, float]:
+        """Apply one worker's gradient and send that worker the new weights."""
+        if not self.pending:
+            self.weights = self.pool.broadcast(self.updates)
+            for index in range(len(self.pool.workers)):
+                self.launch(index)
+        index, result = self.next_gradient()
+        self.pool.record(result)
+        self.algorithm.set_progress(self.env_steps)
+        lag = self.updates - result.version
+        grad_norm = self.algorithm.apply_gradients(torch.tensor(result.grads))  # a copy: Ray's arrays are read-only
+        normalizer = getattr(self.model, "obs_normalizer", None)
+        if normalizer is not None and result.obs is not None:
+            normalizer.rms.update(result.obs.to(self.device))
+        self.env_steps += result.steps
+        self.updates += 1
+        self.weights = self.pool.broadcast(self.updates)
+        self.launch(index)
+        self.lags.append(lag)
+        return {
+            **result.metrics, "grad_norm": grad_norm, "lr": self.algorithm.lr,
+            "policy_lag": float(lag), "policy_lag_max": float(lag),
+            "dropped_rollouts": float(self.pool.dropped),
+        }
+
+    def train(self) -> dict[str, Any]:
+        summary = super().train()
+        summary.update(
+            dropped_rollouts=self.pool.dropped, delivered_rollouts=self.pool.delivered,
+            policy_lag_mean=float(np.mean(self.lags)) if self.lags else 0.0,
+            policy_lag_max=max(self.lags, default=0),
+        )
+        self.pending.clear()  # tasks still running are abandoned: their steps were never counted
+        return summary

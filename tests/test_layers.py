@@ -1,0 +1,141 @@
+"""The package's layers: every import inside ``advantage`` points down, and no modules import each other in a cycle.
+
+Layers, bottom to top (a module may import its own package and the layers below it):
+
+    errors                      exceptions every layer raises
+    data                        batches, estimators, observation layouts, state snapshots
+    envs · models · losses      env making · policies · the seed's loss functions (siblings never import each other)
+    algorithms                  a config and "given a batch, one update" each, and their specs
+    training                    collector, loop, checkpoints, metrics, evaluation, video, Ray
+    app                         the Python API and the defaults tables
+    tools                       the benchmark suite
+    cli                         the command line: parses arguments, calls app and tools
+    advantage (__init__)        the public names
+
+Every import counts, including those inside functions and under ``TYPE_CHECKING``.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "advantage"
+
+LAYERS = {
+    "errors": 0, "data": 1, "envs": 2, "models": 2, "losses": 2, "algorithms": 3, "training": 4,
+    "app": 5, "tools": 6, "cli": 7, "": 8,
+}
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def is_package(path: Path) -> bool:
+    return path.name == "__init__.py"
+
+
+def imports_of(path: Path, known: set[str]) -> set[str]:
+    """The ``advantage`` modules ``path`` imports (``from x import y`` counts x.y when y is a module)."""
+    name = module_name(path)
+    here = name.split(".") if is_package(path) else name.split(".")[:-1]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.split(".")[0] == "advantage")
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = here[: len(here) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            if target.split(".")[0] != "advantage":
+                continue
+            for alias in node.names:
+                sub = f"{target}.{alias.name}"
+                found.add(sub if sub in known else target)
+    return found
+
+
+def layer_of(module: str) -> tuple[str, int]:
+    parts = module.split(".")
+    top = parts[1] if len(parts) > 1 else ""
+    if top not in LAYERS:
+        raise AssertionError(f"{module}: not in any layer; add its package to LAYERS in {__file__}")
+    return top, LAYERS[top]
+
+
+def import_graph() -> dict[str, set[str]]:
+    files = sorted(PACKAGE.rglob("*.py"))
+    known = {module_name(p) for p in files}
+    return {module_name(p): imports_of(p, known) - {module_name(p)} for p in files}
+
+
+def test_every_module_sits_in_a_layer() -> None:
+    for module in import_graph():
+        layer_of(module)
+
+
+def test_imports_point_down_only() -> None:
+    upward = []
+    for module, targets in import_graph().items():
+        package, rank = layer_of(module)
+        for target in targets:
+            target_package, target_rank = layer_of(target)
+            if target_package != package and target_rank >= rank:
+                upward.append(f"{module} ({package}) imports {target} ({target_package})")
+    assert not upward, "imports that do not point down:\n  " + "\n  ".join(sorted(upward))
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return stack[stack.index(nxt):] + [nxt]
+            if nxt not in state and (cycle := visit(nxt)):
+                return cycle
+        state[node] = 2
+        stack.pop()
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (cycle := visit(node)):
+            return cycle
+    return None
+
+
+def test_no_import_cycles() -> None:
+    graph = import_graph()
+    # a package's __init__ re-exports its modules; the modules must not lean on it in return
+    cycle = find_cycle(graph)
+    assert cycle is None, "import cycle: " + " -> ".join(cycle)
+
+
+@pytest.mark.parametrize(
+    "graph, cycle",
+    [
+        ({"a": {"b"}, "b": {"c"}, "c": {"a"}}, ["a", "b", "c", "a"]),
+        ({"a": {"b"}, "b": {"c"}, "c": set()}, None),
+    ],
+)
+def test_the_cycle_finder_finds_cycles(graph: dict[str, set[str]], cycle: list[str] | None) -> None:
+    assert find_cycle(graph) == cycle
+
+
+def test_the_import_reader_sees_relative_nested_and_type_checking_imports(tmp_path: Path) -> None:
+    module = PACKAGE / "training" / "loop.py"
+    known = {"advantage.data.batch", "advantage.training.plot", "advantage.data"}
+    found = imports_of(module, known)
+    assert "advantage.data.batch" in found  # module level
+    assert "advantage.training.plot" in found  # inside a function
