@@ -8,6 +8,7 @@ import torch
 from gymnasium import spaces
 
 from advantage.algorithms import PPOAlgorithm, PPOConfig
+from advantage.algorithms import ppo_closed_form
 from advantage.algorithms.ppo_closed_form import ClosedFormPPO
 from advantage.data.batch import RolloutBatch
 from advantage.models import ActorCritic, ActorCriticLSTM, ModelConfig
@@ -103,6 +104,75 @@ def test_closed_form_is_used_only_where_it_applies():
     image = spaces.Box(0, 255, (4, 84, 84), np.uint8)
     assert not ClosedFormPPO.supports(ActorCritic(image, space, ModelConfig()))
     assert not ClosedFormPPO.supports(ActorCritic(OBS, spaces.MultiDiscrete([2, 3]), ModelConfig()))
+
+
+class ValueOnlyPPO(PPOAlgorithm):
+    """A user's variant that changes the loss: only the value term is optimised."""
+
+    def objective(self, policy_loss, value_loss, entropy):
+        return self.config.value_coeff * value_loss
+
+
+def test_a_subclass_gets_autograd_and_its_own_objective():
+    """The closed form computes PPOAlgorithm's objective; a subclass's must not be bypassed."""
+    torch.manual_seed(0)
+    model = ActorCritic(OBS, spaces.Discrete(3), ModelConfig(shared=False))
+    algo = ValueOnlyPPO(model, PPOConfig(epochs=2, minibatches=2), 10**6)
+    assert algo.closed_form is None
+    actor = [p.detach().clone() for p in [*model.actor_encoder.parameters(), *model.head.parameters()]]
+    critic = [p.detach().clone() for p in [*model.critic_encoder.parameters(), *model.value_head.parameters()]]
+    algo.update(make_batch(model, True))
+    assert all(torch.equal(p, q) for p, q in zip([*model.actor_encoder.parameters(), *model.head.parameters()], actor))
+    assert not any(torch.equal(p, q) for p, q in zip(
+        [*model.critic_encoder.parameters(), *model.value_head.parameters()], critic))
+
+
+@pytest.fixture
+def fresh_probes():
+    ppo_closed_form.private_ops_work.cache_clear()
+    ppo_closed_form.fused_adam_works.cache_clear()
+    yield
+    ppo_closed_form.private_ops_work.cache_clear()
+    ppo_closed_form.fused_adam_works.cache_clear()
+
+
+def test_this_torch_passes_the_probes(fresh_probes):
+    """The pinned torch (2.13) runs every private kernel: CI exercises the accelerator itself."""
+    assert ppo_closed_form.private_ops_work()
+    assert ppo_closed_form.fused_adam_works()
+
+
+def _missing_op():
+    return torch.ops.aten.no_such_kernel_(torch.ones(1))
+
+
+def test_without_a_working_private_kernel_autograd_runs(fresh_probes, monkeypatch):
+    """A torch lacking one of the closed form's private kernels trains through autograd, the
+    reference, with the same result as ``closed_form=False``."""
+    reference, reference_metrics = train(False, True, {}, {})
+    monkeypatch.setitem(ppo_closed_form.PRIVATE_OPS, "aten.no_such_kernel_", _missing_op)
+    assert not ppo_closed_form.private_ops_work()
+    torch.manual_seed(0)
+    model = ActorCritic(OBS, spaces.Discrete(3), ModelConfig())
+    assert PPOAlgorithm(model, PPOConfig(closed_form=True), 10**6).closed_form is None
+    with pytest.raises(AssertionError):  # train() expects the closed form it asked for...
+        train(True, True, {}, {})
+    monkeypatch.delitem(ppo_closed_form.PRIVATE_OPS, "aten.no_such_kernel_")  # ...which returns when
+    ppo_closed_form.private_ops_work.cache_clear()  # the kernels work, computing the same update
+    fast, _ = train(True, True, {}, {})
+    for p, q in zip(fast.parameters(), reference.parameters()):
+        torch.testing.assert_close(p, q, atol=2e-6, rtol=1e-5)
+
+
+def test_without_the_fused_adam_kernel_the_optimiser_steps_itself(fresh_probes, monkeypatch):
+    """``torch._fused_adam_`` missing or changed: ``optimizer.step()`` (public) takes the step, same result."""
+    direct, _ = train(True, True, {}, {})
+    monkeypatch.setattr(ppo_closed_form, "FUSED_ADAM_PROBE", _missing_op)
+    ppo_closed_form.fused_adam_works.cache_clear()
+    assert not ppo_closed_form.fused_adam_works()
+    stepped, _ = train(True, True, {}, {})
+    for p, q in zip(direct.parameters(), stepped.parameters()):
+        torch.testing.assert_close(p, q, atol=1e-7, rtol=1e-6)
 
 
 def test_non_finite_loss_is_named_before_any_weight_changes():

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from advantage.algorithms.base import AlgoConfig, Algorithm, explained_variance
-from advantage.algorithms.ppo_closed_form import ClosedFormPPO
+from advantage.algorithms.ppo_closed_form import ClosedFormPPO, private_ops_work
 from advantage.data.batch import RolloutBatch
 from advantage.losses import ppo_data, ppo_error
 
@@ -54,8 +54,9 @@ class PPOConfig(AlgoConfig):
     stored state) for truncated backpropagation through time; None keeps whole rollouts."""
     closed_form: bool = True
     """MLP actor-critics: take each gradient step with the chain rule written out (the same
-    gradients as autograd, 2-3x less time per step on CPU; see ``closed_form.py``). False
-    always uses autograd."""
+    gradients as autograd, 2-3x less time per step on CPU; see ``ppo_closed_form.py``). Used only
+    by ``PPOAlgorithm`` itself (subclasses get autograd) and where torch's private kernels work.
+    False always uses autograd."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -79,8 +80,16 @@ class PPOAlgorithm(Algorithm):
 
     def __init__(self, model: torch.nn.Module, config: PPOConfig, total_steps: int | None = None) -> None:
         super().__init__(model, config, total_steps)
-        use_closed_form = config.closed_form and ClosedFormPPO.supports(model)
-        self.closed_form = ClosedFormPPO(self) if use_closed_form else None
+        self.closed_form = ClosedFormPPO(self) if self.takes_closed_form(model, config) else None
+
+    def takes_closed_form(self, model: torch.nn.Module, config: PPOConfig) -> bool:
+        """Whether the closed-form step computes exactly this algorithm's update: asked for, this
+        exact class (a subclass may change ``objective``), a supported model, and a torch whose
+        private kernels work (else autograd, the reference, runs)."""
+        return (
+            config.closed_form and type(self) is PPOAlgorithm and ClosedFormPPO.supports(model)
+            and private_ops_work()
+        )
 
     def update(self, batch: RolloutBatch) -> dict[str, float]:
         if self.closed_form is not None and batch.action_mask is None:  # the closed form has no masks

@@ -19,13 +19,20 @@ graph. With ``g_n = ∂L/∂log π(a_n|s_n)`` and ``δ`` the gradient at a layer
 The gradients equal autograd's to float rounding (``tests/test_closed_form.py`` compares every
 parameter after whole updates, for each head, activation, trunk and loss option). Minibatch
 order, advantage standardisation, gradient clipping, the optimiser and the logged metrics are
-those of :class:`~advantage.algorithms.ppo.PPOAlgorithm`, which uses this class whenever
-:meth:`ClosedFormPPO.supports` its model (``PPOConfig.closed_form=False`` turns it off).
+those of :class:`~advantage.algorithms.ppo.PPOAlgorithm`.
+
+An accelerator beside the reference, not a replacement: ``PPOAlgorithm`` takes it only when it
+computes exactly what its own ``objective`` would, i.e. for that exact class (a subclass, which
+may change the loss, always gets autograd), a model :meth:`ClosedFormPPO.supports`, and a torch
+whose private kernels used here pass :func:`private_ops_work`. ``PPOConfig.closed_form=False``
+turns it off.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from functools import cache
 
 import torch
 from torch import nn
@@ -40,16 +47,59 @@ from advantage.models.heads import CategoricalHead, GaussianHead
 HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
 
+def _probe_fused_adam() -> None:
+    p, g, m, v = (torch.zeros(2) for _ in range(4))
+    step = torch.zeros(())
+    torch._fused_adam_([p], [g], [m], [v], [], [step], amsgrad=False, lr=1e-3, beta1=0.9, beta2=0.999,
+                       weight_decay=0.0, eps=1e-8, maximize=False, grad_scale=None, found_inf=None)
+
+
+PRIVATE_OPS: dict[str, Callable[[], object]] = {
+    "aten.tanh_backward": lambda: torch.ops.aten.tanh_backward(torch.ones(2), torch.zeros(2)),
+    "aten.threshold_backward": lambda: torch.ops.aten.threshold_backward(torch.ones(2), torch.ones(2), 0),
+    "_foreach_norm": lambda: torch._foreach_norm([torch.ones(2)]),
+    "_foreach_mul_": lambda: torch._foreach_mul_([torch.ones(2)], 0.5),
+    "_foreach_add_": lambda: torch._foreach_add_([torch.ones(2)], 1),
+}
+"""The private torch kernels the closed form calls, each with a probe that runs it on a tiny input.
+They are not public API (``pyproject.toml`` allows any torch >= 2.2), so each is tried before use."""
+
+FUSED_ADAM_PROBE: Callable[[], object] = _probe_fused_adam
+"""``torch._fused_adam_`` (the optimiser step, called directly); without it ``optimizer.step()`` runs."""
+
+
+def _works(probe: Callable[[], object]) -> bool:
+    try:
+        probe()
+    except Exception:  # missing op, changed signature, unsupported device: the public path runs
+        return False
+    return True
+
+
+@cache
+def private_ops_work() -> bool:
+    """Whether every kernel in :data:`PRIVATE_OPS` exists and runs in this torch (checked once)."""
+    return all(_works(probe) for probe in PRIVATE_OPS.values())
+
+
+@cache
+def fused_adam_works() -> bool:
+    """Whether ``torch._fused_adam_`` exists and takes the arguments used here (checked once)."""
+    return _works(FUSED_ADAM_PROBE)
+
+
 class ClosedFormPPO:
     """The PPO update of ``algo`` (a :class:`PPOAlgorithm`) with closed-form gradients."""
 
     @staticmethod
     def supports(model: nn.Module) -> bool:
-        """A plain :class:`ActorCritic` with MLP encoders and a categorical or Gaussian head."""
+        """A plain :class:`ActorCritic` with MLP encoders and a categorical or Gaussian head
+        (exactly those classes: a subclass may compute something else)."""
         return (
             type(model) is ActorCritic
-            and isinstance(model.actor_encoder, MLP)
-            and isinstance(model.head, (CategoricalHead, GaussianHead))
+            and type(model.actor_encoder) is MLP
+            and (model.critic_encoder is None or type(model.critic_encoder) is MLP)
+            and type(model.head) in (CategoricalHead, GaussianHead)
             and model.config.activation in ("tanh", "relu")
             and all(p.requires_grad for p in model.parameters())
         )
@@ -210,7 +260,7 @@ class ClosedFormPPO:
             and not isinstance(group["lr"], torch.Tensor)
         )
         states = [optimizer.state.get(p) for p in group["params"]]
-        if not plain_fused_adam or not all(states):
+        if not plain_fused_adam or not all(states) or not fused_adam_works():
             return optimizer.step
         params = group["params"]
         exp_avgs = [s["exp_avg"] for s in states]
