@@ -85,7 +85,7 @@ class A3CTrainer(SyncMultiEnvTrainer):
         finally:
             probe.close()
         run_config = RunConfig(
-            algo="a3c", env=env_id, num_envs=num_envs or num_workers, env_backend=env_backend, distributed="ray",
+            algo=AgentA3CAlgorithm.name, env=env_id, num_envs=num_envs or num_workers, env_backend=env_backend, distributed="ray",
             num_workers=num_workers, algorithm=agent.config, trainer=config,
         )
         require_ray()
@@ -142,6 +142,9 @@ class A3CTrainer(SyncMultiEnvTrainer):
         normalizer = getattr(self.model, "obs_normalizer", None)
         if normalizer is not None and result.obs is not None:
             normalizer.rms.update(result.obs.to(self.device))
+        scaler = getattr(self.model, "reward_scaler", None)
+        if scaler is not None and result.discounted_returns is not None:  # the worker scaled with these statistics
+            scaler.rms.update(result.discounted_returns.to(self.device))
         self.env_steps += result.steps
         self.updates += 1
         self.weights = self.pool.broadcast(self.updates)
