@@ -123,6 +123,8 @@ def test_the_api_refuses_what_the_spec_lacks(fake):
 def test_a_spec_states_only_what_exists():
     with pytest.raises(ValueError, match="policies must be a non-empty subset"):
         dataclasses.replace(FAKE, policies=("gru",))
+    with pytest.raises(ValueError, match="its algorithm class FakeAlgorithm is named 'fake'"):
+        dataclasses.replace(FAKE, name="other")
     with pytest.raises(ValueError, match="asynchronous algorithm runs on Ray workers only"):
         dataclasses.replace(FAKE, asynchronous=True)
 

@@ -58,6 +58,8 @@ class AlgorithmSpec:
         ):
             if not values or not set(values) <= set(known):
                 raise ValueError(f"spec {self.name}: {field} must be a non-empty subset of {known}, got {values}")
+        if self.algorithm.name != self.name:
+            raise ValueError(f"spec {self.name}: its algorithm class {self.algorithm.__name__} is named {self.algorithm.name!r}")
         if self.asynchronous and self.backends != ("ray",):
             raise ValueError(f"spec {self.name}: an asynchronous algorithm runs on Ray workers only (backends ('ray',))")
 

@@ -8,6 +8,12 @@ workers keep computing with the weights they have. A gradient computed with weig
 lag ``u - v``: 0 with one worker, about ``K - 1`` with K workers of equal speed. The trainer logs
 its mean (``policy_lag``) and maximum (``policy_lag_max``) over each logging window.
 
+Normalisation statistics are the learner's: a worker normalises observations and scales rewards
+with the statistics that came with its weights, and sends back what they learn from (its
+observations; its envs' discounted returns, which each worker env carries across rollouts). The
+learner updates its statistics with them after applying the gradient, as the local loop does
+after each update.
+
 One iteration of the shared training loop is one applied gradient. A worker that dies mid-task
 loses that rollout (counted in ``dropped_rollouts``, its steps never counted); Ray restarts it
 and it gets a new task with the current weights.
