@@ -80,9 +80,10 @@ class AlgorithmSpec:
         return None
 
     def check_action_space(self, space: spaces.Space) -> None:
-        """Raise ValueError (one line) for an action space this algorithm does not support."""
+        """Raise ValueError (one line) for an action space this algorithm does not support (a space
+        of no kind in :data:`ACTION_SPACES` is left to the model, which names the ones it has)."""
         kind = action_space_kind(space)
-        if kind not in self.action_spaces:
+        if kind in ACTION_SPACES and kind not in self.action_spaces:
             raise ValueError(f"{self.name} supports {_names(self.action_spaces)} actions, not {kind} ({space})")
 
 
