@@ -1,7 +1,7 @@
 """advantage: fast, correct policy-gradient reinforcement learning in PyTorch."""
 
 from advantage.algorithms import A2CConfig, PGConfig, PPOConfig
-from advantage.app.api import A2C, A3C, PG, PPO, Agent, load
+from advantage.app.api import A2C, A3C, PG, PPO, Agent, agent_class, load
 from advantage.envs.vector import make_vec_env
 from advantage.models import A2CModel, ActorCritic, ActorCritic_LSTM, ActorCriticLSTM, ModelConfig
 from advantage.training.config import RunConfig, TrainerConfig
@@ -11,7 +11,7 @@ from advantage.training.recurrent_loop import A2CLSTMTrainer, PPOLSTMTrainer
 __version__ = "0.1.0"
 
 __all__ = [
-    "A2C", "A3C", "PG", "PPO", "Agent", "load", "A2CConfig", "PGConfig", "PPOConfig",
+    "A2C", "A3C", "PG", "PPO", "Agent", "agent_class", "load", "A2CConfig", "PGConfig", "PPOConfig",
     "RunConfig", "TrainerConfig", "ModelConfig", "ActorCritic", "make_vec_env",
     "SyncMultiEnvTrainer", "A2CTrainer", "PPOTrainer", "PGTrainer",
     "ActorCriticLSTM", "ActorCritic_LSTM", "A2CLSTMTrainer", "PPOLSTMTrainer", "A2CModel",

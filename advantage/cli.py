@@ -34,12 +34,33 @@ class _Parser(argparse.ArgumentParser):
         raise CLIError(message)
 
 
+def _algo_argument() -> dict[str, str]:
+    """``--algo``'s metavar and help, from the algorithm registry (names checked by ``check_algo``,
+    which suggests the closest)."""
+    from advantage.algorithms import ALGORITHMS
+
+    ray_only = [name for name, spec in ALGORITHMS.items() if spec.backends == ("ray",)]
+    note = f"; {' and '.join(ray_only)} run{'s' * (len(ray_only) == 1)} on Ray" if ray_only else ""
+    return {"metavar": "{" + ",".join(ALGORITHMS) + "}", "help": f"{', '.join(ALGORITHMS)} (default ppo){note}"}
+
+
+def _policy_help() -> str:
+    """``--policy``'s help: each policy kind and, where not every algorithm has it, the ones that do."""
+    from advantage.algorithms import ALGORITHMS
+
+    def takers(policy: str) -> str:
+        able = [name for name, spec in ALGORITHMS.items() if policy in spec.policies]
+        return "" if len(able) == len(ALGORITHMS) else f"; {' and '.join(able)}"
+
+    return f"mlp (feed-forward{takers('mlp')}) or lstm (recurrent{takers('lstm')})"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="advantage", description="Policy-gradient reinforcement learning (PG, A2C, A3C, PPO).")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
 
     train = sub.add_parser("train", help="train an agent (default: PPO on CartPole-v1 until solved)")
-    train.add_argument("--algo", default=None, help="pg, a2c, a3c or ppo (default ppo); a3c runs on Ray")
+    train.add_argument("--algo", default=None, **_algo_argument())
     train.add_argument("--env", default=None,
                        help="Gymnasium env id (default CartPole-v1); module:EnvId imports module first, "
                             "which registers EnvId (its directory on PYTHONPATH)")
@@ -47,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help='keyword arguments of the env\'s constructor as a JSON object, e.g. \'{"size": 5}\'')
     train.add_argument("--total-timesteps", type=int, default=None, help="environment steps to train for")
     train.add_argument("--num-envs", type=int, default=None, help="parallel environments")
-    train.add_argument("--policy", default=None, help="mlp (feed-forward) or lstm (recurrent; a2c and ppo)")
+    train.add_argument("--policy", default=None, help=_policy_help())
     train.add_argument("--seed", type=int, default=None, help="random seed")
     train.add_argument("--backend", choices=("local", "ray"), default=None,
                        help="run the envs in this process (local) or on Ray rollout workers (ray)")
@@ -115,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _train(args: argparse.Namespace) -> int:
     import gymnasium as gym
 
-    from advantage.app.api import AGENTS, default_run_dir
+    from advantage.app.api import agent_class, default_run_dir
 
     if args.resume:
         return _resume(args)
@@ -128,7 +149,7 @@ def _train(args: argparse.Namespace) -> int:
             from advantage.training.distributed.session import require_ray
 
             require_ray()
-        agent = AGENTS[config.algo](run_config=config)
+        agent = agent_class(config.algo)(run_config=config)
     except (ValueError, TypeError, ImportError, gym.error.DependencyNotInstalled) as exc:
         raise CLIError(str(exc)) from exc
     if args.print_config:  # the config train would run, refused where train would refuse it

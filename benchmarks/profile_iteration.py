@@ -20,6 +20,7 @@ from advantage.algorithms import base
 from advantage.algorithms.ppo_closed_form import ClosedFormPPO
 from advantage.app import api
 from advantage.app.defaults import default_config
+from advantage.data import batch, estimators
 from advantage.envs.vector import VecEnv
 from advantage.models import ActorCritic
 from advantage.training import collector as rollout
@@ -55,16 +56,17 @@ def main() -> None:
     rollout.RolloutCollector.collect = timed("collect (total)", rollout.RolloutCollector.collect)
     from advantage.training import loop as trainer_module  # it imported these names directly
 
-    trainer_module.estimate = timed("returns / advantages", rollout.estimate)
-    trainer_module.flatten = timed("flatten batch", rollout.flatten)
+    for estimator_cls in estimators.ESTIMATORS.values():
+        estimator_cls.__call__ = timed("returns / advantages", estimator_cls.__call__)
+    trainer_module.flatten = timed("flatten batch", batch.flatten)
     base.Algorithm.optimize = timed("backward + clip + optimiser", base.Algorithm.optimize)
     ClosedFormPPO._step = timed("closed form: forward + loss + gradients", ClosedFormPPO._step)
     ClosedFormPPO._clip_and_step = timed("closed form: clip + optimiser", ClosedFormPPO._clip_and_step)
     ActorCritic.forward = timed("forward (all)", ActorCritic.forward)
-    algo_cls = type(api.AGENTS[args.algo](run_config=config).algorithm)
+    algo_cls = type(api.agent_class(args.algo)(run_config=config).algorithm)
     algo_cls.update = timed("update (total)", algo_cls.update)
 
-    agent = api.AGENTS[args.algo](run_config=config)
+    agent = api.agent_class(args.algo)(run_config=config)
     start = time.perf_counter()
     agent.learn()
     wall = time.perf_counter() - start

@@ -46,7 +46,7 @@ SETUPS: dict[str, tuple[str, list[str]]] = {
 def run_child(spec: dict[str, Any]) -> None:
     import torch
 
-    from advantage.app.api import AGENTS
+    from advantage.app.api import agent_class
     from advantage.app.defaults import default_config
     from advantage.training.metrics import read_metrics
 
@@ -61,7 +61,7 @@ def run_child(spec: dict[str, Any]) -> None:
         *overrides, *trainer, f"trainer.total_steps={spec['steps']}", f"trainer.seed={spec['seed']}",
         "algorithm.device=cpu", "trainer.torch_threads=1", "trainer.tensorboard=false",
     ])
-    agent = AGENTS[algo](run_config=config)
+    agent = agent_class(algo)(run_config=config)
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = tmp if spec["mode"] == "full" else None  # the eval curve; the plot it draws is not timed
         start = time.perf_counter()

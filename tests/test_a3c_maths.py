@@ -133,7 +133,7 @@ def test_concatenated_rollouts_estimate_like_their_parts():
 def test_run_config_checks_the_distributed_settings():
     a3c = default_config("a3c", "CartPole-v1")
     assert a3c.distributed == "ray" and a3c.num_workers == 2
-    with pytest.raises(ValueError, match="a3c runs on Ray"):
+    with pytest.raises(ValueError, match="a3c runs with distributed = ray only"):
         a3c.with_overrides(["distributed=local"])
     with pytest.raises(ValueError, match="num_envs"):
         a3c.with_overrides(["num_workers=9"])

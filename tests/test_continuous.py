@@ -169,9 +169,9 @@ def test_mujoco_smoke_run_checkpoint_reload_evaluate(cls_name, tmp_path):
         "trainer.total_steps=1024", "trainer.nsteps=256", "num_envs=2", "trainer.validate_freq=1024",
         "trainer.num_val_episodes=2", "trainer.max_val_steps=50", "trainer.tensorboard=false",
     ])
-    from advantage.app.api import AGENTS
+    from advantage.app.api import agent_class
 
-    agent = AGENTS[cls_name](run_config=config).learn(run_dir=tmp_path)
+    agent = agent_class(cls_name)(run_config=config).learn(run_dir=tmp_path)
     assert agent.summary["env_steps"] == 1024
     assert agent.model.obs_normalizer.rms.count.item() > 1000
     loaded = Agent.load(tmp_path)

@@ -108,13 +108,13 @@ def test_masks_reach_the_loss_as_stored_in_the_rollout():
 def test_the_update_feeds_the_stored_masks_to_the_loss(algo):
     """The entropy an update reports is the entropy over the legal actions of each stored step
     (computed here independently from the model's logits and the rollout's masks), not over all."""
-    from advantage.app.api import AGENTS
+    from advantage.app.api import agent_class
     from advantage.data.batch import flatten
     from advantage.data.estimators import estimate
     from advantage.training.collector import RolloutCollector
 
     overrides = {"ppo": PPOConfig(epochs=1, minibatches=1, closed_form=True), "a2c": A2CConfig(), "pg": None}
-    agent = AGENTS[algo]("toy_envs:ToyMasked-v0", overrides[algo], env_kwargs={"mask_via": "info"}, trainer=QUICK)
+    agent = agent_class(algo)("toy_envs:ToyMasked-v0", overrides[algo], env_kwargs={"mask_via": "info"}, trainer=QUICK)
     envs = make_vec_env("toy_envs:ToyMasked-v0", 4, env_kwargs={"mask_via": "info"}, backend="sync")
     collector = RolloutCollector(envs, agent.model, 32, torch.device("cpu"))
     collector.reset(seed=0)

@@ -113,7 +113,7 @@ def _old_config(algo: str, env_id: str, family: str) -> RunConfig:
         algo=algo, env=env_id, **values.get("run", {}),
         model=dataclasses.replace(ModelConfig(), **values.get("model", {})),
         # at 614a509 every config class defaulted to device 'auto' (A2CConfig now to the spec's 'cuda')
-        algorithm=ALGORITHMS[algo][1](**{"device": "auto", **values.get("algorithm", {})}),
+        algorithm=ALGORITHMS[algo].config(**{"device": "auto", **values.get("algorithm", {})}),
         trainer=TrainerConfig(**values.get("trainer", {})),
     )
 

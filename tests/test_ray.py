@@ -30,12 +30,15 @@ from advantage import (
     A2CConfig,
     ActorCritic,
     ActorCritic_LSTM,
+    ModelConfig,
     TrainerConfig,
     make_vec_env,
 )
+from advantage.algorithms.a3c import A3CAlgorithm
 from advantage.algorithms.spec_agent import AgentA3CAlgorithm, worker_copy
 from advantage.app.defaults import default_config
 from advantage.cli import main
+from advantage.data.batch import flatten
 from advantage.data.estimators import estimate
 from advantage.models import MLP, A2CActorCritic
 from advantage.training.checkpoint import list_checkpoints, load_checkpoint
@@ -252,6 +255,62 @@ def test_episode_statistics_come_from_the_workers():
     assert len(returns) == len(lengths) == done > 0
     np.testing.assert_array_equal(returns, lengths.astype(float))  # CartPole pays 1 per step
     assert len(collector.pop_episodes()[0]) == 0
+
+
+# -- A3C with reward normalisation: the workers scale, the learner's statistics learn -------------
+
+def _a3c_scaled_config(**trainer) -> RunConfig:
+    return RunConfig(
+        algo="a3c", env="CartPole-v1", num_envs=2, distributed="ray", num_workers=1,
+        model=ModelConfig(normalize_reward=True), algorithm=A2CConfig(device="cpu"),
+        trainer=TrainerConfig(**{"nsteps": 40, "gamma": 0.9, "seed": 3, **trainer}),
+    )
+
+
+def test_a3c_worker_scales_rewards_with_the_learners_statistics_and_sends_the_discounted_returns():
+    """The worker's gradient is A3C's gradient on rewards divided by the learner's reward std (here
+    2), and it returns every env's discounted return (restarted after each episode end) for the
+    learner's statistics; its own envs carry those returns across rollouts."""
+    config = _a3c_scaled_config()
+    learner = A3C(run_config=config).model
+    learner.reward_scaler.rms.var.fill_(4.0)
+    weights = model_weights(learner, 0)
+    worker = RolloutWorker(config.to_dict(), 2, 3, 17)
+    twin = RolloutWorker(config.to_dict(), 2, 3, 17)  # envs seeded alike; actions from the same torch state
+    in_flight = torch.zeros(2, dtype=torch.float64)
+    for _ in range(2):  # the second rollout continues the first one's episodes and returns
+        rng = torch.get_rng_state()
+        result = worker.gradient(weights)
+        torch.set_rng_state(rng)
+        raw = twin.sample(weights).rollout
+        expected_returns = []
+        for t in range(raw.rewards.shape[0]):  # R_t = r_t + γ R_{t-1}, back to 0 after an episode ends
+            in_flight = in_flight * 0.9 + raw.rewards[t].double()
+            expected_returns.append(in_flight.clone())
+            in_flight[raw.terminated[t] | raw.truncated[t]] = 0.0
+        expected_returns = torch.stack(expected_returns)[~raw.reset_step]
+        torch.testing.assert_close(result.discounted_returns, expected_returns, rtol=0, atol=1e-12)
+        assert (raw.terminated | raw.truncated).any()  # episodes ended inside: the restart is exercised
+        reference = A3CAlgorithm(twin.model, config.algorithm)
+        scaled = dataclasses.replace(raw, rewards=raw.rewards / 2.0)
+        expected, _ = reference.gradients(flatten(scaled, *estimate(scaled, "nstep", 0.9, 0.95)))
+        unscaled, _ = reference.gradients(flatten(raw, *estimate(raw, "nstep", 0.9, 0.95)))
+        assert not torch.allclose(expected, unscaled, rtol=1e-3)
+        torch.testing.assert_close(torch.tensor(result.grads), expected, rtol=1e-5, atol=1e-7)
+
+
+def test_a3c_with_reward_normalisation_moves_the_learners_statistics():
+    """On Ray, every transition the workers observed reaches the learner's reward statistics."""
+    config = _a3c_scaled_config(total_steps=800, nsteps=20, validate_freq=0, tensorboard=False)
+    config = dataclasses.replace(config, num_workers=2)
+    agent = A3C(run_config=config)
+    rms = agent.model.reward_scaler.rms
+    agent.learn()
+    steps = agent.summary["env_steps"]
+    assert steps >= 800
+    # every step but the reset steps (one per finished episode; CartPole's last at least 8 steps)
+    assert 0.85 * steps <= rms.count.item() - 1e-4 <= steps
+    assert rms.mean.item() > 1.0 and rms.var.item() > 1.5  # CartPole's discounted returns (γ 0.9) reach 10
 
 
 RAY_ENDLESS = ["--num-workers", "2", "--num-envs", "4", "--total-timesteps", "100000000", "--no-progress",

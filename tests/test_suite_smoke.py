@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from advantage.app.api import AGENTS
+from advantage.app.api import agent_class
 from advantage.app.defaults import default_config
 from advantage.training.checkpoint import list_checkpoints
 
@@ -46,13 +46,13 @@ def _smoke(algo: str, env_id: str, row: list[str], tmp_path) -> None:
         "trainer.max_val_steps=100", "trainer.tensorboard=false", "trainer.seed=1",
     ])
     run_dir = tmp_path / "run"
-    agent = AGENTS[algo](run_config=config).learn(run_dir=run_dir)
+    agent = agent_class(algo)(run_config=config).learn(run_dir=run_dir)
     assert agent.summary["env_steps"] >= steps
     written = list_checkpoints(run_dir / "checkpoints")
     assert written, "the run wrote no checkpoint"
     payload = torch.load(written[-1], weights_only=True)
     assert payload["config"] == config.to_dict()
-    loaded = AGENTS[algo].load(run_dir)
+    loaded = agent_class(algo).load(run_dir)
     for key, value in payload["model"].items():
         assert torch.equal(loaded.model.state_dict()[key], value), key
     returns = loaded.evaluate(episodes=2, seed=0)

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from advantage.algorithms.base import AlgoConfig, Algorithm, explained_variance
+from advantage.algorithms.spec import AlgorithmSpec
 from advantage.data.batch import RolloutBatch
 from advantage.losses import a2c_data, a2c_error
 
@@ -102,3 +103,8 @@ class A2CAlgorithm(Algorithm):
             "explained_variance": explained_variance(batch.values, batch.returns),
         }
         return total, loss._asdict(), metrics
+
+
+SPEC = AlgorithmSpec(
+    name="a2c", api_name="A2C", summary="Synchronous advantage actor-critic.", config=A2CConfig, algorithm=A2CAlgorithm,
+)

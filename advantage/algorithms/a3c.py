@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import torch
 
-from advantage.algorithms.a2c import A2CAlgorithm
+from advantage.algorithms.a2c import A2CAlgorithm, A2CConfig
+from advantage.algorithms.spec import AlgorithmSpec
 from advantage.data.batch import RolloutBatch
 
 
@@ -62,3 +63,10 @@ class A3CAlgorithm(A2CAlgorithm):
         """One optimiser step with a worker's flat gradient (clipped to ``grad_clip``); returns its norm."""
         set_flat_gradient(self.model, flat)
         return self.step()
+
+
+SPEC = AlgorithmSpec(
+    name="a3c", api_name="A3C",
+    summary="Asynchronous advantage actor-critic on Ray workers (``num_workers``, ``ray_address``).",
+    config=A2CConfig, algorithm=A3CAlgorithm, policies=("mlp",), backends=("ray",), asynchronous=True,
+)

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from advantage.data.batch import RolloutBatch
+from advantage.data.estimators import Estimator, make_estimator
 
 
 def resolve_device(device: str) -> torch.device:
@@ -99,10 +100,19 @@ class Algorithm:
 
     name = "base"
     default_returns = "gae"
+    """The return estimator ``trainer.returns = "auto"`` selects."""
+    estimator: Estimator | None = None
+    """What turns a rollout into advantages and returns for :meth:`update`; see :meth:`make_value_estimator`."""
+    estimator_given = False
+    """Whether :attr:`estimator` was passed to the constructor (then the trainer keeps it)."""
 
-    def __init__(self, model: nn.Module, config: AlgoConfig, total_steps: int | None = None) -> None:
+    def __init__(
+        self, model: nn.Module, config: AlgoConfig, total_steps: int | None = None, estimator: Estimator | None = None
+    ) -> None:
         self.model = model
         self.config = config
+        self.estimator = estimator
+        self.estimator_given = estimator is not None
         self.decay_steps = config.decay_steps or total_steps
         params = list(model.parameters())
         if config.optimizer == "adam":
@@ -114,6 +124,20 @@ class Algorithm:
             )
         self.lr = config.lr
         self.entropy_coeff = config.entropy_coeff
+
+    def make_value_estimator(self, returns: str, gamma: float, lambda_: float) -> Estimator:
+        """Set (and return) :attr:`estimator` for the trainer's ``returns`` setting: ``auto`` is
+        :attr:`default_returns`. An estimator given to the constructor is kept; naming a different
+        one alongside it is refused."""
+        if self.estimator_given:
+            if returns not in ("auto", self.estimator.name):
+                raise ValueError(
+                    f"{self.name} was given the {self.estimator.name} estimator {self.estimator!r}, but "
+                    f"trainer.returns is {returns!r}; leave trainer.returns 'auto' or drop the estimator"
+                )
+            return self.estimator
+        self.estimator = make_estimator(self.default_returns if returns == "auto" else returns, gamma, lambda_)
+        return self.estimator
 
     def set_progress(self, env_steps: int) -> float:
         """Set the learning rate for the current step: linear from lr to lr_final (and the entropy

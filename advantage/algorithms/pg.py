@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from advantage.algorithms.base import AlgoConfig, Algorithm, explained_variance
+from advantage.algorithms.spec import AlgorithmSpec
 from advantage.data.batch import RolloutBatch
 from advantage.losses import pg_data, pg_error
 
@@ -59,3 +60,8 @@ class PGAlgorithm(Algorithm):
             "grad_norm": grad_norm,
             **metrics,
         }
+
+
+SPEC = AlgorithmSpec(
+    name="pg", api_name="PG", summary="REINFORCE.", config=PGConfig, algorithm=PGAlgorithm, policies=("mlp",),
+)

@@ -22,7 +22,9 @@ import torch
 
 from advantage.algorithms.base import AlgoConfig, Algorithm, explained_variance
 from advantage.algorithms.ppo_closed_form import ClosedFormPPO, private_ops_work
+from advantage.algorithms.spec import AlgorithmSpec
 from advantage.data.batch import RolloutBatch
+from advantage.data.estimators import Estimator
 from advantage.losses import ppo_data, ppo_error
 
 
@@ -78,8 +80,11 @@ class PPOAlgorithm(Algorithm):
     name = "ppo"
     default_returns = "gae"
 
-    def __init__(self, model: torch.nn.Module, config: PPOConfig, total_steps: int | None = None) -> None:
-        super().__init__(model, config, total_steps)
+    def __init__(
+        self, model: torch.nn.Module, config: PPOConfig, total_steps: int | None = None,
+        estimator: Estimator | None = None,
+    ) -> None:
+        super().__init__(model, config, total_steps, estimator)
         self.closed_form = ClosedFormPPO(self) if self.takes_closed_form(model, config) else None
 
     def takes_closed_form(self, model: torch.nn.Module, config: PPOConfig) -> bool:
@@ -145,3 +150,8 @@ class PPOAlgorithm(Algorithm):
         metrics["gradient_steps"] = float(steps)
         metrics["explained_variance"] = explained_variance(values, returns)
         return metrics
+
+
+SPEC = AlgorithmSpec(
+    name="ppo", api_name="PPO", summary="Proximal policy optimisation.", config=PPOConfig, algorithm=PPOAlgorithm,
+)

@@ -15,7 +15,7 @@ import torch
 from gymnasium import Space
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
-from advantage.algorithms import ALGORITHMS, AlgoConfig, resolve_device
+from advantage.algorithms import AlgoConfig, AlgorithmSpec, algorithm_spec, resolve_device
 from advantage.algorithms.recurrent import RECURRENT_ALGORITHMS
 from advantage.app.defaults import action_kind, default_config
 from advantage.data.observations import ObsLayout, is_structured
@@ -139,11 +139,11 @@ class Agent:
         if source.instance is None and source.vector_env is None:  # refuse a backend the env lacks now
             resolve_backend(source.maker(), run_config.env_backend)
         self.layout = ObsLayout(self.observation_space) if is_structured(self.observation_space) else None
+        spec = algorithm_spec(self.algo)
+        spec.check_action_space(self.action_space)
         self.recurrent = run_config.model.policy == "lstm"
-        if self.recurrent and self.algo not in ("a2c", "ppo"):
-            raise ValueError(f"policy lstm is available for a2c and ppo, not {self.algo}")
         self.model = _seeded_model(self.observation_space, self.action_space, run_config).to(self.device)
-        algo_cls = RECURRENT_ALGORITHMS[self.algo] if self.recurrent else ALGORITHMS[self.algo][0]
+        algo_cls = RECURRENT_ALGORITHMS[self.algo] if self.recurrent else spec.algorithm
         self.algorithm = algo_cls(self.model, run_config.algorithm, run_config.trainer.total_steps)
         self.trainer: SyncMultiEnvTrainer | None = None
         self.summary: dict[str, Any] = {}
@@ -356,10 +356,10 @@ class Agent:
         run_config = _config_of(payload, path)
         if cls is not Agent and cls.algo != run_config.algo:
             raise CheckpointError(
-                f"{path} is a {run_config.algo} checkpoint; load it with {AGENTS[run_config.algo].__name__}.load "
+                f"{path} is a {run_config.algo} checkpoint; load it with {agent_class(run_config.algo).__name__}.load "
                 "or advantage.load (which returns an agent of the checkpoint's algorithm)"
             )
-        agent = AGENTS[run_config.algo](env, run_config=run_config)
+        agent = agent_class(run_config.algo)(env, run_config=run_config)
         _load_weights(agent, payload, path)
         return agent
 
@@ -448,7 +448,7 @@ def resume_agent(run_dir: str | Path, env: Any = None) -> Agent:
     else:
         path, payload, skipped = None, None, []
         run_config = RunConfig.load_toml(run_dir / "config.toml")
-    agent = AGENTS[run_config.algo](env, run_config=run_config)
+    agent = agent_class(run_config.algo)(env, run_config=run_config)
     if payload is not None:
         _load_weights(agent, payload, path)
     agent.resume_point = ResumePoint(run_dir, path, payload, skipped)
@@ -473,31 +473,24 @@ def resolve_checkpoint(path: str | Path, best: bool = False) -> Path:
     return found[-1]
 
 
-class PPO(Agent):
-    """Proximal policy optimisation."""
-
-    algo = "ppo"
+_AGENT_CLASSES: dict[AlgorithmSpec, type[Agent]] = {}
 
 
-class A2C(Agent):
-    """Synchronous advantage actor-critic."""
-
-    algo = "a2c"
-
-
-class A3C(Agent):
-    """Asynchronous advantage actor-critic on Ray workers (``num_workers``, ``ray_address``)."""
-
-    algo = "a3c"
-
-
-class PG(Agent):
-    """REINFORCE."""
-
-    algo = "pg"
+def agent_class(algo: str) -> type[Agent]:
+    """The API class of algorithm ``algo`` (``agent_class("ppo") is PPO``), made once from its spec:
+    an :class:`Agent` named ``spec.api_name``, documented by ``spec.summary``."""
+    spec = algorithm_spec(algo)
+    if spec not in _AGENT_CLASSES:
+        _AGENT_CLASSES[spec] = type(spec.api_name, (Agent,), {
+            "algo": algo, "__doc__": spec.summary, "__module__": __name__, "__qualname__": spec.api_name,
+        })
+    return _AGENT_CLASSES[spec]
 
 
-AGENTS: dict[str, type[Agent]] = {"ppo": PPO, "a2c": A2C, "a3c": A3C, "pg": PG}
+PPO = agent_class("ppo")
+A2C = agent_class("a2c")
+A3C = agent_class("a3c")
+PG = agent_class("pg")
 
 
 def default_run_dir(config: RunConfig) -> Path:

@@ -16,6 +16,7 @@ from typing import Any
 import gymnasium as gym
 from gymnasium import spaces
 
+from advantage.algorithms import ALGORITHMS
 from advantage.envs.atari import is_atari_id, register_ale
 from advantage.envs.source import CALLABLE_PREFIX
 from advantage.envs.vector import import_env_module
@@ -42,6 +43,13 @@ def load_tables() -> dict[str, Any]:
     unknown = set(tables) - {"algo", "family", "env"} or set(tables.get("family", {})) - set(FAMILIES)
     if unknown:
         raise ValueError(f"defaults.toml: unknown table(s) {sorted(unknown)}")
+    algo_layers = [("algo", tables.get("algo", {}))] + [
+        (f"{kind}.{key}", layer) for kind in ("family", "env") for key, layer in tables.get(kind, {}).items()
+    ]
+    for where, layer in algo_layers:
+        strays = sorted(set(layer) - set(ALGORITHMS))
+        if strays:
+            raise ValueError(f"defaults.toml [{where}]: {strays} name no algorithm; known: {list(ALGORITHMS)}")
     return tables
 
 

@@ -79,6 +79,16 @@ class RewardScaler(nn.Module):
         self, rewards: torch.Tensor, done: torch.Tensor, reset_step: torch.Tensor, gamma: float
     ) -> torch.Tensor:
         """Update the statistics with a (T, N) rollout and return its scaled rewards (new tensor)."""
+        self.rms.update(self.discount(rewards, done, reset_step, gamma))
+        return self.scale(rewards)
+
+    @torch.no_grad()
+    def discount(
+        self, rewards: torch.Tensor, done: torch.Tensor, reset_step: torch.Tensor, gamma: float
+    ) -> torch.Tensor:
+        """Carry each env's return in flight through a (T, N) rollout; returns the ``R_t`` the
+        statistics learn from (reset steps left out), flat, float64. The statistics are not touched:
+        an A3C worker, which scales with the learner's statistics, sends these to the learner."""
         if self.discounted is None or self.discounted.shape != rewards.shape[1:]:
             self.discounted = torch.zeros(rewards.shape[1:], dtype=torch.float64, device=rewards.device)
         returns = torch.empty(rewards.shape, dtype=torch.float64, device=rewards.device)
@@ -86,8 +96,7 @@ class RewardScaler(nn.Module):
             self.discounted = self.discounted * gamma + rewards[t]
             returns[t] = self.discounted
             self.discounted = self.discounted.masked_fill(done[t], 0.0)
-        self.rms.update(returns[~reset_step])
-        return self.scale(rewards)
+        return returns[~reset_step]
 
     def scale(self, rewards: torch.Tensor) -> torch.Tensor:
         std = (self.rms.var + self.epsilon).sqrt().to(rewards.dtype)

@@ -85,7 +85,7 @@ def sb3_hparams_config(algo: str, env: str):
 
 # -- one run, inside its own process --------------------------------------------------------------
 def _run_advantage(task: Task, mode: str, seed: int, t0: float, overrides: list[str]) -> dict[str, Any]:
-    from advantage.app.api import AGENTS
+    from advantage.app.api import agent_class
     from advantage.app.defaults import default_config
     from advantage.training.metrics import read_metrics
 
@@ -95,7 +95,7 @@ def _run_advantage(task: Task, mode: str, seed: int, t0: float, overrides: list[
         f"trainer.num_val_episodes={EVAL_EPISODES}", "trainer.val_deterministic=true", "trainer.tensorboard=false",
         "trainer.save_freq=0", "trainer.target_return=none", *overrides,
     ])
-    agent = AGENTS[task.algo](run_config=config)
+    agent = agent_class(task.algo)(run_config=config)
     with tempfile.TemporaryDirectory() as run_dir:
         learn_start = time.time()
         agent.learn(run_dir=run_dir)

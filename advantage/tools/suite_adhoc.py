@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from advantage.algorithms import ALGORITHMS
 from advantage.tools.suite_rows import SuiteRow
 
-ALGOS = ("ppo", "a2c", "a3c", "pg")
 VALIDATIONS_PER_RUN = 20  # an ad hoc row validates every budget / 20 env steps
 
 
@@ -36,8 +36,8 @@ def adhoc_row(selector: str, budget: int | None, threshold: float | None,
     from advantage.tools.zoo import ZOO_HYPERPARAMS
 
     algo, _, env = selector.partition("@")  # env ids may hold ':' (module:EnvId), never '@'
-    if algo not in ALGOS or not env:
-        raise ValueError(f"bad suite row {selector!r}: write ALGO@ENV with ALGO one of {', '.join(ALGOS)} "
+    if algo not in ALGORITHMS or not env:
+        raise ValueError(f"bad suite row {selector!r}: write ALGO@ENV with ALGO one of {', '.join(ALGORITHMS)} "
                          "and ENV an env id, e.g. ppo@CartPole-v1 or ppo@mymod:MyEnv-v0")
     check_env_id(env)
     if budget is None:

@@ -28,7 +28,7 @@ FINAL_SEED_OFFSET = 2_000
 
 
 def _advantage(row: SuiteRow, seed: int, t0: float, run_dir: Path) -> dict[str, Any]:
-    from advantage.app.api import AGENTS, Agent
+    from advantage.app.api import Agent, agent_class
     from advantage.app.defaults import default_config
     from advantage.training.metrics import read_metrics
 
@@ -41,7 +41,7 @@ def _advantage(row: SuiteRow, seed: int, t0: float, run_dir: Path) -> dict[str, 
         config = dataclasses.replace(config, env_kwargs=row.env_kwargs)
     if run_dir.exists():  # an earlier attempt that was cut off before it was recorded
         shutil.rmtree(run_dir)
-    agent = AGENTS[row.algo](run_config=config)
+    agent = agent_class(row.algo)(run_config=config)
     agent.learn(run_dir=run_dir)
     metrics = read_metrics(run_dir / "metrics.csv")
     offset = agent.summary["started_at"] - t0  # metrics' wall_time counts from the loop's start

@@ -13,12 +13,11 @@ from typing import Any
 
 import tomli_w
 
-from advantage.algorithms import ALGORITHMS, AlgoConfig
+from advantage.algorithms import ALGORITHMS, AlgoConfig, algorithm_spec
+from advantage.algorithms.spec import BACKENDS as DISTRIBUTED
 from advantage.data.estimators import RETURN_ESTIMATORS
 from advantage.envs.vector import BACKENDS
 from advantage.models import ModelConfig
-
-DISTRIBUTED = ("local", "ray")
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -116,10 +115,7 @@ class TrainerConfig:
 
 def check_algo(algo: str) -> None:
     """Raise ValueError for an unknown algorithm name, with the closest known one."""
-    if algo not in ALGORITHMS:
-        close = difflib.get_close_matches(str(algo), list(ALGORITHMS), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"unknown algorithm {algo!r}; choose one of {sorted(ALGORITHMS)}{hint}")
+    algorithm_spec(algo)
 
 
 @dataclass
@@ -140,26 +136,27 @@ class RunConfig:
     ray_address: str | None = None
     """Ray cluster to join (e.g. auto); None starts a local Ray instance for the run."""
     model: ModelConfig = field(default_factory=ModelConfig)
-    algorithm: AlgoConfig = field(default_factory=lambda: ALGORITHMS["ppo"][1]())
+    algorithm: AlgoConfig = field(default_factory=lambda: ALGORITHMS["ppo"].config())
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
 
     def __post_init__(self) -> None:
-        check_algo(self.algo)
+        spec = algorithm_spec(self.algo)
         if not isinstance(self.env_kwargs, dict) or not all(isinstance(k, str) for k in self.env_kwargs):
             raise ValueError(f"env_kwargs must be a table of name = value pairs, got {self.env_kwargs!r}")
-        if not isinstance(self.algorithm, ALGORITHMS[self.algo][1]):
-            raise TypeError(f"algorithm config for {self.algo} must be {ALGORITHMS[self.algo][1].__name__}")
+        if not isinstance(self.algorithm, spec.config):
+            raise TypeError(f"algorithm config for {self.algo} must be {spec.config.__name__}")
         if self.num_envs < 1:
             raise ValueError(f"num_envs must be >= 1, got {self.num_envs}")
         if self.env_backend not in BACKENDS:
             raise ValueError(f"env_backend must be one of {BACKENDS}, got {self.env_backend!r}")
         if self.distributed not in DISTRIBUTED:
             raise ValueError(f"distributed must be one of {DISTRIBUTED}, got {self.distributed!r}")
-        if self.algo == "a3c" and self.algorithm.entropy_final is not None:
-            raise ValueError("entropy_final (an entropy schedule) is not supported by a3c, whose workers "
+        refusal = spec.refusal(self.model.policy, self.distributed, ALGORITHMS)
+        if refusal:
+            raise ValueError(refusal)
+        if spec.asynchronous and self.algorithm.entropy_final is not None:
+            raise ValueError(f"entropy_final (an entropy schedule) is not supported by {self.algo}, whose workers "
                              "weight the entropy themselves; drop algorithm.entropy_final or use a2c")
-        if self.algo == "a3c" and self.distributed != "ray":
-            raise ValueError("a3c runs on Ray workers: set distributed = 'ray' (--backend ray)")
         if self.num_workers < 1:
             raise ValueError(f"num_workers must be >= 1, got {self.num_workers}")
         if self.distributed == "ray" and self.num_envs < self.num_workers:
@@ -180,9 +177,8 @@ class RunConfig:
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
         data = dict(data)
         algo = data.get("algo", "ppo")
-        check_algo(algo)
         sections = {
-            "model": ModelConfig, "algorithm": ALGORITHMS[algo][1], "trainer": TrainerConfig,
+            "model": ModelConfig, "algorithm": algorithm_spec(algo).config, "trainer": TrainerConfig,
         }
         for name, section_cls in sections.items():
             data[name] = _build(section_cls, data.get(name, {}), name)

@@ -20,7 +20,6 @@ import torch
 from advantage.algorithms import Algorithm
 from advantage.algorithms.spec_agent import as_algorithm
 from advantage.data.batch import Rollout, flatten
-from advantage.data.estimators import estimate
 from advantage.data.snapshot import capture_rng, decode, encode, restore_rng
 from advantage.envs.vector import VecEnv
 from advantage.errors import CheckpointWriteError, TrainingInterrupted, write_failure
@@ -141,7 +140,7 @@ class SyncMultiEnvTrainer:
         self.run_config = run_config
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.collector = collector if collector is not None else self.make_collector()
-        self.estimator = algorithm.default_returns if config.returns == "auto" else config.returns
+        algorithm.make_value_estimator(config.returns, config.gamma, config.lambda_)
         self.progress_enabled = progress
         self.env_steps = 0
         self.updates = 0
@@ -175,7 +174,7 @@ class SyncMultiEnvTrainer:
             rollout.rewards.copy_(scaler.update_and_scale(
                 rollout.rewards, rollout.terminated | rollout.truncated, rollout.reset_step, cfg.gamma
             ))
-        advantages, returns, keep = estimate(rollout, self.estimator, cfg.gamma, cfg.lambda_)
+        advantages, returns, keep = self.algorithm.estimator(rollout, self.model)
         batch = self.make_batch(rollout, advantages, returns, keep)
         try:
             metrics = self.algorithm.update(batch)

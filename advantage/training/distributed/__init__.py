@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from advantage.algorithms import Algorithm
+from advantage.algorithms import Algorithm, algorithm_spec
 from advantage.envs.vector import VecEnv
 from advantage.training.config import RunConfig
 from advantage.training.distributed.session import ray_session, require_ray
@@ -28,8 +28,9 @@ def train_distributed(
 
     ``resume`` is a checkpoint payload to continue from; the workers' envs start new episodes.
 
-    ``a3c`` runs :class:`~advantage.training.distributed.a3c.A3CTrainer`; every other algorithm runs its
-    usual update on rollouts gathered from the workers
+    An asynchronous algorithm (its spec says so: ``a3c``) runs
+    :class:`~advantage.training.distributed.a3c.A3CTrainer`; every other algorithm runs its usual
+    update on rollouts gathered from the workers
     (:class:`~advantage.training.distributed.sampling.RaySamplingTrainer`).
     """
     require_ray()
@@ -37,9 +38,10 @@ def train_distributed(
     from advantage.training.distributed.sampling import RaySamplingTrainer
     from advantage.training.distributed.workers import WorkerPool
 
-    trainer_cls = A3CTrainer if config.algo == "a3c" else RaySamplingTrainer
+    trainer_cls = A3CTrainer if algorithm_spec(config.algo).asynchronous else RaySamplingTrainer
+    given = algorithm.estimator if algorithm.estimator_given else None  # A3C workers estimate with it
     with ray_session(config.ray_address, config.num_workers):
-        pool = WorkerPool(algorithm.model, config)
+        pool = WorkerPool(algorithm.model, config, estimator=given)
         try:
             trainer = trainer_cls(pool, algorithm, val_envs, config.trainer, config, run_dir, progress)
             if resume is not None:

@@ -8,6 +8,12 @@ workers keep computing with the weights they have. A gradient computed with weig
 lag ``u - v``: 0 with one worker, about ``K - 1`` with K workers of equal speed. The trainer logs
 its mean (``policy_lag``) and maximum (``policy_lag_max``) over each logging window.
 
+Normalisation statistics are the learner's: a worker normalises observations and scales rewards
+with the statistics that came with its weights, and sends back what they learn from (its
+observations; its envs' discounted returns, which each worker env carries across rollouts). The
+learner updates its statistics with them after applying the gradient, as the local loop does
+after each update.
+
 One iteration of the shared training loop is one applied gradient. A worker that dies mid-task
 loses that rollout (counted in ``dropped_rollouts``, its steps never counted); Ray restarts it
 and it gets a new task with the current weights.
@@ -85,7 +91,7 @@ class A3CTrainer(SyncMultiEnvTrainer):
         finally:
             probe.close()
         run_config = RunConfig(
-            algo="a3c", env=env_id, num_envs=num_envs or num_workers, env_backend=env_backend, distributed="ray",
+            algo=AgentA3CAlgorithm.name, env=env_id, num_envs=num_envs or num_workers, env_backend=env_backend, distributed="ray",
             num_workers=num_workers, algorithm=agent.config, trainer=config,
         )
         require_ray()
@@ -142,6 +148,9 @@ class A3CTrainer(SyncMultiEnvTrainer):
         normalizer = getattr(self.model, "obs_normalizer", None)
         if normalizer is not None and result.obs is not None:
             normalizer.rms.update(result.obs.to(self.device))
+        scaler = getattr(self.model, "reward_scaler", None)
+        if scaler is not None and result.discounted_returns is not None:  # the worker scaled with these statistics
+            scaler.rms.update(result.discounted_returns.to(self.device))
         self.env_steps += result.steps
         self.updates += 1
         self.weights = self.pool.broadcast(self.updates)

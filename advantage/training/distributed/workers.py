@@ -23,10 +23,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from advantage.algorithms.a3c import A3CAlgorithm
+from advantage.algorithms import algorithm_spec
 from advantage.algorithms.spec_agent import AgentA3CAlgorithm, worker_copy
 from advantage.data.batch import Rollout, flatten
-from advantage.data.estimators import estimate
+from advantage.data.estimators import Estimator
 from advantage.envs.vector import make_vec_env
 from advantage.errors import EnvironmentFault
 from advantage.models import ActorCritic
@@ -103,16 +103,21 @@ class Gradient:
     episode_lengths: np.ndarray
     obs: torch.Tensor | None
     """The rollout's observations (reset steps dropped) when the model normalises observations."""
+    discounted_returns: torch.Tensor | None = None
+    """Each env's discounted return at every step (reset steps dropped) when the model scales
+    rewards: what the learner's reward statistics learn from, as they do from a local rollout."""
 
 
 class RolloutWorker:
     """The body of one Ray actor; plain Python, so it also runs in-process (as the tests do)."""
 
     def __init__(
-        self, config: dict[str, Any], num_envs: int, env_seed: int, torch_seed: int, agent: A2CModel | None = None
+        self, config: dict[str, Any], num_envs: int, env_seed: int, torch_seed: int, agent: A2CModel | None = None,
+        estimator: Estimator | None = None,
     ) -> None:
         """``agent``: a specification-style agent (a CPU copy) to act and differentiate with, in
-        place of the native model that ``config`` describes."""
+        place of the native model that ``config`` describes. ``estimator``: the learner's algorithm's
+        own estimator object, when it was given one (otherwise ``trainer.returns`` names it)."""
         torch.set_num_threads(1)
         self.config = RunConfig.from_dict(config)
         cfg = self.config
@@ -124,14 +129,15 @@ class RolloutWorker:
         self.collector = RolloutCollector(self.envs, self.model, cfg.trainer.nsteps, torch.device("cpu"))
         self.collector.reset(seed=env_seed)
         self.version = -1
+        spec = algorithm_spec(cfg.algo)
         if agent is not None:
             self.algorithm = AgentA3CAlgorithm(agent)
-        elif cfg.algo == "a3c":
-            self.algorithm = A3CAlgorithm(self.model, cfg.algorithm)
+        elif spec.asynchronous:
+            self.algorithm = spec.algorithm(self.model, cfg.algorithm, estimator=estimator)
         else:
             self.algorithm = None
-        returns = cfg.trainer.returns
-        self.estimator = A3CAlgorithm.default_returns if returns == "auto" else returns
+        if self.algorithm is not None:
+            self.algorithm.make_value_estimator(cfg.trainer.returns, cfg.trainer.gamma, cfg.trainer.lambda_)
 
     def pid(self) -> int:
         return os.getpid()
@@ -157,15 +163,28 @@ class RolloutWorker:
         if self.algorithm is None:
             raise RuntimeError("gradient() needs a worker built from an a3c config")
         self._load(weights)
-        cfg = self.config.trainer
         rollout = self.collector.collect()
-        advantages, returns, keep = estimate(rollout, self.estimator, cfg.gamma, cfg.lambda_)
+        discounted = self.scale_rewards(rollout)
+        advantages, returns, keep = self.algorithm.estimator(rollout, self.model)
         grads, metrics = self.algorithm.gradients(flatten(rollout, advantages, returns, keep))
         episode_returns, episode_lengths = self.envs.pop_episodes()
         obs = rollout.obs[keep].clone() if getattr(self.model, "obs_normalizer", None) is not None else None
         return Gradient(
-            grads.numpy(), metrics, self.version, rollout.rewards.numel(), episode_returns, episode_lengths, obs
+            grads.numpy(), metrics, self.version, rollout.rewards.numel(), episode_returns, episode_lengths, obs,
+            discounted,
         )
+
+    def scale_rewards(self, rollout: Rollout) -> torch.Tensor | None:
+        """With a reward-scaling model, scale the rollout's rewards in place by the learner's
+        statistics (the broadcast buffers) and return the discounted returns they learn from; this
+        worker's envs carry their own returns in flight. None (rewards untouched) otherwise."""
+        scaler = getattr(self.model, "reward_scaler", None)
+        if scaler is None:
+            return None
+        done = rollout.terminated | rollout.truncated
+        discounted = scaler.discount(rollout.rewards, done, rollout.reset_step, self.config.trainer.gamma)
+        rollout.rewards.copy_(scaler.scale(rollout.rewards))
+        return discounted
 
 
 def unshippable(model: torch.nn.Module, exc: Exception) -> ImportError:
@@ -190,9 +209,12 @@ class WorkerPool:
     the finished episodes the workers report until :meth:`pop_episodes`.
     """
 
-    def __init__(self, model: torch.nn.Module, config: RunConfig, ship_model: bool = False) -> None:
+    def __init__(
+        self, model: torch.nn.Module, config: RunConfig, ship_model: bool = False, estimator: Estimator | None = None
+    ) -> None:
         """``ship_model``: send the workers a CPU copy of ``model`` (a specification-style agent,
-        pickled by Ray) instead of having them build the native model ``config`` describes."""
+        pickled by Ray) instead of having them build the native model ``config`` describes.
+        ``estimator``: an estimator object for A3C workers to use (pickled by Ray likewise)."""
         import ray
 
         self.model = model
@@ -203,7 +225,7 @@ class WorkerPool:
         plain = config.to_dict()
         shipped = worker_copy(model) if ship_model else None  # pickled by Ray's cloudpickle with each actor's arguments
         self.workers = [
-            actor.remote(plain, n, seed + offset, seed + (i + 1) * TORCH_SEED_STRIDE, shipped)
+            actor.remote(plain, n, seed + offset, seed + (i + 1) * TORCH_SEED_STRIDE, shipped, estimator)
             for i, (n, offset) in enumerate(zip(shares, self.env_offsets))
         ]
         self.dropped = 0
