@@ -77,16 +77,21 @@ class StubModel(nn.Module):
         super().__init__()
         self.head = CategoricalHead(1, 2)
 
+    recurrent = False
+
     def forward(self, obs):
         return torch.zeros(obs.shape[0], 2), value_of(obs)
 
-    def value(self, obs):
+    def initial_memory(self, num_envs):
+        return torch.zeros(0, num_envs, 0)
+
+    def value(self, obs, episode_start, memory):
         return value_of(obs)
 
     @torch.inference_mode()
-    def act(self, obs, deterministic=False):
+    def act(self, obs, episode_start, memory, deterministic=False):
         logits = torch.stack([obs[:, 0], -obs[:, 0]], dim=-1)
-        return obs[:, 0].long() % 2, value_of(obs), logits
+        return obs[:, 0].long() % 2, value_of(obs), logits, memory
 
 
 def counter_vec_env() -> VecEnv:
@@ -408,7 +413,7 @@ def test_cartpole_rollout_with_actor_critic(backend):
         torch.testing.assert_close(r.values, value.reshape(steps_, 4))
         torch.testing.assert_close(r.policy, logits.reshape(steps_, 4, 2))
         torch.testing.assert_close(
-            r.last_value, model.value(torch.from_numpy(collector.obs)).detach()
+            r.last_value, model.value(torch.from_numpy(collector.obs), collector.episode_start, collector.memory).detach()
         )
         done = r.terminated | r.truncated
         assert done.any()

@@ -21,8 +21,8 @@ from gymnasium.vector import AutoresetMode, SyncVectorEnv
 from gymnasium.wrappers import TimeLimit
 
 from advantage import A2C, PG, PPO, ModelConfig
-from advantage.algorithms import A2CConfig, PPOConfig
-from advantage.algorithms.recurrent import RecurrentA2CAlgorithm, RecurrentPPOAlgorithm, _run
+from advantage.algorithms import A2CAlgorithm, A2CConfig, PPOAlgorithm, PPOConfig
+from advantage.algorithms.base import model_outputs
 from advantage.app.defaults import default_config
 from advantage.data.batch import sequences
 from advantage.data.estimators import estimate
@@ -30,8 +30,8 @@ from advantage.envs.vector import VecEnv, make_vec_env
 from advantage.models import ActorCritic_LSTM, ActorCriticLSTM, make_model
 from advantage.training.checkpoint import load_checkpoint
 from advantage.training.evaluation import evaluate
-from advantage.training.recurrent_collector import RecurrentRolloutCollector
-from advantage.training.recurrent_loop import RecurrentTrainer
+from advantage.training.collector import RolloutCollector
+from advantage.training.loop import SyncMultiEnvTrainer
 
 CPU = torch.device("cpu")
 T = 24
@@ -95,7 +95,7 @@ def collected(request):
     """A collector after two rollouts (the second starts mid-episode with a carried state)."""
     envs = clock_envs()
     model = lstm_model(envs, shared=request.param)
-    collector = RecurrentRolloutCollector(envs, model, T, CPU)
+    collector = RolloutCollector(envs, model, T, CPU)
     collector.reset(seed=0)
     first = clone(collector.collect())
     second = clone(collector.collect())
@@ -158,7 +158,7 @@ def test_acting_resets_the_state_before_each_first_observation(collected):
     """Acting outputs equal an independent unroll that zeroes the state where obs t == 0."""
     model, _, first, second = collected
     starts = first.obs[..., 0] == 0
-    logits, values = reference_pass(model, first.obs, starts, model.initial_state(3))
+    logits, values = reference_pass(model, first.obs, starts, model.initial_memory(3))
     torch.testing.assert_close(first.policy, logits, atol=1e-5, rtol=0)
     torch.testing.assert_close(first.values, values, atol=1e-5, rtol=0)
 
@@ -168,16 +168,16 @@ def test_state_is_carried_across_rollouts_not_reset(collected):
     model, collector, first, second = collected
     starts = torch.cat([first.obs, second.obs])[..., 0] == 0
     obs = torch.cat([first.obs, second.obs])
-    logits, values = reference_pass(model, obs, starts, model.initial_state(3))
+    logits, values = reference_pass(model, obs, starts, model.initial_memory(3))
     torch.testing.assert_close(second.values, values[T:], atol=1e-5, rtol=0)
     # env 2 (9-step episodes) is mid-episode at the boundary: its carried state is non-zero
-    assert second.obs[0, 2, 0] != 0 and second.states[0, :, 2].abs().sum() > 0
-    assert torch.equal(second.states[0], first_final_state(model, first))
+    assert second.obs[0, 2, 0] != 0 and second.memory[0, :, 2].abs().sum() > 0
+    assert torch.equal(second.memory[0], first_final_state(model, first))
 
 
 def first_final_state(model, rollout):
     """The state after the rollout's last step, from the stored state and mask of that step."""
-    _, _, _, state = model.act(rollout.obs[-1], rollout.states[-1], rollout.episode_start[-1])
+    _, _, _, state = model.act(rollout.obs[-1], rollout.episode_start[-1], rollout.memory[-1])
     return state
 
 
@@ -194,9 +194,9 @@ def learner_outputs(algorithm, rollout):
     """(kept batch, recomputed log-probs, values) for every minibatch the algorithm would use."""
     advantages, returns, keep = estimate(rollout, "gae", 0.99, 0.95)
     seq = sequences(rollout, advantages, returns, keep, algorithm.sequence_length)
-    if isinstance(algorithm, RecurrentPPOAlgorithm):
+    if isinstance(algorithm, PPOAlgorithm):
         return list(algorithm.minibatches(seq))
-    return [_run(algorithm.model, seq)]
+    return [model_outputs(algorithm.model, seq)]
 
 
 @pytest.mark.parametrize("algo", ["a2c", "ppo-whole", "ppo-bptt7", "ppo-bptt1"])
@@ -204,10 +204,10 @@ def test_training_pass_reproduces_acting(collected, algo):
     """Log-probs and values recomputed by the learner equal those seen while acting (≤ 1e-5)."""
     model, _, first, second = collected
     if algo == "a2c":
-        algorithm = RecurrentA2CAlgorithm(model, A2CConfig(device="cpu"))
+        algorithm = A2CAlgorithm(model, A2CConfig(device="cpu"))
     else:
         bptt = {"ppo-whole": None, "ppo-bptt7": 7, "ppo-bptt1": 1}[algo]
-        algorithm = RecurrentPPOAlgorithm(model, PPOConfig(device="cpu", minibatches=2, bptt_length=bptt))
+        algorithm = PPOAlgorithm(model, PPOConfig(device="cpu", minibatches=2, bptt_length=bptt))
     for rollout in (first, second):
         seen = 0
         for mb, logits, value in learner_outputs(algorithm, rollout):
@@ -224,7 +224,7 @@ def test_a_mask_one_step_late_is_detected(collected):
     late = torch.zeros_like(first.episode_start)
     late[1:] = first.episode_start[:-1]
     late[0] = first.episode_start[0]
-    policy, value = model(first.obs, late, first.states[0])
+    policy, value = model(first.obs, late, first.memory[0])
     actions = first.actions.reshape(-1)
     diff = (log_prob(policy, actions) - log_prob(first.policy.reshape(-1, 3), actions)).abs().max()
     assert diff > 1e-2
@@ -240,7 +240,7 @@ def test_sequence_core_equals_independent_unroll(shared):
     )
     obs = torch.randn(30, 5, 3)
     starts = torch.rand(30, 5) < 0.2
-    state = torch.randn(*model.initial_state(5).shape)
+    state = torch.randn(*model.initial_memory(5).shape)
     assert state.shape[0] == (2 if shared else 4)
     logits, values = reference_pass(model, obs, starts, state)
     policy, value = model(obs, starts, state)
@@ -268,7 +268,7 @@ def test_sequences_cut_chunks_with_their_stored_states(collected):
             torch.testing.assert_close(seq.advantages[: len(steps), b], advantages[steps.start : steps.stop, n])
             assert torch.equal(seq.keep[: len(steps), b], keep[steps.start : steps.stop, n])
             assert not seq.keep[len(steps) :, b].any()  # padding is never learned from
-            torch.testing.assert_close(seq.state[:, b], first.states[k * L, :, n])
+            torch.testing.assert_close(seq.memory[:, b], first.memory[k * L, :, n])
 
 
 # ------------------------------------------------------------------------------ the env
@@ -308,7 +308,7 @@ def lstm_config(algo: str, steps: int = 512):
 def test_spec_names_and_factory():
     space = spaces.Box(-1, 1, (2,), np.float32)
     model = ActorCritic_LSTM(space, spaces.Discrete(2), cell_size=12)
-    assert model.lstm.hidden_size == 12 and model.initial_state(5).shape == (4, 5, 12)  # actor + critic (h, c)
+    assert model.lstm.hidden_size == 12 and model.initial_memory(5).shape == (4, 5, 12)  # actor + critic (h, c)
     assert isinstance(make_model(space, spaces.Discrete(2), ModelConfig(policy="lstm")), ActorCriticLSTM)
     with pytest.raises(ValueError, match="policy"):
         ModelConfig(policy="gru")
@@ -321,11 +321,11 @@ def test_recurrent_agent_trains_saves_and_loads(cls, tmp_path):
     """A run writes the LSTM state into its checkpoint; load restores the recurrent model."""
     agent = cls(run_config=lstm_config(cls.algo))
     agent.learn(run_dir=tmp_path / "run")
-    assert isinstance(agent.trainer, RecurrentTrainer) and type(agent.trainer).__name__.startswith(cls.algo.upper())
+    assert type(agent.trainer) is SyncMultiEnvTrainer  # the one loop, as for feed-forward models
     payload = load_checkpoint(next((tmp_path / "run" / "checkpoints").glob("step_*.pt")))
-    assert payload["resume"]["recurrent_state"].shape == (4, 4, 16)  # actor and critic (h, c), 4 envs
+    assert payload["resume"]["memory"].shape == (4, 4, 16)  # actor and critic (h, c), 4 envs
     assert payload["resume"]["episode_start"].shape == (4,)
-    torch.testing.assert_close(payload["resume"]["recurrent_state"], agent.trainer.collector.hidden)
+    torch.testing.assert_close(payload["resume"]["memory"], agent.trainer.collector.memory)
     loaded = cls.load(tmp_path / "run")
     assert isinstance(loaded.model, ActorCriticLSTM)
     a = agent.evaluate(3, deterministic=True, seed=11)
@@ -339,11 +339,11 @@ def test_recurrent_predict_carries_state():
     envs = make_vec_env("CartPoleNoVel-v1", 2)
     obs = envs.reset(seed=3)
     state, start = None, None
-    model_state = agent.model.initial_state(2)
+    model_state = agent.model.initial_memory(2)
     model_start = torch.ones(2, dtype=torch.bool)
     for _ in range(30):
         actions, state = agent.predict(obs, state=state, episode_start=start)
-        expected, _, _, model_state = agent.model.act(torch.from_numpy(obs), model_state, model_start, True)
+        expected, _, _, model_state = agent.model.act(torch.from_numpy(obs), model_start, model_state, True)
         np.testing.assert_array_equal(actions, expected.numpy())
         step = envs.step(actions)
         obs, start = step.obs, step.reset_step
