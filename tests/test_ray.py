@@ -78,7 +78,9 @@ def test_workers_sample_with_the_broadcast_weights_and_their_own_seeds():
         pool.close()
     assert rollout.obs.shape == (64, 5, 4) and pool.delivered == 2 and pool.dropped == 0
     with torch.no_grad():
-        torch.testing.assert_close(rollout.values, learner.value(rollout.obs.reshape(-1, 4)).reshape(64, 5))
+        flat = rollout.obs.reshape(-1, 4)
+        values = learner.value(flat, rollout.episode_start.reshape(-1), learner.initial_memory(len(flat)))
+        torch.testing.assert_close(rollout.values, values.reshape(64, 5))
     start = 0
     for i, (n, offset) in enumerate(((3, 0), (2, 3))):  # split_envs(5, 2) == [3, 2]
         local = RolloutWorker(config.to_dict(), n, 11 + offset, 11 + (i + 1) * TORCH_SEED_STRIDE)

@@ -377,5 +377,61 @@ def test_cli_trains_and_evaluates_an_lstm_policy(tmp_path, capsys):
     capsys.readouterr()
     assert main(["eval", str(run_dir), "--episodes", "2", "--json", "--deterministic"]) == 0
     assert '"episodes": 2' in capsys.readouterr().out
+    gif = tmp_path / "ep.gif"  # the video carries the LSTM's memory through the episode as evaluation does
+    assert main(["eval", str(run_dir), "--episodes", "1", "--video", str(gif), "--video-frames", "12"]) == 0
+    from PIL import Image
+
+    with Image.open(gif) as image:
+        assert image.n_frames > 1
     assert main(["train", "--algo", "pg", "--policy", "lstm", "--run-dir", str(tmp_path / "pg")]) == 2
     assert "policy lstm" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------ reward normalisation
+
+
+@pytest.mark.parametrize("cls", [A2C, PPO])
+def test_lstm_model_scales_the_rewards_the_learner_sees(cls, monkeypatch):
+    """``model.normalize_reward`` on an LSTM model: the scaler's statistics follow the discounted
+    returns of the rollout, and the learner's returns are estimated from the scaled rewards
+    (checked against a hand-written running variance and the estimator on scaled rewards)."""
+    gamma = 0.9
+    config = default_config(cls.algo, "Pendulum-v1").with_overrides([
+        "model.policy=lstm", "model.use_sde=false", "model.cell_size=8", "model.normalize_reward=true", "num_envs=2",
+        "trainer.nsteps=16", "trainer.total_steps=32", f"trainer.gamma={gamma}", "trainer.validate_freq=0",
+        "trainer.tensorboard=false", "trainer.log_scalars=false", "algorithm.device=cpu",
+    ])
+    agent = cls(run_config=config)
+    assert agent.model.reward_scaler is not None
+    rollouts, batches = [], []
+    real_collect = RolloutCollector.collect
+
+    def collect(self):
+        rollout = real_collect(self)
+        rollouts.append(clone(rollout))  # the rewards as the env gave them
+        return rollout
+
+    monkeypatch.setattr(RolloutCollector, "collect", collect)
+    real_update = agent.algorithm.update
+    agent.algorithm.update = lambda batch: (batches.append(batch), real_update(batch))[1]
+    agent.learn()
+    assert len(rollouts) == len(batches) == 1
+    raw = rollouts[0]
+    r = raw.rewards.double().numpy()
+    discounted = np.zeros_like(r)  # Pendulum is never done within 16 steps
+    for t in range(len(r)):
+        discounted[t] = r[t] + (gamma * discounted[t - 1] if t else 0.0)
+    n, count = discounted.size, 1e-4  # merged into the initial statistics: mean 0, var 1, count 1e-4
+    mean, var = discounted.mean(), discounted.var()
+    total = count + n
+    expected_var = (1.0 * count + var * n + mean**2 * count * n / total) / total
+    rms = agent.model.reward_scaler.rms
+    assert float(rms.count) == pytest.approx(total) and float(rms.var) == pytest.approx(expected_var, rel=1e-9)
+    assert expected_var > 10  # Pendulum's returns: scaling changes the numbers a lot
+    scaled = dataclasses.replace(raw, rewards=(raw.rewards / np.sqrt(expected_var + 1e-8)).float().clamp(-10, 10))
+    estimator = agent.trainer.estimator
+    _, expected_returns, keep = estimate(scaled, estimator, gamma, config.trainer.lambda_)
+    _, raw_returns, _ = estimate(raw, estimator, gamma, config.trainer.lambda_)
+    learned = batches[0].returns[batches[0].keep]
+    torch.testing.assert_close(learned, expected_returns[keep], rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(learned, raw_returns[keep], rtol=0.1)
