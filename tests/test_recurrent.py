@@ -314,6 +314,8 @@ def test_spec_names_and_factory():
         ModelConfig(policy="gru")
     with pytest.raises(ValueError, match="policy lstm"):
         PG(run_config=default_config("pg", "CartPole-v1").with_overrides(["model.policy=lstm"]))
+    with pytest.raises(ValueError, match="bptt_length=8 cuts a recurrent model's sequences"):  # not ignored
+        PPO(run_config=default_config("ppo", "CartPole-v1").with_overrides(["algorithm.bptt_length=8"]))
 
 
 @pytest.mark.parametrize("cls", [A2C, PPO])

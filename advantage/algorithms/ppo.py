@@ -81,6 +81,11 @@ class PPOAlgorithm(Algorithm):
     default_returns = "gae"
 
     def __init__(self, model: torch.nn.Module, config: PPOConfig, total_steps: int | None = None) -> None:
+        if config.bptt_length is not None and not model.recurrent:
+            raise ValueError(
+                f"bptt_length={config.bptt_length} cuts a recurrent model's sequences; this model is "
+                "feed-forward: drop algorithm.bptt_length or use policy lstm"
+            )
         super().__init__(model, config, total_steps)
         use_closed_form = config.closed_form and ClosedFormPPO.supports(model)
         self.closed_form = ClosedFormPPO(self) if use_closed_form else None
