@@ -29,8 +29,8 @@ from advantage.data.estimators import estimate
 from advantage.envs.vector import VecEnv, make_vec_env
 from advantage.models import ActorCritic_LSTM, ActorCriticLSTM, make_model
 from advantage.training.checkpoint import load_checkpoint
-from advantage.training.evaluation import evaluate
 from advantage.training.collector import RolloutCollector
+from advantage.training.evaluation import evaluate
 from advantage.training.loop import SyncMultiEnvTrainer
 
 CPU = torch.device("cpu")

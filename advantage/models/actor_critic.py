@@ -164,11 +164,7 @@ class ActorCritic(nn.Module):
 
     @torch.inference_mode()
     def act(
-        self,
-        obs: torch.Tensor,
-        episode_start: torch.Tensor,
-        memory: torch.Tensor,
-        deterministic: bool = False,
+        self, obs: torch.Tensor, episode_start: torch.Tensor, memory: torch.Tensor, deterministic: bool = False,
         action_mask: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Choose actions for a batch: ``(action, value, packed policy parameters, memory)``; only
