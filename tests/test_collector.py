@@ -179,6 +179,18 @@ def test_rollout_stores_every_step_as_seen(collector):
     torch.testing.assert_close(r.policy[..., 0], r.obs[..., 0])
 
 
+def test_every_model_gets_and_stores_the_episode_starts_and_its_memory(collector):
+    """The one collector stores, for a feed-forward model too, where each episode starts (the obs
+    with t == 0 in the hand-written trace, the carried flag at a rollout's first step) and the
+    memory before each step: empty, so it costs nothing."""
+    first = clone(collector.collect())
+    second = collector.collect()
+    np.testing.assert_array_equal(first.episode_start.numpy(), EXPECTED_T == 0)
+    np.testing.assert_array_equal(second.episode_start.numpy(), second.obs[..., 0].numpy() == 0)
+    assert torch.equal(second.episode_start[0], first.reset_step[-1])
+    assert first.memory.shape == (T, 0, 3, 0) and collector.memory.shape == (0, 3, 0)
+
+
 def test_env_receives_the_actions_except_on_reset_steps(collector):
     """The chosen action reaches the env on every real step; a reset step consumes none."""
     r = collector.collect()
