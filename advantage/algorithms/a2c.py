@@ -81,7 +81,9 @@ class A2CAlgorithm(Algorithm):
         metrics["grad_norm"] = self.optimize(total, terms)
         return metrics
 
-    def loss(self, batch: RolloutBatch | SequenceBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor], dict[str, float]]:
+    def loss(
+        self, batch: RolloutBatch | SequenceBatch
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor], dict[str, float]]:
         """``(total loss, its finite-checked terms, metrics)`` of the batch under the current model."""
         return self.loss_on(*model_outputs(self.model, batch))
 

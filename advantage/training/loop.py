@@ -137,7 +137,8 @@ class SyncMultiEnvTrainer:
     ) -> None:
         envs, val_envs = _vec_env(envs), _vec_env(val_envs)
         algorithm = as_algorithm(
-            algorithm, self.takes_recurrent_agents, type(self).__name__, envs if envs is not None else val_envs, config.total_steps
+            algorithm, self.takes_recurrent_agents, type(self).__name__, envs if envs is not None else val_envs,
+            config.total_steps,
         )
         self.envs, self.algorithm, self.val_envs, self.config = envs, algorithm, val_envs, config
         self.model = algorithm.model
