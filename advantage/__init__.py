@@ -5,8 +5,14 @@ from advantage.app.api import A2C, A3C, PG, PPO, Agent, agent_class, load
 from advantage.envs.vector import make_vec_env
 from advantage.models import A2CModel, ActorCritic, ActorCritic_LSTM, ActorCriticLSTM, ModelConfig
 from advantage.training.config import RunConfig, TrainerConfig
-from advantage.training.loop import A2CTrainer, PGTrainer, PPOTrainer, SyncMultiEnvTrainer
-from advantage.training.recurrent_loop import A2CLSTMTrainer, PPOLSTMTrainer
+from advantage.training.loop import (
+    A2CLSTMTrainer,
+    A2CTrainer,
+    PGTrainer,
+    PPOLSTMTrainer,
+    PPOTrainer,
+    SyncMultiEnvTrainer,
+)
 
 __version__ = "0.1.0"
 

@@ -32,7 +32,8 @@ def main() -> None:
     model = ActorCritic(env.observation_space, env.action_space, ModelConfig(shared=True))
     for batch in (64, 512):
         obs = torch.randn(batch, 4)
-        eager_act = per_call_us(lambda obs=obs: model.act(obs))
+        start, memory = torch.zeros(batch, dtype=torch.bool), model.initial_memory(batch)
+        eager_act = per_call_us(lambda obs=obs, start=start, memory=memory: model.act(obs, start, memory))
         eager_step = per_call_us(lambda obs=obs: train_step(model, obs))
         compiled = torch.compile(model)
         start = time.perf_counter()

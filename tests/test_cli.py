@@ -173,7 +173,6 @@ def bad_files(tmp_path):
 
 
 TRAIN_ERRORS = [
-    (["--env", "CartPoleNoVel-v1", "--policy", "lstm", "--backend", "ray"], "policy lstm trains with distributed = 'local' only"),
     (["--bogus"], "unrecognized arguments: --bogus"),
     (["--num-envs", "two"], "invalid int value"),
     (["--set", "nosuchkey=1"], "unknown config key 'nosuchkey'"),

@@ -7,8 +7,7 @@ import pytest
 import torch
 from gymnasium import spaces
 
-from advantage.algorithms import PPOAlgorithm, PPOConfig
-from advantage.algorithms import ppo_closed_form
+from advantage.algorithms import PPOAlgorithm, PPOConfig, ppo_closed_form
 from advantage.algorithms.ppo_closed_form import ClosedFormPPO
 from advantage.data.batch import RolloutBatch
 from advantage.models import ActorCritic, ActorCriticLSTM, ModelConfig

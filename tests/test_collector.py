@@ -77,16 +77,21 @@ class StubModel(nn.Module):
         super().__init__()
         self.head = CategoricalHead(1, 2)
 
+    recurrent = False
+
     def forward(self, obs):
         return torch.zeros(obs.shape[0], 2), value_of(obs)
 
-    def value(self, obs):
+    def initial_memory(self, num_envs):
+        return torch.zeros(0, num_envs, 0)
+
+    def value(self, obs, episode_start, memory):
         return value_of(obs)
 
     @torch.inference_mode()
-    def act(self, obs, deterministic=False):
+    def act(self, obs, episode_start, memory, deterministic=False):
         logits = torch.stack([obs[:, 0], -obs[:, 0]], dim=-1)
-        return obs[:, 0].long() % 2, value_of(obs), logits
+        return obs[:, 0].long() % 2, value_of(obs), logits, memory
 
 
 def counter_vec_env() -> VecEnv:
@@ -172,6 +177,18 @@ def test_rollout_stores_every_step_as_seen(collector):
     torch.testing.assert_close(r.values, value_of(r.obs))
     assert torch.equal(r.actions, r.obs[..., 0].long() % 2)
     torch.testing.assert_close(r.policy[..., 0], r.obs[..., 0])
+
+
+def test_every_model_gets_and_stores_the_episode_starts_and_its_memory(collector):
+    """The one collector stores, for a feed-forward model too, where each episode starts (the obs
+    with t == 0 in the hand-written trace, the carried flag at a rollout's first step) and the
+    memory before each step: empty, so it costs nothing."""
+    first = clone(collector.collect())
+    second = collector.collect()
+    np.testing.assert_array_equal(first.episode_start.numpy(), EXPECTED_T == 0)
+    np.testing.assert_array_equal(second.episode_start.numpy(), second.obs[..., 0].numpy() == 0)
+    assert torch.equal(second.episode_start[0], first.reset_step[-1])
+    assert first.memory.shape == (T, 0, 3, 0) and collector.memory.shape == (0, 3, 0)
 
 
 def test_env_receives_the_actions_except_on_reset_steps(collector):
@@ -408,7 +425,7 @@ def test_cartpole_rollout_with_actor_critic(backend):
         torch.testing.assert_close(r.values, value.reshape(steps_, 4))
         torch.testing.assert_close(r.policy, logits.reshape(steps_, 4, 2))
         torch.testing.assert_close(
-            r.last_value, model.value(torch.from_numpy(collector.obs)).detach()
+            r.last_value, model.value(torch.from_numpy(collector.obs), collector.episode_start, collector.memory).detach()
         )
         done = r.terminated | r.truncated
         assert done.any()

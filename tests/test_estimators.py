@@ -42,6 +42,7 @@ def rollout(seed: int = 0) -> Rollout:
         obs=torch.zeros(T, N, 4), actions=torch.zeros(T, N, dtype=torch.long), policy=torch.zeros(T, N, 2),
         values=torch.randn(T, N, generator=g), rewards=torch.randn(T, N, generator=g),
         terminated=terminated, truncated=truncated, reset_step=reset, last_value=torch.randn(N, generator=g),
+        episode_start=torch.zeros(T, N, dtype=torch.bool), memory=torch.zeros(T, 0, N, 0),
     )
 
 

@@ -43,13 +43,18 @@ def test_sde_sigma_is_the_std_of_the_features_times_the_noise_matrix():
     torch.testing.assert_close(mu, model.head.mu(z))
 
 
+def act(model, obs):
+    """``model.act`` on a batch of first observations (the policy interface's memory is empty)."""
+    return model.act(obs, torch.ones(obs.shape[0], dtype=torch.bool), model.initial_memory(obs.shape[0]))
+
+
 def test_sde_actions_are_drawn_from_the_gaussian_the_losses_score():
     """Over fresh exploration matrices, a state's actions have mean μ and std σ: the log-prob of
     N(μ, σ) is the exact density of what was sampled."""
     model = sde_model(log_std_init=-0.5)
     obs = torch.randn(1, 3).expand(20_000, 3)  # one state, 20k independent matrices
     model.head.reset_noise(20_000)
-    action, _, packed = model.act(obs)
+    action, _, packed, _ = act(model, obs)
     mu, sigma = model.head.unpack(packed)
     torch.testing.assert_close(action.mean(0), mu[0], atol=4 * sigma[0].max().item() / math.sqrt(20_000), rtol=0)
     torch.testing.assert_close(action.std(0), sigma[0], rtol=0.03, atol=0)
@@ -59,12 +64,12 @@ def test_sde_noise_is_a_function_of_the_state_until_resampled():
     """Independent Gaussian noise would give two different actions for the same state."""
     model = sde_model()
     obs = torch.randn(4, 3)
-    first, second = model.act(obs)[0], model.act(obs)[0]
+    first, second = act(model, obs)[0], act(model, obs)[0]
     assert torch.equal(first, second)
     model.head.reset_noise(4)
-    assert not torch.allclose(model.act(obs)[0], first)
+    assert not torch.allclose(act(model, obs)[0], first)
     plain = ActorCritic(OBS, ACT, ModelConfig())
-    assert not torch.equal(plain.act(obs)[0], plain.act(obs)[0])
+    assert not torch.equal(act(plain, obs)[0], act(plain, obs)[0])
 
 
 @pytest.mark.parametrize("freq, expected", [(-1, [0]), (4, [0, 4, 8]), (5, [0, 5])])
@@ -77,10 +82,10 @@ def test_exploration_is_resampled_at_each_rollout_start_and_every_sde_sample_fre
     acted = 0
     real_act, real_reset = model.act, model.head.reset_noise
 
-    def act(obs, deterministic=False):
+    def act(obs, episode_start, memory, deterministic=False):
         nonlocal acted
         acted += 1
-        return real_act(obs, deterministic)
+        return real_act(obs, episode_start, memory, deterministic)
 
     def reset_noise(n):
         draws.append((acted, n))

@@ -38,7 +38,7 @@ from advantage.algorithms.a3c import A3CAlgorithm
 from advantage.algorithms.spec_agent import AgentA3CAlgorithm, worker_copy
 from advantage.app.defaults import default_config
 from advantage.cli import main
-from advantage.data.batch import flatten
+from advantage.data.batch import flatten, sequences
 from advantage.data.estimators import estimate
 from advantage.models import MLP, A2CActorCritic
 from advantage.training.checkpoint import list_checkpoints, load_checkpoint
@@ -81,7 +81,9 @@ def test_workers_sample_with_the_broadcast_weights_and_their_own_seeds():
         pool.close()
     assert rollout.obs.shape == (64, 5, 4) and pool.delivered == 2 and pool.dropped == 0
     with torch.no_grad():
-        torch.testing.assert_close(rollout.values, learner.value(rollout.obs.reshape(-1, 4)).reshape(64, 5))
+        flat = rollout.obs.reshape(-1, 4)
+        values = learner.value(flat, rollout.episode_start.reshape(-1), learner.initial_memory(len(flat)))
+        torch.testing.assert_close(rollout.values, values.reshape(64, 5))
     start = 0
     for i, (n, offset) in enumerate(((3, 0), (2, 3))):  # split_envs(5, 2) == [3, 2]
         local = RolloutWorker(config.to_dict(), n, 11 + offset, 11 + (i + 1) * TORCH_SEED_STRIDE)
@@ -529,6 +531,44 @@ def test_spec_agent_a3c_checkpoints_load_weights_only_and_resume(tmp_path):
     assert not torch.equal(agent.V.weight, payload["model"]["V.weight"])
     # the last gradient (2 envs x 8 steps) was applied at env step 2048 - 16
     assert agent.optimiser.param_groups[0]["lr"] == pytest.approx(1e-3 * (1 - (2048 - 16) / 4096))
+
+
+def test_lstm_policy_on_ray_workers_replays_exactly_trains_resumes_and_evaluates(tmp_path):
+    """Workers act with the LSTM and ship each step's memory with the rollout; the learner's
+    sequence pass over the gathered rollout reproduces what the workers computed while acting
+    (the second rollout starts from each worker's carried memory); the run saves, resumes, loads."""
+    config = default_config("ppo", "CartPoleNoVel-v1").with_overrides([
+        "model.policy=lstm", "model.cell_size=8", "distributed=ray", "num_workers=2", "num_envs=3",
+        "trainer.nsteps=16", "trainer.total_steps=96", "trainer.save_freq=48", *QUIET,
+    ])
+    agent = PPO(run_config=config)
+    pool = WorkerPool(agent.model, config)
+    try:
+        collector = RayCollector(pool, torch.device("cpu"))
+        collector.reset(0)
+        collector.collect()
+        rollout = collector.collect()
+    finally:
+        pool.close()
+    assert rollout.memory.shape == (16, 4, 3, 8)  # actor and critic (h, c), 3 envs over 2 workers
+    assert rollout.memory[0].abs().sum() > 0  # carried from the first rollout, not reset
+    advantages, returns, keep = estimate(rollout, "gae", 0.99, 0.95)
+    seq = sequences(rollout, advantages, returns, keep)
+    flat, index = seq.kept()
+    with torch.no_grad():
+        logits, values = agent.model(seq.obs, seq.episode_start, seq.memory, index)
+    torch.testing.assert_close(values, flat.values, atol=1e-5, rtol=0)
+    torch.testing.assert_close(logits.log_softmax(-1), flat.policy.log_softmax(-1), atol=1e-5, rtol=0)
+
+    agent.learn(run_dir=tmp_path / "run")
+    assert agent.summary["env_steps"] == 96 and agent.summary["dropped_rollouts"] == 0
+    payload = load_checkpoint(list_checkpoints(tmp_path / "run" / "checkpoints")[-1])
+    resumed = PPO.resume(tmp_path / "run")
+    resumed.learn(48)
+    assert resumed.summary["resumed_from_step"] == 96 and resumed.summary["env_steps"] == 144
+    assert not torch.equal(resumed.model.lstm.weight_hh_l0, payload["model"]["lstm.weight_hh_l0"])
+    loaded = PPO.load(tmp_path / "run")
+    np.testing.assert_array_equal(loaded.evaluate(2, seed=5), resumed.evaluate(2, seed=5))
 
 
 def test_a3c_trainer_refuses_what_it_cannot_train_and_names_an_unimportable_body(tmp_path, monkeypatch):

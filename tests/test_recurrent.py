@@ -21,17 +21,17 @@ from gymnasium.vector import AutoresetMode, SyncVectorEnv
 from gymnasium.wrappers import TimeLimit
 
 from advantage import A2C, PG, PPO, ModelConfig
-from advantage.algorithms import A2CConfig, PPOConfig
-from advantage.algorithms.recurrent import RecurrentA2CAlgorithm, RecurrentPPOAlgorithm, _run
+from advantage.algorithms import A2CAlgorithm, A2CConfig, PPOAlgorithm, PPOConfig
+from advantage.algorithms.base import model_outputs
 from advantage.app.defaults import default_config
 from advantage.data.batch import sequences
 from advantage.data.estimators import estimate
 from advantage.envs.vector import VecEnv, make_vec_env
 from advantage.models import ActorCritic_LSTM, ActorCriticLSTM, make_model
 from advantage.training.checkpoint import load_checkpoint
+from advantage.training.collector import RolloutCollector
 from advantage.training.evaluation import evaluate
-from advantage.training.recurrent_collector import RecurrentRolloutCollector
-from advantage.training.recurrent_loop import RecurrentTrainer
+from advantage.training.loop import SyncMultiEnvTrainer
 
 CPU = torch.device("cpu")
 T = 24
@@ -95,7 +95,7 @@ def collected(request):
     """A collector after two rollouts (the second starts mid-episode with a carried state)."""
     envs = clock_envs()
     model = lstm_model(envs, shared=request.param)
-    collector = RecurrentRolloutCollector(envs, model, T, CPU)
+    collector = RolloutCollector(envs, model, T, CPU)
     collector.reset(seed=0)
     first = clone(collector.collect())
     second = clone(collector.collect())
@@ -158,7 +158,7 @@ def test_acting_resets_the_state_before_each_first_observation(collected):
     """Acting outputs equal an independent unroll that zeroes the state where obs t == 0."""
     model, _, first, second = collected
     starts = first.obs[..., 0] == 0
-    logits, values = reference_pass(model, first.obs, starts, model.initial_state(3))
+    logits, values = reference_pass(model, first.obs, starts, model.initial_memory(3))
     torch.testing.assert_close(first.policy, logits, atol=1e-5, rtol=0)
     torch.testing.assert_close(first.values, values, atol=1e-5, rtol=0)
 
@@ -168,16 +168,16 @@ def test_state_is_carried_across_rollouts_not_reset(collected):
     model, collector, first, second = collected
     starts = torch.cat([first.obs, second.obs])[..., 0] == 0
     obs = torch.cat([first.obs, second.obs])
-    logits, values = reference_pass(model, obs, starts, model.initial_state(3))
+    logits, values = reference_pass(model, obs, starts, model.initial_memory(3))
     torch.testing.assert_close(second.values, values[T:], atol=1e-5, rtol=0)
     # env 2 (9-step episodes) is mid-episode at the boundary: its carried state is non-zero
-    assert second.obs[0, 2, 0] != 0 and second.states[0, :, 2].abs().sum() > 0
-    assert torch.equal(second.states[0], first_final_state(model, first))
+    assert second.obs[0, 2, 0] != 0 and second.memory[0, :, 2].abs().sum() > 0
+    assert torch.equal(second.memory[0], first_final_state(model, first))
 
 
 def first_final_state(model, rollout):
     """The state after the rollout's last step, from the stored state and mask of that step."""
-    _, _, _, state = model.act(rollout.obs[-1], rollout.states[-1], rollout.episode_start[-1])
+    _, _, _, state = model.act(rollout.obs[-1], rollout.episode_start[-1], rollout.memory[-1])
     return state
 
 
@@ -194,9 +194,9 @@ def learner_outputs(algorithm, rollout):
     """(kept batch, recomputed log-probs, values) for every minibatch the algorithm would use."""
     advantages, returns, keep = estimate(rollout, "gae", 0.99, 0.95)
     seq = sequences(rollout, advantages, returns, keep, algorithm.sequence_length)
-    if isinstance(algorithm, RecurrentPPOAlgorithm):
+    if isinstance(algorithm, PPOAlgorithm):
         return list(algorithm.minibatches(seq))
-    return [_run(algorithm.model, seq)]
+    return [model_outputs(algorithm.model, seq)]
 
 
 @pytest.mark.parametrize("algo", ["a2c", "ppo-whole", "ppo-bptt7", "ppo-bptt1"])
@@ -204,10 +204,10 @@ def test_training_pass_reproduces_acting(collected, algo):
     """Log-probs and values recomputed by the learner equal those seen while acting (≤ 1e-5)."""
     model, _, first, second = collected
     if algo == "a2c":
-        algorithm = RecurrentA2CAlgorithm(model, A2CConfig(device="cpu"))
+        algorithm = A2CAlgorithm(model, A2CConfig(device="cpu"))
     else:
         bptt = {"ppo-whole": None, "ppo-bptt7": 7, "ppo-bptt1": 1}[algo]
-        algorithm = RecurrentPPOAlgorithm(model, PPOConfig(device="cpu", minibatches=2, bptt_length=bptt))
+        algorithm = PPOAlgorithm(model, PPOConfig(device="cpu", minibatches=2, bptt_length=bptt))
     for rollout in (first, second):
         seen = 0
         for mb, logits, value in learner_outputs(algorithm, rollout):
@@ -224,7 +224,7 @@ def test_a_mask_one_step_late_is_detected(collected):
     late = torch.zeros_like(first.episode_start)
     late[1:] = first.episode_start[:-1]
     late[0] = first.episode_start[0]
-    policy, value = model(first.obs, late, first.states[0])
+    policy, value = model(first.obs, late, first.memory[0])
     actions = first.actions.reshape(-1)
     diff = (log_prob(policy, actions) - log_prob(first.policy.reshape(-1, 3), actions)).abs().max()
     assert diff > 1e-2
@@ -240,7 +240,7 @@ def test_sequence_core_equals_independent_unroll(shared):
     )
     obs = torch.randn(30, 5, 3)
     starts = torch.rand(30, 5) < 0.2
-    state = torch.randn(*model.initial_state(5).shape)
+    state = torch.randn(*model.initial_memory(5).shape)
     assert state.shape[0] == (2 if shared else 4)
     logits, values = reference_pass(model, obs, starts, state)
     policy, value = model(obs, starts, state)
@@ -268,7 +268,7 @@ def test_sequences_cut_chunks_with_their_stored_states(collected):
             torch.testing.assert_close(seq.advantages[: len(steps), b], advantages[steps.start : steps.stop, n])
             assert torch.equal(seq.keep[: len(steps), b], keep[steps.start : steps.stop, n])
             assert not seq.keep[len(steps) :, b].any()  # padding is never learned from
-            torch.testing.assert_close(seq.state[:, b], first.states[k * L, :, n])
+            torch.testing.assert_close(seq.memory[:, b], first.memory[k * L, :, n])
 
 
 # ------------------------------------------------------------------------------ the env
@@ -308,12 +308,14 @@ def lstm_config(algo: str, steps: int = 512):
 def test_spec_names_and_factory():
     space = spaces.Box(-1, 1, (2,), np.float32)
     model = ActorCritic_LSTM(space, spaces.Discrete(2), cell_size=12)
-    assert model.lstm.hidden_size == 12 and model.initial_state(5).shape == (4, 5, 12)  # actor + critic (h, c)
+    assert model.lstm.hidden_size == 12 and model.initial_memory(5).shape == (4, 5, 12)  # actor + critic (h, c)
     assert isinstance(make_model(space, spaces.Discrete(2), ModelConfig(policy="lstm")), ActorCriticLSTM)
     with pytest.raises(ValueError, match="policy"):
         ModelConfig(policy="gru")
     with pytest.raises(ValueError, match="policy lstm"):
         PG(run_config=default_config("pg", "CartPole-v1").with_overrides(["model.policy=lstm"]))
+    with pytest.raises(ValueError, match="bptt_length=8 cuts a recurrent model's sequences"):  # not ignored
+        PPO(run_config=default_config("ppo", "CartPole-v1").with_overrides(["algorithm.bptt_length=8"]))
 
 
 @pytest.mark.parametrize("cls", [A2C, PPO])
@@ -321,11 +323,11 @@ def test_recurrent_agent_trains_saves_and_loads(cls, tmp_path):
     """A run writes the LSTM state into its checkpoint; load restores the recurrent model."""
     agent = cls(run_config=lstm_config(cls.algo))
     agent.learn(run_dir=tmp_path / "run")
-    assert isinstance(agent.trainer, RecurrentTrainer) and type(agent.trainer).__name__.startswith(cls.algo.upper())
+    assert type(agent.trainer) is SyncMultiEnvTrainer  # the one loop, as for feed-forward models
     payload = load_checkpoint(next((tmp_path / "run" / "checkpoints").glob("step_*.pt")))
-    assert payload["resume"]["recurrent_state"].shape == (4, 4, 16)  # actor and critic (h, c), 4 envs
+    assert payload["resume"]["memory"].shape == (4, 4, 16)  # actor and critic (h, c), 4 envs
     assert payload["resume"]["episode_start"].shape == (4,)
-    torch.testing.assert_close(payload["resume"]["recurrent_state"], agent.trainer.collector.hidden)
+    torch.testing.assert_close(payload["resume"]["memory"], agent.trainer.collector.memory)
     loaded = cls.load(tmp_path / "run")
     assert isinstance(loaded.model, ActorCriticLSTM)
     a = agent.evaluate(3, deterministic=True, seed=11)
@@ -339,11 +341,11 @@ def test_recurrent_predict_carries_state():
     envs = make_vec_env("CartPoleNoVel-v1", 2)
     obs = envs.reset(seed=3)
     state, start = None, None
-    model_state = agent.model.initial_state(2)
+    model_state = agent.model.initial_memory(2)
     model_start = torch.ones(2, dtype=torch.bool)
     for _ in range(30):
         actions, state = agent.predict(obs, state=state, episode_start=start)
-        expected, _, _, model_state = agent.model.act(torch.from_numpy(obs), model_state, model_start, True)
+        expected, _, _, model_state = agent.model.act(torch.from_numpy(obs), model_start, model_state, True)
         np.testing.assert_array_equal(actions, expected.numpy())
         step = envs.step(actions)
         obs, start = step.obs, step.reset_step
@@ -377,5 +379,61 @@ def test_cli_trains_and_evaluates_an_lstm_policy(tmp_path, capsys):
     capsys.readouterr()
     assert main(["eval", str(run_dir), "--episodes", "2", "--json", "--deterministic"]) == 0
     assert '"episodes": 2' in capsys.readouterr().out
+    gif = tmp_path / "ep.gif"  # the video carries the LSTM's memory through the episode as evaluation does
+    assert main(["eval", str(run_dir), "--episodes", "1", "--video", str(gif), "--video-frames", "12"]) == 0
+    from PIL import Image
+
+    with Image.open(gif) as image:
+        assert image.n_frames > 1
     assert main(["train", "--algo", "pg", "--policy", "lstm", "--run-dir", str(tmp_path / "pg")]) == 2
     assert "policy lstm" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------ reward normalisation
+
+
+@pytest.mark.parametrize("cls", [A2C, PPO])
+def test_lstm_model_scales_the_rewards_the_learner_sees(cls, monkeypatch):
+    """``model.normalize_reward`` on an LSTM model: the scaler's statistics follow the discounted
+    returns of the rollout, and the learner's returns are estimated from the scaled rewards
+    (checked against a hand-written running variance and the estimator on scaled rewards)."""
+    gamma = 0.9
+    config = default_config(cls.algo, "Pendulum-v1").with_overrides([
+        "model.policy=lstm", "model.use_sde=false", "model.cell_size=8", "model.normalize_reward=true", "num_envs=2",
+        "trainer.nsteps=16", "trainer.total_steps=32", f"trainer.gamma={gamma}", "trainer.validate_freq=0",
+        "trainer.tensorboard=false", "trainer.log_scalars=false", "algorithm.device=cpu",
+    ])
+    agent = cls(run_config=config)
+    assert agent.model.reward_scaler is not None
+    rollouts, batches = [], []
+    real_collect = RolloutCollector.collect
+
+    def collect(self):
+        rollout = real_collect(self)
+        rollouts.append(clone(rollout))  # the rewards as the env gave them
+        return rollout
+
+    monkeypatch.setattr(RolloutCollector, "collect", collect)
+    real_update = agent.algorithm.update
+    agent.algorithm.update = lambda batch: (batches.append(batch), real_update(batch))[1]
+    agent.learn()
+    assert len(rollouts) == len(batches) == 1
+    raw = rollouts[0]
+    r = raw.rewards.double().numpy()
+    discounted = np.zeros_like(r)  # Pendulum is never done within 16 steps
+    for t in range(len(r)):
+        discounted[t] = r[t] + (gamma * discounted[t - 1] if t else 0.0)
+    n, count = discounted.size, 1e-4  # merged into the initial statistics: mean 0, var 1, count 1e-4
+    mean, var = discounted.mean(), discounted.var()
+    total = count + n
+    expected_var = (1.0 * count + var * n + mean**2 * count * n / total) / total
+    rms = agent.model.reward_scaler.rms
+    assert float(rms.count) == pytest.approx(total) and float(rms.var) == pytest.approx(expected_var, rel=1e-9)
+    assert expected_var > 10  # Pendulum's returns: scaling changes the numbers a lot
+    scaled = dataclasses.replace(raw, rewards=(raw.rewards / np.sqrt(expected_var + 1e-8)).float().clamp(-10, 10))
+    estimator = agent.algorithm.estimator  # the one the learner used
+    _, expected_returns, keep = estimator(scaled, agent.model)
+    _, raw_returns, _ = estimator(raw, agent.model)
+    learned = batches[0].returns[batches[0].keep]
+    torch.testing.assert_close(learned, expected_returns[keep], rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(learned, raw_returns[keep], rtol=0.1)

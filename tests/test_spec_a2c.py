@@ -175,14 +175,16 @@ def test_action_masks_are_refused_not_ignored():
     """The documented loss has no masks: acting with one is an error naming the native algorithms."""
     agent = ActorCritic(MLP, (4,), 3, cpu_config())
     obs, mask = torch.zeros(2, 4), torch.tensor([[True, False, True]] * 2)
-    assert agent.act(obs)[0].shape == (2,)
+    start = torch.ones(2, dtype=torch.bool)
+    assert agent.act(obs, start, agent.initial_memory(2))[0].shape == (2,)
     with pytest.raises(ValueError, match="do not take action masks"):
-        agent.act(obs, action_mask=mask)
+        agent.act(obs, start, agent.initial_memory(2), action_mask=mask)
     lstm = ActorCritic_LSTM(MLP, (4,), 3, 8, cpu_config())
-    state, start = torch.zeros(2, 2, 8), torch.ones(2, dtype=torch.bool)  # rows h, c; 2 envs; cell 8
-    assert lstm.act(obs, state, start)[0].shape == (2,)
+    state = torch.zeros(2, 2, 8)  # rows h, c; 2 envs; cell 8
+    assert lstm.initial_memory(2).shape == state.shape
+    assert lstm.act(obs, start, state)[0].shape == (2,)
     with pytest.raises(ValueError, match="do not take action masks"):
-        lstm.act(obs, state, start, action_mask=mask)
+        lstm.act(obs, start, state, action_mask=mask)
 
 
 def test_native_signatures_still_build_the_native_models():

@@ -17,9 +17,9 @@ from typing import Any
 
 import torch
 
-from advantage.algorithms.base import AlgoConfig, Algorithm, explained_variance
+from advantage.algorithms.base import AlgoConfig, Algorithm, explained_variance, model_outputs
 from advantage.algorithms.spec import AlgorithmSpec
-from advantage.data.batch import RolloutBatch
+from advantage.data.batch import RolloutBatch, SequenceBatch
 from advantage.losses import a2c_data, a2c_error
 
 
@@ -67,13 +67,14 @@ def cpu_if_no_cuda(device: str) -> str:
 
 
 class A2CAlgorithm(Algorithm):
-    """One gradient step per rollout on the whole batch."""
+    """One gradient step per rollout on the whole batch (for a recurrent model: on every env's
+    whole sequence)."""
 
     name = "a2c"
     default_returns = "nstep"
 
-    def update(self, batch: RolloutBatch) -> dict[str, float]:
-        return self.update_on(batch, *self.model(batch.obs))
+    def update(self, batch: RolloutBatch | SequenceBatch) -> dict[str, float]:
+        return self.update_on(*model_outputs(self.model, batch))
 
     def update_on(self, batch: RolloutBatch, policy: Any, value: torch.Tensor) -> dict[str, float]:
         """One gradient step given the model's ``(policy, value)`` on the batch's observations."""
@@ -81,14 +82,16 @@ class A2CAlgorithm(Algorithm):
         metrics["grad_norm"] = self.optimize(total, terms)
         return metrics
 
-    def loss(self, batch: RolloutBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor], dict[str, float]]:
+    def loss(
+        self, batch: RolloutBatch | SequenceBatch
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor], dict[str, float]]:
         """``(total loss, its finite-checked terms, metrics)`` of the batch under the current model."""
-        return self.loss_on(batch, *self.model(batch.obs))
+        return self.loss_on(*model_outputs(self.model, batch))
 
     def loss_on(
         self, batch: RolloutBatch, policy: Any, value: torch.Tensor
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor], dict[str, float]]:
-        """The loss given the model's ``(policy, value)`` on the batch (recurrent models run it)."""
+        """The loss given the model's ``(policy, value)`` on the batch."""
         cfg = self.config
         adv = batch.advantages
         if cfg.normalize_advantage and len(batch) > 1:

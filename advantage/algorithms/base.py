@@ -1,7 +1,9 @@
 """What every algorithm shares: the rollout batch it learns from, its config, the optimiser step.
 
-An algorithm never touches an environment: it receives a :class:`RolloutBatch` of flattened
-transitions with advantages and returns already estimated, and performs one update.
+An algorithm never touches an environment: it receives the transitions with advantages and
+returns already estimated, and performs one update. For a feed-forward model they come as one
+flat :class:`RolloutBatch`; for a recurrent model as a :class:`SequenceBatch` that the model runs
+through from each sequence's stored memory (:func:`model_outputs` is the one place that differs).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from advantage.data.batch import RolloutBatch
+from advantage.data.batch import RolloutBatch, SequenceBatch
 from advantage.data.estimators import Estimator, make_estimator
 
 
@@ -86,6 +88,15 @@ def explained_variance(predicted: torch.Tensor, target: torch.Tensor) -> float:
     return (1 - (target - predicted).var(unbiased=False) / var).item()
 
 
+def model_outputs(model: nn.Module, batch: RolloutBatch | SequenceBatch) -> tuple[RolloutBatch, Any, torch.Tensor]:
+    """The transitions to learn from and the model's ``(policy, value)`` on them: a flat batch in
+    one pass; sequences run through the model from their stored memory, the kept steps selected."""
+    if isinstance(batch, SequenceBatch):
+        flat, index = batch.kept()
+        return flat, *model(batch.obs, batch.episode_start, batch.memory, index)
+    return batch, *model(batch.obs)
+
+
 def _adam(params: list[nn.Parameter], lr: float, eps: float) -> torch.optim.Adam:
     """Adam as one fused kernel where this torch has it for the device (CPU since torch 2.4:
     about 4x less time per step for small MLPs than the per-tensor loop), else the foreach form."""
@@ -105,6 +116,8 @@ class Algorithm:
     """What turns a rollout into advantages and returns for :meth:`update`; see :meth:`make_value_estimator`."""
     estimator_given = False
     """Whether :attr:`estimator` was passed to the constructor (then the trainer keeps it)."""
+    sequence_length: int | None = None
+    """Recurrent models: learn from chunks of this many steps (truncated BPTT); None: whole rollouts."""
 
     def __init__(
         self, model: nn.Module, config: AlgoConfig, total_steps: int | None = None, estimator: Estimator | None = None
@@ -191,7 +204,7 @@ class Algorithm:
         self.optimizer.step()
         return grad_norm.item()
 
-    def update(self, batch: RolloutBatch) -> dict[str, float]:
+    def update(self, batch: RolloutBatch | SequenceBatch) -> dict[str, float]:
         raise NotImplementedError
 
     def state_dict(self) -> dict[str, Any]:

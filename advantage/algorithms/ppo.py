@@ -9,6 +9,9 @@ where the policy loss is the clipped surrogate against the policy that collected
 (optionally dual-clipped for negative advantages), advantages are standardised per minibatch,
 and the value loss is optionally clipped around the old values. With ``target_kl`` set, the
 update stops early once the approximate KL to the old policy exceeds ``1.5 * target_kl``.
+
+For a recurrent model the shuffled units are whole sequences (env rollouts, or chunks of
+``bptt_length`` steps), each run from its stored memory; the loss is over their kept steps.
 """
 
 from __future__ import annotations
@@ -20,10 +23,10 @@ from typing import Any
 
 import torch
 
-from advantage.algorithms.base import AlgoConfig, Algorithm, explained_variance
+from advantage.algorithms.base import AlgoConfig, Algorithm, explained_variance, model_outputs
 from advantage.algorithms.ppo_closed_form import ClosedFormPPO, private_ops_work
 from advantage.algorithms.spec import AlgorithmSpec
-from advantage.data.batch import RolloutBatch
+from advantage.data.batch import RolloutBatch, SequenceBatch
 from advantage.data.estimators import Estimator
 from advantage.losses import ppo_data, ppo_error
 
@@ -84,6 +87,11 @@ class PPOAlgorithm(Algorithm):
         self, model: torch.nn.Module, config: PPOConfig, total_steps: int | None = None,
         estimator: Estimator | None = None,
     ) -> None:
+        if config.bptt_length is not None and not model.recurrent:
+            raise ValueError(
+                f"bptt_length={config.bptt_length} cuts a recurrent model's sequences; this model is "
+                "feed-forward: drop algorithm.bptt_length or use policy lstm"
+            )
         super().__init__(model, config, total_steps, estimator)
         self.closed_form = ClosedFormPPO(self) if self.takes_closed_form(model, config) else None
 
@@ -96,16 +104,28 @@ class PPOAlgorithm(Algorithm):
             and private_ops_work()
         )
 
-    def update(self, batch: RolloutBatch) -> dict[str, float]:
+    @property
+    def sequence_length(self) -> int | None:
+        return self.config.bptt_length
+
+    def update(self, batch: RolloutBatch | SequenceBatch) -> dict[str, float]:
         if self.closed_form is not None and batch.action_mask is None:  # the closed form has no masks
             return self.closed_form.update(batch)
-        return self.run_epochs(lambda: self.minibatches(batch), batch.values, batch.returns)
+        flat = batch.kept()[0] if isinstance(batch, SequenceBatch) else batch
+        return self.run_epochs(lambda: self.minibatches(batch), flat.values, flat.returns)
 
-    def minibatches(self, batch: RolloutBatch) -> Iterator[tuple[RolloutBatch, Any, torch.Tensor]]:
-        """One epoch: shuffled minibatches, each with the model's ``(policy, value)`` on it."""
-        minibatch_size = max(1, math.ceil(len(batch) / self.config.minibatches))
-        for mb in batch.minibatches(minibatch_size):
-            yield mb, *self.model(mb.obs)
+    def minibatches(self, batch: RolloutBatch | SequenceBatch) -> Iterator[tuple[RolloutBatch, Any, torch.Tensor]]:
+        """One epoch: shuffled minibatches of transitions (of whole sequences for a recurrent
+        model), each with the model's ``(policy, value)`` on it."""
+        parts = self.config.minibatches
+        if isinstance(batch, SequenceBatch):
+            size = batch.num_sequences
+            order = torch.randperm(size, device=batch.keep.device).split(max(1, math.ceil(size / parts)))
+            minibatches = (mb for mb in map(batch.index, order) if mb.keep.any())  # a short chunk may hold no kept step
+        else:
+            minibatches = batch.minibatches(max(1, math.ceil(len(batch) / parts)))
+        for mb in minibatches:
+            yield model_outputs(self.model, mb)
 
     def run_epochs(
         self,

@@ -17,12 +17,13 @@ from gymnasium import spaces
 
 from advantage.algorithms.a3c import flat_gradient, set_flat_gradient
 from advantage.algorithms.base import Algorithm, explained_variance
-from advantage.data.batch import RolloutBatch
+from advantage.data.batch import RolloutBatch, SequenceBatch
 from advantage.models.a2c_family import A2CModel
 
 
 class AgentAlgorithm(Algorithm):
-    """A feed-forward agent's ``backprop(obs, returns, actions)`` on the kept transitions."""
+    """The agent's ``backprop``: a feed-forward agent's ``backprop(obs, returns, actions)`` on the
+    kept transitions, a recurrent agent's over every env's whole rollout from its stored memory."""
 
     name = "a2c"
     default_returns = "nstep"
@@ -41,7 +42,14 @@ class AgentAlgorithm(Algorithm):
         self.lr = self.agent.set_progress(env_steps)
         return self.lr
 
-    def update(self, batch: RolloutBatch) -> dict[str, float]:
+    def update(self, batch: RolloutBatch | SequenceBatch) -> dict[str, float]:
+        if isinstance(batch, SequenceBatch):
+            flat, _ = batch.kept()
+            loss = self.agent.backprop(
+                batch.obs, batch.returns.reshape(-1), batch.actions.reshape(-1),
+                (batch.memory[0:1], batch.memory[1:2]), batch.episode_start, keep=batch.keep.reshape(-1),
+            )
+            return self.metrics(loss, flat.values, flat.returns)
         loss = self.agent.backprop(batch.obs, batch.returns, batch.actions)
         return self.metrics(loss, batch.values, batch.returns)
 
@@ -57,20 +65,6 @@ class AgentAlgorithm(Algorithm):
         self.optimizer.load_state_dict(state["optimizer"])
         self.agent.schedule_steps = state["schedule_steps"]
         self.lr = self.agent.set_progress(state["schedule_steps"])
-
-
-class RecurrentAgentAlgorithm(AgentAlgorithm):
-    """A recurrent agent's ``backprop`` over every env's whole rollout, from the stored state."""
-
-    sequence_length: int | None = None
-
-    def update(self, batch: Any) -> dict[str, float]:
-        flat, _ = batch.kept()
-        loss = self.agent.backprop(
-            batch.obs, batch.returns.reshape(-1), batch.actions.reshape(-1),
-            (batch.state[0:1], batch.state[1:2]), batch.episode_start, keep=batch.keep.reshape(-1),
-        )
-        return self.metrics(loss, flat.values, flat.returns)
 
 
 class AgentA3CAlgorithm(AgentAlgorithm):
@@ -105,11 +99,12 @@ def worker_copy(agent: A2CModel) -> A2CModel:
 
 
 def as_algorithm(
-    algorithm: Algorithm | A2CModel, recurrent: bool, trainer: str, envs: Any, total_steps: int,
+    algorithm: Algorithm | A2CModel, recurrent: bool | None, trainer: str, envs: Any, total_steps: int,
     asynchronous: bool = False,
 ) -> Algorithm:
     """``algorithm`` itself, or a specification-style agent wrapped for the shared loop (checked
-    against the trainer kind and the envs' spaces first); ``asynchronous`` wraps it for A3C."""
+    first to be ``recurrent`` as the trainer's name promises, unless None, and against the envs'
+    spaces); ``asynchronous`` wraps it for A3C."""
     if isinstance(algorithm, Algorithm):
         return algorithm
     if not isinstance(algorithm, A2CModel):
@@ -117,15 +112,14 @@ def as_algorithm(
             f"{trainer} trains an advantage Algorithm or an A2C agent (ActorCritic / ActorCritic_LSTM "
             f"built from a body network), got {type(algorithm).__name__}"
         )
-    if algorithm.recurrent != recurrent:
+    if recurrent is not None and algorithm.recurrent != recurrent:
         kind, wanted = ("recurrent", "A2CLSTMTrainer") if algorithm.recurrent else ("feed-forward", "A2CTrainer")
         raise TypeError(f"{trainer} cannot train {type(algorithm).__name__} (a {kind} agent); use {wanted}")
     if envs is not None:
         _check_spaces(algorithm, envs.single_observation_space, envs.single_action_space)
     if asynchronous:
         return AgentA3CAlgorithm(algorithm, total_steps)
-    cls = RecurrentAgentAlgorithm if recurrent else AgentAlgorithm
-    return cls(algorithm, total_steps)
+    return AgentAlgorithm(algorithm, total_steps)
 
 
 def _check_spaces(agent: A2CModel, observation_space: spaces.Space, action_space: spaces.Space) -> None:

@@ -16,7 +16,6 @@ from gymnasium import Space
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
 from advantage.algorithms import AlgoConfig, AlgorithmSpec, algorithm_spec, resolve_device
-from advantage.algorithms.recurrent import RECURRENT_ALGORITHMS
 from advantage.app.defaults import action_kind, default_config
 from advantage.data.observations import ObsLayout, is_structured
 from advantage.envs.action_masks import as_masks, check_allows_some
@@ -35,7 +34,6 @@ from advantage.training.checkpoint import (
 from advantage.training.config import RunConfig, TrainerConfig
 from advantage.training.evaluation import evaluate
 from advantage.training.loop import CHECKPOINT_FORMAT, SyncMultiEnvTrainer, missing_resume_keys
-from advantage.training.recurrent_loop import RECURRENT_TRAINERS
 
 
 def merge_config(base: Any, given: Any) -> Any:
@@ -141,10 +139,8 @@ class Agent:
         self.layout = ObsLayout(self.observation_space) if is_structured(self.observation_space) else None
         spec = algorithm_spec(self.algo)
         spec.check_action_space(self.action_space)
-        self.recurrent = run_config.model.policy == "lstm"
         self.model = _seeded_model(self.observation_space, self.action_space, run_config).to(self.device)
-        algo_cls = RECURRENT_ALGORITHMS[self.algo] if self.recurrent else spec.algorithm
-        self.algorithm = algo_cls(self.model, run_config.algorithm, run_config.trainer.total_steps)
+        self.algorithm = spec.algorithm(self.model, run_config.algorithm, run_config.trainer.total_steps)
         self.trainer: SyncMultiEnvTrainer | None = None
         self.summary: dict[str, Any] = {}
         self.resume_point: ResumePoint | None = None
@@ -210,8 +206,7 @@ class Agent:
             else:
                 envs = source.make_vec(cfg.num_envs, cfg.env_backend)
                 try:
-                    trainer_cls = RECURRENT_TRAINERS[self.algo] if self.recurrent else SyncMultiEnvTrainer
-                    self.trainer = trainer_cls(envs, self.algorithm, val_envs, tcfg, cfg, run_dir, progress)
+                    self.trainer = SyncMultiEnvTrainer(envs, self.algorithm, val_envs, tcfg, cfg, run_dir, progress)
                     if previous is not None:
                         self.trainer.restore(previous)
                     try:
@@ -264,21 +259,18 @@ class Agent:
                 raise ValueError(f"action masks apply to Discrete and MultiDiscrete actions, not {self.action_space}")
             mask = check_allows_some(as_masks(action_mask, size, n, "predict(action_mask=...)"), "predict(action_mask=...)")
             masked = {"action_mask": torch.as_tensor(mask, device=self.device)}
-        if not self.recurrent:
-            action, _, _ = self.model.act(batch, deterministic=deterministic, **masked)
-            env_action = self.model.head.to_env(action.cpu())
-            return env_action[0] if single else env_action
         if episode_start is None:
             episode_start = np.full(n, state is None)
         if state is None:
-            state = self.model.initial_state(n)
+            state = self.model.initial_memory(n)
         start = np.asarray(episode_start, dtype=bool).reshape(n)
         action, _, _, state = self.model.act(
-            batch, state.to(self.device), torch.as_tensor(start, device=self.device),
+            batch, torch.as_tensor(start, device=self.device), state.to(self.device),
             deterministic=deterministic, **masked,
         )
         env_action = self.model.head.to_env(action.cpu())
-        return (env_action[0] if single else env_action), state
+        env_action = env_action[0] if single else env_action
+        return (env_action, state) if self.model.recurrent else env_action
 
     def _check_observation(self, obs: Any) -> tuple[np.ndarray, bool]:
         """``(obs as the space's dtype, whether it is a single observation)``; a ValueError naming

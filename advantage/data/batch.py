@@ -1,8 +1,10 @@
 """The data a learner reads: one rollout as (T, N) tensors, and the flat or sequence batches cut from it.
 
-Plain tensors only: no environment, no model. The collector fills a :class:`Rollout`; an estimator
-adds advantages and returns; :func:`flatten` (feed-forward learners) or :func:`sequences`
-(recurrent learners, whole env sequences or BPTT chunks) turns it into what an update consumes.
+Plain tensors only: no environment, no model. The collector fills a :class:`Rollout` (with every
+step's episode-start mask and the model's memory before the step: empty for a feed-forward model);
+an estimator adds advantages and returns; :func:`flatten` (feed-forward models) or
+:func:`sequences` (recurrent models: whole env sequences or BPTT chunks, each with its stored
+memory) turns it into what an update consumes.
 """
 
 from __future__ import annotations
@@ -59,6 +61,14 @@ class Rollout:
     last_value: torch.Tensor
     action_mask: torch.Tensor | None = field(default=None, kw_only=True)
     """(T, N, mask size) bool: the legal actions at each step, when the env masks actions."""
+    episode_start: torch.Tensor = field(kw_only=True)
+    """(T, N) bool: ``obs[t]`` is the first observation of an episode (the memory is zeroed before it)."""
+    memory: torch.Tensor = field(kw_only=True)
+    """(T, *memory shape): the model's memory before step t (before the episode-start mask); the
+    env axis is dim 2, as the memory's (M, N, ...) has it at dim 1. Empty for a feed-forward model."""
+
+    ENV_AXIS = {"last_value": 0, "memory": 2}
+    """The env axis of the fields where it is not dim 1."""
 
     @property
     def next_values(self) -> torch.Tensor:
@@ -82,16 +92,6 @@ def flatten(rollout: Rollout, advantages: torch.Tensor, returns: torch.Tensor, k
 
 
 @dataclass
-class RecurrentRollout(Rollout):
-    """A :class:`Rollout` with the LSTM bookkeeping."""
-
-    episode_start: torch.Tensor
-    """(T, N) bool: ``obs[t]`` is the first observation of an episode (state zeroed before it)."""
-    states: torch.Tensor
-    """(T, 2, N, C): the LSTM state ``(h, c)`` before step t, before the episode-start mask."""
-
-
-@dataclass
 class SequenceBatch:
     """Sequences of one rollout for a recurrent learner: fields (L, B, ...) except ``state``.
 
@@ -107,8 +107,8 @@ class SequenceBatch:
     returns: torch.Tensor
     episode_start: torch.Tensor
     keep: torch.Tensor
-    state: torch.Tensor
-    """(2, B, C): the LSTM state before each sequence's first step (before its mask)."""
+    memory: torch.Tensor
+    """(M, B, ...): the model's memory before each sequence's first step (before its mask)."""
     action_mask: torch.Tensor | None = None
     """(L, B, mask size) legal actions, when the env masks actions."""
 
@@ -138,7 +138,7 @@ class SequenceBatch:
 
 
 def sequences(
-    rollout: RecurrentRollout,
+    rollout: Rollout,
     advantages: torch.Tensor,
     returns: torch.Tensor,
     keep: torch.Tensor,
@@ -147,7 +147,7 @@ def sequences(
     """The rollout as sequences: whole env rollouts, or chunks of ``length`` steps (BPTT).
 
     With ``length`` L < T each env's T steps are cut into ``ceil(T / L)`` chunks (the last one
-    padded at the end with ``keep = False``), each starting from the state stored at its first
+    padded at the end with ``keep = False``), each starting from the memory stored at its first
     step; chunk k of env n is sequence ``k * N + n``.
     """
     r = rollout
@@ -162,10 +162,10 @@ def sequences(
         x = x.reshape(chunks, L, *x.shape[1:]).transpose(0, 1)
         return x.reshape(L, chunks * N, *x.shape[3:])
 
-    state = r.states[::L]  # (chunks, 2 · towers, N, C)
+    memory = r.memory[::L]  # (chunks, M, N, ...)
     return SequenceBatch(
         obs=cut(r.obs), actions=cut(r.actions), policy=cut(r.policy), values=cut(r.values),
         advantages=cut(advantages), returns=cut(returns), episode_start=cut(r.episode_start),
-        keep=cut(keep), state=state.transpose(0, 1).reshape(state.shape[1], chunks * N, -1),
+        keep=cut(keep), memory=memory.transpose(0, 1).reshape(memory.shape[1], chunks * N, *memory.shape[3:]),
         action_mask=None if r.action_mask is None else cut(r.action_mask),
     )

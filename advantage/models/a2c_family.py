@@ -7,8 +7,8 @@
 :class:`~advantage.models.MLP` and :class:`~advantage.models.NatureCNN`, or a user's own). The
 policy is a softmax over ``action_size`` discrete actions. Besides the documented interface
 (``forward``, numpy-in/numpy-out ``evaluate``, ``backprop``, ``get_initial_hidden``,
-``mask_hidden``) each agent presents advantage's policy interface (``head``, ``act``, ``value``;
-``initial_state`` for the recurrent one), so the shared trainers, collectors, evaluation and
+``mask_hidden``) each agent presents advantage's policy interface (``head``, ``recurrent``,
+``initial_memory``, ``act`` and ``value`` taking the episode-start mask and the memory), so the shared trainers, collectors, evaluation and
 checkpoints run it unchanged, with ``backprop`` as the update
 (:class:`~advantage.algorithms.spec_agent.AgentAlgorithm`).
 
@@ -281,18 +281,22 @@ class A2CActorCritic(A2CModel):
         policy, value = self(self._tensor(state))
         return self.loss(policy, self._tensor(R).to(value.dtype), value, self._onehot(action, policy))
 
-    # advantage's policy interface (the shared collector and evaluation call these)
+    # advantage's policy interface (the shared collector and evaluation call these); the memory is empty
+    def initial_memory(self, num_envs: int) -> torch.Tensor:
+        return self.V.weight.new_zeros(0, num_envs, 0)
+
     @torch.inference_mode()
     def act(
-        self, obs: torch.Tensor, deterministic: bool = False, action_mask: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``(action, value, policy)`` for a batch of observations."""
+        self, obs: torch.Tensor, episode_start: torch.Tensor, memory: torch.Tensor, deterministic: bool = False,
+        action_mask: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(action, value, policy, memory)`` for a batch of observations."""
         refuse_masks(action_mask)
         policy, value = self(obs)
         action = self.head.mode(policy) if deterministic else self.head.sample(policy)
-        return action, value, policy
+        return action, value, policy, memory
 
-    def value(self, obs: torch.Tensor) -> torch.Tensor:
+    def value(self, obs: torch.Tensor, episode_start: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
         return self.V(self.model(obs)).view(-1)
 
 
@@ -391,22 +395,22 @@ class A2CActorCriticLSTM(A2CModel):
             keep = (~np.asarray(dones, dtype=bool)).astype(h.dtype).reshape(1, -1, 1)
         return h * keep, c * keep
 
-    # advantage's policy interface: the state is one tensor (2, N, cell_size) = (h, c)
-    def initial_state(self, batch_size: int) -> torch.Tensor:
-        return torch.zeros(2, batch_size, self.cell_size, device=self.V.weight.device)
+    # advantage's policy interface: the memory is one tensor (2, N, cell_size) = (h, c)
+    def initial_memory(self, num_envs: int) -> torch.Tensor:
+        return torch.zeros(2, num_envs, self.cell_size, device=self.V.weight.device)
 
     @torch.inference_mode()
     def act(
-        self, obs: torch.Tensor, state: torch.Tensor, episode_start: torch.Tensor, deterministic: bool = False,
+        self, obs: torch.Tensor, episode_start: torch.Tensor, memory: torch.Tensor, deterministic: bool = False,
         action_mask: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """One step: ``(action, value, policy, next state)``."""
+        """One step: ``(action, value, policy, next memory)``."""
         refuse_masks(action_mask)
-        policy, value, (h, c) = self(obs.unsqueeze(0), (state[0:1], state[1:2]), episode_start.unsqueeze(0))
+        policy, value, (h, c) = self(obs.unsqueeze(0), (memory[0:1], memory[1:2]), episode_start.unsqueeze(0))
         action = self.head.mode(policy) if deterministic else self.head.sample(policy)
         return action, value, policy, torch.cat([h, c])
 
     @torch.inference_mode()
-    def value(self, obs: torch.Tensor, state: torch.Tensor, episode_start: torch.Tensor) -> torch.Tensor:
-        """``V`` of one step, without advancing anyone's state (the rollout's bootstrap)."""
-        return self(obs.unsqueeze(0), (state[0:1], state[1:2]), episode_start.unsqueeze(0))[1]
+    def value(self, obs: torch.Tensor, episode_start: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
+        """``V`` of one step, without advancing anyone's memory (the rollout's bootstrap)."""
+        return self(obs.unsqueeze(0), (memory[0:1], memory[1:2]), episode_start.unsqueeze(0))[1]

@@ -90,13 +90,21 @@ class ActorCritic(nn.Module):
     flattened, see :mod:`advantage.data.observations`) and Discrete / MultiDiscrete / MultiBinary /
     Box actions.
 
-    ``forward(obs)`` returns ``(policy, value)``: the policy in the form the losses accept as
-    ``logit`` (logits, a ``(mu, sigma)`` pair or a list of logits) and the value of shape (B,).
+    The policy interface every model presents (:class:`~advantage.models.recurrent.ActorCriticLSTM`
+    too): :meth:`initial_memory`, then ``act(obs, episode_start, memory)`` and
+    ``value(obs, episode_start, memory)``. A feed-forward model's memory is empty, ``(0, N, 0)``,
+    and passes through unchanged, so collectors, checkpoints and Ray transfers treat both alike.
+
+    ``forward(obs)`` returns ``(policy, value)`` of a flat batch: the policy in the form the losses
+    accept as ``logit`` (logits, a ``(mu, sigma)`` pair or a list of logits), the value of shape (B,).
 
     Called with the specification's signature, ``ActorCritic(model, input_size, action_size,
     config, ...)`` (a body network first, not a space), it builds the specification's agent,
     :class:`~advantage.models.a2c_family.A2CActorCritic`.
     """
+
+    recurrent = False
+    """Whether the model carries a memory from step to step (learners then train on sequences)."""
 
     def __new__(cls, *args, **kwargs):
         if cls is ActorCritic and is_spec_call(args, kwargs):
@@ -144,17 +152,23 @@ class ActorCritic(nn.Module):
         actor_features, critic_features = self._features(obs)
         return self.head(actor_features), self.value_head(critic_features).squeeze(-1)
 
-    def value(self, obs: torch.Tensor) -> torch.Tensor:
+    def initial_memory(self, num_envs: int) -> torch.Tensor:
+        """The memory of ``num_envs`` envs: empty, ``(0, num_envs, 0)`` (nothing is remembered)."""
+        return self.value_head.weight.new_zeros(0, num_envs, 0)
+
+    def value(self, obs: torch.Tensor, episode_start: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
+        """``V(obs)`` (B,); the episode starts and the (empty) memory change nothing."""
         obs = self._normalize(obs)
         encoder = self.actor_encoder if self.critic_encoder is None else self.critic_encoder
         return self.value_head(encoder(obs)).squeeze(-1)
 
     @torch.inference_mode()
     def act(
-        self, obs: torch.Tensor, deterministic: bool = False, action_mask: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Choose actions for a batch: ``(action, value, packed policy parameters)``; only actions
-        ``action_mask`` (B, mask size) allows are chosen."""
+        self, obs: torch.Tensor, episode_start: torch.Tensor, memory: torch.Tensor, deterministic: bool = False,
+        action_mask: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Choose actions for a batch: ``(action, value, packed policy parameters, memory)``; only
+        actions ``action_mask`` (B, mask size) allows are chosen. The memory comes back as given."""
         actor_features, critic_features = self._features(obs)
         policy, value = self.head(actor_features), self.value_head(critic_features).squeeze(-1)
         if deterministic:
@@ -163,4 +177,4 @@ class ActorCritic(nn.Module):
             action = self.head.sample(policy, actor_features)
         else:
             action = self.head.sample(policy, action_mask)
-        return action, value, self.head.pack(policy)
+        return action, value, self.head.pack(policy), memory

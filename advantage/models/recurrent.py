@@ -8,6 +8,8 @@ where ``o_t`` is the first observation of an episode:
 
     (h, c)_{t-1} ← (1 - episode_start_t) · (h, c)_{t-1};   y_t, (h, c)_t = LSTM(x_t, (h, c)_{t-1})
 
+The state is the model's *memory* in the policy interface :class:`ActorCritic` also presents
+(``initial_memory``, ``act(obs, episode_start, memory)``, ``value(obs, episode_start, memory)``).
 Acting (:meth:`ActorCriticLSTM.act`, one step) and training (:meth:`ActorCriticLSTM.forward`,
 whole sequences) apply this rule at the same step, so a training pass over a stored rollout with
 its stored initial state and mask reproduces what was seen while acting.
@@ -30,6 +32,7 @@ from advantage.models.heads import GaussianHead, make_head
 from advantage.models.init import layer_init, reset_to_torch_defaults
 from advantage.models.lstm import lstm_layer, masked_lstm, reset_spans
 from advantage.models.multi_input import flat_obs_shape, make_encoder, make_obs_normalizer
+from advantage.models.normalization import RewardScaler
 
 
 class ActorCriticLSTM(nn.Module):
@@ -68,6 +71,7 @@ class ActorCriticLSTM(nn.Module):
         self.config = config
         self.obs_shape = flat_obs_shape(observation_space)
         self.obs_normalizer = make_obs_normalizer(observation_space) if config.normalize_obs else None
+        self.reward_scaler = RewardScaler() if config.normalize_reward else None  # used by the trainer
         self.cell_size = config.cell_size
         self.encoder, has_cnn = make_encoder(observation_space, config)
         self.lstm = lstm_layer(self.encoder.out_features, self.cell_size)
@@ -90,11 +94,11 @@ class ActorCriticLSTM(nn.Module):
             towers.append((self.critic_encoder, self.critic_lstm))
         return towers
 
-    def initial_state(self, batch_size: int) -> torch.Tensor:
-        """The zero state of ``batch_size`` envs: ``(2 · towers, batch_size, cell_size)``."""
+    def initial_memory(self, num_envs: int) -> torch.Tensor:
+        """The zero state of ``num_envs`` envs: ``(2 · towers, num_envs, cell_size)``."""
         weight = self.value_head.weight
         rows = 2 * len(self._towers())
-        return torch.zeros(rows, batch_size, self.cell_size, dtype=weight.dtype, device=weight.device)
+        return torch.zeros(rows, num_envs, self.cell_size, dtype=weight.dtype, device=weight.device)
 
     def _inputs(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Size]:
         """Normalised observations flattened to ``(N, *obs_shape)``, and the leading dims."""
@@ -128,15 +132,16 @@ class ActorCriticLSTM(nn.Module):
         self,
         obs: torch.Tensor,
         episode_start: torch.Tensor,
-        state: torch.Tensor,
+        memory: torch.Tensor,
         index: torch.Tensor | None = None,
     ):
-        """``(policy, value)`` at every step of sequences ``obs (T, B, ...)``, flattened time-major.
+        """``(policy, value)`` at every step of sequences ``obs (T, B, ...)`` from ``memory``,
+        flattened time-major (the training pass).
 
         ``index`` selects flat positions ``t * B + b`` (e.g. the transitions kept for learning)
         before the heads run. The policy has the form the losses accept as ``logit``.
         """
-        actor, critic, _ = self._run(obs, episode_start, state)
+        actor, critic, _ = self._run(obs, episode_start, memory)
         actor, critic = actor.reshape(-1, self.cell_size), critic.reshape(-1, self.cell_size)
         if index is not None:
             actor, critic = actor[index], critic[index]
@@ -146,22 +151,22 @@ class ActorCriticLSTM(nn.Module):
     def act(
         self,
         obs: torch.Tensor,
-        state: torch.Tensor,
         episode_start: torch.Tensor,
+        memory: torch.Tensor,
         deterministic: bool = False,
         action_mask: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """One step for a batch: ``(action, value, packed policy parameters, next state)``; only
+        """One step for a batch: ``(action, value, packed policy parameters, next memory)``; only
         actions ``action_mask`` (B, mask size) allows are chosen."""
-        actor, critic, state = self._run(obs.unsqueeze(0), episode_start.unsqueeze(0), state)
+        actor, critic, state = self._run(obs.unsqueeze(0), episode_start.unsqueeze(0), memory)
         policy = self.head(actor[0])
         action = self.head.mode(policy, action_mask) if deterministic else self.head.sample(policy, action_mask)
         return action, self.value_head(critic[0]).squeeze(-1), self.head.pack(policy), state
 
     @torch.inference_mode()
-    def value(self, obs: torch.Tensor, state: torch.Tensor, episode_start: torch.Tensor) -> torch.Tensor:
-        """``V`` of one step, without advancing anyone's state (the rollout's bootstrap)."""
-        _, critic, _ = self._run(obs.unsqueeze(0), episode_start.unsqueeze(0), state)
+    def value(self, obs: torch.Tensor, episode_start: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
+        """``V`` of one step, without advancing anyone's memory (the rollout's bootstrap)."""
+        _, critic, _ = self._run(obs.unsqueeze(0), episode_start.unsqueeze(0), memory)
         return self.value_head(critic[0]).squeeze(-1)
 
 

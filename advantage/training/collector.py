@@ -6,6 +6,20 @@ agent the *final* observation of an episode before resetting, ``values[t + 1]`` 
 value of the final observation when the episode ended at step t: it is exactly the bootstrap a
 truncated episode needs, with no extra forward pass. The reset step that follows carries no
 transition and is dropped from the batch.
+
+Every model is driven the same way: the collector carries the model's *memory* (an LSTM's state;
+empty for a feed-forward model) and the *episode-start mask* from step to step and across
+rollouts, and stores both before each step, so a recurrent learner can replay the rollout.
+When does an episode start? The step that ends an episode returns its final observation; the
+agent acts on it once more (the reset step, whose action is ignored) and gets the reset
+observation. So ``o_t`` starts an episode exactly when the step that produced it was a reset
+step, or when it came from ``reset()``:
+
+    episode_start_t = reset_step_{t-1}   (and True for the observations of ``reset()``)
+
+A recurrent model zeroes its memory where the mask is set, while acting and in training alike;
+the final observation is still read with the old episode's memory, which makes ``V(final obs)``
+the right bootstrap for a truncated episode.
 """
 
 from __future__ import annotations
@@ -14,7 +28,7 @@ import numpy as np
 import torch
 
 from advantage.data.batch import Rollout
-from advantage.envs.vector import StepResult, VecEnv
+from advantage.envs.vector import VecEnv
 from advantage.models.sde import StateDependentNoiseHead, resample_due
 
 
@@ -23,7 +37,11 @@ def _torch_dtype(np_dtype: np.dtype) -> torch.dtype:
 
 
 class RolloutCollector:
-    """Steps ``envs`` with ``model`` for ``nsteps`` at a time into reused storage."""
+    """Steps ``envs`` with ``model`` for ``nsteps`` at a time into reused storage.
+
+    ``memory`` and ``episode_start`` (N,) are what the next step will use; both are tensors, so a
+    checkpoint can hold them.
+    """
 
     def __init__(self, envs: VecEnv, model: torch.nn.Module, nsteps: int, device: torch.device) -> None:
         self.envs, self.model, self.nsteps, self.device = envs, model, nsteps, device
@@ -48,11 +66,21 @@ class RolloutCollector:
             values=zeros(T, N),
             **{name: torch.from_numpy(array).to(device) for name, array in self._env_side.items()},
             last_value=zeros(N),
+            episode_start=zeros(T, N, dtype=torch.bool),
+            memory=zeros(T, *model.initial_memory(N).shape),
         )
         self.obs: np.ndarray | None = None
+        self.reset_memory()
+
+    def reset_memory(self) -> None:
+        """The model's initial memory; every env's next observation starts an episode."""
+        N = self.envs.num_envs
+        self.memory = self.model.initial_memory(N).to(self.device)
+        self.episode_start = torch.ones(N, dtype=torch.bool, device=self.device)
 
     def reset(self, seed: int | None) -> None:
         self.obs = self.envs.reset(seed=seed)
+        self.reset_memory()
 
     def collect(self) -> Rollout:
         """Fill the storage with the next ``nsteps`` steps of every env (and the action masks the
@@ -63,14 +91,16 @@ class RolloutCollector:
         rewards, terminated, truncated, reset_step = self._env_side.values()
         if self.envs.action_mask is not None and s.action_mask is None:
             s.action_mask = torch.zeros(self.nsteps, *self.envs.action_mask.shape, dtype=torch.bool, device=device)
+        s.episode_start[0] = self.episode_start  # later steps' masks are the reset steps before them
         for t in range(self.nsteps):
             obs = torch.from_numpy(self.obs).to(device)
             mask = None if s.action_mask is None else torch.from_numpy(self.envs.action_mask).to(device)
-            action, value, policy = self.act(t, obs, mask)
+            s.memory[t] = self.memory
+            action, value, policy, self.memory = self.act(t, obs, mask)
             if mask is not None:
                 s.action_mask[t] = mask
             step = self.envs.step(head.to_env(action.cpu()))
-            self.observe(step)
+            self.episode_start = torch.from_numpy(step.reset_step).to(device)
             s.obs[t] = obs
             s.actions[t] = action
             s.policy[t] = policy
@@ -81,27 +111,25 @@ class RolloutCollector:
         if device.type != "cpu":
             for name, array in self._env_side.items():
                 getattr(s, name).copy_(torch.from_numpy(array))
+        s.episode_start[1:] = s.reset_step[:-1]
         with torch.inference_mode():
             s.last_value.copy_(self.bootstrap_value(torch.from_numpy(self.obs).to(device)))
         return s
 
-    # Hooks a collector for a model with state (an LSTM) overrides; the loop above stays the same.
     def act(
         self, t: int, obs: torch.Tensor, action_mask: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``(action, value, packed policy)`` for step ``t``'s observations (legal actions only)."""
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(action, value, packed policy, next memory)`` for step ``t``'s observations (legal
+        actions only)."""
         if self.sde_sample_freq is not None and resample_due(t, self.sde_sample_freq):
             self.model.head.reset_noise(obs.shape[0])
         if action_mask is None:
-            return self.model.act(obs)
-        return self.model.act(obs, action_mask=action_mask)
-
-    def observe(self, step: StepResult) -> None:
-        """Called with every env step's result, before the next observation is acted on."""
+            return self.model.act(obs, self.episode_start, self.memory)
+        return self.model.act(obs, self.episode_start, self.memory, action_mask=action_mask)
 
     def bootstrap_value(self, obs: torch.Tensor) -> torch.Tensor:
-        """``V(s_T)`` of the observations after the rollout."""
-        return self.model.value(obs)
+        """``V(s_T)`` of the observations after the rollout (from the memory the next step will use)."""
+        return self.model.value(obs, self.episode_start, self.memory)
 
     def pop_episodes(self) -> tuple[np.ndarray, np.ndarray]:
         """Returns and lengths of the episodes finished since the last call."""

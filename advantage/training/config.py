@@ -163,11 +163,6 @@ class RunConfig:
             raise ValueError(f"num_envs ({self.num_envs}) must be >= num_workers ({self.num_workers}): each worker runs at least one env")
         if self.ray_address is not None and self.distributed != "ray":
             raise ValueError("ray_address is set but distributed is 'local'; add --backend ray")
-        if self.distributed == "ray" and self.model.policy == "lstm":  # workers build feed-forward models
-            raise ValueError(
-                "policy lstm trains with distributed = 'local' only (Ray workers run feed-forward "
-                "policies); drop --backend ray or --policy lstm"
-            )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested data (tuples as lists, None kept)."""

@@ -19,7 +19,7 @@ import torch
 
 from advantage.algorithms import Algorithm
 from advantage.algorithms.spec_agent import as_algorithm
-from advantage.data.batch import Rollout, flatten
+from advantage.data.batch import Rollout, flatten, sequences
 from advantage.data.snapshot import capture_rng, decode, encode, restore_rng
 from advantage.envs.vector import VecEnv
 from advantage.errors import CheckpointWriteError, TrainingInterrupted, write_failure
@@ -35,13 +35,16 @@ CHECKPOINT_FORMAT = 2
 
 
 RESUME_KEYS = ("last_eval_return", "validations", "wall_time", "loop", "rng", "envs", "envs_uncaptured", "obs")
-"""What :meth:`SyncMultiEnvTrainer.state` writes under ``resume`` (recurrent runs add two)."""
+"""What :meth:`SyncMultiEnvTrainer.state` writes under ``resume`` (and the collector's memory)."""
+MEMORY_KEYS = ("memory", "episode_start")
+"""The collector's memory and episode-start mask: needed to resume a recurrent model exactly (a
+feed-forward model's memory is empty, so a checkpoint without them resumes it just the same)."""
 
 
 def missing_resume_keys(payload: dict[str, Any], recurrent: bool = False) -> list[str]:
     """The keys a checkpoint needs to continue its run exactly and lacks."""
     top = [k for k in ("env_steps", "updates", "best_eval_return") if k not in payload]
-    needed = RESUME_KEYS + (("recurrent_state", "episode_start") if recurrent else ())
+    needed = RESUME_KEYS + (MEMORY_KEYS if recurrent else ())
     resume = payload.get("resume") if isinstance(payload.get("resume"), dict) else {}
     return top + [f"resume.{k}" for k in needed if k not in resume]
 
@@ -116,8 +119,9 @@ class SyncMultiEnvTrainer:
 
     aggregates: dict[str, str] = {}
     """Metrics logged as the window's ``max`` or ``last`` value instead of its mean."""
-    recurrent = False
-    """Whether the agents this trainer takes carry a recurrent state."""
+    takes_recurrent_agents: bool | None = None
+    """For the specification's trainer names: whether the specification agents they take must be
+    recurrent (True), feed-forward (False) or either (None). Native models are always either."""
 
     def __init__(
         self,
@@ -132,7 +136,8 @@ class SyncMultiEnvTrainer:
     ) -> None:
         envs, val_envs = _vec_env(envs), _vec_env(val_envs)
         algorithm = as_algorithm(
-            algorithm, self.recurrent, type(self).__name__, envs if envs is not None else val_envs, config.total_steps
+            algorithm, self.takes_recurrent_agents, type(self).__name__, envs if envs is not None else val_envs,
+            config.total_steps,
         )
         self.envs, self.algorithm, self.val_envs, self.config = envs, algorithm, val_envs, config
         self.model = algorithm.model
@@ -160,7 +165,10 @@ class SyncMultiEnvTrainer:
         return RolloutCollector(self.envs, self.model, self.config.nsteps, self.device)
 
     def make_batch(self, rollout: Rollout, advantages: torch.Tensor, returns: torch.Tensor, keep: torch.Tensor):
-        """What the algorithm learns from: the kept transitions as one flat batch."""
+        """What the algorithm learns from: the kept transitions as one flat batch, or for a recurrent
+        model the rollout as sequences (whole env rollouts or BPTT chunks) with their stored memory."""
+        if self.model.recurrent:
+            return sequences(rollout, advantages, returns, keep, self.algorithm.sequence_length)
         return flatten(rollout, advantages, returns, keep)
 
     # -- one iteration -------------------------------------------------------------------------
@@ -202,24 +210,25 @@ class SyncMultiEnvTrainer:
         logger = None
         if self.run_dir:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-        if self.run_dir and cfg.log_scalars:
-            # a resumed run redoes what the interrupted one logged after its checkpoint
-            unreadable = truncate_metrics(self.run_dir / "metrics.csv", self.env_steps)
-            if unreadable:
-                warnings.warn(
-                    f"{self.run_dir / 'metrics.csv'}: dropped {unreadable} unreadable row(s) (a line cut off "
-                    f"mid-write); the rows up to step {self.env_steps} are kept",
-                    stacklevel=2,
-                )
-            redone = unreadable is not None
-            logger = MetricsLogger(self.run_dir, cfg.tensorboard, purge_step=self.env_steps + 1 if redone else None)
         progress = Progress(cfg.total_steps, self.progress_enabled)
         start, started_at = time.perf_counter(), time.time()
         wall = lambda: self.wall_time_before + time.perf_counter() - start
         time_at_log = start
         loop = self.loop
-        stop = StopRequest().install()  # SIGINT/SIGTERM: finish this iteration, save, then stop
+        # SIGINT/SIGTERM: finish this iteration, save, then stop; installed before metrics.csv appears
+        stop = StopRequest().install()
         try:
+            if self.run_dir and cfg.log_scalars:
+                # a resumed run redoes what the interrupted one logged after its checkpoint
+                unreadable = truncate_metrics(self.run_dir / "metrics.csv", self.env_steps)
+                if unreadable:
+                    warnings.warn(
+                        f"{self.run_dir / 'metrics.csv'}: dropped {unreadable} unreadable row(s) (a line cut off "
+                        f"mid-write); the rows up to step {self.env_steps} are kept",
+                        stacklevel=2,
+                    )
+                redone = unreadable is not None
+                logger = MetricsLogger(self.run_dir, cfg.tensorboard, purge_step=self.env_steps + 1 if redone else None)
             while self.env_steps < cfg.total_steps and stop.signum is None:
                 metrics = self.iteration()
                 for key, value in metrics.items():
@@ -339,6 +348,8 @@ class SyncMultiEnvTrainer:
                 "envs": env_state,
                 "envs_uncaptured": uncaptured,
                 "obs": encode(self.collector.obs) if env_state is not None else None,
+                "memory": self.collector.memory.cpu().clone() if env_state is not None else None,
+                "episode_start": self.collector.episode_start.cpu().clone() if env_state is not None else None,
             },
         }
 
@@ -346,7 +357,8 @@ class SyncMultiEnvTrainer:
         """Continue from a checkpoint written by :meth:`state` (model and optimiser loaded here too).
 
         Environments whose state could not be saved (subprocess workers, Box2D, MuJoCo) restart
-        with fresh episodes: training continues correctly but not bit for bit.
+        with fresh episodes (and the model's initial memory): training continues correctly but not
+        bit for bit. With the envs restored, the memory and episode-start mask continue too.
         """
         if payload.get("format") != CHECKPOINT_FORMAT or "resume" not in payload:
             raise ValueError(
@@ -366,6 +378,9 @@ class SyncMultiEnvTrainer:
         if resume["envs"] is not None:
             self.envs.set_state(resume["envs"])
             self.collector.obs = decode(resume["obs"])
+            if resume.get("memory") is not None:  # absent from feed-forward checkpoints of before
+                self.collector.memory = resume["memory"].to(self.device)
+                self.collector.episode_start = resume["episode_start"].to(self.device)
         else:
             warnings.warn(
                 "the environment state was not saved ("
@@ -408,6 +423,8 @@ class A2CTrainer(SyncMultiEnvTrainer):
     """Synchronous advantage actor-critic trainer (the specification's name): an A2C algorithm,
     or the specification's ``ActorCritic`` agent, on the shared loop."""
 
+    takes_recurrent_agents = False
+
     def __init__(self, envs: Any, agent: Any, val_envs: Any, config: TrainerConfig, *args: Any, **kwargs: Any) -> None:
         """The specification's parameter names; the rest as :class:`SyncMultiEnvTrainer`'s."""
         super().__init__(envs, agent, val_envs, config, *args, **kwargs)
@@ -419,3 +436,18 @@ class PPOTrainer(SyncMultiEnvTrainer):
 
 class PGTrainer(SyncMultiEnvTrainer):
     """REINFORCE on the shared synchronous loop."""
+
+
+class A2CLSTMTrainer(SyncMultiEnvTrainer):
+    """Recurrent A2C (the specification's name): the shared loop, with an LSTM model (its memory
+    carried across rollouts) or the specification's ``ActorCritic_LSTM`` agent."""
+
+    takes_recurrent_agents = True
+
+    def __init__(self, envs: Any, agent: Any, val_envs: Any, config: TrainerConfig, *args: Any, **kwargs: Any) -> None:
+        """The specification's parameter names; the rest as :class:`SyncMultiEnvTrainer`'s."""
+        super().__init__(envs, agent, val_envs, config, *args, **kwargs)
+
+
+class PPOLSTMTrainer(SyncMultiEnvTrainer):
+    """Recurrent PPO on the shared loop: minibatches of whole env sequences or BPTT chunks."""

@@ -41,14 +41,13 @@ def collect_frames(
 
     The env is built as evaluation envs are (for Atari: no episodic life, no reward clipping),
     so one episode is one whole game. Structured observations are flattened and action masks
-    obeyed as in training; a recurrent model carries its state through each episode.
+    obeyed as in training; the model's memory is carried through each episode.
     """
     if "DISPLAY" not in os.environ:
         os.environ.setdefault("MUJOCO_GL", "egl")
     device = next(model.parameters()).device
     env = make_env(env_id, training=False, render_mode="rgb_array", **(env_kwargs or {}))
     layout = ObsLayout(env.observation_space) if is_structured(env.observation_space) else None
-    recurrent = getattr(model, "recurrent", False)
     mask_size = getattr(model.head, "mask_size", None)
     try:
         fps = _frames_per_second(env_id, env.metadata)
@@ -57,18 +56,15 @@ def collect_frames(
             obs, info = env.reset(seed=None if seed is None else seed + episode)
             frames.append(env.render())
             done = False
-            state = model.initial_state(1) if recurrent else None
+            memory = model.initial_memory(1)
             start = torch.ones(1, dtype=torch.bool, device=device)
             while not done and len(frames) < max_frames:
                 flat = obs if layout is None else layout.flatten(obs, None)
                 batch = torch.as_tensor(np.asarray(flat)[None], device=device)
                 mask = None if mask_size is None else single_env_mask(env, obs, info, mask_size)
                 masked = {} if mask is None else {"action_mask": torch.as_tensor(mask[None], device=device)}
-                if recurrent:
-                    action, _, _, state = model.act(batch, state, start, deterministic, **masked)
-                    start = torch.zeros_like(start)
-                else:
-                    action, _, _ = model.act(batch, deterministic, **masked)
+                action, _, _, memory = model.act(batch, start, memory, deterministic, **masked)
+                start = torch.zeros_like(start)
                 obs, _, terminated, truncated, info = env.step(model.head.to_env(action.cpu())[0])
                 frames.append(env.render())
                 done = terminated or truncated

@@ -31,11 +31,11 @@ from advantage.training.loop import SyncMultiEnvTrainer
 
 
 def concat_rollouts(rollouts: list[Rollout], device: torch.device) -> Rollout:
-    """Rollouts of the same length T side by side: (T, N1 + N2 + ..., ...), ``last_value`` likewise
-    (action masks too, when the env masks actions)."""
+    """Rollouts of the same length T side by side along the env axis: (T, N1 + N2 + ..., ...),
+    ``last_value`` and the memories likewise (action masks too, when the env masks actions)."""
     return Rollout(**{
         f.name: None if getattr(rollouts[0], f.name) is None else torch.cat(
-            [getattr(r, f.name) for r in rollouts], dim=0 if f.name == "last_value" else 1
+            [getattr(r, f.name) for r in rollouts], dim=Rollout.ENV_AXIS.get(f.name, 1)
         ).to(device)
         for f in dataclasses.fields(Rollout)
     })

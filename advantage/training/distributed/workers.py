@@ -3,7 +3,8 @@
 A :class:`RolloutWorker` owns a vector env over its share of the run's environments, a CPU copy
 of the policy and a :class:`~advantage.training.collector.RolloutCollector`. Given versioned weights it
 returns either a raw rollout (distributed sampling for PG/A2C/PPO: the learner estimates returns
-over the gathered batch exactly as it does locally) or, for A3C, the gradient of A2C's loss on
+over the gathered batch exactly as it does locally; the rollout holds the model's memory before
+each step, so the learner can replay a recurrent model's sequences) or, for A3C, the gradient of A2C's loss on
 the rollout it just collected.
 
 :class:`WorkerPool` starts one Ray actor per worker with ``max_restarts=-1`` and
@@ -29,7 +30,7 @@ from advantage.data.batch import Rollout, flatten
 from advantage.data.estimators import Estimator
 from advantage.envs.vector import make_vec_env
 from advantage.errors import EnvironmentFault
-from advantage.models import ActorCritic
+from advantage.models import make_model
 from advantage.models.a2c_family import A2CModel
 from advantage.training.collector import RolloutCollector
 from advantage.training.config import RunConfig
@@ -123,7 +124,7 @@ class RolloutWorker:
         cfg = self.config
         self.envs = make_vec_env(cfg.env, num_envs, backend=cfg.env_backend, env_kwargs=cfg.env_kwargs)
         torch.manual_seed(torch_seed)
-        self.model = agent if agent is not None else ActorCritic(
+        self.model = agent if agent is not None else make_model(
             self.envs.env_observation_space, self.envs.single_action_space, cfg.model
         )
         self.collector = RolloutCollector(self.envs, self.model, cfg.trainer.nsteps, torch.device("cpu"))
