@@ -139,3 +139,37 @@ def test_the_import_reader_sees_relative_nested_and_type_checking_imports(tmp_pa
     found = imports_of(module, known)
     assert "advantage.data.batch" in found  # module level
     assert "advantage.training.plot" in found  # inside a function
+
+
+# -- the test tree mirrors the package ----------------------------------------------------------
+TESTS = Path(__file__).resolve().parent
+WHOLE_PACKAGE = ("layers", "combinations", "learning")
+"""Tests at the top of ``tests/`` that are about the package as a whole, not one module."""
+
+
+def _names_a_module(test_name: str, modules: set[str]) -> bool:
+    return any(test_name == m or test_name.startswith(f"{m}_") for m in modules)
+
+
+def test_the_tests_mirror_the_package() -> None:
+    """``tests/<package>/test_<module>[_aspect].py`` for a module (or the package) it tests;
+    ``tests/test_<module>...`` for the top-level modules, plus the whole-package tests."""
+    packages = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists()}
+    misplaced = []
+    for test in sorted(TESTS.rglob("test_*.py")):
+        where = test.parent.relative_to(TESTS).parts
+        name = test.stem.removeprefix("test_")
+        if not where:
+            top = {p.stem for p in PACKAGE.glob("*.py") if p.stem != "__init__"}
+            if not _names_a_module(name, top | set(WHOLE_PACKAGE)):
+                misplaced.append(f"tests/{test.name}: names no top-level module of advantage")
+            continue
+        package = PACKAGE.joinpath(*where)
+        if not (package / "__init__.py").exists():
+            misplaced.append(f"{test.relative_to(TESTS.parent)}: advantage/{'/'.join(where)} is not a package")
+            continue
+        modules = {p.stem for p in package.glob("*.py")} | {p.name for p in package.iterdir() if p.is_dir()}
+        if not _names_a_module(name, modules | {package.name}):
+            misplaced.append(f"{test.relative_to(TESTS.parent)}: names no module of advantage/{'/'.join(where)}")
+    assert not misplaced, "\n".join(misplaced)
+    assert packages <= {p.name for p in TESTS.iterdir() if p.is_dir()}, "a package without its tests/<package>/"

@@ -20,7 +20,7 @@ from advantage.app.defaults import default_config
 from advantage.cli import main
 from advantage.tools import bench, suite, suite_report, suite_runs, zoo
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_sb3_hparams_match_stable_baselines3_defaults():

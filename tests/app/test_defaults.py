@@ -210,8 +210,8 @@ def test_the_tables_ship_with_the_package():
 
     import tomllib
 
-    pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    pyproject = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
     assert "defaults.toml" in pyproject["tool"]["setuptools"]["package-data"]["advantage.app"]
     assert pyproject["project"]["optional-dependencies"]["box2d"] == ["gymnasium[box2d]>=1.0"]
-    makefile = (Path(__file__).parents[1] / "Makefile").read_text()
+    makefile = (Path(__file__).parents[2] / "Makefile").read_text()
     assert "box2d" in next(line for line in makefile.splitlines() if "pip install" in line and "-e" in line)

@@ -361,7 +361,7 @@ def test_env_fault_on_a_ray_worker_names_the_env(tmp_path):
     """A failing env on worker 1 (its second env: env 3 of the run) ends the run in one line."""
     (tmp_path / "sitecustomize.py").write_text("import faulty_envs  # noqa: F401\n")  # workers register it too
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), str(Path(__file__).parent), env.get("PYTHONPATH", "")])
+    env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), str(Path(__file__).parents[1]), env.get("PYTHONPATH", "")])
     done = subprocess.run(
         [sys.executable, "-m", "advantage.cli", "train", "--env", "FaultyRaise-v0", "--backend", "ray",
          *RAY_ENDLESS, "--seed", "2", "--run-dir", str(tmp_path / "run")],

@@ -26,7 +26,7 @@ from advantage.envs.vector import make_vec_env
 from advantage.models import ModelConfig
 from advantage.training.config import RunConfig, TrainerConfig
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 QUICK = TrainerConfig(nsteps=32, validate_freq=0, total_steps=512)
 
 
