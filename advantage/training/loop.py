@@ -41,11 +41,22 @@ MEMORY_KEYS = ("memory", "episode_start")
 feed-forward model's memory is empty, so a checkpoint without them resumes it just the same)."""
 
 
+RENAMED_RESUME_KEYS = {"recurrent_state": "memory"}
+"""Resume keys of earlier checkpoints under their current names (LSTM runs saved their state as
+``recurrent_state``, the same (2 · towers, N, C) tensor the memory is now)."""
+
+
+def current_resume_state(payload: dict[str, Any]) -> dict[str, Any]:
+    """``payload["resume"]`` with keys of earlier checkpoint versions renamed (empty if absent)."""
+    resume = payload.get("resume") if isinstance(payload.get("resume"), dict) else {}
+    return {RENAMED_RESUME_KEYS.get(key, key): value for key, value in resume.items()}
+
+
 def missing_resume_keys(payload: dict[str, Any], recurrent: bool = False) -> list[str]:
     """The keys a checkpoint needs to continue its run exactly and lacks."""
     top = [k for k in ("env_steps", "updates", "best_eval_return") if k not in payload]
     needed = RESUME_KEYS + (MEMORY_KEYS if recurrent else ())
-    resume = payload.get("resume") if isinstance(payload.get("resume"), dict) else {}
+    resume = current_resume_state(payload)
     return top + [f"resume.{k}" for k in needed if k not in resume]
 
 
@@ -366,7 +377,7 @@ class SyncMultiEnvTrainer:
             )
         self.model.load_state_dict(payload["model"])
         self.algorithm.load_state_dict(payload["algorithm"])
-        resume = payload["resume"]
+        resume = current_resume_state(payload)
         self.env_steps = self.start_steps = payload["env_steps"]
         self.updates = payload["updates"]
         self.best_eval = payload["best_eval_return"]

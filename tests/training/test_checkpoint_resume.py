@@ -290,10 +290,11 @@ def test_cli_refuses_to_train_over_an_existing_run(tmp_path, capsys):
     assert (tmp_path / "run" / "metrics.csv").read_bytes() == before
 
 
-@pytest.mark.parametrize("policy", ["mlp", "lstm"])
-def test_api_resume_matches_an_uninterrupted_run(tmp_path, policy):
+@pytest.mark.parametrize("policy, saved_as", [("mlp", "current"), ("lstm", "current"), ("lstm", "earlier")])
+def test_api_resume_matches_an_uninterrupted_run(tmp_path, policy, saved_as):
     """Stop at 1,024 steps, resume to 2,048: bit for bit the run that never stopped (the LSTM's
-    carried state and episode-start mask are restored with the envs)."""
+    carried state and episode-start mask are restored with the envs). ``earlier``: the checkpoint
+    holds the LSTM state under the key checkpoints before the one policy interface used."""
     from advantage.app.defaults import default_config
 
     config = default_config("ppo", "CartPole-v1").with_overrides([
@@ -304,6 +305,11 @@ def test_api_resume_matches_an_uninterrupted_run(tmp_path, policy):
     ])
     reference = PPO(run_config=config).learn(2048, run_dir=tmp_path / "reference")
     PPO(run_config=config).learn(1024, run_dir=tmp_path / "stopped")
+    if saved_as == "earlier":
+        for path in (tmp_path / "stopped" / "checkpoints").glob("step_*.pt"):
+            payload = torch.load(path, weights_only=True)
+            payload["resume"]["recurrent_state"] = payload["resume"].pop("memory")
+            torch.save(payload, path)
     resumed = PPO.resume(tmp_path / "stopped").learn(1024)
     assert resumed.summary["resumed_from_step"] == 1024
     for key, value in reference.model.state_dict().items():
