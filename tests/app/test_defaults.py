@@ -143,6 +143,10 @@ RETUNED: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
         "run": {"num_envs": 16},
         "model": {"activation": "relu", "ortho_init": False, "normalize_reward": True},
     },
+    ("a2c", "CartPoleNoVel-v1"): {
+        "run": {"num_envs": 16},
+        "model": {"activation": "relu", "ortho_init": False, "normalize_reward": True},
+    },
 }
 
 
