@@ -76,19 +76,27 @@ class Rollout:
         return torch.cat([self.values[1:], self.last_value.unsqueeze(0)])
 
 
-def flatten(rollout: Rollout, advantages: torch.Tensor, returns: torch.Tensor, keep: torch.Tensor) -> RolloutBatch:
-    """The kept transitions as one flat batch (one gather per field, no loop)."""
+def _kept_transitions(
+    source: Rollout | SequenceBatch, advantages: torch.Tensor, returns: torch.Tensor, keep: torch.Tensor
+) -> tuple[RolloutBatch, torch.Tensor]:
+    """The transitions ``keep`` marks in (time, env-or-sequence, ...) fields as one flat batch (one
+    gather per field, no loop), and their flat time-major positions."""
     idx = keep.reshape(-1).nonzero().squeeze(1)
 
     def flat(x: torch.Tensor) -> torch.Tensor:
         return x.reshape(-1, *x.shape[2:])[idx]
 
-    r = rollout
-    return RolloutBatch(
-        obs=flat(r.obs), actions=flat(r.actions), policy=flat(r.policy), values=flat(r.values),
+    batch = RolloutBatch(
+        obs=flat(source.obs), actions=flat(source.actions), policy=flat(source.policy), values=flat(source.values),
         advantages=flat(advantages), returns=flat(returns),
-        action_mask=None if r.action_mask is None else flat(r.action_mask),
+        action_mask=None if source.action_mask is None else flat(source.action_mask),
     )
+    return batch, idx
+
+
+def flatten(rollout: Rollout, advantages: torch.Tensor, returns: torch.Tensor, keep: torch.Tensor) -> RolloutBatch:
+    """The kept transitions as one flat batch."""
+    return _kept_transitions(rollout, advantages, returns, keep)[0]
 
 
 @dataclass
@@ -124,17 +132,7 @@ class SequenceBatch:
 
     def kept(self) -> tuple[RolloutBatch, torch.Tensor]:
         """The kept transitions as a flat batch, and their flat (time-major) positions."""
-        idx = self.keep.reshape(-1).nonzero().squeeze(1)
-
-        def flat(x: torch.Tensor) -> torch.Tensor:
-            return x.reshape(-1, *x.shape[2:])[idx]
-
-        batch = RolloutBatch(
-            obs=flat(self.obs), actions=flat(self.actions), policy=flat(self.policy),
-            values=flat(self.values), advantages=flat(self.advantages), returns=flat(self.returns),
-            action_mask=None if self.action_mask is None else flat(self.action_mask),
-        )
-        return batch, idx
+        return _kept_transitions(self, self.advantages, self.returns, self.keep)
 
 
 def sequences(
