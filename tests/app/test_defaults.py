@@ -226,3 +226,14 @@ def test_the_tables_ship_with_the_package():
     assert pyproject["project"]["optional-dependencies"]["box2d"] == ["gymnasium[box2d]>=1.0"]
     makefile = (Path(__file__).parents[2] / "Makefile").read_text()
     assert "box2d" in next(line for line in makefile.splitlines() if "pip install" in line and "-e" in line)
+
+
+@pytest.mark.parametrize("algo, env_id, steps, validate_every", [
+    ("ppo", "LunarLander-v3", 1_000_000, 20_000), ("a2c", "LunarLander-v3", 1_000_000, 20_000),
+    ("ppo", "LunarLanderContinuous-v3", 1_000_000, 20_000), ("a2c", "LunarLanderContinuous-v3", 1_000_000, 20_000),
+    ("ppo", "BipedalWalker-v3", 5_000_000, 100_000), ("a2c", "BipedalWalker-v3", 5_000_000, 100_000),
+])
+def test_box2d_runs_get_the_zoos_budget_and_a_validation_grid_to_match(algo, env_id, steps, validate_every):
+    """`advantage train --env LunarLander-v3` alone trains long enough to land (not the generic 100k)."""
+    trainer = default_config(algo, env_id).trainer
+    assert (trainer.total_steps, trainer.validate_freq) == (steps, validate_every)
