@@ -147,6 +147,12 @@ RETUNED: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
         "run": {"num_envs": 16},
         "model": {"activation": "relu", "ortho_init": False, "normalize_reward": True},
     },
+    ("ppo", "HalfCheetah-v5"): {
+        "model": {"hidden_sizes": (256, 256), "activation": "relu", "ortho_init": False, "log_std_init": -2.0},
+        "algorithm": {"lr": 2.0633e-5, "lr_final": 2.0633e-5, "epochs": 20, "minibatches": 8, "clip_ratio": 0.1,
+                      "entropy_coeff": 0.000401762, "value_coeff": 0.58096, "grad_clip": 0.8},
+        "trainer": {"nsteps": 512, "gamma": 0.98, "lambda_": 0.92},
+    },
 }
 
 
