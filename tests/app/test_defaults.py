@@ -153,6 +153,9 @@ RETUNED: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
                       "entropy_coeff": 0.000401762, "value_coeff": 0.58096, "grad_clip": 0.8},
         "trainer": {"nsteps": 512, "gamma": 0.98, "lambda_": 0.92},
     },
+    ("a2c", "HalfCheetah-v5"): {
+        "model": {"use_sde": True, "log_std_init": -2.0, "ortho_init": False}, "algorithm": {"lr": 9.6e-4},
+    },
 }
 
 
