@@ -184,7 +184,7 @@ TRAIN_ERRORS = [
     (["--env", "CartPol-v1"], "did you mean 'CartPole-v1'"),
     (["--algo", "ppo2"], "did you mean 'ppo'"),
     (["--set", "env_backend=bogus"], "env_backend must be one of"),
-    (["--env", "Pendulum-v1", "--set", "env_backend=vector"], "no numpy-vectorised"),
+    (["--env", "MountainCarContinuous-v0", "--set", "env_backend=vector"], "no numpy-vectorised"),
     (["--env", "CartPole-v1", "--env-kwargs", "not json"], "--env-kwargs must be a JSON object"),
     (["--env", "no_such_module_q:Env-v0"], "cannot import module 'no_such_module_q'"),
     (["--config", "{bad_toml}"], "is not valid TOML"),

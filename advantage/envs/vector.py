@@ -39,12 +39,16 @@ from advantage.envs.atari import (
     make_atari_env,
     register_ale,
 )
+from advantage.envs.classic_vector import VECTOR_ENVS
 from advantage.envs.pomdp import register as _register_pomdp_envs
 from advantage.errors import EnvironmentFault, EnvironmentWorkerError, describe
 
 _register_pomdp_envs()  # CartPoleNoVel-v1
 
 BACKENDS = ("auto", "vector", "sync", "async", "envpool")
+VECTOR_MIN_ENVS = 3
+"""``auto`` steps fewer copies of an env of :mod:`advantage.envs.classic_vector` with ``sync``:
+one step of 1-2 Gymnasium Acrobots (63 µs each) or Pendulums (11 µs) is cheaper than a vectorised step."""
 
 EnvFactory = Callable[[], gym.Env]
 """A callable returning a new env (an env class, ``functools.partial(gym.make, ...)``, a lambda)."""
@@ -121,7 +125,10 @@ def check_env_id(env_id: str) -> None:
 
 
 def has_vector_entry_point(env_id: str) -> bool:
-    """Whether Gymnasium ships a numpy-vectorised implementation of this env (CartPole does)."""
+    """Whether a numpy-vectorised implementation of this env exists: Gymnasium's (CartPole) or
+    advantage's (:mod:`advantage.envs.classic_vector`: Acrobot, MountainCar, Pendulum)."""
+    if env_id in VECTOR_ENVS:
+        return True
     spec = env_spec(env_id)
     return getattr(spec, "vector_entry_point", None) is not None
 
@@ -233,6 +240,10 @@ def _make_gym_vector_env(
         if is_atari_id(env_id):
             return EnvPoolAtari(env_id, num_envs, training)
         return EnvPoolVectorEnv(env_id, num_envs, env_kwargs)
+    if backend == "vector" and env_id in VECTOR_ENVS:
+        kwargs = dict(env_kwargs)  # gym.make's own time-limit argument, as `sync` accepts it
+        max_episode_steps = kwargs.pop("max_episode_steps", None) or env_spec(env_id).max_episode_steps
+        return VECTOR_ENVS[env_id](num_envs, max_episode_steps, **kwargs)
     if backend == "vector":
         return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", **env_kwargs)
     if backend == "sync":
@@ -403,6 +414,12 @@ class VecEnv:
         }
         return {"env": env_state, "vec": encode(own)}, []
 
+    def saved_by_another_backend(self, state: dict[str, Any]) -> str | None:
+        """The env class that saved ``state`` when it is not this env's (a checkpoint of a run that
+        stepped its envs with another backend), else None."""
+        saved = state["env"]["class"]
+        return saved if saved != type(self.env).__name__ else None
+
     def set_state(self, state: dict[str, Any]) -> None:
         """Restore :meth:`get_state`'s result into an env made with the same id, size and backend."""
         restore_env(self.env, state["env"])
@@ -429,9 +446,11 @@ class VecEnv:
             self.env.close()
 
 
-def resolve_backend(env_id: str | EnvFactory, backend: str) -> str:
-    """``auto`` picks Gymnasium's numpy-vectorised env where one exists, else ``sync``
-    (a factory: ``sync`` or ``async`` only)."""
+def resolve_backend(env_id: str | EnvFactory, backend: str, num_envs: int | None = None) -> str:
+    """``auto`` picks a numpy-vectorised env where one exists, else ``sync`` (a factory: ``sync`` or
+    ``async`` only). advantage's own vectorised envs (Acrobot, MountainCar, Pendulum) cost a fixed
+    ~30-140 µs a step, so below ``VECTOR_MIN_ENVS`` copies ``auto`` steps Gymnasium's envs one by one;
+    both give the same trajectories."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown env backend {backend!r}; choose one of {BACKENDS}")
     if callable(env_id):
@@ -439,7 +458,8 @@ def resolve_backend(env_id: str | EnvFactory, backend: str) -> str:
             raise ValueError(f"env_backend {backend} needs a registered env id; an env factory runs on sync or async")
         return "sync" if backend == "auto" else backend
     if backend == "auto":
-        return "vector" if has_vector_entry_point(env_id) else "sync"
+        few = env_id in VECTOR_ENVS and num_envs is not None and num_envs < VECTOR_MIN_ENVS
+        return "vector" if has_vector_entry_point(env_id) and not few else "sync"
     if backend == "vector" and not has_vector_entry_point(env_id):
         raise ValueError(
             f"{env_id} has no numpy-vectorised implementation; use env_backend sync or async"
@@ -471,7 +491,7 @@ def make_vec_env(
         raise ValueError(f"num_envs must be >= 1, got {num_envs}")
     if not callable(env_id):
         check_env_id(env_id)
-    backend = resolve_backend(env_id, backend)
+    backend = resolve_backend(env_id, backend, num_envs)
     atari = not callable(env_id) and is_atari_id(import_env_module(env_id))
     env = VecEnv(
         _make_gym_vector_env(env_id, num_envs, backend, dict(env_kwargs or {}), training),

@@ -386,6 +386,9 @@ class SyncMultiEnvTrainer:
         self.wall_time_before = resume["wall_time"]
         self.loop = LoopState(**decode(resume["loop"]))
         restore_rng(resume["rng"])
+        other_backend = resume["envs"] is not None and self.envs.saved_by_another_backend(resume["envs"])
+        if other_backend:  # e.g. saved stepping Gymnasium's envs one by one, now numpy-vectorised
+            resume = {**resume, "envs": None, "envs_uncaptured": [f"saved by {other_backend}, now {type(self.envs.env).__name__}"]}
         if resume["envs"] is not None:
             self.envs.set_state(resume["envs"])
             self.collector.obs = decode(resume["obs"])

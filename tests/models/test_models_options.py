@@ -23,11 +23,12 @@ from advantage.training.config import RunConfig
 
 OBS = spaces.Box(-np.inf, np.inf, (3,), np.float32)
 ACT = spaces.Box(-2.0, 2.0, (2,), np.float32)
+PENDULUM_ACT = spaces.Box(-2.0, 2.0, (1,), np.float32)
 
 
-def sde_model(**kw) -> ActorCritic:
+def sde_model(action_space: spaces.Box = ACT, **kw) -> ActorCritic:
     torch.manual_seed(0)
-    return ActorCritic(OBS, ACT, ModelConfig(use_sde=True, **kw))
+    return ActorCritic(OBS, action_space, ModelConfig(use_sde=True, **kw))
 
 
 # -- gSDE ------------------------------------------------------------------------------------------
@@ -74,7 +75,7 @@ def test_sde_noise_is_a_function_of_the_state_until_resampled():
 
 @pytest.mark.parametrize("freq, expected", [(-1, [0]), (4, [0, 4, 8]), (5, [0, 5])])
 def test_exploration_is_resampled_at_each_rollout_start_and_every_sde_sample_freq_steps(freq, expected):
-    model = sde_model(sde_sample_freq=freq)
+    model = sde_model(PENDULUM_ACT, sde_sample_freq=freq)
     envs = make_vec_env("Pendulum-v1", 3)
     collector = RolloutCollector(envs, model, 10, torch.device("cpu"))
     collector.reset(seed=0)
@@ -99,7 +100,7 @@ def test_exploration_is_resampled_at_each_rollout_start_and_every_sde_sample_fre
 
 
 def test_log_probs_at_training_equal_those_seen_while_acting():
-    model = sde_model(sde_sample_freq=2)
+    model = sde_model(PENDULUM_ACT, sde_sample_freq=2)
     envs = make_vec_env("Pendulum-v1", 2)
     collector = RolloutCollector(envs, model, 16, torch.device("cpu"))
     collector.reset(seed=1)

@@ -404,7 +404,7 @@ def test_make_vec_env_errors():
     with pytest.raises(ValueError, match="backend"):
         make_vec_env("CartPole-v1", 2, backend="threads")
     with pytest.raises(ValueError, match="numpy-vectorised"):
-        make_vec_env("Pendulum-v1", 2, backend="vector")
+        make_vec_env("MountainCarContinuous-v0", 2, backend="vector")
 
 
 @pytest.mark.parametrize("backend", ["vector", "sync"])
