@@ -154,6 +154,7 @@ RETUNED: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
         "trainer": {"nsteps": 512, "gamma": 0.98, "lambda_": 0.92},
     },
     ("a2c", "HalfCheetah-v5"): {
+        "run": {"num_envs": 8},
         "model": {"use_sde": True, "log_std_init": -2.0, "ortho_init": False}, "algorithm": {"lr": 9.6e-4},
     },
 }
