@@ -7,8 +7,9 @@ a few dozen array operations.
 
 Each class reproduces Gymnasium's env bit for bit: the same float64 and float32 arithmetic in the
 same order (squares of float64 numbers as ``np.float_power``: Gymnasium squares numpy scalars with
-``pow``, which rounds differently from ``x * x`` in about 1 case in 1,000), and one random generator per copy, seeded as ``SyncVectorEnv`` seeds its envs
-(``reset(seed=s)`` seeds copy i with ``s + i``). A run therefore takes the same trajectory whether
+``pow``, which rounds differently from ``x * x`` in about 1 case in 1,000), and one random
+generator per copy, seeded as ``SyncVectorEnv`` seeds its envs (``reset(seed=s)`` seeds copy i
+with ``s + i``). A run therefore takes the same trajectory whether
 ``env_backend`` is ``vector`` or ``sync``; the tests compare every observation, reward and flag
 against ``SyncVectorEnv`` of Gymnasium's own envs. Episodes end as with ``gym.make``: truncated
 after the registered ``max_episode_steps``, then reset on the next step (``AutoresetMode.NEXT_STEP``:
@@ -64,13 +65,12 @@ class ClassicVectorEnv(VectorEnv):
             seeds = [None] * self.num_envs
         if len(seeds) != self.num_envs:
             raise ValueError(f"{len(seeds)} seeds for {self.num_envs} envs")
-        for i, copy_seed in enumerate(seeds):
-            if copy_seed is not None or i >= len(self.generators):
-                generator = seeding.np_random(copy_seed)[0]
-                if i < len(self.generators):
-                    self.generators[i] = generator
-                else:
-                    self.generators.append(generator)
+        if not self.generators:  # unseeded copies draw fresh entropy, as Gymnasium's envs do
+            self.generators = [seeding.np_random(copy_seed)[0] for copy_seed in seeds]
+        else:  # reset() without a seed continues each copy's generator
+            for i, copy_seed in enumerate(seeds):
+                if copy_seed is not None:
+                    self.generators[i] = seeding.np_random(copy_seed)[0]
         obs = np.zeros((self.num_envs, *self.single_observation_space.shape), dtype=np.float32)
         for i in range(self.num_envs):
             obs[i] = self._reset_copy(i)
