@@ -127,7 +127,7 @@ def _wrap(x: np.ndarray, low: float, high: float) -> np.ndarray:
 
 class AcrobotVectorEnv(ClassicVectorEnv):
     """Gymnasium's ``AcrobotEnv`` ("book" dynamics, no torque noise), one Runge-Kutta step of
-    dt = 0.2 for all copies at once. State columns: θ1, θ2, θ̇1, θ̇2 (float64)."""
+    dt = 0.2 for all copies at once. State rows: θ1, θ2, θ̇1, θ̇2 of every copy (float64)."""
 
     dt = 0.2
     LINK_LENGTH_1 = 1.0
@@ -143,11 +143,11 @@ class AcrobotVectorEnv(ClassicVectorEnv):
     def __init__(self, num_envs: int = 1, max_episode_steps: int = 500) -> None:
         high = np.array([1.0, 1.0, 1.0, 1.0, self.MAX_VEL_1, self.MAX_VEL_2], dtype=np.float32)
         super().__init__(num_envs, max_episode_steps, spaces.Box(-high, high, dtype=np.float32), spaces.Discrete(3))
-        self.state = np.zeros((num_envs, 4), dtype=np.float64)
+        self.state = np.zeros((4, num_envs), dtype=np.float64)
 
     def _reset_copy(self, i: int) -> np.ndarray:
         s = self.generators[i].uniform(low=-0.1, high=0.1, size=(4,)).astype(np.float32)
-        self.state[i] = s
+        self.state[:, i] = s
         # the reset observation is computed from the float32 state, as Gymnasium's is
         return np.array([np.cos(s[0]), np.sin(s[0]), np.cos(s[1]), np.sin(s[1]), s[2], s[3]], dtype=np.float32)
 
@@ -172,7 +172,7 @@ class AcrobotVectorEnv(ClassicVectorEnv):
 
     def _step_all(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         torque = self.TORQUES[actions]
-        y0 = tuple(self.state.T)
+        y0 = tuple(self.state)
         dt, dt2 = self.dt, self.dt / 2.0
         k1 = self._derivatives(*y0, torque)
         k2 = self._derivatives(*(y + dt2 * k for y, k in zip(y0, k1)), torque)
@@ -184,7 +184,7 @@ class AcrobotVectorEnv(ClassicVectorEnv):
         theta1, theta2 = _wrap(theta1, -pi, pi), _wrap(theta2, -pi, pi)
         dtheta1 = np.minimum(np.maximum(dtheta1, -self.MAX_VEL_1), self.MAX_VEL_1)
         dtheta2 = np.minimum(np.maximum(dtheta2, -self.MAX_VEL_2), self.MAX_VEL_2)
-        self.state = np.stack([theta1, theta2, dtheta1, dtheta2], axis=1)
+        self.state = np.stack([theta1, theta2, dtheta1, dtheta2])
         terminated = -np.cos(theta1) - np.cos(theta2 + theta1) > 1.0
         reward = np.where(terminated, 0.0, -1.0)
         obs = np.stack([np.cos(theta1), np.sin(theta1), np.cos(theta2), np.sin(theta2), dtheta1, dtheta2],
