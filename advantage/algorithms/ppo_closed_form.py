@@ -47,13 +47,6 @@ from advantage.models.heads import CategoricalHead, GaussianHead
 HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
 
-def _probe_fused_adam() -> None:
-    p, g, m, v = (torch.zeros(2) for _ in range(4))
-    step = torch.zeros(())
-    torch._fused_adam_([p], [g], [m], [v], [], [step], amsgrad=False, lr=1e-3, beta1=0.9, beta2=0.999,
-                       weight_decay=0.0, eps=1e-8, maximize=False, grad_scale=None, found_inf=None)
-
-
 PRIVATE_OPS: dict[str, Callable[[], object]] = {
     "aten.tanh_backward": lambda: torch.ops.aten.tanh_backward(torch.ones(2), torch.zeros(2)),
     "aten.threshold_backward": lambda: torch.ops.aten.threshold_backward(torch.ones(2), torch.ones(2), 0),
@@ -63,10 +56,6 @@ PRIVATE_OPS: dict[str, Callable[[], object]] = {
 }
 """The private torch kernels the closed form calls, each with a probe that runs it on a tiny input.
 They are not public API (``pyproject.toml`` allows any torch >= 2.2), so each is tried before use."""
-
-FUSED_ADAM_PROBE: Callable[[], object] = _probe_fused_adam
-"""``torch._fused_adam_`` (the optimiser step, called directly); without it ``optimizer.step()`` runs."""
-
 
 def _works(probe: Callable[[], object]) -> bool:
     try:
@@ -80,12 +69,6 @@ def _works(probe: Callable[[], object]) -> bool:
 def private_ops_work() -> bool:
     """Whether every kernel in :data:`PRIVATE_OPS` exists and runs in this torch (checked once)."""
     return all(_works(probe) for probe in PRIVATE_OPS.values())
-
-
-@cache
-def fused_adam_works() -> bool:
-    """Whether ``torch._fused_adam_`` exists and takes the arguments used here (checked once)."""
-    return _works(FUSED_ADAM_PROBE)
 
 
 class ClosedFormPPO:
@@ -242,41 +225,8 @@ class ClosedFormPPO:
             coef = algo.config.grad_clip / (norm + 1e-6)
             if coef < 1.0:
                 torch._foreach_mul_(grads, coef)
-        self._optimizer_step()
+        self.algo.optimizer.step()
         return norm
-
-    def _adam_kernel(self):
-        """The fused-Adam kernel that ``optimizer.step()`` would run, called directly: the same
-        arithmetic on the optimiser's own state, without ~25 µs of per-call bookkeeping (half of
-        a 64-sample step's optimiser time). Falls back to ``optimizer.step`` for anything else
-        (RMSprop, unfused Adam, options the direct call does not cover, state not yet created)."""
-        optimizer = self.algo.optimizer
-        group = optimizer.param_groups[0]
-        plain_fused_adam = (
-            isinstance(optimizer, torch.optim.Adam) and len(optimizer.param_groups) == 1
-            and group.get("fused") and not group["amsgrad"] and not group["maximize"]
-            and not group["weight_decay"] and not group.get("decoupled_weight_decay")
-            and not group["capturable"] and not group["differentiable"]
-            and not isinstance(group["lr"], torch.Tensor)
-        )
-        states = [optimizer.state.get(p) for p in group["params"]]
-        if not plain_fused_adam or not all(states) or not fused_adam_works():
-            return optimizer.step
-        params = group["params"]
-        exp_avgs = [s["exp_avg"] for s in states]
-        exp_avg_sqs = [s["exp_avg_sq"] for s in states]
-        steps = [s["step"] for s in states]
-        beta1, beta2 = group["betas"]
-
-        def step() -> None:
-            torch._foreach_add_(steps, 1)
-            torch._fused_adam_(
-                params, [p.grad for p in params], exp_avgs, exp_avg_sqs, [], steps, amsgrad=False,
-                lr=group["lr"], beta1=beta1, beta2=beta2, weight_decay=0.0, eps=group["eps"],
-                maximize=False, grad_scale=None, found_inf=None,
-            )
-
-        return step
 
     # -- the update ----------------------------------------------------------------------------
     @torch.no_grad()
@@ -287,7 +237,6 @@ class ClosedFormPPO:
         size = max(1, math.ceil(len(batch) / cfg.minibatches))
         old_logp, _ = log_prob_entropy(model.head.unpack(batch.policy), batch.actions, name="logit_old")
         obs = model._normalize(batch.obs.float()).flatten(1)  # as ActorCritic.forward, then MLP's flatten
-        self._optimizer_step = self._adam_kernel()  # its state may have been replaced (a loaded checkpoint)
         fields = (obs, batch.actions, old_logp, batch.advantages, batch.returns, batch.values)
         logged: list[dict[str, torch.Tensor]] = []
         grad_norm = 0.0

@@ -211,8 +211,11 @@ class SyncMultiEnvTrainer:
     def train(self) -> dict[str, Any]:
         cfg = self.config
         torch.set_num_threads(self._threads())
-        was_deterministic = torch.are_deterministic_algorithms_enabled()
-        torch.use_deterministic_algorithms(cfg.deterministic or was_deterministic)
+        # switched on (and back off) only when asked: the call imports torch._inductor (~1 s), and
+        # a caller's own setting, warn_only included, is left as it is
+        switch_deterministic = cfg.deterministic and not torch.are_deterministic_algorithms_enabled()
+        if switch_deterministic:
+            torch.use_deterministic_algorithms(True)
         if not self.resumed:
             torch.manual_seed(cfg.seed)
             np.random.seed(cfg.seed)
@@ -291,7 +294,8 @@ class SyncMultiEnvTrainer:
         finally:
             self.wall_time = wall()
             stop.uninstall()
-            torch.use_deterministic_algorithms(was_deterministic)
+            if switch_deterministic:
+                torch.use_deterministic_algorithms(False)
             progress.close()
             if logger:
                 logger.close()

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from advantage import A2C, PG, PPO, A2CConfig, Agent, PGConfig, PPOConfig, RunConfig
+from advantage.algorithms.ppo import PPOAlgorithm
 from advantage.app.defaults import default_config
 from advantage.envs.vector import check_env_id, make_vec_env
 from advantage.training.collector import RolloutCollector
@@ -161,6 +162,34 @@ def test_same_seed_same_run():
     torch.rand(10)
     b.learn()
     assert all(torch.equal(p, q) for p, q in zip(params(a), params(b)))
+
+
+def test_trainer_deterministic_switches_torch_for_the_run_only(monkeypatch):
+    """trainer.deterministic turns torch's deterministic algorithms on for the run and off after it;
+    a setting the caller made (warn_only included) is left untouched either way."""
+    during = []
+    real_update = PPOAlgorithm.update
+
+    def spy(self, batch):
+        during.append((torch.are_deterministic_algorithms_enabled(),
+                       torch.is_deterministic_algorithms_warn_only_enabled()))
+        return real_update(self, batch)
+
+    monkeypatch.setattr(PPOAlgorithm, "update", spy)
+    PPO("CartPole-v1", num_envs=2, trainer=tiny_trainer(deterministic=True)).learn()
+    assert during and all(d == (True, False) for d in during)
+    assert not torch.are_deterministic_algorithms_enabled()
+    during.clear()
+    PPO("CartPole-v1", num_envs=2, trainer=tiny_trainer(deterministic=False)).learn()
+    assert during and all(d == (False, False) for d in during)
+    try:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        during.clear()
+        PPO("CartPole-v1", num_envs=2, trainer=tiny_trainer(deterministic=True)).learn()
+        assert during and all(d == (True, True) for d in during)
+        assert torch.are_deterministic_algorithms_enabled() and torch.is_deterministic_algorithms_warn_only_enabled()
+    finally:
+        torch.use_deterministic_algorithms(False)
 
 
 # ------------------------------------------------------------------------ config validation

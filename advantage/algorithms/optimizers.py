@@ -1,0 +1,207 @@
+"""Adam and RMSprop steps without ``torch.optim``'s start-up cost.
+
+Creating any ``torch.optim`` optimiser imports ``torch._dynamo`` (its methods are wrapped to keep
+``torch.compile`` out of them): about 1 s at every launch on these machines, as long as importing
+torch itself, paid before the first update. The two optimisers here take the same steps with the
+same kernels and never import it:
+
+    Adam      m ← β₁ m + (1 − β₁) g,   v ← β₂ v + (1 − β₂) g²,
+              θ ← θ − lr · (m / (1 − β₁ᵗ)) / (√(v / (1 − β₂ᵗ)) + ε)
+              one ``torch._fused_adam_`` call, as ``torch.optim.Adam(fused=True)`` makes it
+    RMSprop   v ← α v + (1 − α) g²,   θ ← θ − lr · g / (√v + ε)
+              the foreach operations of ``torch.optim.RMSprop(foreach=True)``, in its order
+
+Their results equal ``torch.optim``'s bit for bit, and their ``state_dict`` is ``torch.optim``'s
+format, so checkpoints load into either (``tests/algorithms/test_optimizers.py``). The fused
+kernel is private torch API (``pyproject.toml`` allows torch >= 2.2, whose CPU lacks it), so it is
+probed once; without it :func:`make_optimizer` returns ``torch.optim.Adam(foreach=True)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import cache
+from typing import Any
+
+import torch
+from torch import nn
+
+
+def _probe_fused_adam() -> None:
+    p, g, m, v = (torch.zeros(2) for _ in range(4))
+    step = torch.zeros(())
+    torch._fused_adam_([p], [g], [m], [v], [], [step], amsgrad=False, lr=1e-3, beta1=0.9, beta2=0.999,
+                       weight_decay=0.0, eps=1e-8, maximize=False, grad_scale=None, found_inf=None)
+
+
+FUSED_ADAM_PROBE = _probe_fused_adam
+"""Runs ``torch._fused_adam_`` on a tiny input; raises where this torch lacks it or changed it."""
+
+
+@cache
+def fused_adam_works() -> bool:
+    """Whether ``torch._fused_adam_`` exists on the CPU and takes the arguments used here (checked once)."""
+    try:
+        FUSED_ADAM_PROBE()
+    except Exception:  # missing op, changed signature: torch.optim's foreach Adam runs instead
+        return False
+    return True
+
+
+def make_optimizer(
+    kind: str, params: Iterable[nn.Parameter], lr: float, eps: float, alpha: float = 0.99
+) -> Adam | RMSprop | torch.optim.Optimizer:
+    """The optimiser an :class:`~advantage.algorithms.base.Algorithm` steps with: ``adam`` or ``rmsprop``."""
+    params = list(params)
+    if kind not in ("adam", "rmsprop"):
+        raise ValueError(f"optimizer must be 'adam' or 'rmsprop', got {kind!r}")
+    # one device and dtype, as the models here have; anything else gets torch.optim's grouping
+    uniform = len({(p.device, p.dtype) for p in params}) == 1
+    if kind == "rmsprop":
+        return RMSprop(params, lr=lr, alpha=alpha, eps=eps) if uniform else torch.optim.RMSprop(
+            params, lr=lr, alpha=alpha, eps=eps, foreach=True)
+    if uniform and params[0].device.type in ("cpu", "cuda") and fused_adam_works():
+        return Adam(params, lr=lr, eps=eps)
+    return torch.optim.Adam(params, lr=lr, eps=eps, foreach=True)
+
+
+class _Optimizer:
+    """One parameter group, ``param_groups`` / ``state`` / ``zero_grad`` / ``state_dict`` as in
+    ``torch.optim``. Subclasses set :attr:`defaults`' fixed keys and implement :meth:`step`."""
+
+    fixed: dict[str, Any] = {}
+    """Group settings this class implements only at these values (a loaded state must match)."""
+    state_keys: tuple[str, ...] = ()
+
+    def __init__(self, params: Iterable[nn.Parameter], **hyper: Any) -> None:
+        params = list(params)
+        if not params:
+            raise ValueError(f"{type(self).__name__} got an empty parameter list")
+        self.defaults = {**hyper, **self.fixed}
+        self.param_groups: list[dict[str, Any]] = [{**self.defaults, "params": params}]
+        self.state: dict[nn.Parameter, dict[str, torch.Tensor]] = {}
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Drop every parameter's ``.grad`` (``set_to_none=False``: fill it with zeros instead)."""
+        for p in self.param_groups[0]["params"]:
+            if set_to_none:
+                p.grad = None
+            elif p.grad is not None:
+                p.grad.detach_().zero_()
+
+    def _tensors(self) -> tuple[list[nn.Parameter], list[torch.Tensor], list[dict[str, torch.Tensor]]]:
+        """The parameters that have a gradient, their gradients and their (created on first use) states."""
+        params = [p for p in self.param_groups[0]["params"] if p.grad is not None]
+        for p in params:
+            if p not in self.state:
+                self.state[p] = self._new_state(p)
+        return params, [p.grad for p in params], [self.state[p] for p in params]
+
+    def _new_state(self, p: nn.Parameter) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def step(self) -> None:
+        raise NotImplementedError
+
+    def state_dict(self) -> dict[str, Any]:
+        """``{"state": {index: tensors}, "param_groups": [settings with "params" as indices]}``, as torch.optim."""
+        params = self.param_groups[0]["params"]
+        group = {k: v for k, v in self.param_groups[0].items() if k != "params"}
+        return {
+            "state": {i: dict(self.state[p]) for i, p in enumerate(params) if p in self.state},
+            "param_groups": [{**group, "params": list(range(len(params)))}],
+        }
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore a :meth:`state_dict` (this class's or the matching torch.optim optimiser's)."""
+        params = self.param_groups[0]["params"]
+        groups = state_dict["param_groups"]
+        if len(groups) != 1 or len(groups[0]["params"]) != len(params):
+            sizes = [len(g["params"]) for g in groups]
+            raise ValueError(
+                f"the saved optimiser state has parameter groups of sizes {sizes}, but this "
+                f"{type(self).__name__} has one group of {len(params)} parameters: it belongs to another model"
+            )
+        saved = groups[0]
+        for key, value in self.fixed.items():
+            if key in saved and saved[key] != value and key not in ("foreach", "fused"):
+                raise ValueError(
+                    f"the saved optimiser state has {key}={saved[key]!r}; {type(self).__name__} "
+                    f"takes steps with {key}={value!r} only"
+                )
+        states: dict[nn.Parameter, dict[str, torch.Tensor]] = {}
+        for index, p in zip(saved["params"], params):
+            if index in state_dict["state"]:
+                states[p] = self._loaded_state(p, state_dict["state"][index])
+        self.state = states
+        self.param_groups[0].update({k: v for k, v in saved.items() if k != "params"}, **self.fixed)
+
+    def _loaded_state(self, p: nn.Parameter, saved: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        missing = [k for k in self.state_keys if k not in saved]
+        if missing:
+            raise ValueError(f"the saved optimiser state lacks {missing} for a parameter of shape {tuple(p.shape)}")
+        fresh = self._new_state(p)
+        return {k: saved[k].to(dtype=fresh[k].dtype, device=fresh[k].device).clone() for k in self.state_keys}
+
+
+class Adam(_Optimizer):
+    """Adam taking ``torch.optim.Adam(fused=True)``'s step: ``torch._fused_adam_`` on the same state."""
+
+    fixed = {"weight_decay": 0, "amsgrad": False, "maximize": False, "foreach": None, "capturable": False,
+             "differentiable": False, "fused": True, "decoupled_weight_decay": False}
+    state_keys = ("step", "exp_avg", "exp_avg_sq")
+
+    def __init__(self, params: Iterable[nn.Parameter], lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8) -> None:
+        super().__init__(params, lr=lr, betas=tuple(betas), eps=eps)
+
+    def _new_state(self, p: nn.Parameter) -> dict[str, torch.Tensor]:
+        return {"step": torch.zeros((), dtype=torch.float32, device=p.device),
+                "exp_avg": torch.zeros_like(p, memory_format=torch.preserve_format),
+                "exp_avg_sq": torch.zeros_like(p, memory_format=torch.preserve_format)}
+
+    @torch.no_grad()
+    def step(self) -> None:
+        group = self.param_groups[0]
+        params, grads, states = self._tensors()
+        if not params:
+            return
+        steps = [s["step"] for s in states]
+        beta1, beta2 = group["betas"]
+        torch._foreach_add_(steps, 1)
+        torch._fused_adam_(
+            params, grads, [s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states], [], steps,
+            amsgrad=False, lr=group["lr"], beta1=beta1, beta2=beta2, weight_decay=0.0, eps=group["eps"],
+            maximize=False, grad_scale=None, found_inf=None,
+        )
+
+
+class RMSprop(_Optimizer):
+    """RMSprop taking ``torch.optim.RMSprop(foreach=True)``'s step (no momentum, not centred)."""
+
+    fixed = {"momentum": 0, "centered": False, "weight_decay": 0, "capturable": False, "foreach": True,
+             "maximize": False, "differentiable": False}
+    state_keys = ("step", "square_avg")
+
+    def __init__(self, params: Iterable[nn.Parameter], lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8) -> None:
+        super().__init__(params, lr=lr, alpha=alpha, eps=eps)
+
+    def _new_state(self, p: nn.Parameter) -> dict[str, torch.Tensor]:
+        step_dtype = torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
+        return {"step": torch.zeros((), dtype=step_dtype),  # on the CPU, as torch.optim keeps it
+                "square_avg": torch.zeros_like(p, memory_format=torch.preserve_format)}
+
+    @torch.no_grad()
+    def step(self) -> None:
+        group = self.param_groups[0]
+        params, grads, states = self._tensors()
+        if not params:
+            return
+        alpha = group["alpha"]
+        square_avgs = [s["square_avg"] for s in states]
+        torch._foreach_add_([s["step"] for s in states], 1)
+        torch._foreach_mul_(square_avgs, alpha)
+        torch._foreach_addcmul_(square_avgs, grads, grads, value=1 - alpha)
+        avg = torch._foreach_sqrt(square_avgs)
+        torch._foreach_add_(avg, group["eps"])
+        torch._foreach_addcdiv_(params, grads, avg, value=-group["lr"])
