@@ -66,8 +66,8 @@ def make_optimizer(
 
 
 class _Optimizer:
-    """One parameter group, ``param_groups`` / ``state`` / ``zero_grad`` / ``state_dict`` as in
-    ``torch.optim``. Subclasses set :attr:`defaults`' fixed keys and implement :meth:`step`."""
+    """One parameter group, ``param_groups`` / ``state`` / ``zero_grad`` / ``step`` / ``state_dict`` as
+    in ``torch.optim``. Subclasses set :attr:`fixed` and :attr:`state_keys` and implement the update."""
 
     fixed: dict[str, Any] = {}
     """Group settings this class implements only at these values (a loaded state must match)."""
@@ -100,7 +100,16 @@ class _Optimizer:
     def _new_state(self, p: nn.Parameter) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 
+    @torch.no_grad()
     def step(self) -> None:
+        """One step on the parameters that have a gradient (their ``step`` counters advance by 1)."""
+        params, grads, states = self._tensors()
+        if params:
+            torch._foreach_add_([s["step"] for s in states], 1)
+            self._update(self.param_groups[0], params, grads, states)
+
+    def _update(self, group: dict[str, Any], params: list[nn.Parameter], grads: list[torch.Tensor],
+                states: list[dict[str, torch.Tensor]]) -> None:
         raise NotImplementedError
 
     def state_dict(self) -> dict[str, Any]:
@@ -160,17 +169,12 @@ class Adam(_Optimizer):
                 "exp_avg": torch.zeros_like(p, memory_format=torch.preserve_format),
                 "exp_avg_sq": torch.zeros_like(p, memory_format=torch.preserve_format)}
 
-    @torch.no_grad()
-    def step(self) -> None:
-        group = self.param_groups[0]
-        params, grads, states = self._tensors()
-        if not params:
-            return
-        steps = [s["step"] for s in states]
+    def _update(self, group: dict[str, Any], params: list[nn.Parameter], grads: list[torch.Tensor],
+                states: list[dict[str, torch.Tensor]]) -> None:
         beta1, beta2 = group["betas"]
-        torch._foreach_add_(steps, 1)
         torch._fused_adam_(
-            params, grads, [s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states], [], steps,
+            params, grads, [s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states], [],
+            [s["step"] for s in states],
             amsgrad=False, lr=group["lr"], beta1=beta1, beta2=beta2, weight_decay=0.0, eps=group["eps"],
             maximize=False, grad_scale=None, found_inf=None,
         )
@@ -191,15 +195,10 @@ class RMSprop(_Optimizer):
         return {"step": torch.zeros((), dtype=step_dtype),  # on the CPU, as torch.optim keeps it
                 "square_avg": torch.zeros_like(p, memory_format=torch.preserve_format)}
 
-    @torch.no_grad()
-    def step(self) -> None:
-        group = self.param_groups[0]
-        params, grads, states = self._tensors()
-        if not params:
-            return
+    def _update(self, group: dict[str, Any], params: list[nn.Parameter], grads: list[torch.Tensor],
+                states: list[dict[str, torch.Tensor]]) -> None:
         alpha = group["alpha"]
         square_avgs = [s["square_avg"] for s in states]
-        torch._foreach_add_([s["step"] for s in states], 1)
         torch._foreach_mul_(square_avgs, alpha)
         torch._foreach_addcmul_(square_avgs, grads, grads, value=1 - alpha)
         avg = torch._foreach_sqrt(square_avgs)
