@@ -80,6 +80,9 @@ class _Optimizer:
         self.defaults = {**hyper, **self.fixed}
         self.param_groups: list[dict[str, Any]] = [{**self.defaults, "params": params}]
         self.state: dict[nn.Parameter, dict[str, torch.Tensor]] = {}
+        self._columns: dict[str, list[torch.Tensor]] | None = None
+        """Each state key's tensors over all parameters, kept once every parameter has a state
+        (the usual case: then a step gathers only the gradients)."""
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Drop every parameter's ``.grad`` (``set_to_none=False``: fill it with zeros instead)."""
@@ -89,13 +92,21 @@ class _Optimizer:
             elif p.grad is not None:
                 p.grad.detach_().zero_()
 
-    def _tensors(self) -> tuple[list[nn.Parameter], list[torch.Tensor], list[dict[str, torch.Tensor]]]:
-        """The parameters that have a gradient, their gradients and their (created on first use) states."""
-        params = [p for p in self.param_groups[0]["params"] if p.grad is not None]
-        for p in params:
+    def _tensors(self) -> tuple[list[nn.Parameter], list[torch.Tensor], dict[str, list[torch.Tensor]]]:
+        """The parameters that have a gradient, their gradients, and their states' tensors by key
+        (states are created on first use)."""
+        params = self.param_groups[0]["params"]
+        grads = [p.grad for p in params]
+        if self._columns is not None and all(g is not None for g in grads):
+            return params, grads, self._columns
+        with_grad = [p for p, g in zip(params, grads) if g is not None]
+        for p in with_grad:
             if p not in self.state:
                 self.state[p] = self._new_state(p)
-        return params, [p.grad for p in params], [self.state[p] for p in params]
+        columns = {k: [self.state[p][k] for p in with_grad] for k in self.state_keys}
+        if len(with_grad) == len(params):
+            self._columns = columns
+        return with_grad, [p.grad for p in with_grad], columns
 
     def _new_state(self, p: nn.Parameter) -> dict[str, torch.Tensor]:
         raise NotImplementedError
@@ -103,13 +114,13 @@ class _Optimizer:
     @torch.no_grad()
     def step(self) -> None:
         """One step on the parameters that have a gradient (their ``step`` counters advance by 1)."""
-        params, grads, states = self._tensors()
+        params, grads, columns = self._tensors()
         if params:
-            torch._foreach_add_([s["step"] for s in states], 1)
-            self._update(self.param_groups[0], params, grads, states)
+            torch._foreach_add_(columns["step"], 1)
+            self._update(self.param_groups[0], params, grads, columns)
 
     def _update(self, group: dict[str, Any], params: list[nn.Parameter], grads: list[torch.Tensor],
-                states: list[dict[str, torch.Tensor]]) -> None:
+                columns: dict[str, list[torch.Tensor]]) -> None:
         raise NotImplementedError
 
     def state_dict(self) -> dict[str, Any]:
@@ -143,6 +154,7 @@ class _Optimizer:
             if index in state_dict["state"]:
                 states[p] = self._loaded_state(p, state_dict["state"][index])
         self.state = states
+        self._columns = None
         self.param_groups[0].update({k: v for k, v in saved.items() if k != "params"}, **self.fixed)
 
     def _loaded_state(self, p: nn.Parameter, saved: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -170,11 +182,10 @@ class Adam(_Optimizer):
                 "exp_avg_sq": torch.zeros_like(p, memory_format=torch.preserve_format)}
 
     def _update(self, group: dict[str, Any], params: list[nn.Parameter], grads: list[torch.Tensor],
-                states: list[dict[str, torch.Tensor]]) -> None:
+                columns: dict[str, list[torch.Tensor]]) -> None:
         beta1, beta2 = group["betas"]
         torch._fused_adam_(
-            params, grads, [s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states], [],
-            [s["step"] for s in states],
+            params, grads, columns["exp_avg"], columns["exp_avg_sq"], [], columns["step"],
             amsgrad=False, lr=group["lr"], beta1=beta1, beta2=beta2, weight_decay=0.0, eps=group["eps"],
             maximize=False, grad_scale=None, found_inf=None,
         )
@@ -196,9 +207,9 @@ class RMSprop(_Optimizer):
                 "square_avg": torch.zeros_like(p, memory_format=torch.preserve_format)}
 
     def _update(self, group: dict[str, Any], params: list[nn.Parameter], grads: list[torch.Tensor],
-                states: list[dict[str, torch.Tensor]]) -> None:
+                columns: dict[str, list[torch.Tensor]]) -> None:
         alpha = group["alpha"]
-        square_avgs = [s["square_avg"] for s in states]
+        square_avgs = columns["square_avg"]
         torch._foreach_mul_(square_avgs, alpha)
         torch._foreach_addcmul_(square_avgs, grads, grads, value=1 - alpha)
         avg = torch._foreach_sqrt(square_avgs)

@@ -174,3 +174,19 @@ def test_training_run_never_imports_torch_dynamo(tmp_path):
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-2000:]
+
+
+@pytest.mark.parametrize("kind", PAIRS)
+def test_loading_into_a_stepped_optimiser_replaces_the_state_it_steps_with(kind):
+    """A load after steps (a resume into a live agent) must step the loaded state, not the old one."""
+    make_ours, make_theirs = PAIRS[kind]
+    model, reference = _model(), _model()
+    ours, theirs = make_ours(model.parameters()), make_theirs(reference.parameters())
+    _train(model, ours, range(5, 8))  # ours has stepped (and built its per-key lists)
+    _train(reference, theirs, range(4))
+    model.load_state_dict(reference.state_dict())
+    ours.load_state_dict(theirs.state_dict())
+    _train(model, ours, range(4, 10))
+    _train(reference, theirs, range(4, 10))
+    for p, q in zip(model.parameters(), reference.parameters()):
+        assert torch.equal(p, q)
