@@ -13,6 +13,9 @@ graph. With ``g_n = ∂L/∂log π(a_n|s_n)`` and ``δ`` the gradient at a layer
     g_n = −r_n A_n / B where the unclipped term is the minimum (and no dual clip binds), else 0
     categorical logits z:  ∂L/∂z = g (onehot(a) − π) + (c_H / B) π (log π + H)
     Gaussian mean μ:       ∂L/∂μ = g (a − μ) / σ²;   ∂L/∂log σ = Σ_n g_n ((a − μ)² / σ² − 1) − c_H
+    gSDE, σ²_nj = Σ_i z_ni² e^{2 ℓ_ij} + ε (z the actor's features, detached):
+                           ∂L/∂σ²_nj = ½ σ⁻²_nj (g_n ((a − μ)²_nj / σ²_nj − 1) − c_H / B),
+                           ∂L/∂ℓ_ij = 2 e^{2 ℓ_ij} Σ_n z_ni² ∂L/∂σ²_nj
     value:                 ∂L/∂V_n = c_V (V_n − G_n) / B  (clipped: through V_clip where its error is larger)
     layer y = f(x Wᵀ + b): ∂L/∂W = δᵀ x,  ∂L/∂b = Σ_n δ_n,  ∂L/∂x = δ W,  δ = ∂L/∂y ⊙ f′
 
@@ -43,6 +46,7 @@ from advantage.losses.policy import log_prob_entropy
 from advantage.models.actor_critic import ActorCritic
 from advantage.models.encoders import MLP, tanh_
 from advantage.models.heads import CategoricalHead, GaussianHead
+from advantage.models.sde import VARIANCE_EPS, StateDependentNoiseHead
 
 HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
@@ -76,13 +80,13 @@ class ClosedFormPPO:
 
     @staticmethod
     def supports(model: nn.Module) -> bool:
-        """A plain :class:`ActorCritic` with MLP encoders and a categorical or Gaussian head
+        """A plain :class:`ActorCritic` with MLP encoders and a categorical, Gaussian or gSDE head
         (exactly those classes: a subclass may compute something else)."""
         return (
             type(model) is ActorCritic
             and type(model.actor_encoder) is MLP
             and (model.critic_encoder is None or type(model.critic_encoder) is MLP)
-            and type(model.head) in (CategoricalHead, GaussianHead)
+            and type(model.head) in (CategoricalHead, GaussianHead, StateDependentNoiseHead)
             and model.config.activation in ("tanh", "relu")
             and all(p.requires_grad for p in model.parameters())
         )
@@ -96,7 +100,8 @@ class ClosedFormPPO:
         self.actor = model.actor_encoder.linears
         self.critic = None if model.critic_encoder is None else model.critic_encoder.linears
         self.relu = model.config.activation == "relu"
-        self.gaussian = isinstance(model.head, GaussianHead)
+        self.sde = isinstance(model.head, StateDependentNoiseHead)
+        self.gaussian = self.sde or isinstance(model.head, GaussianHead)
         self.out = model.head.mu if self.gaussian else model.head.linear
         self.params = list(model.parameters())
 
@@ -133,7 +138,17 @@ class ClosedFormPPO:
         out = torch.addmm(self.out.bias, actor[-1], self.out.weight.t())
         value = torch.addmm(self.model.value_head.bias, critic[-1], self.model.value_head.weight.t()).squeeze(1)
 
-        if self.gaussian:
+        if self.sde:
+            log_std = self.model.head.log_std
+            features_sq = actor[-1].square()
+            std_sq = log_std.mul(2).exp()
+            var = features_sq.mm(std_sq).add_(VARIANCE_EPS)
+            inv_var = var.reciprocal()
+            half_log_var = var.log().mul_(0.5)
+            diff = actions - out
+            logp = (diff.square().mul(inv_var).mul_(-0.5) - half_log_var).sum(1) - HALF_LOG_2PI * out.shape[1]
+            entropy = half_log_var.sum(1).add_(out.shape[1] * (0.5 + HALF_LOG_2PI))
+        elif self.gaussian:
             log_std = self.model.head.log_std
             inv_var = log_std.mul(-2).exp()
             diff = actions - out
@@ -172,7 +187,11 @@ class ClosedFormPPO:
             value_sq = err.square()
             dv = err.mul(c_v / n).unsqueeze(1)
 
-        if self.gaussian:
+        if self.sde:
+            dout = diff.mul(inv_var).mul_(g.unsqueeze(1))
+            dvar = diff.square().mul_(inv_var).sub_(1).mul_(g.unsqueeze(1)).sub_(c_h / n).mul_(inv_var).mul_(0.5)
+            log_std.grad = features_sq.t().mm(dvar).mul_(std_sq).mul_(2)
+        elif self.gaussian:
             dout = diff.mul(inv_var).mul_(g.unsqueeze(1))
             log_std.grad = (diff.square().mul_(inv_var).sub_(1).mul_(g.unsqueeze(1))).sum(0).sub_(c_h)
         else:

@@ -62,6 +62,9 @@ CASES = [
     (False, {}, {}),
     (False, {"shared": True, "activation": "relu"}, {"value_clip": True, "entropy_coeff": 0.05}),
     (False, {"log_std_init": -1.0}, {"dual_clip": 3.0}),
+    (False, {"use_sde": True, "log_std_init": -1.0, "ortho_init": False}, {}),
+    (False, {"use_sde": True, "shared": True, "activation": "relu"}, {"value_clip": True, "entropy_coeff": 0.05}),
+    (False, {"use_sde": True, "hidden_sizes": (16,)}, {"entropy_coeff": 0.0, "normalize_advantage": False}),
 ]
 
 
@@ -103,6 +106,8 @@ def test_closed_form_is_used_only_where_it_applies():
     image = spaces.Box(0, 255, (4, 84, 84), np.uint8)
     assert not ClosedFormPPO.supports(ActorCritic(image, space, ModelConfig()))
     assert not ClosedFormPPO.supports(ActorCritic(OBS, spaces.MultiDiscrete([2, 3]), ModelConfig()))
+    box = spaces.Box(-1, 1, (2,), np.float32)
+    assert ClosedFormPPO.supports(ActorCritic(OBS, box, ModelConfig(use_sde=True)))
 
 
 class ValueOnlyPPO(PPOAlgorithm):

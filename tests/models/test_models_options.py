@@ -122,9 +122,10 @@ def test_sde_is_refused_where_it_is_not_supported():
         ModelConfig(sde_sample_freq=0)
 
 
-def test_the_closed_form_step_is_off_for_sde():
-    algo = PPOAlgorithm(sde_model(), PPOConfig(closed_form=True))
-    assert algo.closed_form is None
+def test_the_closed_form_step_covers_sde_and_can_be_switched_off():
+    """gSDE models get the closed-form step (equal to autograd's: tests/algorithms/test_ppo_closed_form.py)."""
+    assert PPOAlgorithm(sde_model(), PPOConfig(closed_form=True)).closed_form is not None
+    assert PPOAlgorithm(sde_model(), PPOConfig(closed_form=False)).closed_form is None
 
 
 @pytest.mark.parametrize("cls", [PPO, A2C])
@@ -244,3 +245,20 @@ def test_a_ray_rollout_worker_acts_with_sde_as_the_learner_scores_it():
     stored_mu, stored_sigma = learner.head.unpack(rollout.policy.reshape(24, -1))
     torch.testing.assert_close(mu, stored_mu, rtol=0, atol=1e-6)
     torch.testing.assert_close(sigma, stored_sigma, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_mlp_tanh_is_two_sigmoids_of_twice_x_minus_one_bit_for_bit(dtype):
+    """The MLP's tanh (autograd and in place) is exactly 2·sigmoid(2x) − 1, in the input's dtype,
+    with the same gradient, and within float rounding of torch.tanh."""
+    from advantage.models.encoders import tanh, tanh_
+
+    x = (torch.randn(257, 64, generator=torch.Generator().manual_seed(0)) * 4).to(dtype)
+    reference = torch.sigmoid(2 * x) * 2 - 1
+    assert tanh(x).dtype == dtype and torch.equal(tanh(x), reference)
+    assert torch.equal(tanh_(x.clone()), reference)
+    torch.testing.assert_close(tanh(x), torch.tanh(x), atol=3e-7, rtol=0)
+    xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+    (tanh(xa) * reference).sum().backward()
+    ((torch.sigmoid(2 * xb) * 2 - 1) * reference).sum().backward()
+    assert torch.equal(xa.grad, xb.grad)
