@@ -17,7 +17,7 @@ from collections import defaultdict
 import torch
 
 from advantage.algorithms import base
-from advantage.algorithms.ppo_closed_form import ClosedFormPPO
+from advantage.algorithms.closed_form import ClosedFormActorCritic
 from advantage.app import api
 from advantage.app.defaults import default_config
 from advantage.data import batch, estimators
@@ -60,8 +60,9 @@ def main() -> None:
         estimator_cls.__call__ = timed("returns / advantages", estimator_cls.__call__)
     trainer_module.flatten = timed("flatten batch", batch.flatten)
     base.Algorithm.optimize = timed("backward + clip + optimiser", base.Algorithm.optimize)
-    ClosedFormPPO._step = timed("closed form: forward + loss + gradients", ClosedFormPPO._step)
-    ClosedFormPPO._clip_and_step = timed("closed form: clip + optimiser", ClosedFormPPO._clip_and_step)
+    ClosedFormActorCritic.forward = timed("closed form: network forward", ClosedFormActorCritic.forward)
+    ClosedFormActorCritic.backward = timed("closed form: gradients", ClosedFormActorCritic.backward)
+    ClosedFormActorCritic.clip_and_step = timed("closed form: clip + optimiser", ClosedFormActorCritic.clip_and_step)
     ActorCritic.forward = timed("forward (all)", ActorCritic.forward)
     algo_cls = type(api.agent_class(args.algo)(run_config=config).algorithm)
     algo_cls.update = timed("update (total)", algo_cls.update)
@@ -81,11 +82,12 @@ def main() -> None:
         "returns / advantages": t["returns / advantages"],
         "flatten batch": t["flatten batch"],
     }
-    if t["closed form: clip + optimiser"]:  # PPO on an MLP: no autograd in the update
-        grads, step = t["closed form: forward + loss + gradients"], t["closed form: clip + optimiser"]
-        phases["update: forward + loss + gradients (closed form)"] = grads
+    if t["closed form: clip + optimiser"]:  # PPO or A2C on an MLP: no autograd in the update
+        net = t["closed form: network forward"] + t["closed form: gradients"]
+        step = t["closed form: clip + optimiser"]
+        phases["update: network forward + gradients (closed form)"] = net
         phases["update: clip + optimiser"] = step
-        phases["update: batching, metrics"] = t["update (total)"] - grads - step
+        phases["update: loss, batching, metrics"] = t["update (total)"] - net - step
     else:
         phases["update: forward + loss"] = t["update (total)"] - t["backward + clip + optimiser"]
         phases["update: backward + clip + optimiser"] = t["backward + clip + optimiser"]

@@ -18,8 +18,10 @@ from typing import Any
 import torch
 
 from advantage.algorithms.base import AlgoConfig, Algorithm, explained_variance, model_outputs
+from advantage.algorithms.closed_form import ClosedFormActorCritic, private_ops_work
 from advantage.algorithms.spec import AlgorithmSpec
 from advantage.data.batch import RolloutBatch, SequenceBatch
+from advantage.data.estimators import Estimator
 from advantage.losses import a2c_data, a2c_error
 
 
@@ -39,6 +41,12 @@ class A2CConfig(AlgoConfig):
     """Smoothing constant of RMSprop's squared-gradient average."""
     normalize_advantage: bool = False
     """Standardise advantages over the batch before the policy loss."""
+    closed_form: bool = True
+    """MLP actor-critics: take each gradient step with the chain rule written out (the same
+    gradients as autograd, about 2x less time per update on CPU; see ``closed_form.py``). Used
+    only by ``A2CAlgorithm`` itself (subclasses such as A3C's get autograd), for feed-forward
+    batches without action masks, and where torch's private kernels work. False always uses
+    autograd."""
 
     def __post_init__(self) -> None:
         self.device = cpu_if_no_cuda(self.device)
@@ -73,8 +81,41 @@ class A2CAlgorithm(Algorithm):
     name = "a2c"
     default_returns = "nstep"
 
+    def __init__(
+        self, model: torch.nn.Module, config: A2CConfig, total_steps: int | None = None,
+        estimator: Estimator | None = None,
+    ) -> None:
+        super().__init__(model, config, total_steps, estimator)
+        takes = (config.closed_form and type(self) is A2CAlgorithm and ClosedFormActorCritic.supports(model)
+                 and private_ops_work())
+        self.closed_form = ClosedFormActorCritic(model) if takes else None
+
     def update(self, batch: RolloutBatch | SequenceBatch) -> dict[str, float]:
+        if self.closed_form is not None and isinstance(batch, RolloutBatch) and batch.action_mask is None:
+            return self.closed_form_update(batch)
         return self.update_on(*model_outputs(self.model, batch))
+
+    @torch.no_grad()
+    def closed_form_update(self, batch: RolloutBatch) -> dict[str, float]:
+        """:meth:`update_on`'s step with closed-form gradients: the loss
+        ``−(1/B) Σ log π A + c_V (1/B) Σ (G − V)² − c_H (1/B) Σ H`` reaches the network through
+        ``∂L/∂log π = −A / B`` and ``∂L/∂V = 2 c_V (V − G) / B``."""
+        cfg, net = self.config, self.closed_form
+        n = len(batch)
+        adv = batch.advantages
+        if cfg.normalize_advantage and n > 1:
+            adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+        p = net.forward(net.observations(batch.obs), batch.actions)
+        err = p.value - batch.returns
+        terms = {"policy_loss": -(p.logp * adv).mean(), "value_loss": err.square().mean(),
+                 "entropy_loss": p.entropy.mean()}
+        self.check_finite(terms)  # as the autograd step: a non-finite term stops before any step
+        net.backward(p, adv.mul(-1.0 / n), err.mul(2 * cfg.value_coeff / n).unsqueeze(1), self.entropy_coeff)
+        grad_norm = net.clip_and_step(self, lambda: terms)
+        metrics = dict(zip(("policy_loss", "value_loss", "entropy"), torch.stack(list(terms.values())).tolist()))
+        metrics["explained_variance"] = explained_variance(batch.values, batch.returns)
+        metrics["grad_norm"] = grad_norm
+        return metrics
 
     def update_on(self, batch: RolloutBatch, policy: Any, value: torch.Tensor) -> dict[str, float]:
         """One gradient step given the model's ``(policy, value)`` on the batch's observations."""

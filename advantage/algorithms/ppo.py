@@ -24,7 +24,8 @@ from typing import Any
 import torch
 
 from advantage.algorithms.base import AlgoConfig, Algorithm, explained_variance, model_outputs
-from advantage.algorithms.ppo_closed_form import ClosedFormPPO, private_ops_work
+from advantage.algorithms.closed_form import private_ops_work
+from advantage.algorithms.ppo_closed_form import ClosedFormPPO
 from advantage.algorithms.spec import AlgorithmSpec
 from advantage.data.batch import RolloutBatch, SequenceBatch
 from advantage.data.estimators import Estimator

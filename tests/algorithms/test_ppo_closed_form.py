@@ -7,7 +7,7 @@ import pytest
 import torch
 from gymnasium import spaces
 
-from advantage.algorithms import PPOAlgorithm, PPOConfig, ppo_closed_form
+from advantage.algorithms import PPOAlgorithm, PPOConfig, closed_form
 from advantage.algorithms.ppo_closed_form import ClosedFormPPO
 from advantage.data.batch import RolloutBatch
 from advantage.models import ActorCritic, ActorCriticLSTM, ModelConfig
@@ -133,14 +133,14 @@ def test_a_subclass_gets_autograd_and_its_own_objective():
 
 @pytest.fixture
 def fresh_probes():
-    ppo_closed_form.private_ops_work.cache_clear()
+    closed_form.private_ops_work.cache_clear()
     yield
-    ppo_closed_form.private_ops_work.cache_clear()
+    closed_form.private_ops_work.cache_clear()
 
 
 def test_this_torch_passes_the_probes(fresh_probes):
     """The pinned torch (2.13) runs every private kernel: CI exercises the accelerator itself."""
-    assert ppo_closed_form.private_ops_work()
+    assert closed_form.private_ops_work()
 
 
 def _missing_op():
@@ -151,15 +151,15 @@ def test_without_a_working_private_kernel_autograd_runs(fresh_probes, monkeypatc
     """A torch lacking one of the closed form's private kernels trains through autograd, the
     reference, with the same result as ``closed_form=False``."""
     reference, reference_metrics = train(False, True, {}, {})
-    monkeypatch.setitem(ppo_closed_form.PRIVATE_OPS, "aten.no_such_kernel_", _missing_op)
-    assert not ppo_closed_form.private_ops_work()
+    monkeypatch.setitem(closed_form.PRIVATE_OPS, "aten.no_such_kernel_", _missing_op)
+    assert not closed_form.private_ops_work()
     torch.manual_seed(0)
     model = ActorCritic(OBS, spaces.Discrete(3), ModelConfig())
     assert PPOAlgorithm(model, PPOConfig(closed_form=True), 10**6).closed_form is None
     with pytest.raises(AssertionError):  # train() expects the closed form it asked for...
         train(True, True, {}, {})
-    monkeypatch.delitem(ppo_closed_form.PRIVATE_OPS, "aten.no_such_kernel_")  # ...which returns when
-    ppo_closed_form.private_ops_work.cache_clear()  # the kernels work, computing the same update
+    monkeypatch.delitem(closed_form.PRIVATE_OPS, "aten.no_such_kernel_")  # ...which returns when
+    closed_form.private_ops_work.cache_clear()  # the kernels work, computing the same update
     fast, _ = train(True, True, {}, {})
     for p, q in zip(fast.parameters(), reference.parameters()):
         torch.testing.assert_close(p, q, atol=2e-6, rtol=1e-5)
