@@ -114,3 +114,20 @@ def test_a_non_finite_loss_term_stops_before_any_step():
     with pytest.raises(FloatingPointError, match="value_loss"):
         algo.update(batch)
     assert all(torch.equal(p, q) for p, q in zip(model.parameters(), before))
+
+
+def test_a_non_finite_gradient_names_the_parameter_and_stops_before_the_step(monkeypatch):
+    torch.manual_seed(0)
+    model = ActorCritic(OBS, spaces.Discrete(3), ModelConfig())
+    algo = A2CAlgorithm(model, A2CConfig(device="cpu"))
+    backward = algo.closed_form.backward
+
+    def poisoned(*args):
+        backward(*args)
+        model.value_head.weight.grad[0, 1] = float("inf")
+
+    monkeypatch.setattr(algo.closed_form, "backward", poisoned)
+    before = [p.detach().clone() for p in model.parameters()]
+    with pytest.raises(FloatingPointError, match="value_head.weight"):
+        algo.update(make_batch(model, True, 0))
+    assert all(torch.equal(p, q) for p, q in zip(model.parameters(), before))
