@@ -7,6 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
+from closed_form_checks import assert_trains_like_autograd
 from gymnasium import spaces
 
 from advantage.algorithms import A2CAlgorithm, A2CConfig
@@ -67,12 +68,7 @@ def test_closed_form_update_equals_autograd(discrete, model_kw, algo_kw):
     slow, slow_metrics = train(False, discrete, model_kw, algo_kw)
     # RMSprop divides by the root of a running mean of squared gradients, so the float rounding of
     # a near-zero gradient moves a parameter by up to ~lr·1e-3; a wrong gradient moves it by ~lr.
-    for (name, p), q in zip(fast.named_parameters(), slow.parameters()):
-        torch.testing.assert_close(p, q, atol=1e-5, rtol=1e-5, msg=lambda m, name=name: f"{name}: {m}")
-    for got, want in zip(fast_metrics, slow_metrics):
-        assert got.keys() == want.keys()
-        for key in want:
-            assert got[key] == pytest.approx(want[key], rel=1e-4, abs=1e-6), key
+    assert_trains_like_autograd(fast, slow, fast_metrics, slow_metrics, atol=1e-5)
 
 
 def test_every_parameter_moves():

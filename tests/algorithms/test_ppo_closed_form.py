@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from closed_form_checks import assert_trains_like_autograd
 from gymnasium import spaces
 
 from advantage.algorithms import PPOAlgorithm, PPOConfig, closed_form
@@ -72,12 +73,7 @@ CASES = [
 def test_closed_form_update_equals_autograd(discrete, model_kw, algo_kw):
     fast, fast_metrics = train(True, discrete, model_kw, algo_kw)
     slow, slow_metrics = train(False, discrete, model_kw, algo_kw)
-    for (name, p), q in zip(fast.named_parameters(), slow.parameters()):
-        torch.testing.assert_close(p, q, atol=2e-6, rtol=1e-5, msg=lambda m, name=name: f"{name}: {m}")
-    for got, want in zip(fast_metrics, slow_metrics):
-        assert got.keys() == want.keys()
-        for key in want:
-            assert got[key] == pytest.approx(want[key], rel=1e-4, abs=1e-6), key
+    assert_trains_like_autograd(fast, slow, fast_metrics, slow_metrics, atol=2e-6)
 
 
 def test_matrix_observations_are_normalised_before_flattening():
