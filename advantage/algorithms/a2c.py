@@ -102,9 +102,7 @@ class A2CAlgorithm(Algorithm):
         ``∂L/∂log π = −A / B`` and ``∂L/∂V = 2 c_V (V − G) / B``."""
         cfg, net = self.config, self.closed_form
         n = len(batch)
-        adv = batch.advantages
-        if cfg.normalize_advantage and n > 1:
-            adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+        adv = self.advantages(batch)
         p = net.forward(net.observations(batch.obs), batch.actions)
         err = p.value - batch.returns
         terms = {"policy_loss": -(p.logp * adv).mean(), "value_loss": err.square().mean(),
@@ -123,6 +121,13 @@ class A2CAlgorithm(Algorithm):
         metrics["grad_norm"] = self.optimize(total, terms)
         return metrics
 
+    def advantages(self, batch: RolloutBatch) -> torch.Tensor:
+        """The batch's advantages, standardised over the batch when ``normalize_advantage``."""
+        adv = batch.advantages
+        if self.config.normalize_advantage and len(batch) > 1:
+            adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+        return adv
+
     def loss(
         self, batch: RolloutBatch | SequenceBatch
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor], dict[str, float]]:
@@ -133,10 +138,7 @@ class A2CAlgorithm(Algorithm):
         self, batch: RolloutBatch, policy: Any, value: torch.Tensor
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor], dict[str, float]]:
         """The loss given the model's ``(policy, value)`` on the batch."""
-        cfg = self.config
-        adv = batch.advantages
-        if cfg.normalize_advantage and len(batch) > 1:
-            adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+        adv = self.advantages(batch)
         mask = self.model.head.loss_mask(batch.action_mask)
         loss = a2c_error(a2c_data(policy, batch.actions, value, adv, batch.returns, None), mask)
         total = self.objective(loss.policy_loss, loss.value_loss, loss.entropy_loss)
