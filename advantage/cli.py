@@ -21,7 +21,6 @@ from advantage.errors import (
 
 USAGE_ERROR = 2
 SUITE_OUT = "benchmarks/results/suite.jsonl"
-SUITE_REPORT = "benchmarks/results/suite"
 
 
 class CLIError(Exception):
@@ -122,7 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--libraries", nargs="+", choices=("advantage", "sb3"), default=None,
                        help="--suite libraries to run (default: advantage sb3)")
     bench.add_argument("--report-dir", default=None,
-                       help=f"--suite: where the table and curves are written (default {SUITE_REPORT})")
+                       help="--suite: where the table and curves are written (default: the --out file's path "
+                            "without its extension, benchmarks/results/suite for the default --out)")
     bench.add_argument("--report-only", action="store_true",
                        help="--suite: write the table and curves from the recorded runs, train nothing")
 
@@ -391,7 +391,8 @@ def _suite(args: argparse.Namespace) -> int:
     if not records:
         return status
     print(suite_table(records))
-    for path in write_report(records, Path(args.report_dir or SUITE_REPORT), suite_command(records, out)):
+    report_dir = Path(args.report_dir) if args.report_dir else out.with_suffix("")  # one report per records file
+    for path in write_report(records, report_dir, suite_command(records, out)):
         print(f"wrote {path}")
     return status
 

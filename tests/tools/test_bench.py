@@ -327,6 +327,21 @@ def test_a_failed_run_is_reported_and_the_others_recorded(tmp_path, monkeypatch,
     assert f"--suite --rows pg-cartpole --seeds 1 3 --libraries advantage --out {out}`" in (report / "suite.md").read_text()
 
 
+def test_the_report_goes_beside_its_records_file_unless_a_report_dir_is_given(tmp_path, monkeypatch, capsys):
+    """A suite written to another --out must not overwrite the default suite's report."""
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "side" / "pass2.jsonl"
+    out.parent.mkdir()
+    suite.append_record(out, _suite_record("pg-cartpole", "advantage", 1, 480.0, 20_000, 3.0,
+                                           curve=[(10_000, 2.0, 100.0), (20_000, 3.0, 480.0)]))
+    assert main(["bench", "--suite", "--report-only", "--out", str(out)]) == 0
+    assert (tmp_path / "side" / "pass2" / "suite.md").exists()
+    assert not (tmp_path / "benchmarks").exists()
+    assert main(["bench", "--suite", "--report-only", "--out", str(out), "--report-dir", "elsewhere"]) == 0
+    assert (tmp_path / "elsewhere" / "curves_CartPole-v1.png").exists()
+    capsys.readouterr()
+
+
 # -- ad hoc rows: any env as ALGO@ENV -------------------------------------------------------------
 def test_adhoc_rows_take_the_envs_defaults_and_the_zoo_only_where_it_applies():
     default_budget = default_config("ppo", "CartPole-v1").trainer.total_steps
