@@ -38,7 +38,7 @@ class A2CConfig(AlgoConfig):
     """cuda[:i] (the CPU where CUDA is absent, with one notice per process), auto or cpu."""
     optimizer: str = "rmsprop"
     rmsprop_alpha: float = 0.99
-    """Smoothing constant of RMSprop's squared-gradient average."""
+    """Smoothing constant of RMSprop's squared-gradient average (rmsprop and rmsprop_tf)."""
     normalize_advantage: bool = False
     """Standardise advantages over the batch before the policy loss."""
     closed_form: bool = True

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from advantage.algorithms.optimizers import make_optimizer
+from advantage.algorithms.optimizers import OPTIMIZERS, make_optimizer
 from advantage.data.batch import RolloutBatch, SequenceBatch
 from advantage.data.estimators import Estimator, make_estimator
 
@@ -58,7 +58,8 @@ class AlgoConfig:
     value_coeff: float = 0.5
     """Weight of the value loss."""
     optimizer: str = "adam"
-    """adam or rmsprop."""
+    """adam, rmsprop (torch's: the mean square starts at 0) or rmsprop_tf (TensorFlow's, as the A2C
+    paper's implementation: it starts at 1, ε inside the root)."""
     optimizer_eps: float = 1e-5
     """Epsilon of the optimiser's denominator."""
 
@@ -71,8 +72,8 @@ class AlgoConfig:
             raise ValueError(f"decay_steps must be >= 1 or None, got {self.decay_steps}")
         if self.grad_clip is not None and not self.grad_clip > 0:
             raise ValueError(f"grad_clip must be > 0 or None, got {self.grad_clip}")
-        if self.optimizer not in ("adam", "rmsprop"):
-            raise ValueError(f"optimizer must be 'adam' or 'rmsprop', got {self.optimizer!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {', '.join(map(repr, OPTIMIZERS))}, got {self.optimizer!r}")
         if self.entropy_coeff < 0 or self.value_coeff < 0:
             raise ValueError("entropy_coeff and value_coeff must be >= 0")
         if self.entropy_final is not None and self.entropy_final < 0:

@@ -10,8 +10,10 @@ same kernels and never import it:
               one ``torch._fused_adam_`` call, as ``torch.optim.Adam(fused=True)`` makes it
     RMSprop   v ← α v + (1 − α) g²,   θ ← θ − lr · g / (√v + ε)
               the foreach operations of ``torch.optim.RMSprop(foreach=True)``, in its order
+    RMSprop as TensorFlow's (``rmsprop_tf``: the A2C paper's OpenAI baselines, SB3's RMSpropTFLike)
+              v₀ = 1,   v ← α v + (1 − α) g²,   θ ← θ − lr · g / √(v + ε)
 
-Their results equal ``torch.optim``'s bit for bit, and their ``state_dict`` is ``torch.optim``'s
+The first two equal ``torch.optim``'s bit for bit, and their ``state_dict`` is ``torch.optim``'s
 format, so checkpoints load into either (``tests/algorithms/test_optimizers.py``). The fused
 kernel is private torch API (``pyproject.toml`` allows torch >= 2.2, whose CPU lacks it), so it is
 probed once; without it :func:`make_optimizer` returns ``torch.optim.Adam(foreach=True)``.
@@ -48,13 +50,20 @@ def fused_adam_works() -> bool:
     return True
 
 
+OPTIMIZERS = ("adam", "rmsprop", "rmsprop_tf")
+"""The optimisers an algorithm config names (``AlgoConfig.optimizer``)."""
+
+
 def make_optimizer(
     kind: str, params: Iterable[nn.Parameter], lr: float, eps: float, alpha: float = 0.99
 ) -> Adam | RMSprop | torch.optim.Optimizer:
-    """The optimiser an :class:`~advantage.algorithms.base.Algorithm` steps with: ``adam`` or ``rmsprop``."""
+    """The optimiser an :class:`~advantage.algorithms.base.Algorithm` steps with: ``adam``, ``rmsprop``
+    or ``rmsprop_tf``."""
     params = list(params)
-    if kind not in ("adam", "rmsprop"):
-        raise ValueError(f"optimizer must be 'adam' or 'rmsprop', got {kind!r}")
+    if kind not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {', '.join(map(repr, OPTIMIZERS))}, got {kind!r}")
+    if kind == "rmsprop_tf":  # no torch.optim counterpart
+        return RMSpropTF(params, lr=lr, alpha=alpha, eps=eps)
     # one device and dtype, as the models here have; anything else gets torch.optim's grouping
     uniform = len({(p.device, p.dtype) for p in params}) == 1
     if kind == "rmsprop":
@@ -215,3 +224,32 @@ class RMSprop(_Optimizer):
         avg = torch._foreach_sqrt(square_avgs)
         torch._foreach_add_(avg, group["eps"])
         torch._foreach_addcdiv_(params, grads, avg, value=-group["lr"])
+
+
+class RMSpropTF(RMSprop):
+    """RMSprop as TensorFlow computes it, the optimiser of the A2C paper's implementation (OpenAI
+    baselines) and of Stable-Baselines3's ``RMSpropTFLike``:
+
+        v₀ = 1,   v ← α v + (1 − α) g²,   θ ← θ − lr · g / √(v + ε)
+
+    With ``torch.optim.RMSprop``'s v₀ = 0 the first steps are lr · g / √((1 − α) g²) ≈ 10 · lr
+    (α = 0.99) whatever the gradient's size, until v has averaged ~100 gradients; from v₀ = 1 they
+    start at lr · g and grow as v settles. The state (``step``, ``square_avg``) has torch's keys.
+    """
+
+    fixed = {**RMSprop.fixed, "tf_like": True}
+
+    def _new_state(self, p: nn.Parameter) -> dict[str, torch.Tensor]:
+        state = super()._new_state(p)
+        state["square_avg"].fill_(1.0)
+        return state
+
+    def _update(self, group: dict[str, Any], params: list[nn.Parameter], grads: list[torch.Tensor],
+                columns: dict[str, list[torch.Tensor]]) -> None:
+        alpha = group["alpha"]
+        square_avgs = columns["square_avg"]
+        torch._foreach_mul_(square_avgs, alpha)
+        torch._foreach_addcmul_(square_avgs, grads, grads, value=1 - alpha)
+        root = torch._foreach_add(square_avgs, group["eps"])
+        torch._foreach_sqrt_(root)
+        torch._foreach_addcdiv_(params, grads, root, value=-group["lr"])

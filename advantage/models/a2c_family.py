@@ -163,6 +163,11 @@ class A2CModel(nn.Module):
         RMSprop and Adam take the config's ``rmsprop_alpha`` and ``optimizer_eps``."""
         cfg = self.config
         known = {torch.optim.RMSprop: "rmsprop", torch.optim.Adam: "adam"}
+        if cfg.optimizer not in known.values():
+            raise ValueError(
+                f"A2CConfig.optimizer={cfg.optimizer!r} is advantage's own A2C's (advantage.A2C); the "
+                "specification's agents step with optim, a torch.optim class: use 'rmsprop' or 'adam' here"
+            )
         if optim in known and known[optim] != cfg.optimizer:
             raise ValueError(
                 f"A2CConfig.optimizer is {cfg.optimizer!r} but the agent's optimiser is "

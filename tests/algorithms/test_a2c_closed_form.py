@@ -58,6 +58,7 @@ CASES = [
     (False, {}, {}),
     (False, {"shared": True, "activation": "relu", "log_std_init": -1.0}, {"entropy_coeff": 0.05}),
     (False, {"use_sde": True, "log_std_init": -2.0, "ortho_init": False}, {"value_coeff": 0.4}),
+    (False, {"use_sde": True, "log_std_init": -2.0, "ortho_init": False}, {"optimizer": "rmsprop_tf"}),
     (False, {"use_sde": True, "shared": True}, {"normalize_advantage": True, "grad_clip": 0.05}),
 ]
 

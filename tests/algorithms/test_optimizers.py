@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from advantage.algorithms import optimizers
-from advantage.algorithms.optimizers import Adam, RMSprop, make_optimizer
+from advantage.algorithms.optimizers import Adam, RMSprop, RMSpropTF, make_optimizer
 
 
 def _model(seed: int = 0) -> nn.Module:
@@ -156,7 +156,7 @@ def test_without_the_fused_kernel_torch_optim_adam_takes_the_steps(monkeypatch):
 
 
 def test_unknown_optimizer_is_refused():
-    with pytest.raises(ValueError, match="optimizer must be 'adam' or 'rmsprop', got 'sgd'"):
+    with pytest.raises(ValueError, match="optimizer must be one of 'adam', 'rmsprop', 'rmsprop_tf', got 'sgd'"):
         make_optimizer("sgd", _model().parameters(), 1e-3, 1e-5)
 
 
@@ -190,3 +190,67 @@ def test_loading_into_a_stepped_optimiser_replaces_the_state_it_steps_with(kind)
     _train(reference, theirs, range(4, 10))
     for p, q in zip(model.parameters(), reference.parameters()):
         assert torch.equal(p, q)
+
+
+# -- RMSprop as TensorFlow's (rmsprop_tf) ---------------------------------------------------------
+def test_rmsprop_tf_steps_equal_a_plain_reference():
+    """v₀ = 1, v ← α v + (1 − α) g², θ ← θ − lr · g / √(v + ε), written out per parameter in float64."""
+    alpha, eps = 0.99, 1e-5
+    model, reference = _model(), _model()
+    optimizer = make_optimizer("rmsprop_tf", model.parameters(), 3e-3, eps, alpha)
+    assert isinstance(optimizer, RMSpropTF)
+    square = [torch.ones_like(p, dtype=torch.float64) for p in reference.parameters()]
+    schedule = lambda t: 3e-3 * (1 - t / 60)  # noqa: E731
+    for t in range(30):
+        _grads(reference, t)
+        with torch.no_grad():
+            for i, p in enumerate(reference.parameters()):
+                g = p.grad.double()
+                square[i] = alpha * square[i] + (1 - alpha) * g * g
+                p.copy_(p.double() - schedule(t) * g / torch.sqrt(square[i] + eps))
+    _train(model, optimizer, range(30), schedule)
+    for p, q in zip(model.parameters(), reference.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
+    assert all(int(s["step"]) == 30 for s in optimizer.state_dict()["state"].values())
+
+
+def test_rmsprop_tf_takes_small_first_steps_where_torch_rmsprop_takes_ten_times_lr():
+    """The reason for the option: from v₀ = 0 a first step is lr / √(1 − α) ≈ 10 · lr per weight
+    whatever the gradient; from v₀ = 1 it is about lr · |g|."""
+    lr = 1e-3
+    moved = {}
+    for kind in ("rmsprop", "rmsprop_tf"):
+        model = _model()
+        before = [p.detach().clone() for p in model.parameters()]
+        optimizer = make_optimizer(kind, model.parameters(), lr, 1e-5, 0.99)
+        _grads(model, 0)
+        grads = [p.grad.clone() for p in model.parameters()]
+        optimizer.step()
+        moved[kind] = torch.cat([(p.detach() - b).abs().flatten() for p, b in zip(model.parameters(), before)])
+        g = torch.cat([x.abs().flatten() for x in grads])
+    torch.testing.assert_close(moved["rmsprop"], lr * g / (torch.sqrt(0.01 * g * g) + 1e-5), rtol=1e-4, atol=1e-9)
+    torch.testing.assert_close(moved["rmsprop_tf"], lr * g / torch.sqrt(0.99 + 0.01 * g * g + 1e-5), rtol=1e-4, atol=1e-7)  # float32 θ: ulp ~3e-8
+    big = g > 1e-2  # where the gradient is not ~ε-sized: ~10 · lr against ≤ lr
+    assert (moved["rmsprop"][big] > 9 * lr).all() and (moved["rmsprop_tf"] < lr).all()
+
+
+def test_rmsprop_tf_state_round_trips_and_training_continues_identically():
+    straight, resumed = _model(), _model()
+    first = RMSpropTF(straight.parameters(), lr=3e-3, eps=1e-5)
+    _train(straight, first, range(20))
+    second_model = _model()
+    second = RMSpropTF(second_model.parameters(), lr=3e-3, eps=1e-5)
+    _train(second_model, second, range(10))
+    buffer = io.BytesIO()
+    torch.save({"model": second_model.state_dict(), "optim": second.state_dict()}, buffer)
+    buffer.seek(0)
+    saved = torch.load(buffer, weights_only=True)
+    resumed.load_state_dict(saved["model"])
+    third = RMSpropTF(resumed.parameters(), lr=3e-3, eps=1e-5)
+    third.load_state_dict(saved["optim"])
+    _train(resumed, third, range(10, 20))
+    for p, q in zip(straight.parameters(), resumed.parameters()):
+        assert torch.equal(p, q)
+    with pytest.raises(ValueError, match="tf_like"):  # torch's RMSprop state is another rule
+        RMSpropTF(_model().parameters()).load_state_dict({**saved["optim"], "param_groups": [
+            {**saved["optim"]["param_groups"][0], "tf_like": False}]})

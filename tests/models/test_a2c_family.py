@@ -118,6 +118,8 @@ def test_optimiser_choice_and_refusals():
     assert sgd.optimiser.defaults["momentum"] == 0.9 and sgd.optimiser.defaults["lr"] == 1e-3
     with pytest.raises(ValueError, match="optimizer is 'adam' but the agent's optimiser is optim=torch.optim.RMSprop"):
         ActorCritic(MLP, 4, 2, cpu_config(optimizer="adam"))
+    with pytest.raises(ValueError, match="optimizer='rmsprop_tf' is advantage's own A2C's"):
+        ActorCritic(MLP, 4, 2, cpu_config(optimizer="rmsprop_tf"))
     with pytest.raises(ValueError, match="normalize_advantage is not part of the specification"):
         ActorCritic(MLP, 4, 2, cpu_config(normalize_advantage=True))
     bare = ActorCritic(MLP, 4, 2, cpu_config(), build_optimiser=False)
