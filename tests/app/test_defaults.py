@@ -155,7 +155,8 @@ RETUNED: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
     },
     ("a2c", "HalfCheetah-v5"): {
         "run": {"num_envs": 8},
-        "model": {"use_sde": True, "log_std_init": -2.0, "ortho_init": False}, "algorithm": {"lr": 9.6e-4},
+        "model": {"use_sde": True, "sde_sample_freq": 1, "log_std_init": -2.0, "ortho_init": False},
+        "algorithm": {"lr": 9.6e-4},
     },
 }
 
