@@ -20,10 +20,9 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import subprocess
-import sys
-import time
 from pathlib import Path
+
+from tune_defaults import train  # benchmarks/ is on sys.path when a script here runs
 
 OUT = Path(__file__).parent / "results" / "halfcheetah_flips.jsonl"
 ENV = "HalfCheetah-v5"
@@ -52,16 +51,11 @@ def greedy_episode(run_dir: Path) -> tuple[float, float]:
 
 def run(name: str, algo: str, seed: int, steps: int, budget: int, sets: list[str], runs: Path) -> dict:
     run_dir = runs / f"{name}-s{seed}"
-    train = [sys.executable, "-m", "advantage.cli", "train", "--algo", algo, "--env", ENV,
-             "--total-timesteps", str(steps), "--seed", str(seed), "--run-dir", str(run_dir), "--no-progress",
-             "--set", "trainer.validate_freq=0", "--set", f"algorithm.decay_steps={budget}",
-             *[a for s in sets for a in ("--set", s)]]
-    start = time.time()
-    done = subprocess.run(train, capture_output=True, text=True)
-    record = {"name": name, "algo": algo, "seed": seed, "steps": steps, "budget": budget, "sets": sets,
-              "wall": round(time.time() - start, 1)}
-    if done.returncode != 0:
-        return {**record, "error": (done.stdout + done.stderr)[-600:]}
+    error, wall = train(algo, ENV, steps, seed, run_dir,
+                        ["trainer.validate_freq=0", f"algorithm.decay_steps={budget}", *sets])
+    record = {"name": name, "algo": algo, "seed": seed, "steps": steps, "budget": budget, "sets": sets, "wall": wall}
+    if error is not None:
+        return {**record, "error": error}
     ret, upside_down = greedy_episode(run_dir)
     return {**record, "return": round(ret, 1), "upside_down": round(upside_down, 3)}
 

@@ -29,17 +29,25 @@ def _recorded(out: Path) -> list[dict]:
     return [json.loads(line) for line in out.read_text().splitlines() if line.strip()] if out.exists() else []
 
 
+def train(algo: str, env: str, steps: int, seed: int, run_dir: Path, sets: list[str]) -> tuple[str | None, float]:
+    """``advantage train`` in a fresh process; returns (the end of its output if it failed, else
+    None) and its wall seconds."""
+    command = [sys.executable, "-m", "advantage.cli", "train", "--algo", algo, "--env", env,
+               "--total-timesteps", str(steps), "--seed", str(seed), "--run-dir", str(run_dir), "--no-progress",
+               *[a for s in sets for a in ("--set", s)]]
+    start = time.time()
+    done = subprocess.run(command, capture_output=True, text=True)
+    error = (done.stdout + done.stderr)[-600:] if done.returncode != 0 else None
+    return error, round(time.time() - start, 1)
+
+
 def run(name: str, algo: str, env: str, budget: int, seed: int, sets: list[str], runs: Path) -> dict:
     run_dir = runs / f"{name}-s{seed}"
     cli = [sys.executable, "-m", "advantage.cli"]
-    train = [*cli, "train", "--algo", algo, "--env", env, "--total-timesteps", str(budget), "--seed", str(seed),
-             "--run-dir", str(run_dir), "--no-progress", *[a for s in sets for a in ("--set", s)]]
-    start = time.time()
-    done = subprocess.run(train, capture_output=True, text=True)
-    record = {"name": name, "algo": algo, "env": env, "budget": budget, "seed": seed, "sets": sets,
-              "wall": round(time.time() - start, 1)}
-    if done.returncode != 0:
-        return {**record, "error": (done.stdout + done.stderr)[-600:]}
+    error, wall = train(algo, env, budget, seed, run_dir, sets)
+    record = {"name": name, "algo": algo, "env": env, "budget": budget, "seed": seed, "sets": sets, "wall": wall}
+    if error is not None:
+        return {**record, "error": error}
     rows = list(csv.DictReader(open(run_dir / "metrics.csv")))
     record["curve"] = [(int(r["step"]), round(float(r["eval_return"]), 1)) for r in rows if r["eval_return"]]
     record["sps"] = round(statistics.fmean(float(r["sps"]) for r in rows if r["sps"]))

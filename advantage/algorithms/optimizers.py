@@ -221,9 +221,14 @@ class RMSprop(_Optimizer):
         square_avgs = columns["square_avg"]
         torch._foreach_mul_(square_avgs, alpha)
         torch._foreach_addcmul_(square_avgs, grads, grads, value=1 - alpha)
+        torch._foreach_addcdiv_(params, grads, self._denominators(square_avgs, group["eps"]), value=-group["lr"])
+
+    @staticmethod
+    def _denominators(square_avgs: list[torch.Tensor], eps: float) -> list[torch.Tensor]:
+        """√v + ε."""
         avg = torch._foreach_sqrt(square_avgs)
-        torch._foreach_add_(avg, group["eps"])
-        torch._foreach_addcdiv_(params, grads, avg, value=-group["lr"])
+        torch._foreach_add_(avg, eps)
+        return avg
 
 
 class RMSpropTF(RMSprop):
@@ -244,12 +249,9 @@ class RMSpropTF(RMSprop):
         state["square_avg"].fill_(1.0)
         return state
 
-    def _update(self, group: dict[str, Any], params: list[nn.Parameter], grads: list[torch.Tensor],
-                columns: dict[str, list[torch.Tensor]]) -> None:
-        alpha = group["alpha"]
-        square_avgs = columns["square_avg"]
-        torch._foreach_mul_(square_avgs, alpha)
-        torch._foreach_addcmul_(square_avgs, grads, grads, value=1 - alpha)
-        root = torch._foreach_add(square_avgs, group["eps"])
+    @staticmethod
+    def _denominators(square_avgs: list[torch.Tensor], eps: float) -> list[torch.Tensor]:
+        """√(v + ε)."""
+        root = torch._foreach_add(square_avgs, eps)
         torch._foreach_sqrt_(root)
-        torch._foreach_addcdiv_(params, grads, root, value=-group["lr"])
+        return root
