@@ -60,7 +60,8 @@ class TrainerConfig:
     seed: int = 0
     """Seed of torch, numpy and the environments."""
     torch_threads: int = 0
-    """Torch CPU threads; 0 picks 1 for small MLPs (faster at small batches) and all cores for CNNs."""
+    """Torch CPU threads; 0 picks 1 for small MLPs (faster at small batches) and, for CNNs, the
+    cores the run's Ray workers leave free (all of them on a local run)."""
     tensorboard: bool = True
     """Write TensorBoard event files next to metrics.csv."""
     deterministic: bool = False

@@ -106,6 +106,10 @@ class A3CTrainer(SyncMultiEnvTrainer):
         if self.owns_pool:
             self.pool.close()
 
+    def _worker_cores(self) -> int:
+        """One core per Ray worker: they compute gradients while the learner applies one."""
+        return len(self.pool.workers)
+
     def launch(self, index: int) -> None:
         """Start worker ``index``'s next gradient task with the latest weights."""
         self.pending[self.pool.workers[index].gradient.remote(self.weights)] = (index, True)

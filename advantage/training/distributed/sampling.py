@@ -111,6 +111,10 @@ class RaySamplingTrainer(SyncMultiEnvTrainer):
         super().__init__(None, algorithm, val_envs, config, run_config, run_dir, progress, collector)
         self.pool = pool
 
+    def _worker_cores(self) -> int:
+        """One core per Ray worker: they sample the next rollouts while the learner updates."""
+        return len(self.pool.workers)
+
     def iteration(self) -> dict[str, float]:
         metrics = super().iteration()
         metrics["dropped_rollouts"] = float(self.pool.dropped)
