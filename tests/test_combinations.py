@@ -37,7 +37,7 @@ TINY = [
     "num_envs=2", "num_workers=2", "trainer.nsteps=16", "trainer.validate_freq=0", "trainer.tensorboard=false",
     "trainer.save_freq=0", "algorithm.device=cpu",
     # one torch thread: a CNN learner's default is every core, and its OpenMP threads spin ~50x
-    # slower whenever another process holds a core (tests/training/test_threads.py)
+    # slower whenever another process holds a core (tests/training/test_loop_threads.py)
     "trainer.torch_threads=1",
 ]
 
