@@ -94,7 +94,7 @@ def tuning_lines() -> list[str]:
         finals = ", ".join(f"{r['final']:g} (seed {r['seed']})" for r in runs)
         firsts = ", ".join(f"{next((s for s, v in r['curve'] if v >= row.threshold), None):,}" for r in runs)
         lines.append(f"{row.algo.upper()} {row.env} ({row.budget:,} steps, threshold {row.threshold:g}): tuning "
-                     f"run `{candidate}` only, greedy at the end {finals}; {row.threshold:g} first at {firsts} steps")
+                     f"run {candidate} only, greedy at the end {finals}; {row.threshold:g} first at {firsts} steps")
     return lines
 
 
@@ -104,8 +104,8 @@ def main() -> None:
     records, missing = current_records(parser.parse_args().partial)
     OUT.write_text("".join(json.dumps(r) + "\n" for r in records))
     mixed = [name for name, sources in SOURCES.items() if len(set(sources.values())) > 1]
-    command = ("python benchmarks/suite_current.py: each row's runs from its latest `advantage bench --suite` pass "
-               "(the `source` of each record); SB3 and advantage come from different passes on " + ", ".join(mixed)
+    command = ("python benchmarks/suite_current.py: each row's runs from its latest advantage bench --suite pass "
+               "(the source field of each record); SB3 and advantage come from different passes on " + ", ".join(mixed)
                + ". " + "; ".join(tuning_lines())
                + (". Not recorded (the pass was cut short): " + "; ".join(missing) if missing else ""))
     print(suite_table(records))
