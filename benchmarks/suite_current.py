@@ -7,7 +7,7 @@ holds them and why), checks that each has the seeds the suite asks for, writes t
 ``results/suite_current.jsonl`` (each record tagged with its ``source``) and writes the report
 (``results/suite_current/suite.md`` and ``curves_<env>.png``) with the suite's own report code.
 Ratios between libraries are only like for like where both come from the same file; the rows
-where they do not are listed in the table's notes.
+where they do not are named in the report's command line.
 
     python benchmarks/suite_current.py [--partial]
 """
@@ -92,7 +92,8 @@ def tuning_lines() -> list[str]:
     for name, candidate in TUNING_RUNS.items():
         row, runs = ROWS[name], [r for r in tuned if r["name"] == candidate]
         finals = ", ".join(f"{r['final']:g} (seed {r['seed']})" for r in runs)
-        firsts = ", ".join(f"{next((s for s, v in r['curve'] if v >= row.threshold), None):,}" for r in runs)
+        crossings = [next((s for s, v in r["curve"] if v >= row.threshold), None) for r in runs]
+        firsts = ", ".join("never" if s is None else f"{s:,}" for s in crossings)
         lines.append(f"{row.algo.upper()} {row.env} ({row.budget:,} steps, threshold {row.threshold:g}): tuning "
                      f"run {candidate} only, greedy at the end {finals}; {row.threshold:g} first at {firsts} steps")
     return lines
