@@ -105,12 +105,13 @@ def main() -> None:
     records, missing = current_records(parser.parse_args().partial)
     OUT.write_text("".join(json.dumps(r) + "\n" for r in records))
     mixed = [name for name, sources in SOURCES.items() if len(set(sources.values())) > 1]
+    tuned = tuning_lines()
     command = ("python benchmarks/suite_current.py: each row's runs from its latest advantage bench --suite pass "
                "(the source field of each record); SB3 and advantage come from different passes on " + ", ".join(mixed)
-               + ". " + "; ".join(tuning_lines())
+               + ". " + "; ".join(tuned)
                + (". Not recorded (the pass was cut short): " + "; ".join(missing) if missing else ""))
     print(suite_table(records))
-    print("\n".join(tuning_lines()))
+    print("\n".join(tuned))
     for path in write_report(records, OUT.with_suffix(""), command):
         print(f"wrote {path}")
 
