@@ -418,17 +418,18 @@ def _novel(n: int) -> gym.vector.VectorEnv:
 
 def test_actor_critic_lstm_with_a2c_lstm_trainer_solves_cartpole_without_velocities():
     """The documented recurrent agent: one body and one LSTM shared by policy and value. 128 envs
-    x 8 steps, lr 2e-3 decaying to 0 over the budget, no entropy bonus, value_coeff 0.25, gamma
-    0.98. A memoryless policy stays near 50 here. Calibration: seed 0 solved at 717k steps (83 s
-    with this machine's 2 cores shared by ~20 busy processes); at 32 envs x 16 steps seed 0
-    needed 840k. Unscaled, or divided by the observation bounds, no setting tried passed the
-    memoryless level within 300k steps (benchmarks/spec_a2c_lstm_novel.py)."""
+    x 8 steps, lr 4e-3 decaying to 0 over 800k steps, no entropy bonus, value_coeff 0.25, gamma
+    0.98. A memoryless policy stays near 50 here. Calibration (local training is reproducible, so
+    seed 0 solves where it did): seeds 0-3 solved at 307k, not within 800k (best 463), 573k and
+    307k steps; seed 0 takes 9-12 s on a 2-core machine. lr 2e-3 over 1.5M: seed 0 at 717k (31 s);
+    ReLU bodies stayed below 75 within 800k. Unscaled, or divided by the observation bounds, no
+    setting tried passed the memoryless level within 300k steps (benchmarks/spec_a2c_lstm_novel.py)."""
     torch.manual_seed(0)
-    config = A2CConfig(lr=2e-3, decay_steps=None, entropy_coeff=0.0, value_coeff=0.25, device="cpu")
+    config = A2CConfig(lr=4e-3, decay_steps=None, entropy_coeff=0.0, value_coeff=0.25, device="cpu")
     agent = ActorCritic_LSTM(MLP, (2,), 2, 64, config, hidden_sizes=(64,))
     assert _greedy_return(agent, _novel) < 50
     trainer = A2CLSTMTrainer(envs=_novel(128), agent=agent, val_envs=_novel(10), config=TrainerConfig(
-        total_steps=1_500_000, nsteps=8, gamma=0.98, validate_freq=20_480, num_val_episodes=10,
+        total_steps=800_000, nsteps=8, gamma=0.98, validate_freq=20_480, num_val_episodes=10,
         target_return=475, tensorboard=False, seed=0,
     ))
     summary = trainer.train()
