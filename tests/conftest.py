@@ -2,7 +2,27 @@
 several packages' tests (``toy_envs``, ``faulty_envs``, ``matrix_envs``) live here, importable by
 name from every test module as a user's own env module would be."""
 
+import os
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
+import pytest
+
+HERE = str(Path(__file__).parent)
+sys.path.insert(0, HERE)
+
+
+@pytest.fixture(scope="session")
+def ray_instance():
+    """One local Ray for every in-process Ray test of the session (starting one costs seconds; runs
+    reuse an initialised Ray and leave it running). Its workers import the toy envs from here."""
+    ray = pytest.importorskip("ray")  # the test command installs it: `pip install -e .[dev,ray]`
+    previous = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (HERE, previous) if p)
+    ray.init(address="local", num_cpus=4, include_dashboard=False, logging_level="ERROR")
+    yield
+    ray.shutdown()
+    if previous is None:
+        del os.environ["PYTHONPATH"]
+    else:
+        os.environ["PYTHONPATH"] = previous

@@ -19,7 +19,6 @@ runs on two spaces, chosen so that every space runs with both an MLP and an LSTM
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import matrix_envs
@@ -82,23 +81,6 @@ CELLS = [
     for name, norms in norm_set.items()
     if backend == "local" or runs_on_ray(algo, policy, space)
 ]
-
-
-@pytest.fixture(scope="module")
-def ray_instance():
-    """One local Ray for every Ray cell; its workers import ``matrix_envs`` from this directory."""
-    import ray
-
-    here = str(Path(__file__).parent)
-    previous = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (here, previous) if p)
-    ray.init(address="local", num_cpus=4, include_dashboard=False, logging_level="ERROR")
-    yield
-    ray.shutdown()
-    if previous is None:
-        del os.environ["PYTHONPATH"]
-    else:
-        os.environ["PYTHONPATH"] = previous
 
 
 def _train_args(algo: str, policy: str, backend: str, space: str, norms: tuple[bool, bool], run: Path) -> list[str]:

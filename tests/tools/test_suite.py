@@ -64,14 +64,6 @@ def test_suite_row_trains_saves_loads_and_evaluates(algo, env_id, row, tmp_path)
     _smoke(algo, env_id, row, tmp_path)
 
 
-@pytest.fixture(scope="module")
-def ray_instance():
-    ray = pytest.importorskip("ray")
-    ray.init(address="local", num_cpus=4, include_dashboard=False, logging_level="ERROR")
-    yield
-    ray.shutdown()
-
-
 @pytest.mark.parametrize("algo, env_id, row", RAY_ROWS, ids=[f"{a}-ray-{e}" for a, e, _ in RAY_ROWS])
 def test_suite_ray_row_trains_saves_loads_and_evaluates(algo, env_id, row, tmp_path, ray_instance):
     _smoke(algo, env_id, row, tmp_path)

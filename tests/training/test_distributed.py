@@ -56,14 +56,7 @@ from advantage.training.evaluation import evaluate
 QUIET = ["trainer.validate_freq=0", "trainer.tensorboard=false", "algorithm.device=cpu"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def ray_instance():
-    """One local Ray for every test here (runs reuse an initialised Ray and leave it running)."""
-    import ray  # the test command installs it: `pip install -e .[dev,ray]`
-
-    ray.init(address="local", num_cpus=4, include_dashboard=False, logging_level="ERROR")
-    yield
-    ray.shutdown()
+pytestmark = pytest.mark.usefixtures("ray_instance")  # the session's Ray (conftest.py)
 
 
 def test_workers_sample_with_the_broadcast_weights_and_their_own_seeds():
@@ -338,7 +331,8 @@ def _group_gone(pgid: int, timeout: float = 30.0) -> bool:
 def test_signal_on_ray_saves_and_stops_the_workers_cleanly(tmp_path, argv, signum, to_group):
     run_dir = tmp_path / "run"
     process = subprocess.Popen(
-        [sys.executable, "-m", "advantage.cli", "train", *argv, *RAY_ENDLESS, "--run-dir", str(run_dir)],
+        [sys.executable, "-m", "advantage.cli", "train", *argv, *RAY_ENDLESS, "--set", "trainer.log_freq=256",
+         "--run-dir", str(run_dir)],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )
     deadline = time.monotonic() + 180
@@ -481,7 +475,7 @@ def test_spec_agent_trained_by_a3c_learns_cartpole_only_through_its_optimiser(tm
 
     trainer = A3CTrainer(
         "CartPole-v1", agent, val_envs, TrainerConfig(
-            total_steps=40_000, nsteps=8, gamma=0.98, validate_freq=20_000, log_freq=5_000, save_freq=0,
+            total_steps=60_000, nsteps=8, gamma=0.98, validate_freq=20_000, log_freq=5_000, save_freq=0,
             tensorboard=False, seed=0,
         ), run_dir=tmp_path, num_workers=2, num_envs=16,
     )
