@@ -12,10 +12,11 @@ HERE = str(Path(__file__).parent)
 sys.path.insert(0, HERE)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def ray_instance():
-    """One local Ray for every in-process Ray test of the session (starting one costs seconds; runs
-    reuse an initialised Ray and leave it running). Its workers import the toy envs from here."""
+    """One local Ray for every in-process Ray test of a module (runs reuse an initialised Ray and
+    leave it running); shut down after the module, as an idle Ray's daemons and prestarted workers
+    take CPU from the tests that follow. Its workers import the toy envs from here."""
     ray = pytest.importorskip("ray")  # the test command installs it: `pip install -e .[dev,ray]`
     previous = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (HERE, previous) if p)

@@ -56,7 +56,7 @@ from advantage.training.evaluation import evaluate
 QUIET = ["trainer.validate_freq=0", "trainer.tensorboard=false", "algorithm.device=cpu"]
 
 
-pytestmark = pytest.mark.usefixtures("ray_instance")  # the session's Ray (conftest.py)
+pytestmark = pytest.mark.usefixtures("ray_instance")  # one Ray for the module (conftest.py)
 
 
 def test_workers_sample_with_the_broadcast_weights_and_their_own_seeds():
