@@ -17,7 +17,8 @@ def ray_instance():
     """One local Ray for every in-process Ray test of a module (runs reuse an initialised Ray and
     leave it running); shut down after the module, as an idle Ray's daemons and prestarted workers
     take CPU from the tests that follow. Its workers import the toy envs from here."""
-    ray = pytest.importorskip("ray")  # the test command installs it: `pip install -e .[dev,ray]`
+    import ray  # the test command installs it (`pip install -e .[dev,ray,...]`): missing, it fails
+
     previous = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (HERE, previous) if p)
     ray.init(address="local", num_cpus=4, include_dashboard=False, logging_level="ERROR")
