@@ -23,7 +23,6 @@ from gymnasium import spaces
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from advantage.models import ActorCriticLSTM, ModelConfig
-from advantage.models.lstm import masked_lstm, reset_spans
 
 
 def _features(model: ActorCriticLSTM, obs):
@@ -32,8 +31,7 @@ def _features(model: ActorCriticLSTM, obs):
 
 
 def split_core(model: ActorCriticLSTM, obs, starts, state):
-    out, _, _ = masked_lstm(model.lstm, _features(model, obs), state[0:1], state[1:2], reset_spans(starts, state.dtype))
-    return out
+    return model._run(obs, starts, state)[0]  # the model's own sequence pass (one shared LSTM)
 
 
 def loop_core(model: ActorCriticLSTM, obs, starts, state):
