@@ -309,7 +309,11 @@ class VecEnv:
         return self._flat(obs)
 
     def _flat(self, obs: Any) -> np.ndarray:
-        return obs if self.layout is None else self.layout.flatten(obs, self.num_envs)
+        """The batch as one C-ordered array, whatever layout the backend returns (Gymnasium's
+        vectorised CartPole hands out its state transposed; a restored snapshot does not): on CPUs
+        whose matrix kernels depend on the layout (AVX-512), the same observations must give the
+        model the same bits, or a resumed run drifts from the one that never stopped."""
+        return np.ascontiguousarray(obs if self.layout is None else self.layout.flatten(obs, self.num_envs))
 
     def _read_masks(self, obs: Any, info: dict[str, Any], episode_ended: np.ndarray) -> None:
         if self.mask_source is not None:

@@ -141,3 +141,17 @@ def test_a_checkpoint_saved_by_another_backend_resumes_with_fresh_episodes(tmp_p
     with pytest.warns(UserWarning, match="saved by SyncVectorEnv, now PendulumVectorEnv"):
         resumed.learn(128)
     assert resumed.summary["env_steps"] == 384
+
+
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "CartPoleNoVel-v1", *sorted(VECTOR_ENVS)])
+def test_observations_come_c_ordered_from_every_vector_backend(env_id):
+    """Gymnasium's vectorised CartPole returns its (4, N) state transposed; the model must see one
+    memory layout (AVX-512 matrix kernels round a transposed input differently, so a resumed run,
+    whose first observations come C-ordered from the snapshot, drifted from the uninterrupted one)."""
+    envs = make_vec_env(env_id, 4, backend="vector")
+    obs = envs.reset(seed=0)
+    assert obs.flags.c_contiguous
+    step = envs.step(_actions(envs.single_action_space, 4, np.random.default_rng(0)))
+    assert step.obs.flags.c_contiguous
+    if env_id.startswith("CartPole"):  # the backend itself hands out the transpose
+        assert not envs.env.step(np.zeros(4, dtype=np.int64))[0].flags.c_contiguous
