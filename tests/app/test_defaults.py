@@ -147,6 +147,12 @@ RETUNED: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
         "run": {"num_envs": 16},
         "model": {"activation": "relu", "ortho_init": False, "normalize_reward": True},
     },
+    ("ppo", "Acrobot-v1"): {
+        "run": {"num_envs": 16},
+        "model": {"normalize_obs": True, "normalize_reward": True},
+        "algorithm": {"epochs": 4, "minibatches": 64},
+        "trainer": {"lambda_": 0.94, "total_steps": 500_000},
+    },
     ("ppo", "HalfCheetah-v5"): {
         "model": {"hidden_sizes": (256, 256), "activation": "relu", "ortho_init": False, "log_std_init": -2.0},
         "algorithm": {"lr": 2.0633e-5, "lr_final": 2.0633e-5, "epochs": 20, "minibatches": 8, "clip_ratio": 0.1,
