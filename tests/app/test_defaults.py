@@ -147,6 +147,7 @@ RETUNED: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
         "run": {"num_envs": 16},
         "model": {"activation": "relu", "ortho_init": False, "normalize_reward": True},
     },
+    ("a2c", "CartPole-v1"): {"algorithm": {"normalize_advantage": True}},
     ("a3c", "CartPole-v1"): {"algorithm": {"decay_steps": None}},
     ("ppo", "Acrobot-v1"): {
         "run": {"num_envs": 16},
