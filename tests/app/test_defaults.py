@@ -147,7 +147,11 @@ RETUNED: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
         "run": {"num_envs": 16},
         "model": {"activation": "relu", "ortho_init": False, "normalize_reward": True},
     },
-    ("a2c", "CartPole-v1"): {"algorithm": {"normalize_advantage": True}},
+    ("a2c", "CartPole-v1"): {
+        "run": {"num_envs": 8},
+        "algorithm": {"lr": 7e-4, "lr_final": 7e-4, "decay_steps": 600_000},
+        "trainer": {"nsteps": 5},
+    },
     ("a3c", "CartPole-v1"): {"algorithm": {"decay_steps": None}},
     ("ppo", "Acrobot-v1"): {
         "run": {"num_envs": 16},
