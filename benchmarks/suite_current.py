@@ -35,37 +35,37 @@ TUNING_RUNS = {"ppo-bipedalwalker": "ppo-bw-default"}  # 5M steps, 32 min a seed
 # row -> library -> records file (in results/). Each is the latest pass that ran the row's current
 # defaults; the comment says which change the pass followed.
 SOURCES: dict[str, dict[str, str]] = {
+    # session 29's pass, both libraries side by side on one AMD EPYC machine (slower than session
+    # 28's by ~1.7x): the rows whose 5x target lies nearest the launch floor
+    # (benchmarks/launch_floor.py). A2C CartPole's advantage runs follow its new default, the zoo's
+    # row (the old default's, which failed there at 154 / 500 / 240, are in
+    # suite_s29_a2c_cartpole_old_default.jsonl)
+    "ppo-cartpole": {"advantage": "suite_s29_advantage.jsonl", "sb3": "suite_s29_sb3.jsonl"},
+    "ppo-acrobot": {"advantage": "suite_s29_advantage.jsonl", "sb3": "suite_s29_sb3.jsonl"},
+    "ppo-mountaincar": {"advantage": "suite_s29_advantage.jsonl", "sb3": "suite_s29_sb3.jsonl"},
+    "a2c-cartpole": {"advantage": "suite_s29_a2c_cartpole.jsonl", "sb3": "suite_s29_sb3.jsonl"},
+    "a2c-acrobot": {"advantage": "suite_s29_advantage.jsonl", "sb3": "suite_s29_sb3.jsonl"},
     # session 28's pass, both libraries side by side on one (AVX-512) machine, after observations
-    # were made C-ordered; PPO Acrobot's advantage runs follow its new default, the zoo's row (the
-    # old default's runs, which failed there at -99.4 / -79.3 / -105.0, are in
-    # suite_s28_acrobot_old_default.jsonl); A2C CartPole's, with advantages standardised (the
-    # old default's, which failed there at a median of 439, are in
-    # suite_s28_a2c_cartpole_old_default.jsonl)
-    "ppo-cartpole": {"advantage": "suite_s28_adv.jsonl", "sb3": "suite_s28_sb3.jsonl"},
-    "ppo-acrobot": {"advantage": "suite_s28_adv.jsonl", "sb3": "suite_s28_sb3.jsonl"},
-    "ppo-mountaincar": {"advantage": "suite_s28_adv.jsonl", "sb3": "suite_s28_sb3.jsonl"},
+    # were made C-ordered; rerun by advantage alone on session 29's machine (suite_s29_verify.jsonl)
     "ppo-pendulum": {"advantage": "suite_s28_adv.jsonl", "sb3": "suite_s28_sb3.jsonl"},
     "ppo-lstm-cartpolenovel": {"advantage": "suite_s28_adv.jsonl", "sb3": "suite_s28_sb3.jsonl"},
-    "a2c-cartpole": {"advantage": "suite_s28_adv.jsonl", "sb3": "suite_s28_sb3.jsonl"},
-    "a2c-acrobot": {"advantage": "suite_s28_adv.jsonl", "sb3": "suite_s28_sb3.jsonl"},
     "a2c-pendulum": {"advantage": "suite_s28_adv.jsonl", "sb3": "suite_s28_sb3.jsonl"},
-    # session 28, advantage only (no SB3 row): the same machine, the same code
-    "ppo-ray-cartpole": {"advantage": "suite_s28_verify.jsonl"},
-    "a2c-lstm-cartpolenovel": {"advantage": "suite_s28_verify.jsonl"},
-    # A3C after its learning rate decays over the run (the old default's runs, one of which fell
-    # to 235 by the end, are in suite_s28_a3c_old_default.jsonl)
-    "a3c-cartpole": {"advantage": "suite_s28_a3c.jsonl"},
-    "pg-cartpole": {"advantage": "suite_s28_verify.jsonl"},
-    # session 26's sixth pass (suite_s28_verify.jsonl reran PPO MountainCarContinuous on the
-    # AVX-512 machine: 93.2 / 93.3 / 93.3; kept here with its side-by-side SB3 runs)
+    # session 29, advantage only (no SB3 row): the same machine, the same code
+    "ppo-ray-cartpole": {"advantage": "suite_s29_verify.jsonl"},
+    "a2c-lstm-cartpolenovel": {"advantage": "suite_s29_verify.jsonl"},
+    "a3c-cartpole": {"advantage": "suite_s29_verify.jsonl"},
+    "pg-cartpole": {"advantage": "suite_s29_verify.jsonl"},
+    # session 26's sixth pass (the MuJoCo rows were not rerun since; PPO MountainCarContinuous was,
+    # by advantage alone, in suite_s28_verify.jsonl and suite_s29_verify.jsonl, and is kept here
+    # with its side-by-side SB3 runs)
     "ppo-halfcheetah": {"advantage": "suite_ppo_halfcheetah_s26.jsonl"},
     "ppo-hopper": {"advantage": "suite_sixth_pass.jsonl"},
     "ppo-mountaincarcontinuous": {"advantage": "suite_sixth_pass.jsonl", "sb3": "suite_sixth_pass.jsonl"},
-    # the third pass (session 21; SB3's PPO LunarLander seed 3 from session 22); rerun on the
-    # AVX-512 machine in suite_s28_verify.jsonl: 251.4 / 242.7 / 217.1
+    # the third pass (session 21; SB3's PPO LunarLander seed 3 from session 22); rerun by advantage
+    # alone in suite_s28_verify.jsonl and suite_s29_verify.jsonl
     "ppo-lunarlander": {"advantage": "suite.jsonl", "sb3": "suite.jsonl"},
     # advantage: the fifth pass; SB3: the third pass (1 seed: 23 minutes, and it never reached 150);
-    # rerun on the AVX-512 machine in suite_s28_verify.jsonl
+    # rerun by advantage alone in suite_s28_verify.jsonl and suite_s29_verify.jsonl
     "a2c-lunarlander": {"advantage": "suite_fifth_pass.jsonl", "sb3": "suite.jsonl"},
     # session 25: gSDE matrices drawn every step
     "a2c-halfcheetah": {"advantage": "suite_a2c_halfcheetah_sde1.jsonl"},
