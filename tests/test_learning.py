@@ -28,7 +28,8 @@ CASES = {
     ]),
     "a2c": (A2C, 60_000, [
         "num_envs=8", "trainer.nsteps=5", "trainer.gamma=0.99", "algorithm.lr=1e-3",
-        "algorithm.entropy_coeff=0.0",
+        "algorithm.lr_final=0.0", "algorithm.decay_steps=none", "algorithm.entropy_coeff=0.0",
+        "algorithm.normalize_advantage=true",
     ]),
     # REINFORCE learns from complete episodes only: short rollouts give more updates per step
     "pg": (PG, 40_000, [
