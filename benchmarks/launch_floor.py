@@ -5,8 +5,7 @@
 Any PyTorch trainer of a Gymnasium env, whatever it does after, first starts Python and imports
 torch and gymnasium. This script times that floor here (``python -c "import torch, gymnasium"``,
 whole processes, taken in turn with a bare ``python -c pass``, ``import torch`` and ``import
-stable_baselines3``), then reads ``advantage bench --suite``
-records: for each row SB3 ran, the 5x target is SB3's median seconds from launch to the threshold
+stable_baselines3``), then reads ``advantage bench --suite`` records: for each row SB3 ran, the 5x target is SB3's median seconds from launch to the threshold
 divided by 5. Where the target is below the floor, no trainer written in PyTorch can meet it on
 this machine, however fast it learns. Run it on the machine and in the session that produced the
 records (CPU speed differs between sessions).
@@ -15,13 +14,16 @@ records (CPU speed differs between sessions).
 from __future__ import annotations
 
 import argparse
-import json
+import math
 import statistics
 import subprocess
 import sys
 import time
 from collections import defaultdict
 from pathlib import Path
+
+from advantage.tools.suite import load_records
+from advantage.tools.suite_report import median_over_seeds
 
 PROGRAMS = {
     "python -c pass": "pass",
@@ -43,14 +45,11 @@ def time_programs(repeats: int) -> dict[str, float]:
     return {label: statistics.median(values) for label, values in seconds.items()}
 
 
-def median_seconds(path: Path) -> dict[str, float | None]:
-    """Each row's median seconds to threshold over its seeds (None when the median run never got there)."""
-    per_row: dict[str, list[float]] = defaultdict(list)
-    for line in path.read_text().splitlines():
-        record = json.loads(line)
-        seconds = record["seconds_to_threshold"]
-        per_row[record["row"]].append(float("inf") if seconds is None else seconds)
-    return {row: (None if statistics.median(v) == float("inf") else statistics.median(v)) for row, v in per_row.items()}
+def median_seconds(path: Path) -> dict[str, float]:
+    """Each row's median seconds to threshold over its seeds (inf when the median run never got there)."""
+    records = load_records(path)
+    return {row: median_over_seeds([r for r in records if r["row"] == row], "seconds_to_threshold")
+            for row in dict.fromkeys(r["row"] for r in records)}
 
 
 def main() -> None:
@@ -71,14 +70,15 @@ def main() -> None:
     print("| row | SB3 s to threshold (median) | 5x target, s | `import torch, gymnasium`, s | advantage s | SB3/advantage | target vs floor |")
     print("|---|---|---|---|---|---|---|")
     for row, seconds in sb3.items():
-        if seconds is None:
+        if math.isinf(seconds):
             print(f"| {row} | never | — | {floor:.2f} | — | — | no SB3 time to divide |")
             continue
         target = seconds / SPEEDUP
-        mine = ours.get(row)
-        mine_text, ratio = (f"{mine:.2f}", f"{seconds / mine:.2f}x") if mine else ("—", "—")
+        mine = ours.get(row, math.inf)
+        mine_text, ratio = (f"{mine:.2f}", f"{seconds / mine:.2f}x") if math.isfinite(mine) else ("—", "—")
         verdict = "below the floor: unreachable" if target < floor else f"{target - floor:.2f} s above the floor"
         print(f"| {row} | {seconds:.2f} | {target:.2f} | {floor:.2f} | {mine_text} | {ratio} | {verdict} |")
+
 
 if __name__ == "__main__":
     main()

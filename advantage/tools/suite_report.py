@@ -18,7 +18,7 @@ def _runs(records: list[dict[str, Any]], row: str, library: str) -> list[dict[st
     return sorted((r for r in records if r["row"] == row and r["library"] == library), key=lambda r: r["seed"])
 
 
-def _median(runs: list[dict[str, Any]], key: str) -> float:
+def median_over_seeds(runs: list[dict[str, Any]], key: str) -> float:
     """Median over seeds; a missing value (threshold never reached) counts as the worst."""
     values = [math.inf if r.get(key) is None else float(r[key]) for r in runs]
     return statistics.median(values) if values else math.nan
@@ -41,7 +41,7 @@ def _finals(runs: list[dict[str, Any]]) -> str:
     if not runs:
         return "—"
     per_seed = ", ".join(f"{r['final_return']:.0f}" for r in runs)
-    return f"{_fmt(_median(runs, 'final_return'))} ({per_seed})"
+    return f"{_fmt(median_over_seeds(runs, 'final_return'))} ({per_seed})"
 
 
 def _verdict(row: SuiteRow, runs: list[dict[str, Any]]) -> str:
@@ -64,10 +64,10 @@ def suite_table(records: list[dict[str, Any]]) -> str:
         ours, sb3 = _runs(records, row.name, "advantage"), _runs(records, row.name, "sb3")
         if not ours:
             continue
-        sec, sec_sb3 = _median(ours, "seconds_to_threshold"), _median(sb3, "seconds_to_threshold")
-        steps, steps_sb3 = _median(ours, "steps_to_threshold"), _median(sb3, "steps_to_threshold")
-        sps, sps_sb3 = _median(ours, "steps_per_second"), _median(sb3, "steps_per_second")
-        best = _median([r for r in ours if r.get("best_return") is not None], "best_return")
+        sec, sec_sb3 = median_over_seeds(ours, "seconds_to_threshold"), median_over_seeds(sb3, "seconds_to_threshold")
+        steps, steps_sb3 = median_over_seeds(ours, "steps_to_threshold"), median_over_seeds(sb3, "steps_to_threshold")
+        sps, sps_sb3 = median_over_seeds(ours, "steps_per_second"), median_over_seeds(sb3, "steps_per_second")
+        best = median_over_seeds([r for r in ours if r.get("best_return") is not None], "best_return")
         errors = sum(1 for r in ours if r.get("best_error"))
         best_cell = _fmt(best) + (f" ({errors} did not load)" if errors else "")
         lines.append(
