@@ -23,6 +23,7 @@ from advantage.envs.source import CALLABLE_PREFIX, EnvSource, env_source
 from advantage.envs.vector import VecEnv, resolve_backend
 from advantage.errors import TrainingInterrupted
 from advantage.models import ModelConfig, make_model
+from advantage.training.callbacks import CallbackList, as_callbacks
 from advantage.training.checkpoint import (
     CheckpointError,
     list_checkpoints,
@@ -153,7 +154,8 @@ class Agent:
         return self.run_config
 
     def learn(
-        self, total_timesteps: int | None = None, run_dir: str | Path | None = None, progress: bool = False
+        self, total_timesteps: int | None = None, run_dir: str | Path | None = None, progress: bool = False,
+        callback: Any = None,
     ) -> Agent:
         """Train ``total_timesteps`` more env steps, rounded up to whole rollouts of
         ``num_envs × nsteps`` steps (the loop updates once per rollout); returns self.
@@ -165,7 +167,14 @@ class Agent:
         :meth:`resume` continues its run likewise. With ``run_dir`` the run writes its config,
         metrics, TensorBoard events, checkpoints and learning curve there (by default a continued
         run keeps its directory).
+
+        ``callback``: one :class:`~advantage.callbacks.Callback` or a list, run after the
+        trainer's own (evaluation, metrics, checkpoints); one returning False stops training with a
+        checkpoint, and ``summary["stopped_by"]`` names it. Their saved states are restored when a
+        run continues.
         """
+        callbacks = as_callbacks(callback)
+        CallbackList(callbacks)  # refuses what is not a callback before any work
         cfg = self.run_config
         resume = self.resume_point
         previous = resume.payload if resume is not None else self._continuation
@@ -200,13 +209,16 @@ class Agent:
                 from advantage.training.distributed import train_distributed
 
                 self.trainer, self.summary = train_distributed(
-                    self.algorithm, val_envs, cfg, run_dir, progress, resume=previous
+                    self.algorithm, val_envs, cfg, run_dir, progress, resume=previous, callbacks=callbacks, agent=self
                 )
                 self._continuation = _snapshot(self.trainer)
             else:
                 envs = source.make_vec(cfg.num_envs, cfg.env_backend)
                 try:
-                    self.trainer = SyncMultiEnvTrainer(envs, self.algorithm, val_envs, tcfg, cfg, run_dir, progress)
+                    self.trainer = SyncMultiEnvTrainer(
+                        envs, self.algorithm, val_envs, tcfg, cfg, run_dir, progress, callbacks=callbacks
+                    )
+                    self.trainer.agent = self
                     if previous is not None:
                         self.trainer.restore(previous)
                     try:

@@ -1,15 +1,19 @@
-"""The training loop shared by every algorithm: collect → estimate → update → log/validate/save."""
+"""The training loop shared by every algorithm: collect → estimate → update, then the callbacks.
+
+Everything around the update — evaluation, metrics rows and files, progress, periodic
+checkpoints, the target-return stop — is a callback (:mod:`advantage.training.standard_callbacks`,
+built from the config), fired at the hooks of :mod:`advantage.training.callbacks`.
+"""
 
 from __future__ import annotations
 
-import dataclasses
+import contextlib
 import math
 import os
 import random
-import sys
 import time
 import warnings
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,21 +28,29 @@ from advantage.data.snapshot import capture_rng, decode, encode, restore_rng
 from advantage.envs.vector import VecEnv
 from advantage.errors import CheckpointWriteError, TrainingInterrupted, write_failure
 from advantage.models.encoders import NatureCNN
+from advantage.training.callbacks import CallbackList, Run
 from advantage.training.checkpoint import list_checkpoints, prune_checkpoints, save_checkpoint
 from advantage.training.collector import RolloutCollector
 from advantage.training.config import RunConfig, TrainerConfig
-from advantage.training.evaluation import evaluate
 from advantage.training.interrupts import StopRequest
-from advantage.training.metrics import MetricsLogger, truncate_metrics
+from advantage.training.standard_callbacks import (
+    Evaluate,
+    StopAtReturn,
+    default_callbacks,
+    states_from_loop,
+)
 
 CHECKPOINT_FORMAT = 2
 
 
-RESUME_KEYS = ("last_eval_return", "validations", "wall_time", "loop", "rng", "envs", "envs_uncaptured", "obs")
-"""What :meth:`SyncMultiEnvTrainer.state` writes under ``resume`` (and the collector's memory)."""
+RESUME_KEYS = ("wall_time", "rng", "envs", "envs_uncaptured", "obs")
+"""What :meth:`SyncMultiEnvTrainer.state` writes under ``resume`` (and the collector's memory),
+besides the callbacks' states (``callbacks``; ``loop`` in checkpoints written before callbacks)."""
 MEMORY_KEYS = ("memory", "episode_start")
 """The collector's memory and episode-start mask: needed to resume a recurrent model exactly (a
 feed-forward model's memory is empty, so a checkpoint without them resumes it just the same)."""
+LEGACY_CALLBACK_KEYS = ("loop", "last_eval_return", "validations")
+"""Where checkpoints written before callbacks kept the built-ins' state."""
 
 
 RENAMED_RESUME_KEYS = {"recurrent_state": "memory"}
@@ -55,64 +67,10 @@ def current_resume_state(payload: dict[str, Any]) -> dict[str, Any]:
 def missing_resume_keys(payload: dict[str, Any], recurrent: bool = False) -> list[str]:
     """The keys a checkpoint needs to continue its run exactly and lacks."""
     top = [k for k in ("env_steps", "updates", "best_eval_return") if k not in payload]
-    needed = RESUME_KEYS + (MEMORY_KEYS if recurrent else ())
     resume = current_resume_state(payload)
+    callbacks = ("callbacks",) if "callbacks" in resume or "loop" not in resume else LEGACY_CALLBACK_KEYS
+    needed = RESUME_KEYS + callbacks + (MEMORY_KEYS if recurrent else ())
     return top + [f"resume.{k}" for k in needed if k not in resume]
-
-
-def _next_multiple(step: int, every: int) -> int:
-    """The first multiple of ``every`` after ``step``."""
-    return (step // every + 1) * every
-
-
-def _accumulate(how: str, so_far: float | None, value: float) -> float:
-    """Fold one update's metric into the log window: a running sum (``mean``), ``max`` or ``last``."""
-    if so_far is None or how == "last":
-        return value
-    return max(so_far, value) if how == "max" else so_far + value
-
-
-@dataclass
-class LoopState:
-    """The training loop's bookkeeping between log, validation and save points (checkpointed)."""
-
-    next_log: int
-    next_val: int
-    next_save: int
-    steps_at_log: int = 0
-    sums: dict[str, float] = field(default_factory=dict)
-    count: int = 0
-    episodes_since_log: int = 0
-    recent_returns: list[float] = field(default_factory=list)
-    recent_lengths: list[float] = field(default_factory=list)
-
-
-class Progress:
-    """A tqdm bar on a terminal; plain periodic lines otherwise (logs, CI)."""
-
-    def __init__(self, total: int, enabled: bool, interval_s: float = 5.0) -> None:
-        self.enabled, self.interval_s = enabled, interval_s
-        self.bar = None
-        self._last_print = 0.0
-        if enabled and sys.stderr.isatty():
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=total, unit="step", unit_scale=True, dynamic_ncols=True)
-
-    def update(self, step: int, info: dict[str, float], force: bool = False) -> None:
-        if not self.enabled:
-            return
-        text = {k: (f"{v:.1f}" if isinstance(v, float) else v) for k, v in info.items() if v == v}
-        if self.bar is not None:
-            self.bar.n = step
-            self.bar.set_postfix(text, refresh=True)
-        elif force or time.perf_counter() - self._last_print >= self.interval_s:
-            self._last_print = time.perf_counter()
-            print(f"step {step:>9d}  " + "  ".join(f"{k} {v}" for k, v in text.items()), flush=True)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
 
 
 class SyncMultiEnvTrainer:
@@ -121,6 +79,8 @@ class SyncMultiEnvTrainer:
     With a ``run_dir`` it writes ``metrics.csv``, TensorBoard events, ``checkpoints/`` and
     ``learning_curve.png`` there; without one it only trains. A ``collector`` other than the
     local :class:`RolloutCollector` over ``envs`` (e.g. Ray workers) may be given instead of envs.
+    ``callbacks`` (:class:`~advantage.training.callbacks.Callback`) run after the trainer's own,
+    which its config builds (:func:`~advantage.training.standard_callbacks.default_callbacks`).
 
     The specification's signature ``(envs, agent, val_envs, config)`` works too: an A2C agent
     (``ActorCritic(model, input_size, action_size, config)``) in place of the algorithm is trained
@@ -144,6 +104,7 @@ class SyncMultiEnvTrainer:
         run_dir: str | Path | None = None,
         progress: bool = False,
         collector: Any = None,
+        callbacks: list[Any] | None = None,
     ) -> None:
         envs, val_envs = _vec_env(envs), _vec_env(val_envs)
         algorithm = as_algorithm(
@@ -157,20 +118,32 @@ class SyncMultiEnvTrainer:
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.collector = collector if collector is not None else self.make_collector()
         algorithm.make_value_estimator(config.returns, config.gamma, config.lambda_)
-        self.progress_enabled = progress
         self.env_steps = 0
         self.updates = 0
-        self.best_eval = -math.inf
-        self.last_eval = math.nan
-        self.solved_at: int | None = None
-        self._validations = 0
-        self.loop = LoopState(config.log_freq, config.validate_freq, config.save_freq)
+        self.metrics: dict[str, float] = {}
+        """The last update's metrics."""
+        self.episodes: tuple[np.ndarray, np.ndarray] = (np.zeros(0), np.zeros(0))
+        """Returns and lengths of the episodes that ended in the last rollout."""
+        self.rollout: Rollout | None = None
+        self.agent: Any = None
+        """The API agent being trained, when ``learn()`` trains it (``run.agent``)."""
+        self.evaluation = (
+            Evaluate(val_envs, config.validate_freq or 1, config.num_val_episodes, config.val_deterministic,
+                     config.max_val_steps, config.seed, save_best=True)
+            if val_envs is not None else None
+        )
+        """The validation on ``val_envs`` (a callback when ``validate_freq`` > 0)."""
+        self.callbacks = CallbackList(default_callbacks(self, progress) + list(callbacks or []))
+        self.run = Run(self)
+        """The read-only view of this run that callbacks receive."""
         self.resumed = False
-        self.eval_seconds = 0.0
         self.start_steps = 0
         self.wall_time_before = 0.0
         self.wall_time = 0.0
         """Training seconds of the whole run (resumed runs included) when :meth:`train` last stopped."""
+        self._started: float | None = None
+        self._stop: StopRequest | None = None
+        self.started_at, self.elapsed = 0.0, 0.0
 
     def make_collector(self) -> RolloutCollector:
         return RolloutCollector(self.envs, self.model, self.config.nsteps, self.device)
@@ -184,10 +157,11 @@ class SyncMultiEnvTrainer:
 
     # -- one iteration -------------------------------------------------------------------------
     def iteration(self) -> dict[str, float]:
-        """Collect one rollout and learn from it; returns the update's metrics."""
+        """Collect one rollout (then ``on_rollout_end``) and learn from it; returns the update's metrics."""
         cfg = self.config
         self.algorithm.set_progress(self.env_steps)
-        rollout = self.collector.collect()
+        rollout = self.rollout = self.collector.collect()
+        self.callbacks.fire("on_rollout_end", self.run)
         scaler = getattr(self.model, "reward_scaler", None)
         if scaler is not None:  # the learner's rewards only; episode statistics stay unscaled
             rollout.rewards.copy_(scaler.update_and_scale(
@@ -209,6 +183,24 @@ class SyncMultiEnvTrainer:
 
     # -- the loop ------------------------------------------------------------------------------
     def train(self) -> dict[str, Any]:
+        """Train to ``total_steps``, until a callback returns False, or until SIGINT/SIGTERM
+        (then :class:`TrainingInterrupted` after the checkpoint); returns :meth:`summary`."""
+        total = self.config.total_steps
+        with self.session() as stop:
+            self.callbacks.fire("on_training_start", self.run)
+            while self.env_steps < total and not self.run.stopping:
+                self.metrics = self.iteration()                # on_rollout_end fires inside
+                self.episodes = self.collector.pop_episodes()
+                self.callbacks.fire("on_update_end", self.run)  # evaluation, metrics rows, checkpoints
+            saved = self.save(self.checkpoint_path()) if self.run_dir else None
+            if self.signalled and self.env_steps < total and self.callbacks.stopped_by is None:
+                raise TrainingInterrupted(stop.signum, self.env_steps, saved)
+        return self.summary()
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[StopRequest]:
+        """Around :meth:`train`: torch threads and determinism, seeds (unless resumed), the
+        SIGINT/SIGTERM handler, the clock, and ``on_training_end`` (with ``run.outcome``) at the end."""
         cfg = self.config
         torch.set_num_threads(self._threads())
         # switched on (and back off) only when asked: the call imports torch._inductor (~1 s), and
@@ -221,130 +213,65 @@ class SyncMultiEnvTrainer:
             np.random.seed(cfg.seed)
             random.seed(cfg.seed)
             self.collector.reset(seed=cfg.seed)
-        logger = None
         if self.run_dir:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-        progress = Progress(cfg.total_steps, self.progress_enabled)
-        start, started_at = time.perf_counter(), time.time()
-        wall = lambda: self.wall_time_before + time.perf_counter() - start
-        time_at_log = start
-        loop = self.loop
-        # SIGINT/SIGTERM: finish this iteration, save, then stop; installed before metrics.csv appears
-        stop = StopRequest().install()
+        self._started, self.started_at = time.perf_counter(), time.time()
+        outcome = "failed"
+        stop = self._stop = StopRequest().install()  # installed before on_training_start creates metrics.csv
         try:
-            if self.run_dir and cfg.log_scalars:
-                # a resumed run redoes what the interrupted one logged after its checkpoint
-                unreadable = truncate_metrics(self.run_dir / "metrics.csv", self.env_steps)
-                if unreadable:
-                    warnings.warn(
-                        f"{self.run_dir / 'metrics.csv'}: dropped {unreadable} unreadable row(s) (a line cut off "
-                        f"mid-write); the rows up to step {self.env_steps} are kept",
-                        stacklevel=2,
-                    )
-                redone = unreadable is not None
-                logger = MetricsLogger(self.run_dir, cfg.tensorboard, purge_step=self.env_steps + 1 if redone else None)
-            while self.env_steps < cfg.total_steps and stop.signum is None:
-                metrics = self.iteration()
-                for key, value in metrics.items():
-                    loop.sums[key] = _accumulate(self.aggregates.get(key, "mean"), loop.sums.get(key), value)
-                loop.count += 1
-                returns, lengths = self.collector.pop_episodes()
-                loop.recent_returns = (loop.recent_returns + returns.tolist())[-100:]
-                loop.recent_lengths = (loop.recent_lengths + lengths.tolist())[-100:]
-                row: dict[str, float] = {}
-                done = self.env_steps >= cfg.total_steps
-                if self.env_steps >= loop.next_log or done:
-                    now = time.perf_counter()
-                    row.update({
-                        key: value if key in self.aggregates else value / loop.count
-                        for key, value in loop.sums.items()
-                    })
-                    row.update(
-                        sps=(self.env_steps - loop.steps_at_log) / max(now - time_at_log, 1e-9),
-                        episode_return=float(np.mean(loop.recent_returns)) if loop.recent_returns else math.nan,
-                        episode_length=float(np.mean(loop.recent_lengths)) if loop.recent_lengths else math.nan,
-                        episodes=float(loop.episodes_since_log + len(returns)),
-                    )
-                    loop.sums, loop.count, loop.episodes_since_log = {}, 0, 0
-                    loop.steps_at_log, time_at_log = self.env_steps, now
-                    loop.next_log = _next_multiple(self.env_steps, cfg.log_freq)
-                else:
-                    loop.episodes_since_log += len(returns)
-                if self.val_envs is not None and cfg.validate_freq and (self.env_steps >= loop.next_val or done):
-                    row.update(self.validate())
-                    loop.next_val = _next_multiple(self.env_steps, cfg.validate_freq)
-                if row:
-                    row.update(step=self.env_steps, updates=self.updates, wall_time=wall())
-                    if logger:
-                        logger.log(row)
-                    progress.update(self.env_steps, {
-                        "sps": row.get("sps", math.nan), "return": row.get("episode_return", math.nan),
-                        "eval": self.last_eval,
-                    })
-                solved = self._reached_target()
-                if self.run_dir and cfg.save_freq and self.env_steps >= loop.next_save and not solved:
-                    loop.next_save = _next_multiple(self.env_steps, cfg.save_freq)
-                    self.save(self.checkpoint_path(), wall())
-                if solved:
-                    self.solved_at = self.env_steps
-                    break
-            saved = self.save(self.checkpoint_path(), wall()) if self.run_dir else None
-            if stop.signum is not None and self.env_steps < cfg.total_steps and self.solved_at is None:
-                raise TrainingInterrupted(stop.signum, self.env_steps, saved)
+            yield stop
+            outcome = "stopped" if self.callbacks.stopped_by is not None else "finished"
+        except TrainingInterrupted:
+            outcome = "interrupted"
+            raise
         finally:
-            self.wall_time = wall()
+            self.wall_time = self.wall()
+            self.elapsed = time.perf_counter() - self._started
             stop.uninstall()
             if switch_deterministic:
                 torch.use_deterministic_algorithms(False)
-            progress.close()
-            if logger:
-                logger.close()
-        elapsed = time.perf_counter() - start
-        if self.run_dir and cfg.log_scalars:
-            from advantage.training.plot import plot_runs
+            self.run._outcome = outcome
+            self.callbacks.fire("on_training_end", self.run)
+            self._started = self._stop = None
 
-            plot_runs([self.run_dir], self.run_dir / "learning_curve.png")
+    @property
+    def signalled(self) -> bool:
+        """SIGINT or SIGTERM arrived during :meth:`train`: the current iteration is the last."""
+        return self._stop is not None and self._stop.signum is not None
+
+    def wall(self) -> float:
+        """Training seconds of the whole run so far."""
+        running = time.perf_counter() - self._started if self._started is not None else 0.0
+        return self.wall_time_before + running
+
+    def summary(self) -> dict[str, Any]:
+        """What the last :meth:`train` did: steps, speed, evaluations, why it stopped."""
+        evaluation = self.evaluation
+        solved = [c.solved_at for c in self.callbacks if isinstance(c, StopAtReturn) and c.solved_at is not None]
         return {
-            "env_steps": self.env_steps, "updates": self.updates, "wall_time": elapsed, "started_at": started_at,
-            "sps": (self.env_steps - self.start_steps) / max(elapsed, 1e-9), "eval_seconds": self.eval_seconds,
-            "last_eval_return": self.last_eval,
-            "best_eval_return": self.best_eval, "solved_at_step": self.solved_at,
+            "env_steps": self.env_steps, "updates": self.updates, "wall_time": self.elapsed, "started_at": self.started_at,
+            "sps": (self.env_steps - self.start_steps) / max(self.elapsed, 1e-9),
+            "eval_seconds": sum(c.seconds for c in self.callbacks if isinstance(c, Evaluate)),
+            "last_eval_return": evaluation.last if evaluation else math.nan,
+            "best_eval_return": evaluation.best if evaluation else -math.inf,
+            "solved_at_step": solved[0] if solved else None, "stopped_by": self.callbacks.stopped_by,
             "resumed_from_step": self.start_steps if self.resumed else None,
             "run_dir": str(self.run_dir) if self.run_dir else None,
         }
 
-    def _reached_target(self) -> bool:
-        """The last validation reached ``target_return`` and a second, fresh one confirms it."""
-        target = self.config.target_return
-        if target is None or self.val_envs is None or not self.last_eval >= target:
-            return False
-        first = self.last_eval
-        confirmed = self.validate()["eval_return"] >= target
-        self.last_eval = min(first, self.last_eval)
-        return confirmed
-
     def validate(self) -> dict[str, float]:
-        cfg = self.config
-        start = time.perf_counter()
-        returns = evaluate(
-            self.model, self.val_envs, cfg.val_deterministic, cfg.max_val_steps,
-            seed=cfg.seed + 1_000_003 * (self._validations + 1),
-        )
-        self._validations += 1
-        self.eval_seconds += time.perf_counter() - start
-        self.last_eval = float(returns.mean())
-        if self.last_eval > self.best_eval:
-            self.best_eval = self.last_eval
-            if self.run_dir:
-                self.write_checkpoint(self.run_dir / "checkpoints" / "best.pt", self.state())
-        return {"eval_return": self.last_eval, "eval_return_std": float(returns.std())}
+        """Evaluate on the validation envs now (the best return and ``best.pt`` are kept up to date)."""
+        if self.evaluation is None:
+            raise ValueError("this trainer has no validation envs (val_envs=None)")
+        return self.evaluation.evaluate(self.run)
 
     # -- checkpoints ---------------------------------------------------------------------------
     def checkpoint_path(self) -> Path:
         return self.run_dir / "checkpoints" / f"step_{self.env_steps:010d}.pt"
 
-    def state(self, wall_time: float = 0.0) -> dict[str, Any]:
-        """Everything needed to continue this run exactly: weights, optimiser, counters, RNGs, envs."""
+    def state(self, wall_time: float | None = None) -> dict[str, Any]:
+        """Everything needed to continue this run exactly: weights, optimiser, counters, RNGs, envs,
+        the callbacks' states. ``wall_time``: the run's training seconds (default: so far)."""
         env_state, uncaptured = self.envs.get_state() if self.envs is not None else (None, ["Ray workers' envs"])
         return {
             "format": CHECKPOINT_FORMAT,
@@ -353,12 +280,10 @@ class SyncMultiEnvTrainer:
             "config": self.run_config.to_dict() if self.run_config else {},
             "env_steps": self.env_steps,
             "updates": self.updates,
-            "best_eval_return": self.best_eval,
+            "best_eval_return": self.evaluation.best if self.evaluation else -math.inf,
             "resume": {
-                "last_eval_return": self.last_eval,
-                "validations": self._validations,
-                "wall_time": wall_time,
-                "loop": encode(dataclasses.asdict(self.loop)),
+                "wall_time": self.wall() if wall_time is None else wall_time,
+                "callbacks": self.callbacks.state_dict(),
                 "rng": capture_rng(),
                 "envs": env_state,
                 "envs_uncaptured": uncaptured,
@@ -384,11 +309,11 @@ class SyncMultiEnvTrainer:
         resume = current_resume_state(payload)
         self.env_steps = self.start_steps = payload["env_steps"]
         self.updates = payload["updates"]
-        self.best_eval = payload["best_eval_return"]
-        self.last_eval = resume["last_eval_return"]
-        self._validations = resume["validations"]
         self.wall_time_before = resume["wall_time"]
-        self.loop = LoopState(**decode(resume["loop"]))
+        states = resume["callbacks"] if "callbacks" in resume else states_from_loop(payload, resume)
+        self.callbacks.load_state_dict(states)
+        if self.evaluation is not None and self.evaluation not in self.callbacks.callbacks:
+            self.evaluation.best = payload["best_eval_return"]
         restore_rng(resume["rng"])
         other_backend = resume["envs"] is not None and self.envs.saved_by_another_backend(resume["envs"])
         if other_backend:  # e.g. saved stepping Gymnasium's envs one by one, now numpy-vectorised
@@ -409,10 +334,14 @@ class SyncMultiEnvTrainer:
             self.collector.reset(seed=self.config.seed + self.env_steps)
         self.resumed = True
 
-    def save(self, path: Path, wall_time: float = 0.0) -> Path:
+    def save(self, path: Path, wall_time: float | None = None) -> Path:
+        """Write :meth:`state` to ``path`` (periodic ``step_*`` ones pruned to ``keep_checkpoints``);
+        fires ``on_checkpoint``."""
         self.write_checkpoint(path, self.state(wall_time))
         if path.name.startswith("step_"):
             prune_checkpoints(path.parent, self.config.keep_checkpoints)
+        self.run._checkpoint = path
+        self.callbacks.fire("on_checkpoint", self.run)
         return path
 
     @staticmethod

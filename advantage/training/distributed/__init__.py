@@ -23,10 +23,13 @@ def train_distributed(
     run_dir: str | Path | None = None,
     progress: bool = False,
     resume: dict[str, Any] | None = None,
+    callbacks: list[Any] | None = None,
+    agent: Any = None,
 ) -> tuple[SyncMultiEnvTrainer, dict[str, Any]]:
     """Train on ``config.num_workers`` Ray workers; returns the trainer and its summary.
 
     ``resume`` is a checkpoint payload to continue from; the workers' envs start new episodes.
+    ``callbacks`` run after the trainer's own; ``agent`` is the API agent they see as ``run.agent``.
 
     An asynchronous algorithm (its spec says so: ``a3c``) runs
     :class:`~advantage.training.distributed.a3c.A3CTrainer`; every other algorithm runs its usual
@@ -43,7 +46,8 @@ def train_distributed(
     with ray_session(config.ray_address, config.num_workers):
         pool = WorkerPool(algorithm.model, config, estimator=given)
         try:
-            trainer = trainer_cls(pool, algorithm, val_envs, config.trainer, config, run_dir, progress)
+            trainer = trainer_cls(pool, algorithm, val_envs, config.trainer, config, run_dir, progress, callbacks=callbacks)
+            trainer.agent = agent
             if resume is not None:
                 trainer.restore(resume)
             summary = trainer.train()

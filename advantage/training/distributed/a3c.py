@@ -63,13 +63,14 @@ class A3CTrainer(SyncMultiEnvTrainer):
         num_workers: int = 2,
         num_envs: int | None = None,
         env_backend: str = "auto",
+        callbacks: list[Any] | None = None,
     ) -> None:
         self.owns_pool = isinstance(pool, str)
         if self.owns_pool:
             algorithm, pool = self._agent_on_workers(pool, algorithm, config, num_workers, num_envs, env_backend)
         elif not isinstance(algorithm, (A3CAlgorithm, AgentA3CAlgorithm)):
             raise TypeError(f"A3CTrainer needs the a3c algorithm, got {getattr(algorithm, 'name', type(algorithm).__name__)}")
-        super().__init__(None, algorithm, val_envs, config, run_config, run_dir, progress, pool)
+        super().__init__(None, algorithm, val_envs, config, run_config, run_dir, progress, pool, callbacks)
         self.pool = pool
         self.pending: dict[Any, tuple[int, bool]] = {}  # in-flight task -> (worker, is a gradient)
         self.weights: Any = None
@@ -139,12 +140,14 @@ class A3CTrainer(SyncMultiEnvTrainer):
             self.launch(index)
 
     def iteration(self) -> dict[str, float]:
-        """Apply one worker's gradient and send that worker the new weights."""
+        """Apply one worker's gradient and send that worker the new weights. ``on_rollout_end``
+        fires when the gradient arrives (the worker's rollout is done; ``run.rollout`` is None)."""
         if not self.pending:
             self.weights = self.pool.broadcast(self.updates)
             for index in range(len(self.pool.workers)):
                 self.launch(index)
         index, result = self.next_gradient()
+        self.callbacks.fire("on_rollout_end", self.run)
         self.pool.record(result)
         self.algorithm.set_progress(self.env_steps)
         lag = self.updates - result.version

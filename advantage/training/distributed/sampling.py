@@ -105,10 +105,11 @@ class RaySamplingTrainer(SyncMultiEnvTrainer):
         run_config: RunConfig | None = None,
         run_dir: str | Path | None = None,
         progress: bool = False,
+        callbacks: list[Any] | None = None,
     ) -> None:
         device = next(algorithm.model.parameters()).device
         collector = RayCollector(pool, device)
-        super().__init__(None, algorithm, val_envs, config, run_config, run_dir, progress, collector)
+        super().__init__(None, algorithm, val_envs, config, run_config, run_dir, progress, collector, callbacks)
         self.pool = pool
 
     def _worker_cores(self) -> int:
