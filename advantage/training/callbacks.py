@@ -250,7 +250,7 @@ def _unique_keys(callbacks: list[Any]) -> list[str]:
     """A callback's ``key`` attribute or its class name; ``#2``, ``#3``... for repeats."""
     keys, seen = [], {}
     for callback in callbacks:
-        key = getattr(callback, "key", None) or type(callback).__qualname__
+        key = getattr(callback, "key", None) or type(callback).__name__
         seen[key] = seen.get(key, 0) + 1
         keys.append(key if seen[key] == 1 else f"{key}#{seen[key]}")
     return keys

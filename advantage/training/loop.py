@@ -192,7 +192,7 @@ class SyncMultiEnvTrainer:
                 self.metrics = self.iteration()                # on_rollout_end fires inside
                 self.episodes = self.collector.pop_episodes()
                 self.callbacks.fire("on_update_end", self.run)  # evaluation, metrics rows, checkpoints
-            saved = self.save(self.checkpoint_path()) if self.run_dir else None
+            saved = self.save_final() if self.run_dir else None
             if self.signalled and self.env_steps < total and self.callbacks.stopped_by is None:
                 raise TrainingInterrupted(stop.signum, self.env_steps, saved)
         return self.summary()
@@ -333,6 +333,11 @@ class SyncMultiEnvTrainer:
             )
             self.collector.reset(seed=self.config.seed + self.env_steps)
         self.resumed = True
+
+    def save_final(self) -> Path:
+        """The checkpoint where training stopped, unless one was just written at this step."""
+        path = self.checkpoint_path()
+        return path if self.run.checkpoint == path and path.exists() else self.save(path)
 
     def save(self, path: Path, wall_time: float | None = None) -> Path:
         """Write :meth:`state` to ``path`` (periodic ``step_*`` ones pruned to ``keep_checkpoints``);
