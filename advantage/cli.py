@@ -82,8 +82,14 @@ def build_parser() -> argparse.ArgumentParser:
                        help="deterministic torch kernels: a resumed run ends bit for bit like an uninterrupted one")
     train.add_argument("--resume", default=None, metavar="RUN_DIR",
                        help="continue the run in RUN_DIR from its newest readable checkpoint "
-                            "(only --total-timesteps and --no-progress may be given with it)")
+                            "(only --total-timesteps, --no-progress, --callback and --track may be given with it)")
     train.add_argument("--no-progress", action="store_true", help="no progress bar or progress lines")
+    train.add_argument("--callback", dest="callbacks", action="append", default=[], metavar="MODULE:NAME",
+                       help="add a callback (advantage.callbacks.Callback): a class (made without arguments) or "
+                            "an instance in MODULE (its directory on PYTHONPATH); repeatable")
+    train.add_argument("--track", action="append", default=[], choices=("wandb", "mlflow"),
+                       help="also log to Weights & Biases (offline unless WANDB_MODE=online) or MLflow (a file "
+                            "store in the run directory unless MLFLOW_TRACKING_URI is set); TensorBoard stays on")
     train.add_argument("--print-config", action="store_true",
                        help="print the resolved config as TOML and exit (no training, no run directory)")
 
@@ -142,7 +148,8 @@ def _train(args: argparse.Namespace) -> int:
         return _resume(args)
     try:
         config = _train_config(args)
-    except (ValueError, TypeError) as exc:
+        callbacks = _callbacks(args)
+    except (ValueError, TypeError, ImportError) as exc:
         raise CLIError(str(exc)) from exc
     try:  # before creating the run directory: an unusable env leaves nothing behind
         if config.distributed == "ray":
@@ -162,7 +169,7 @@ def _train(args: argparse.Namespace) -> int:
         )
     _check_writable(run_dir, agent)
     print(f"training {config.algo} on {config.env} for {config.trainer.total_steps} steps → {run_dir}", flush=True)
-    agent.learn(run_dir=run_dir, progress=not args.no_progress)
+    agent.learn(run_dir=run_dir, progress=not args.no_progress, callback=callbacks)
     _report(agent, run_dir)
     return 0
 
@@ -182,8 +189,12 @@ def _resume(args: argparse.Namespace) -> int:
     if given:
         raise CLIError(
             f"--resume continues a run with its own config.toml; drop {', '.join(given)} "
-            "(only --total-timesteps and --no-progress may be given with --resume)"
+            "(only --total-timesteps, --no-progress, --callback and --track may be given with --resume)"
         )
+    try:
+        callbacks = _callbacks(args)
+    except (ValueError, TypeError, ImportError) as exc:
+        raise CLIError(str(exc)) from exc
     try:
         agent = resume_agent(args.resume)
         if args.total_timesteps is not None:
@@ -199,7 +210,7 @@ def _resume(args: argparse.Namespace) -> int:
         print(f"{run_dir} has no checkpoint yet: restarting it from step 0", flush=True)
     else:
         print(f"resuming {run_dir} from {point.checkpoint.name} (step {point.payload['env_steps']})", flush=True)
-    agent.learn(run_dir=run_dir, progress=not args.no_progress)
+    agent.learn(run_dir=run_dir, progress=not args.no_progress, callback=callbacks)
     _report(agent, run_dir)
     return 0
 
@@ -225,12 +236,23 @@ def _check_writable(run_dir: Path, agent) -> None:
         raise CLIError(f"cannot write a checkpoint to {ckpt_dir}: {write_failure(exc)}") from exc
 
 
+def _callbacks(args: argparse.Namespace) -> list:
+    """``--callback`` and ``--track``: callbacks made before any work (a typo stops here)."""
+    from advantage.training.callbacks import load_callback
+    from advantage.training.trackers import make_tracker
+
+    return [load_callback(spec) for spec in args.callbacks] + [make_tracker(name) for name in dict.fromkeys(args.track)]
+
+
 def _report(agent, run_dir: Path) -> None:
     s = agent.summary
     solved = f", solved at step {s['solved_at_step']}" if s["solved_at_step"] else ""
+    stopped = ""
+    if s["stopped_by"] and not s["solved_at_step"]:
+        stopped = f"stopped by {s['stopped_by']} at step {s['env_steps']}; continue with: advantage train --resume {run_dir}\n"
     print(
         f"done: {s['env_steps']} steps in {s['wall_time']:.1f} s ({s['sps']:.0f} steps/s), "
-        f"last greedy eval {s['last_eval_return']:.1f}{solved}\nrun directory: {run_dir}\n"
+        f"last greedy eval {s['last_eval_return']:.1f}{solved}\n{stopped}run directory: {run_dir}\n"
         f"evaluate it with: advantage eval {run_dir} --deterministic",
         flush=True,
     )
