@@ -132,6 +132,28 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--report-only", action="store_true",
                        help="--suite: write the table and curves from the recorded runs, train nothing")
 
+    tune = sub.add_parser("tune", help="search hyperparameters with Optuna (needs the [tune] extra)")
+    tune.add_argument("--algo", default=None, **{**_algo_argument(), "help": "algorithm to tune (default ppo, or --config's)"})
+    tune.add_argument("--env", default=None, help="Gymnasium env id (default CartPole-v1, or --config's)")
+    tune.add_argument("--trials", type=int, default=20, help="trials to finish, those of earlier runs of the study included")
+    tune.add_argument("--trial-timesteps", type=int, default=None,
+                      help="env steps each trial trains (default: a fifth of the config's total_steps)")
+    tune.add_argument("--storage", default=None, metavar="URL",
+                      help="Optuna storage URL, e.g. sqlite:///study.db (default: sqlite next to --out, FILE.db); "
+                           "a killed study continues from it")
+    tune.add_argument("--study-name", default=None, help="study name in the storage (default ALGO-ENV)")
+    tune.add_argument("--jobs", type=int, default=1, help="processes running trials in parallel (default 1)")
+    tune.add_argument("--out", default="best.toml", help="the best config, for advantage train --config (default best.toml); "
+                                                           "the trials' plot goes beside it as <name>_trials.png")
+    tune.add_argument("--space", default=None, metavar="FILE.toml",
+                      help="search space replacing the algorithm's default (advantage/tools/tune_spaces.toml's form)")
+    tune.add_argument("--config", default=None, help="a config.toml to tune from (default: the env's defaults)")
+    tune.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                      help="fix a config value for every trial (the space's keys are sampled over it)")
+    tune.add_argument("--seed", type=int, default=0, help="seed of every trial's training and of the sampler")
+    tune.add_argument("--callback", dest="callbacks", action="append", default=[], metavar="MODULE:NAME",
+                      help="add a callback to every trial's training; repeatable")
+
     plot = sub.add_parser("plot", help="draw learning curves of one or more runs")
     plot.add_argument("run_dirs", nargs="+")
     plot.add_argument("-o", "--output", default="learning_curves.png")
@@ -349,6 +371,55 @@ def _plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tune(args: argparse.Namespace) -> int:
+    try:
+        import optuna  # noqa: F401
+    except ImportError as exc:
+        raise CLIError("advantage tune needs Optuna: pip install 'advantage[tune]'") from exc
+    from advantage.app.defaults import default_config
+    from advantage.tools.tune import Study, check_space, search_space, tune
+    from advantage.training.callbacks import load_callback
+    from advantage.training.config import RunConfig
+
+    out = Path(args.out)
+    try:
+        for name, value in (("--trials", args.trials), ("--jobs", args.jobs), ("--trial-timesteps", args.trial_timesteps)):
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be >= 1, got {value}")
+        if args.config:
+            base = RunConfig.load_toml(args.config)
+            if args.algo and args.algo != base.algo:
+                base = base.with_overrides([f"algo={json.dumps(args.algo)}"])
+            if args.env:
+                base = dataclasses.replace(base, env=args.env)
+        else:
+            base = default_config(args.algo or "ppo", args.env or "CartPole-v1")
+        base = base.with_overrides([*args.overrides, f"trainer.seed={args.seed}"])
+        space = search_space(base.algo, args.space)
+        check_space(base, space)
+        for spec in args.callbacks:
+            load_callback(spec)
+        if out.suffix != ".toml":
+            raise ValueError(f"--out must name a .toml file, got {args.out!r}")
+    except (ValueError, TypeError) as exc:
+        raise CLIError(str(exc)) from exc
+    trial_timesteps = args.trial_timesteps or max(1, base.trainer.total_steps // 5)
+    study = Study(
+        base=base.to_dict(), space=space, trial_timesteps=trial_timesteps,
+        storage=args.storage or f"sqlite:///{out.with_suffix('.db')}", study_name=args.study_name or f"{base.algo}-{base.env}",
+        trials=args.trials, seed=args.seed, callbacks=list(args.callbacks),
+    )
+    try:
+        loaded, written, plot = tune(study, args.jobs, out)
+    except RuntimeError as exc:
+        print(f"advantage: {exc}", file=sys.stderr)
+        return 1
+    best = loaded.best_trial
+    print(f"best: trial {best.number}, last validation return {best.value:.2f}\nwrote {written} and {plot}\n"
+          f"train it with: advantage train --config {written}", flush=True)
+    return 0
+
+
 def _bench(args: argparse.Namespace) -> int:
     from advantage.tools.bench import MODES, TASKS, run_bench
 
@@ -430,7 +501,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command is None:
             parser.print_help()
             return USAGE_ERROR
-        return {"train": _train, "eval": _eval, "plot": _plot, "bench": _bench}[args.command](args)
+        return {"train": _train, "eval": _eval, "plot": _plot, "bench": _bench, "tune": _tune}[args.command](args)
     except CLIError as exc:
         print(f"advantage: error: {exc}", file=sys.stderr)
         return USAGE_ERROR

@@ -3,8 +3,10 @@ validation) in two source trees side by side: the callback loop against the loop
 
 Runs alternate tree A, tree B, A, B... so both see the same machine load; each run is a fresh
 process (``PYTHONPATH=<tree>``) training advantage's CartPole PPO defaults for ``--steps`` env
-steps with no target-return stop. Steps/s counts training time only (validation excluded), as
-the suite does. One JSON line per run is appended to ``--out``.
+steps with no target-return stop. Two rates per run: ``sps`` over wall-clock training time
+(validation excluded, as the suite counts), and ``cpu_sps`` over the process's CPU seconds in
+``learn()`` (validation included; torch runs one thread), which other processes' load on a
+shared machine barely moves. One JSON line per run is appended to ``--out``.
 
     OMP_NUM_THREADS=1 nice -n 5 .venv/bin/python benchmarks/callbacks_overhead.py \
         --trees /work/main . --rounds 4 --steps 300000
@@ -21,14 +23,17 @@ import tempfile
 from pathlib import Path
 
 RUN = """
-import json, sys
+import json, sys, time
 from advantage import PPO
 agent = PPO("CartPole-v1", seed=int(sys.argv[2]))
 agent.run_config.trainer.target_return = None
+cpu = time.process_time()
 agent.learn(int(sys.argv[1]), run_dir=sys.argv[3])
+cpu = time.process_time() - cpu
 s = agent.summary
 print(json.dumps({"env_steps": s["env_steps"], "train_seconds": s["wall_time"] - s["eval_seconds"],
-                  "sps": s["env_steps"] / (s["wall_time"] - s["eval_seconds"])}))
+                  "sps": s["env_steps"] / (s["wall_time"] - s["eval_seconds"]), "cpu_seconds": cpu,
+                  "cpu_sps": s["env_steps"] / cpu}))
 """
 
 
@@ -49,16 +54,17 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=300_000)
     parser.add_argument("--out", default="benchmarks/results/callbacks_overhead.jsonl")
     args = parser.parse_args()
-    results: dict[str, list[float]] = {tree: [] for tree in args.trees}
+    results: dict[str, list[dict]] = {tree: [] for tree in args.trees}
     for round_ in range(args.rounds):
         for tree in args.trees:
             record = {"tree": tree, "round": round_, **one_run(tree, args.steps, seed=round_)}
-            results[tree].append(record["sps"])
+            results[tree].append(record)
             with open(args.out, "a") as f:
                 f.write(json.dumps(record) + "\n")
             print(json.dumps(record), flush=True)
-    base, cand = (statistics.median(results[t]) for t in args.trees)
-    print(f"median steps/s: {args.trees[0]} {base:.0f}, {args.trees[1]} {cand:.0f}, ratio {cand / base:.3f}")
+    for rate in ("sps", "cpu_sps"):
+        base, cand = (statistics.median(r[rate] for r in results[t]) for t in args.trees)
+        print(f"median {rate}: {args.trees[0]} {base:.0f}, {args.trees[1]} {cand:.0f}, ratio {cand / base:.3f}")
 
 
 if __name__ == "__main__":
