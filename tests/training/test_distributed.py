@@ -601,3 +601,32 @@ def test_a3c_trainer_refuses_what_it_cannot_train_and_names_an_unimportable_body
             trainer.close()
     finally:
         ray.cloudpickle.unregister_pickle_by_value(my_bodies)
+
+
+def test_a3c_fires_the_same_callback_hooks():
+    """A3C trains in the shared loop: each applied gradient is one on_rollout_end (when the
+    worker's gradient arrives; the rollout stayed on the worker) and one on_update_end."""
+    from advantage.callbacks import Callback
+
+    trace: list[str] = []
+
+    class Hooks(Callback):
+        def on_training_start(self, run):
+            trace.append("start")
+
+        def on_rollout_end(self, run):
+            assert run.rollout is None
+            trace.append("rollout")
+
+        def on_update_end(self, run):
+            trace.append("update")
+
+        def on_training_end(self, run):
+            trace.append(f"end {run.outcome}")
+
+    config = default_config("a3c", "CartPole-v1").with_overrides(
+        ["num_workers=2", "num_envs=2", "trainer.total_steps=100", "trainer.log_freq=50", *QUIET]
+    )
+    agent = A3C(run_config=config).learn(callback=Hooks())
+    assert agent.summary["updates"] >= 1
+    assert trace == ["start", *["rollout", "update"] * agent.summary["updates"], "end finished"]
