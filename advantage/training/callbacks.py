@@ -13,9 +13,11 @@ stops training at the end of the current iteration, after which the run saves a 
     on_training_end                           always, last; ``run.outcome`` says how it ended
 
 The nested hooks are fired by the built-in callbacks that evaluate, log and save (see
-:mod:`advantage.training.standard_callbacks`), from within their ``on_update_end``, in the
-order the callbacks are listed. A callback with ``state_dict()`` / ``load_state_dict(state)``
-has that state (plain data) saved in every checkpoint and restored on resume.
+:mod:`advantage.training.standard_callbacks`), from within their ``on_update_end``; every hook
+goes to the callbacks in list order, the trainer's own first. So a callback given to ``learn()``
+sees an update's ``on_evaluation_end``, ``on_log`` and ``on_checkpoint`` before that update's
+``on_update_end``. A callback with ``state_dict()`` / ``load_state_dict(state)`` has that state
+(plain data) saved in every checkpoint and restored on resume.
 """
 
 from __future__ import annotations
