@@ -16,7 +16,7 @@ $(BIN)/python:
 # torch is installed first, pinned: a bare `pip install torch` would pull several GB of CUDA wheels.
 $(VENV)/.installed: $(BIN)/python pyproject.toml
 	$(BIN)/pip install --quiet "torch==$(TORCH_VERSION)"
-	$(BIN)/pip install --quiet -e ".[dev,ray,mujoco,box2d,atari,minigrid]"
+	$(BIN)/pip install --quiet -e ".[dev,ray,mujoco,box2d,atari,minigrid,export,docs]"
 	touch $@
 
 install: $(VENV)/.installed

@@ -126,6 +126,18 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--report-only", action="store_true",
                        help="--suite: write the table and curves from the recorded runs, train nothing")
 
+    export = sub.add_parser("export", help="write a run's deterministic policy to an ONNX or TorchScript file")
+    export.add_argument("path", help="a run directory or a checkpoint file")
+    export.add_argument("-o", "--output", required=True, metavar="FILE", help="the file to write (.onnx, .pt or .ts)")
+    export.add_argument("--format", choices=("onnx", "torchscript"), default=None,
+                        help="file format (default: from the output's suffix: .onnx is onnx, .pt and .ts torchscript)")
+    export.add_argument("--best", action="store_true", help="export the run's best validation checkpoint")
+    export.add_argument("--action-mask", choices=("auto", "yes", "no"), default="auto",
+                        help="an action_mask input: auto where the observation Dict has an action_mask key, yes for "
+                             "envs that give masks in info or by a method (a bool input), no for none")
+    export.add_argument("--check", type=int, default=1000, metavar="N",
+                        help="observations on which the written file must choose torch's actions (0: no check)")
+
     plot = sub.add_parser("plot", help="draw learning curves of one or more runs")
     plot.add_argument("run_dirs", nargs="+")
     plot.add_argument("-o", "--output", default="learning_curves.png")
@@ -316,6 +328,19 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export(args: argparse.Namespace) -> int:
+    from advantage.tools.export import export
+    from advantage.training.checkpoint import CheckpointError
+
+    mask = {"auto": None, "yes": True, "no": False}[args.action_mask]
+    try:
+        result = export(args.path, args.output, args.format, best=args.best, action_mask=mask, check=args.check)
+    except (ValueError, FileNotFoundError, CheckpointError) as exc:  # ExportError is a ValueError
+        raise CLIError(str(exc)) from exc
+    print(result.summary())
+    return 0
+
+
 def _plot(args: argparse.Namespace) -> int:
     from advantage.training.plot import plot_runs
 
@@ -408,7 +433,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command is None:
             parser.print_help()
             return USAGE_ERROR
-        return {"train": _train, "eval": _eval, "plot": _plot, "bench": _bench}[args.command](args)
+        return {"train": _train, "eval": _eval, "plot": _plot, "bench": _bench, "export": _export}[args.command](args)
     except CLIError as exc:
         print(f"advantage: error: {exc}", file=sys.stderr)
         return USAGE_ERROR
