@@ -124,12 +124,16 @@ class RunConfig:
     """Everything that defines a run; saved as ``config.toml`` and inside checkpoints."""
 
     algo: str = "ppo"
+    """The algorithm (``--algo``): a name of the registry, ``advantage.algorithms.ALGORITHMS``."""
     env: str = "CartPole-v1"
     """A Gymnasium id; ``module:EnvId`` imports ``module`` first (where it registers ``EnvId``)."""
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     """Keyword arguments of the env's constructor (``gymnasium.make(env, **env_kwargs)``)."""
     num_envs: int = 8
+    """Environments stepped in parallel (all workers together); a rollout is nsteps × num_envs steps."""
     env_backend: str = "auto"
+    """How the envs are vectorised: auto (numpy-vectorised where the env has it, else sync), vector,
+    sync, async (subprocesses) or envpool."""
     distributed: str = "local"
     """Where the envs run: local (this process) or ray (Ray actor workers; a3c always runs there)."""
     num_workers: int = 2
@@ -137,8 +141,11 @@ class RunConfig:
     ray_address: str | None = None
     """Ray cluster to join (e.g. auto); None starts a local Ray instance for the run."""
     model: ModelConfig = field(default_factory=ModelConfig)
+    """The network: the ``[model]`` table (``model.KEY``)."""
     algorithm: AlgoConfig = field(default_factory=lambda: ALGORITHMS["ppo"].config())
+    """The update rule's settings, the ``[algorithm]`` table: the config class of ``algo``'s spec."""
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    """The training loop: the ``[trainer]`` table (``trainer.KEY``)."""
 
     def __post_init__(self) -> None:
         spec = algorithm_spec(self.algo)
