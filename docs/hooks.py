@@ -28,11 +28,15 @@ def on_files(files, config):
     """Add the generated pages."""
     suite = ROOT / docs.SUITE_TABLE
     table = suite.read_text() if suite.is_file() else ""
+    images = {p.stem.removeprefix("curves_"): p for p in suite.parent.glob("curves_*.png")}
+    curves = {env: f"img/{path.name}" for env, path in images.items()}
     pages = {
         "reference/cli.md": docs.cli_reference(build_parser()),
         "reference/config.md": docs.config_reference(),
-        **{f"algorithms/{name}.md": docs.algorithm_page(spec, table) for name, spec in ALGORITHMS.items()},
+        **{f"algorithms/{name}.md": docs.algorithm_page(spec, table, curves) for name, spec in ALGORITHMS.items()},
     }
     for path, content in pages.items():
         files.append(File.generated(config, path, content=content))
+    for path in images.values():  # the curves the algorithm pages show
+        files.append(File.generated(config, f"algorithms/img/{path.name}", abs_src_path=str(path)))
     return files

@@ -106,11 +106,19 @@ def suite_rows(spec: AlgorithmSpec, table: str) -> list[str]:
     return lines[:2] + mine if mine else []
 
 
-def algorithm_page(spec: AlgorithmSpec, suite_table: str = "") -> str:
-    """One algorithm's page: what it is (its module's docstring), what it supports, its config and
-    its rows of the current suite table."""
+def suite_envs(rows: list[str]) -> list[str]:
+    """The env ids of suite rows (``| PPO CartPole-v1 (lstm) | ...`` is CartPole-v1), in order, once each."""
+    envs = [row.split("|")[1].split()[1] for row in rows[2:]]
+    return list(dict.fromkeys(envs))
+
+
+def algorithm_page(spec: AlgorithmSpec, suite_table: str = "", curves: dict[str, str] | None = None) -> str:
+    """One algorithm's page: what it is (its module's docstring), what it supports, its config,
+    its rows of the current suite table and, where ``curves`` maps an env of those rows to an
+    image path, that env's learning curves."""
     module = sys.modules[spec.algorithm.__module__]
     rows = suite_rows(spec, suite_table)
+    pictures = [f"![{env}]({curves[env]})" for env in suite_envs(rows) if curves and env in curves]
     supports = [
         f"- policies: {', '.join(spec.policies)}",
         f"- action spaces: {', '.join(spec.action_spaces)}",
@@ -120,7 +128,9 @@ def algorithm_page(spec: AlgorithmSpec, suite_table: str = "") -> str:
     if spec.asynchronous:
         supports.append("- asynchronous: workers send gradients that the learner applies as they arrive")
     results = (["## Suite results", "", "The current standard suite's rows for this algorithm (3 seeds; "
-                "`BENCHMARKS.md` has the command and the machine):", "", *rows]
+                "`BENCHMARKS.md` has the command and the machine):", "", *rows, "",
+                *(["Greedy return against env steps (median and range over seeds; SB3 where it ran):", "",
+                   *pictures] if pictures else [])]
                if rows else ["## Suite results", "", "No row of the current standard suite runs this algorithm yet."])
     return "\n".join([
         f"# {spec.api_name}", "", f"{spec.summary} `--algo {spec.name}`; in Python `advantage.{spec.api_name}`.", "",

@@ -61,6 +61,9 @@ def test_algorithm_page_holds_its_config_and_only_its_suite_rows():
     assert "| PPO CartPole-v1 | 500 |" in page and "A2C CartPole-v1" not in page
     assert "`algorithm.clip_ratio`" in page and "# PPO" in page
     assert "No row of the current standard suite" in algorithm_page(ALGORITHMS["pg"], "")
+    curves = {"CartPole-v1": "img/curves_CartPole-v1.png", "Acrobot-v1": "img/curves_Acrobot-v1.png"}
+    with_curves = algorithm_page(ppo, table, curves)
+    assert "![CartPole-v1](img/curves_CartPole-v1.png)" in with_curves and "Acrobot" not in with_curves
 
 
 def test_mkdocs_build_strict(tmp_path):
@@ -74,3 +77,5 @@ def test_mkdocs_build_strict(tmp_path):
         assert (tmp_path / "site" / "algorithms" / name / "index.html").is_file()
     cli = (tmp_path / "site" / "reference" / "cli" / "index.html").read_text()
     assert "--total-timesteps" in cli and "advantage export" in cli
+    ppo = (tmp_path / "site" / "algorithms" / "ppo" / "index.html").read_text()
+    assert "curves_CartPole-v1.png" in ppo and (tmp_path / "site" / "algorithms" / "img" / "curves_CartPole-v1.png").is_file()
