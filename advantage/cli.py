@@ -34,9 +34,11 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _algo_argument() -> dict[str, str]:
-    """``--algo``'s metavar and help, from the algorithm registry (names checked by ``check_algo``,
-    which suggests the closest)."""
-    from advantage.algorithms import ALGORITHMS
+    """``--algo``'s metavar and help, from the algorithm registry as its source declares it (no torch
+    import; names checked by ``check_algo_name``, which suggests the closest)."""
+    from advantage.app.precheck import source_registry
+
+    ALGORITHMS = source_registry()
 
     ray_only = [name for name, spec in ALGORITHMS.items() if spec.backends == ("ray",)]
     note = f"; {' and '.join(ray_only)} run{'s' * (len(ray_only) == 1)} on Ray" if ray_only else ""
@@ -45,7 +47,9 @@ def _algo_argument() -> dict[str, str]:
 
 def _policy_help() -> str:
     """``--policy``'s help: each policy kind and, where not every algorithm has it, the ones that do."""
-    from advantage.algorithms import ALGORITHMS
+    from advantage.app.precheck import source_registry
+
+    ALGORITHMS = source_registry()
 
     def takers(policy: str) -> str:
         able = [name for name, spec in ALGORITHMS.items() if policy in spec.policies]
@@ -146,12 +150,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from advantage.app.precheck import check_train
+
+    if args.resume:
+        return _resume(args)
+    try:  # the mistakes that show without torch, reported before importing it
+        check_train(args.algo, args.overrides, args.config, args.policy, args.backend, args.env)
+    except (ValueError, TypeError) as exc:
+        raise CLIError(str(exc)) from exc
     import gymnasium as gym
 
     from advantage.app.api import agent_class, default_run_dir
 
-    if args.resume:
-        return _resume(args)
     try:
         config = _train_config(args)
     except (ValueError, TypeError) as exc:
@@ -180,8 +190,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _resume(args: argparse.Namespace) -> int:
-    from advantage.app.api import resume_agent
-    from advantage.training.checkpoint import CheckpointError
+    from advantage.app.precheck import check_run_dir
 
     given = [flag for flag, value in (
         ("--algo", args.algo), ("--env", args.env), ("--env-kwargs", args.env_kwargs),
@@ -196,6 +205,13 @@ def _resume(args: argparse.Namespace) -> int:
             f"--resume continues a run with its own config.toml; drop {', '.join(given)} "
             "(only --total-timesteps and --no-progress may be given with --resume)"
         )
+    try:
+        check_run_dir(args.resume)
+    except FileNotFoundError as exc:
+        raise CLIError(f"cannot resume: {exc}") from exc
+    from advantage.app.api import resume_agent
+    from advantage.training.checkpoint import CheckpointError
+
     try:
         agent = resume_agent(args.resume)
         if args.total_timesteps is not None:
@@ -295,6 +311,12 @@ def _env_kwargs(text: str) -> dict:
 
 
 def _eval(args: argparse.Namespace) -> int:
+    from advantage.app.precheck import check_checkpoint_path
+
+    try:
+        check_checkpoint_path(args.path)
+    except FileNotFoundError as exc:
+        raise CLIError(str(exc)) from exc
     from advantage.app.api import Agent, resolve_checkpoint
     from advantage.training.checkpoint import CheckpointError
 
@@ -329,6 +351,12 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
+    from advantage.app.precheck import check_checkpoint_path
+
+    try:
+        check_checkpoint_path(args.path)
+    except FileNotFoundError as exc:
+        raise CLIError(str(exc)) from exc
     from advantage.tools.export import export
     from advantage.training.checkpoint import CheckpointError
 
