@@ -223,3 +223,35 @@ def test_cli_export_bad_input_is_one_line(cartpole_run, tmp_path, capsys):
     assert main(["export", str(cartpole_run), "-o", str(tmp_path / "p.onnx"), "--action-mask", "yes"]) == 0
     assert main(["export", str(cartpole_run), "-o", str(tmp_path / "p.txt")]) == 2
     assert "cannot tell the format from 'p.txt'" in capsys.readouterr().err
+
+
+class MultiDiscreteEnv(gym.Env):
+    """Box observations, ``MultiDiscrete([3, 2], start=[1, -1])`` actions, episodes of 4 steps."""
+
+    def __init__(self) -> None:
+        self.observation_space = gym.spaces.Box(-1.0, 1.0, (3,), np.float32)
+        self.action_space = gym.spaces.MultiDiscrete([3, 2], start=[1, -1])
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return self.observation_space.sample(), {}
+
+    def step(self, action):
+        self.t += 1
+        return self.observation_space.sample(), 0.0, False, self.t >= 4, {}
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_multi_discrete_export_adds_each_components_start(tmp_path, fmt):
+    agent = scrambled(PPO(MultiDiscreteEnv, model=ModelConfig(hidden_sizes=(16,))))
+    result = export(agent, tmp_path / FORMATS[fmt], action_mask=True)  # masks: the components' concatenated
+    assert result.checked == N and [s.name for s in result.inputs] == ["obs", "action_mask"]
+    obs = sample(agent.observation_space, N)
+    mask = np.random.default_rng(0).random((N, 5)) < 0.6
+    mask[:, [0, 3]] = True  # every component keeps a legal action
+    (actions,) = run_file(result.path, fmt, {"obs": obs, "action_mask": mask}, ["obs", "action_mask"])
+    expected = agent.predict(obs, deterministic=True, action_mask=mask)
+    np.testing.assert_array_equal(actions, expected)
+    assert set(np.unique(actions[:, 0])) <= {1, 2, 3} and set(np.unique(actions[:, 1])) <= {-1, 0}
+    assert mask[np.arange(N), actions[:, 0] - 1].all() and mask[np.arange(N), 3 + actions[:, 1] + 1].all()
