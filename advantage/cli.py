@@ -34,11 +34,11 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _algo_argument() -> dict[str, str]:
-    """``--algo``'s metavar and help, from the algorithm registry as its source declares it (no torch
-    import; names checked by ``check_algo_name``, which suggests the closest)."""
-    from advantage.app.precheck import source_registry
+    """``--algo``'s metavar and help, from the algorithm registry (read from the source when torch is
+    not imported yet; names checked by ``check_algo_name``, which suggests the closest)."""
+    from advantage.app.precheck import known_algorithms
 
-    ALGORITHMS = source_registry()
+    ALGORITHMS = known_algorithms()
 
     ray_only = [name for name, spec in ALGORITHMS.items() if spec.backends == ("ray",)]
     note = f"; {' and '.join(ray_only)} run{'s' * (len(ray_only) == 1)} on Ray" if ray_only else ""
@@ -47,9 +47,9 @@ def _algo_argument() -> dict[str, str]:
 
 def _policy_help() -> str:
     """``--policy``'s help: each policy kind and, where not every algorithm has it, the ones that do."""
-    from advantage.app.precheck import source_registry
+    from advantage.app.precheck import known_algorithms
 
-    ALGORITHMS = source_registry()
+    ALGORITHMS = known_algorithms()
 
     def takers(policy: str) -> str:
         able = [name for name, spec in ALGORITHMS.items() if policy in spec.policies]

@@ -7,6 +7,8 @@ imported: each module of ``advantage/algorithms/`` whose ``SPEC = AlgorithmSpec(
 ``registry(...)`` line of ``advantage/algorithms/__init__.py`` lists, with the fields of its
 config dataclass and of that class's bases. A new algorithm appears here as soon as it is
 registered; ``tests/app/test_precheck.py`` checks that this reading equals the imported registry.
+Where the registry is imported already (the Python API, tests), it is used as it is instead
+(:func:`known_algorithms`), so that an algorithm registered at run time is offered too.
 Only mistakes are reported here: whatever passes is checked again, in full, after the import.
 """
 
@@ -110,6 +112,20 @@ def source_registry() -> dict[str, SpecSource]:
     return specs
 
 
+def known_algorithms() -> dict[str, SpecSource]:
+    """The algorithms the command line offers: the imported registry where something has imported
+    it already (then it costs nothing, and an algorithm registered at run time is included), else
+    the registry read from the source (:func:`source_registry`)."""
+    module = sys.modules.get("advantage.algorithms")
+    if module is None:
+        return source_registry()
+    return {
+        name: SpecSource(name, tuple(f.name for f in dataclasses.fields(spec.config) if f.init),
+                         spec.policies, spec.backends)
+        for name, spec in module.ALGORITHMS.items()
+    }
+
+
 @functools.cache
 def section_fields() -> dict[str, tuple[str, ...]]:
     """The fields of ``RunConfig`` (key ``""``) and of the model and trainer sections, from the source."""
@@ -124,13 +140,13 @@ def _names(values: tuple[str, ...]) -> str:
 
 
 def _policies() -> tuple[str, ...]:
-    """Every policy kind (``POLICIES`` of ``advantage/algorithms/spec.py``)."""
-    return tuple(dict.fromkeys(p for spec in source_registry().values() for p in spec.policies))
+    """Every policy kind some algorithm supports."""
+    return tuple(dict.fromkeys(p for spec in known_algorithms().values() for p in spec.policies))
 
 
 def check_algo_name(algo: str) -> SpecSource:
     """The spec of ``algo``; the registry's own one-line error for an unknown name."""
-    specs = source_registry()
+    specs = known_algorithms()
     if algo not in specs:
         close = difflib.get_close_matches(str(algo), list(specs), n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
@@ -181,7 +197,7 @@ def check_train(
         if path == ("distributed",):
             backend = backend or str(parse_value(raw.strip()))
     if policy is not None and policy not in spec.policies:
-        able = tuple(name for name, s in source_registry().items() if policy in s.policies)
+        able = tuple(name for name, s in known_algorithms().items() if policy in s.policies)
         if not able:
             raise ValueError(f"unknown policy {policy!r}; choose one of {_policies()}")
         raise ValueError(f"policy {policy} is available for {_names(able)}, not {spec.name} "

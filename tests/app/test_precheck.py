@@ -13,7 +13,7 @@ import pytest
 
 from advantage.algorithms import ALGORITHMS
 from advantage.algorithms.spec import BACKENDS, POLICIES
-from advantage.app.precheck import check_train, section_fields, source_registry
+from advantage.app.precheck import check_train, known_algorithms, section_fields, source_registry
 from advantage.models import ModelConfig
 from advantage.training.config import RunConfig, TrainerConfig
 
@@ -94,3 +94,10 @@ def test_mistakes_are_reported_before_torch_is_imported(tmp_path):
         assert code == 2, argv
         assert len(lines) == 1 and message in lines[0], (argv, err)
         assert not torch_imported, f"{argv}: torch was imported before the mistake was reported"
+
+
+def test_an_algorithm_registered_at_run_time_is_offered(monkeypatch):
+    """Where the registry is imported (here), the live registry is read, runtime additions included."""
+    monkeypatch.setitem(ALGORITHMS, "fake", ALGORITHMS["a2c"])
+    assert "fake" in known_algorithms() and "fake" not in source_registry()
+    check_train("fake", ["nsteps=16"])
