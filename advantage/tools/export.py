@@ -81,15 +81,18 @@ def export(
         wrote .../cartpole.pt (torchscript): obs (batch, 4) float32 -> action (batch,) int64; 100 observations ...
     """
     fmt = _format(format, Path(path))
+    if check < 0:
+        raise ExportError(f"check must be >= 0 observations, got {check}")
     if isinstance(agent_or_run, Agent):
+        if best or env is not None:
+            raise ExportError("best and env apply to a run directory or checkpoint file; an agent exports its own "
+                              "weights and env: drop them")
         agent = agent_or_run
     else:
         try:
             agent = Agent.load(resolve_checkpoint(agent_or_run, best=best), env)
         except FileNotFoundError as exc:
             raise ExportError(str(exc)) from exc
-    if check < 0:
-        raise ExportError(f"check must be >= 0 observations, got {check}")
     model = copy.deepcopy(agent.model).to("cpu").eval()
     graph = PolicyGraph(model, agent.observation_space, agent.action_space, action_mask).eval().requires_grad_(False)
     target = Path(path)

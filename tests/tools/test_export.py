@@ -171,6 +171,8 @@ def test_export_reports_what_it_checked(tmp_path):
     (lambda: PPO("Pendulum-v1"), {"action_mask": True}, "action masks apply to Discrete and MultiDiscrete"),
     (lambda: PPO("CartPole-v1"), {"format": "tflite"}, "unknown export format 'tflite'"),
     (lambda: PPO("CartPole-v1"), {"path": "policy.bin"}, "cannot tell the format from 'policy.bin'"),
+    (lambda: PPO("CartPole-v1"), {"best": True}, "best and env apply to a run directory"),
+    (lambda: PPO("CartPole-v1"), {"check": -1}, "check must be >= 0 observations, got -1"),
 ])
 def test_export_refuses_what_it_cannot_express(tmp_path, make, kwargs, message):
     path = tmp_path / kwargs.pop("path", "policy.onnx")
