@@ -1,24 +1,66 @@
-"""advantage: fast, correct policy-gradient reinforcement learning in PyTorch."""
+"""advantage: fast, correct policy-gradient reinforcement learning in PyTorch.
 
-from advantage.algorithms import A2CConfig, PGConfig, PPOConfig
-from advantage.app.api import A2C, A3C, PG, PPO, Agent, agent_class, load
-from advantage.envs.vector import make_vec_env
-from advantage.models import A2CModel, ActorCritic, ActorCritic_LSTM, ActorCriticLSTM, ModelConfig
-from advantage.training.config import RunConfig, TrainerConfig
-from advantage.training.loop import (
-    A2CLSTMTrainer,
-    A2CTrainer,
-    PGTrainer,
-    PPOLSTMTrainer,
-    PPOTrainer,
-    SyncMultiEnvTrainer,
-)
+The public names are imported on first use (PEP 562), so ``import advantage.cli`` does not import
+torch: the command line checks its arguments first and reports a mistake at once.
+"""
+
+# ruff: noqa: F401 — the TYPE_CHECKING imports re-export the lazily imported names
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "A2C", "A3C", "PG", "PPO", "Agent", "agent_class", "load", "A2CConfig", "PGConfig", "PPOConfig",
-    "RunConfig", "TrainerConfig", "ModelConfig", "ActorCritic", "make_vec_env",
-    "SyncMultiEnvTrainer", "A2CTrainer", "PPOTrainer", "PGTrainer",
-    "ActorCriticLSTM", "ActorCritic_LSTM", "A2CLSTMTrainer", "PPOLSTMTrainer", "A2CModel",
-]
+_PUBLIC: dict[str, tuple[str, ...]] = {
+    "advantage.algorithms": ("A2CConfig", "PGConfig", "PPOConfig"),
+    "advantage.app.api": ("A2C", "A3C", "PG", "PPO", "Agent", "agent_class", "load"),
+    "advantage.envs.vector": ("make_vec_env",),
+    "advantage.models": ("A2CModel", "ActorCritic", "ActorCritic_LSTM", "ActorCriticLSTM", "ModelConfig"),
+    "advantage.tools.export": ("export",),
+    "advantage.training.config": ("RunConfig", "TrainerConfig"),
+    "advantage.training.loop": (
+        "A2CLSTMTrainer", "A2CTrainer", "PGTrainer", "PPOLSTMTrainer", "PPOTrainer", "SyncMultiEnvTrainer",
+    ),
+}
+"""Each public name by the module that defines it."""
+
+_MODULE_OF = {name: module for module, names in _PUBLIC.items() for name in names}
+
+__all__ = list(_MODULE_OF)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _MODULE_OF:
+        raise AttributeError(f"module 'advantage' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_MODULE_OF[name]), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])
+
+
+if TYPE_CHECKING:  # the same names, for type checkers and editors
+    from advantage.algorithms import A2CConfig, PGConfig, PPOConfig
+    from advantage.app.api import A2C, A3C, PG, PPO, Agent, agent_class, load
+    from advantage.envs.vector import make_vec_env
+    from advantage.models import (
+        A2CModel,
+        ActorCritic,
+        ActorCritic_LSTM,
+        ActorCriticLSTM,
+        ModelConfig,
+    )
+    from advantage.tools.export import export
+    from advantage.training.config import RunConfig, TrainerConfig
+    from advantage.training.loop import (
+        A2CLSTMTrainer,
+        A2CTrainer,
+        PGTrainer,
+        PPOLSTMTrainer,
+        PPOTrainer,
+        SyncMultiEnvTrainer,
+    )

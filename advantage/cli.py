@@ -34,9 +34,11 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _algo_argument() -> dict[str, str]:
-    """``--algo``'s metavar and help, from the algorithm registry (names checked by ``check_algo``,
-    which suggests the closest)."""
-    from advantage.algorithms import ALGORITHMS
+    """``--algo``'s metavar and help, from the algorithm registry (read from the source when torch is
+    not imported yet; names checked by ``check_algo_name``, which suggests the closest)."""
+    from advantage.app.precheck import known_algorithms
+
+    ALGORITHMS = known_algorithms()
 
     ray_only = [name for name, spec in ALGORITHMS.items() if spec.backends == ("ray",)]
     note = f"; {' and '.join(ray_only)} run{'s' * (len(ray_only) == 1)} on Ray" if ray_only else ""
@@ -45,7 +47,9 @@ def _algo_argument() -> dict[str, str]:
 
 def _policy_help() -> str:
     """``--policy``'s help: each policy kind and, where not every algorithm has it, the ones that do."""
-    from advantage.algorithms import ALGORITHMS
+    from advantage.app.precheck import known_algorithms
+
+    ALGORITHMS = known_algorithms()
 
     def takers(policy: str) -> str:
         able = [name for name, spec in ALGORITHMS.items() if policy in spec.policies]
@@ -154,6 +158,18 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--callback", dest="callbacks", action="append", default=[], metavar="MODULE:NAME",
                       help="add a callback to every trial's training; repeatable")
 
+    export = sub.add_parser("export", help="write a run's deterministic policy to an ONNX or TorchScript file")
+    export.add_argument("path", help="a run directory or a checkpoint file")
+    export.add_argument("-o", "--output", required=True, metavar="FILE", help="the file to write (.onnx, .pt or .ts)")
+    export.add_argument("--format", choices=("onnx", "torchscript"), default=None,
+                        help="file format (default: from the output's suffix: .onnx is onnx, .pt and .ts torchscript)")
+    export.add_argument("--best", action="store_true", help="export the run's best validation checkpoint")
+    export.add_argument("--action-mask", choices=("auto", "yes", "no"), default="auto",
+                        help="an action_mask input: auto where the observation Dict has an action_mask key, yes for "
+                             "envs that give masks in info or by a method (a bool input), no for none")
+    export.add_argument("--check", type=int, default=1000, metavar="N",
+                        help="observations on which the written file must choose torch's actions (0: no check)")
+
     plot = sub.add_parser("plot", help="draw learning curves of one or more runs")
     plot.add_argument("run_dirs", nargs="+")
     plot.add_argument("-o", "--output", default="learning_curves.png")
@@ -162,12 +178,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from advantage.app.precheck import check_train
+
+    if args.resume:
+        return _resume(args)
+    try:  # the mistakes that show without torch, reported before importing it
+        check_train(args.algo, args.overrides, args.config, args.policy, args.backend, args.env)
+    except (ValueError, TypeError) as exc:
+        raise CLIError(str(exc)) from exc
     import gymnasium as gym
 
     from advantage.app.api import agent_class, default_run_dir
 
-    if args.resume:
-        return _resume(args)
     try:
         config = _train_config(args)
         callbacks = _callbacks(args)
@@ -197,8 +219,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _resume(args: argparse.Namespace) -> int:
-    from advantage.app.api import resume_agent
-    from advantage.training.checkpoint import CheckpointError
+    from advantage.app.precheck import check_run_dir
 
     given = [flag for flag, value in (
         ("--algo", args.algo), ("--env", args.env), ("--env-kwargs", args.env_kwargs),
@@ -214,9 +235,16 @@ def _resume(args: argparse.Namespace) -> int:
             "(only --total-timesteps, --no-progress, --callback and --track may be given with --resume)"
         )
     try:
+        check_run_dir(args.resume)
+    except FileNotFoundError as exc:
+        raise CLIError(f"cannot resume: {exc}") from exc
+    try:
         callbacks = _callbacks(args)
     except (ValueError, TypeError, ImportError) as exc:
         raise CLIError(str(exc)) from exc
+    from advantage.app.api import resume_agent
+    from advantage.training.checkpoint import CheckpointError
+
     try:
         agent = resume_agent(args.resume)
         if args.total_timesteps is not None:
@@ -327,6 +355,12 @@ def _env_kwargs(text: str) -> dict:
 
 
 def _eval(args: argparse.Namespace) -> int:
+    from advantage.app.precheck import check_checkpoint_path
+
+    try:
+        check_checkpoint_path(args.path)
+    except FileNotFoundError as exc:
+        raise CLIError(str(exc)) from exc
     from advantage.app.api import Agent, resolve_checkpoint
     from advantage.training.checkpoint import CheckpointError
 
@@ -357,6 +391,25 @@ def _eval(args: argparse.Namespace) -> int:
         print(f"{result['episodes']} episodes: mean return {result['mean_return']:.2f} ± {result['std_return']:.2f}")
         if args.video:
             print(f"wrote {result['video']}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from advantage.app.precheck import check_checkpoint_path
+
+    try:
+        check_checkpoint_path(args.path)
+    except FileNotFoundError as exc:
+        raise CLIError(str(exc)) from exc
+    from advantage.tools.export import export
+    from advantage.training.checkpoint import CheckpointError
+
+    mask = {"auto": None, "yes": True, "no": False}[args.action_mask]
+    try:
+        result = export(args.path, args.output, args.format, best=args.best, action_mask=mask, check=args.check)
+    except (ValueError, FileNotFoundError, CheckpointError) as exc:  # ExportError is a ValueError
+        raise CLIError(str(exc)) from exc
+    print(result.summary())
     return 0
 
 
@@ -501,7 +554,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command is None:
             parser.print_help()
             return USAGE_ERROR
-        return {"train": _train, "eval": _eval, "plot": _plot, "bench": _bench, "tune": _tune}[args.command](args)
+        return {"train": _train, "eval": _eval, "plot": _plot, "bench": _bench, "tune": _tune, "export": _export}[args.command](args)
     except CLIError as exc:
         print(f"advantage: error: {exc}", file=sys.stderr)
         return USAGE_ERROR

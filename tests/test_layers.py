@@ -143,7 +143,7 @@ def test_the_import_reader_sees_relative_nested_and_type_checking_imports(tmp_pa
 
 # -- the test tree mirrors the package ----------------------------------------------------------
 TESTS = Path(__file__).resolve().parent
-WHOLE_PACKAGE = ("layers", "combinations", "learning")
+WHOLE_PACKAGE = ("layers", "combinations", "learning", "doctests")
 """Tests at the top of ``tests/`` that are about the package as a whole, not one module."""
 
 

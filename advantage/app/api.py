@@ -45,6 +45,12 @@ def merge_config(base: Any, given: Any) -> Any:
     A field given equal to its class default cannot be told apart from one left out, so it keeps
     ``base``'s value; to set such a value, edit the merged config (``agent.config``) or pass a
     whole ``run_config``.
+
+    Examples:
+        >>> from advantage import PPOConfig
+        >>> merged = merge_config(PPOConfig(clip_ratio=0.3, epochs=20), PPOConfig(clip_ratio=0.1))
+        >>> merged.clip_ratio, merged.epochs
+        (0.1, 20)
     """
     if type(given) is not type(base):
         raise TypeError(f"expected a {type(base).__name__}, got a {type(given).__name__}")
@@ -481,8 +487,14 @@ _AGENT_CLASSES: dict[AlgorithmSpec, type[Agent]] = {}
 
 
 def agent_class(algo: str) -> type[Agent]:
-    """The API class of algorithm ``algo`` (``agent_class("ppo") is PPO``), made once from its spec:
-    an :class:`Agent` named ``spec.api_name``, documented by ``spec.summary``."""
+    """The API class of algorithm ``algo``, made once from its spec: an :class:`Agent` named
+    ``spec.api_name``, documented by ``spec.summary``.
+
+    Examples:
+        >>> from advantage import PPO
+        >>> agent_class("ppo") is PPO, PPO.__doc__
+        (True, 'Proximal policy optimisation.')
+    """
     spec = algorithm_spec(algo)
     if spec not in _AGENT_CLASSES:
         _AGENT_CLASSES[spec] = type(spec.api_name, (Agent,), {

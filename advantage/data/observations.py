@@ -91,6 +91,10 @@ class ObsLayout:
         self.leaves.append(Leaf(name, shape, offset, int(np.prod(shape)), is_image_space(space)))
         self._parts.append((path, space))
 
+    def parts(self) -> list[tuple[Leaf, tuple[Any, ...], spaces.Space]]:
+        """Each leaf with its path of keys / indices into an observation and its space."""
+        return [(leaf, path, space) for leaf, (path, space) in zip(self.leaves, self._parts)]
+
     def flatten(self, obs: Any, batch: int | None) -> np.ndarray:
         """``obs`` as float32 of shape ``(batch, size)``, or ``(size,)`` for one observation (batch None)."""
         rows = 1 if batch is None else batch

@@ -63,6 +63,16 @@ def nstep_returns(
     to the rollout's or episode's end, and the bootstrap value is discounted by the right power of
     :math:`\\gamma`. Rewards ``[0, 0, 10]``, :math:`\\gamma = 0.99`, terminated at the last step
     give ``[9.801, 9.9, 10]``.
+
+    Shapes:
+        every input (T, N): T steps of N envs; the returns (T, N).
+
+    Examples:
+        >>> import torch
+        >>> rewards = torch.tensor([[0.0], [0.0], [10.0]])
+        >>> done = torch.tensor([[False], [False], [True]])
+        >>> nstep_returns(rewards, torch.zeros(3, 1), done, torch.zeros(3, 1, dtype=torch.bool), 0.99).squeeze(1)
+        tensor([ 9.8010,  9.9000, 10.0000])
     """
     _check_inputs(rewards=rewards, next_values=next_values, terminated=terminated, truncated=truncated)
     not_terminal, continues = _flags(terminated, truncated, rewards)
@@ -92,6 +102,20 @@ def gae(
 
     and ``returns = advantages + values`` (the TD(λ) value target). With λ = 1 and zero values the
     returns are Monte-Carlo returns; with λ = 0 the advantages are the one-step TD errors.
+
+    Shapes:
+        every input (T, N): T steps of N envs; advantages and returns (T, N).
+
+    Examples:
+        Two steps, the second terminal, zero values, γ = 0.5, λ = 1: δ = [1, 1], so
+        ``A = [1 + 0.5 · 1, 1] = [1.5, 1]`` and the returns equal the advantages.
+
+        >>> import torch
+        >>> zeros, ones = torch.zeros(2, 1), torch.ones(2, 1)
+        >>> terminated = torch.tensor([[False], [True]])
+        >>> adv, ret = gae(ones, zeros, zeros, terminated, torch.zeros(2, 1, dtype=torch.bool), 0.5, 1.0)
+        >>> adv.squeeze(1), ret.squeeze(1)
+        (tensor([1.5000, 1.0000]), tensor([1.5000, 1.0000]))
     """
     _check_inputs(
         rewards=rewards, values=values, next_values=next_values, terminated=terminated, truncated=truncated

@@ -25,7 +25,22 @@ a2c_loss = namedtuple("a2c_loss", ["policy_loss", "value_loss", "entropy_loss"])
 
 
 def a2c_error(data: a2c_data, action_mask: ActionMask = None) -> a2c_loss:
-    """A2C loss terms for ``a2c_data``; ``weight=None`` means ones. All terms are 0-d tensors."""
+    """A2C loss terms for ``a2c_data``; ``weight=None`` means ones. All terms are 0-d tensors.
+
+    Shapes:
+        logit (B, A) (or a ``(mu, sigma)`` pair, a list of logits, a distribution), action (B,),
+        value, adv, return_ and weight (B,); ``action_mask`` (B, A) bool.
+
+    Examples:
+        Uniform policy over 2 actions, advantage 1, value 0, return 3: policy loss
+        ``-log(1/2)``, value loss ``(3 - 0)²``.
+
+        >>> import torch
+        >>> one = torch.ones(1)
+        >>> loss = a2c_error(a2c_data(torch.zeros(1, 2), torch.tensor([1]), 0 * one, one, 3 * one, None))
+        >>> [round(term.item(), 4) for term in loss]
+        [0.6931, 9.0, 0.6931]
+    """
     logit, action, value, adv, return_, weight = data
     for name, tensor in (("value", value), ("adv", adv), ("return_", return_)):
         check_float(name, tensor)

@@ -16,7 +16,21 @@ pg_loss = namedtuple("pg_loss", ["policy_loss", "entropy_loss"])
 
 
 def pg_error(data: pg_data, action_mask: ActionMask = None) -> pg_loss:
-    """REINFORCE loss terms for ``pg_data(logit, action, return_)``; both are 0-d tensors."""
+    """REINFORCE loss terms for ``pg_data(logit, action, return_)``; both are 0-d tensors.
+
+    Shapes:
+        logit (B, A) (or a ``(mu, sigma)`` pair, a list of logits, a distribution), action (B,),
+        return_ (B,); ``action_mask`` (B, A) bool.
+
+    Examples:
+        Two equally likely actions, the first taken, return 2: the policy loss is
+        ``-log(1/2) * 2`` and the entropy ``log 2``.
+
+        >>> import torch
+        >>> loss = pg_error(pg_data(torch.zeros(1, 2), torch.tensor([0]), torch.tensor([2.0])))
+        >>> round(loss.policy_loss.item(), 4), round(loss.entropy_loss.item(), 4)
+        (1.3863, 0.6931)
+    """
     logit, action, return_ = data
     logp, entropy = log_prob_entropy(logit, action, action_mask)
     check_float("return_", return_)

@@ -62,6 +62,24 @@ def ppo_policy_error(
     ``approx_kl`` is ``mean(logp_old - logp_new)`` (``kl_estimator="k1"``, the specification's)
     or the lower-variance, never-negative ``mean((r - 1) - log r)`` (``"k3"``).
     ``clipfrac`` is the fraction of samples whose ratio lies outside ``[1 - ε, 1 + ε]``.
+
+    Shapes:
+        logit_new, logit_old (B, A) (or ``(mu, sigma)`` pairs, lists of logits, distributions),
+        action (B,), adv and weight (B,); ``action_mask`` (B, A) bool.
+
+    Examples:
+        The new policy makes action 0 three times as likely as the old one did (ratio 1.5 from
+        probability 1/2 to 3/4). With advantage +1 the clip caps the surrogate at 1.2; with
+        advantage -1 and dual clip 1.4 the surrogate is ``max(min(-1.5, -1.2), -1.4) = -1.4``.
+
+        >>> import math, torch
+        >>> old, new = torch.zeros(1, 2), torch.tensor([[math.log(3.0), 0.0]])
+        >>> loss, info = ppo_policy_error(ppo_policy_data(new, old, torch.tensor([0]), torch.tensor([1.0]), None))
+        >>> round(loss.policy_loss.item(), 4), info.clipfrac
+        (-1.2, 1.0)
+        >>> data = ppo_policy_data(new, old, torch.tensor([0]), torch.tensor([-1.0]), None)
+        >>> round(ppo_policy_error(data, 0.2, dual_clip=1.4)[0].policy_loss.item(), 4)
+        1.4
     """
     _check_clip(clip_ratio, dual_clip)
     if kl_estimator not in KL_ESTIMATORS:

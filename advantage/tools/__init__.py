@@ -1,1 +1,1 @@
-"""Tools built on the library: ``advantage bench`` and the standard suite."""
+"""Tools built on the library: ``advantage bench`` and the standard suite, policy export, the docs' generated pages."""

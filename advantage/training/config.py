@@ -18,6 +18,8 @@ from advantage.algorithms.spec import BACKENDS as DISTRIBUTED
 from advantage.data.estimators import RETURN_ESTIMATORS
 from advantage.envs.vector import BACKENDS
 from advantage.models import ModelConfig
+from advantage.training.config_keys import parse_value as _parse_value
+from advantage.training.config_keys import resolve_key as _resolve_key
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -124,12 +126,16 @@ class RunConfig:
     """Everything that defines a run; saved as ``config.toml`` and inside checkpoints."""
 
     algo: str = "ppo"
+    """The algorithm (``--algo``): a name of the registry, ``advantage.algorithms.ALGORITHMS``."""
     env: str = "CartPole-v1"
     """A Gymnasium id; ``module:EnvId`` imports ``module`` first (where it registers ``EnvId``)."""
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     """Keyword arguments of the env's constructor (``gymnasium.make(env, **env_kwargs)``)."""
     num_envs: int = 8
+    """Environments stepped in parallel (all workers together); a rollout is nsteps × num_envs steps."""
     env_backend: str = "auto"
+    """How the envs are vectorised: auto (numpy-vectorised where the env has it, else sync), vector,
+    sync, async (subprocesses) or envpool."""
     distributed: str = "local"
     """Where the envs run: local (this process) or ray (Ray actor workers; a3c always runs there)."""
     num_workers: int = 2
@@ -137,8 +143,11 @@ class RunConfig:
     ray_address: str | None = None
     """Ray cluster to join (e.g. auto); None starts a local Ray instance for the run."""
     model: ModelConfig = field(default_factory=ModelConfig)
+    """The network: the ``[model]`` table (``model.KEY``)."""
     algorithm: AlgoConfig = field(default_factory=lambda: ALGORITHMS["ppo"].config())
+    """The update rule's settings, the ``[algorithm]`` table: the config class of ``algo``'s spec."""
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    """The training loop: the ``[trainer]`` table (``trainer.KEY``)."""
 
     def __post_init__(self) -> None:
         spec = algorithm_spec(self.algo)
@@ -243,43 +252,6 @@ def _str_to_none(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _str_to_none(v) for k, v in value.items()}
     return None if value == "none" else value
-
-
-def _parse_value(raw: str) -> Any:
-    """A TOML literal (``64``, ``3e-4``, ``true``, ``[64, 64]``, ``"x"``), else the raw string."""
-    if raw.lower() in ("none", "null"):
-        return None
-    try:
-        return tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
-        return raw
-
-
-def _all_keys(data: dict[str, Any]) -> list[tuple[str, ...]]:
-    keys = []
-    for key, value in data.items():
-        if isinstance(value, dict) and key in ("model", "algorithm", "trainer"):
-            keys += [(key, sub) for sub in value]
-        else:
-            keys.append((key,))
-    return keys
-
-
-def _resolve_key(data: dict[str, Any], key: str) -> tuple[str, ...]:
-    known = _all_keys(data)
-    dotted = tuple(key.split("."))
-    if dotted in known:
-        return dotted
-    matches = [k for k in known if k[-1] == key]
-    if len(matches) == 1:
-        return matches[0]
-    if len(matches) > 1:
-        options = " or ".join(".".join(m) for m in matches)
-        raise ValueError(f"key {key!r} is ambiguous; write {options}")
-    names = [".".join(k) for k in known] + [k[-1] for k in known]
-    close = difflib.get_close_matches(key, names, n=1, cutoff=0.6)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    raise ValueError(f"unknown config key {key!r}{hint}")
 
 
 def _check_keys(data: dict[str, Any], allowed: set[str], section: str) -> None:
