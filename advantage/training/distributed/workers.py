@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,6 +86,10 @@ class Sample:
     version: int
     episode_returns: np.ndarray
     episode_lengths: np.ndarray
+    discounted_returns: torch.Tensor | None = None
+    """An actor-learner trajectory from a reward-scaling model: each env's discounted return at
+    every step (reset steps dropped), what the learner's reward statistics learn from; the
+    rollout's rewards are then already scaled (see :meth:`RolloutWorker.trajectory`)."""
 
     @property
     def steps(self) -> int:
@@ -158,6 +163,14 @@ class RolloutWorker:
         rollout = self.collector.collect()
         returns, lengths = self.envs.pop_episodes()
         return Sample(rollout, self.version, returns, lengths)
+
+    def trajectory(self, weights: Weights) -> Sample:
+        """An actor-learner trajectory: :meth:`sample`, with the rewards scaled by the learner's
+        statistics (and the discounted returns they learn from) when the model scales rewards, as
+        an A3C worker does; the rollout keeps the memory before each step and the behaviour policy."""
+        sample = self.sample(weights)
+        sample.discounted_returns = self.scale_rewards(sample.rollout)
+        return sample
 
     def gradient(self, weights: Weights) -> Gradient:
         """Collect a rollout with ``weights`` and return the A3C gradient of A2C's loss on it."""
@@ -274,6 +287,32 @@ class WorkerPool:
         if isinstance(cause, EnvironmentFault):
             return cause.at(self.env_offsets[index], worker=index)
         return exc
+
+    def next_result(self, pending: dict[Any, tuple[int, bool]], relaunch: Callable[[int], None]) -> tuple[int, Any]:
+        """The first task result to arrive in ``pending`` (task -> (worker, is a task whose result
+        counts)), and its worker; the task is removed from ``pending``.
+
+        A result lost with its worker is dropped (counted in :attr:`dropped`); the worker is pinged
+        (without blocking the others) until Ray has restarted it, then ``relaunch(worker)`` gives
+        it new work. An env's fault on a worker is raised naming the env.
+        """
+        import ray
+
+        while True:
+            (ready,), _ = ray.wait(list(pending), num_returns=1)
+            index, counts = pending.pop(ready)
+            try:
+                result = ray.get(ready)
+            except ray.exceptions.RayActorError:
+                self.dropped += counts
+                pending[self.ping(index)] = (index, False)
+                continue
+            except ray.exceptions.RayTaskError as exc:
+                raise self.env_fault(index, exc) from None
+            if counts:
+                return index, result
+            self.mark_up(index)
+            relaunch(index)
 
     def mark_up(self, index: int) -> None:
         self.down_since.pop(index, None)
