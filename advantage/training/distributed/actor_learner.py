@@ -123,6 +123,7 @@ class ActorLearnerTrainer(SyncMultiEnvTrainer):
         summary = super().train()
         summary.update(
             dropped_rollouts=self.pool.dropped, delivered_rollouts=self.pool.delivered, stale_rollouts=self.stale,
+            worker_restarts=self.pool.restarts, lost_nodes=self.pool.lost_nodes(),
             policy_lag_mean=float(np.mean(self.lags)) if self.lags else 0.0, policy_lag_max=max(self.lags, default=0),
         )
         self.pending.clear()  # trajectories still being acted are abandoned: their steps were never counted

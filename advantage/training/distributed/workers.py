@@ -148,6 +148,12 @@ class RolloutWorker:
     def pid(self) -> int:
         return os.getpid()
 
+    def node_id(self) -> str:
+        """The Ray node this worker runs on (a hex id)."""
+        import ray
+
+        return ray.get_runtime_context().get_node_id()
+
     def reset(self, seed: int) -> None:
         """Start new episodes in every env, seeded."""
         self.collector.reset(seed=seed)
@@ -234,7 +240,9 @@ class WorkerPool:
         self.model = model
         shares = split_envs(config.num_envs, config.num_workers)
         self.env_offsets = [sum(shares[:i]) for i in range(len(shares))]
-        actor = ray.remote(RolloutWorker).options(num_cpus=1, max_restarts=-1, max_task_retries=0)
+        actor = ray.remote(RolloutWorker).options(
+            num_cpus=1, resources=dict(config.worker_resources) or None, max_restarts=-1, max_task_retries=0,
+        )
         seed = config.trainer.seed
         plain = config.to_dict()
         shipped = worker_copy(model) if ship_model else None  # pickled by Ray's cloudpickle with each actor's arguments
@@ -244,11 +252,14 @@ class WorkerPool:
         ]
         self.dropped = 0
         self.delivered = 0
+        self.restarts = 0
+        """Workers Ray started again after they died (each was pinged until it answered)."""
         self.down_since: dict[int, float] = {}
         self._returns: list[np.ndarray] = []
         self._lengths: list[np.ndarray] = []
         try:
             self.pids(timeout=START_TIMEOUT_S)
+            self.start_nodes = self.nodes()
         except ray.exceptions.RayActorError as exc:
             self.close()
             if ship_model and ("No module named" in str(exc) or "Can't get attribute" in str(exc)):
@@ -257,9 +268,11 @@ class WorkerPool:
         except ray.exceptions.GetTimeoutError as exc:
             self.close()
             cpus = ray.cluster_resources().get("CPU", 0)
+            wanted = "".join(f", {v:g} {k}" for k, v in config.worker_resources.items())
+            has = "".join(f", {ray.cluster_resources().get(k, 0):g} {k}" for k in config.worker_resources)
             raise RuntimeError(
-                f"Ray could not start {len(self.workers)} workers (1 CPU each) in {START_TIMEOUT_S:.0f} s; "
-                f"the cluster has {cpus:g} CPUs"
+                f"Ray could not start {len(self.workers)} workers (1 CPU{wanted} each) in {START_TIMEOUT_S:.0f} s; "
+                f"the cluster has {cpus:g} CPUs{has}"
             ) from exc
 
     def pids(self, timeout: float | None = None) -> list[int]:
@@ -267,6 +280,19 @@ class WorkerPool:
         import ray
 
         return ray.get([w.pid.remote() for w in self.workers], timeout=timeout)
+
+    def nodes(self) -> list[str]:
+        """The Ray node id each worker runs on."""
+        import ray
+
+        return ray.get([w.node_id.remote() for w in self.workers], timeout=START_TIMEOUT_S)
+
+    def lost_nodes(self) -> list[str]:
+        """Nodes that held workers when the pool started and are dead now."""
+        import ray
+
+        alive = {node["NodeID"] for node in ray.nodes() if node["Alive"]}
+        return sorted({node for node in self.start_nodes if node not in alive})
 
     def ping(self, index: int) -> Any:
         """Mark worker ``index`` as down (its task failed) and ask it for its pid.
@@ -315,7 +341,8 @@ class WorkerPool:
             relaunch(index)
 
     def mark_up(self, index: int) -> None:
-        self.down_since.pop(index, None)
+        if self.down_since.pop(index, None) is not None:
+            self.restarts += 1
 
     def wait_until_up(self, index: int) -> None:
         """Block until worker ``index``, which failed, answers again."""
