@@ -49,7 +49,8 @@ def _policy_help() -> str:
 
     def takers(policy: str) -> str:
         able = [name for name, spec in ALGORITHMS.items() if policy in spec.policies]
-        return "" if len(able) == len(ALGORITHMS) else f"; {' and '.join(able)}"
+        listed = " and ".join(able) if len(able) <= 2 else ", ".join(able[:-1]) + " and " + able[-1]
+        return "" if len(able) == len(ALGORITHMS) else f"; {listed}"
 
     return f"mlp (feed-forward{takers('mlp')}) or lstm (recurrent{takers('lstm')})"
 
