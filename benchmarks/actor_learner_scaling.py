@@ -27,6 +27,7 @@ import argparse
 import csv
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -45,6 +46,7 @@ def _env() -> dict[str, str]:
 
 
 def _train(args: list[str], run_dir: Path, timeout: float) -> tuple[int, str, float]:
+    shutil.rmtree(run_dir, ignore_errors=True)  # a point cut off before: run it again from the start
     command = [sys.executable, "-m", "advantage.cli", "train", *args, "--run-dir", str(run_dir), "--no-progress"]
     start = time.time()
     try:
