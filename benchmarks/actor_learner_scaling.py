@@ -1,6 +1,7 @@
 """How A3C, IMPALA and APPO scale with actors, and how they learn under policy lag (issue 31).
 
     python benchmarks/actor_learner_scaling.py scaling --workers 1 2 4 8 16 --out benchmarks/results/actor_learner_scaling.jsonl
+    python benchmarks/actor_learner_scaling.py learner --workers 1 2 4 8 16 32 --out benchmarks/results/actor_learner_learner.jsonl
     python benchmarks/actor_learner_scaling.py lag --workers 2 16 --seeds 1 2 3 --out benchmarks/results/actor_learner_lag.jsonl
     python benchmarks/actor_learner_scaling.py show --out FILE
 
@@ -11,6 +12,12 @@ cores are the limit). Trajectories of 20 steps, one env per actor; IMPALA and AP
 batches of ``max(1, K // 2)`` trajectories. Recorded: training steps/s (env steps learnt from over
 the training loop's seconds, Ray start-up excluded), updates/s, policy lag (mean, max), the share
 of the learner's time spent waiting for trajectories (IMPALA, APPO), and the ideal K·1000/sleep.
+
+``learner``: the learner's own work per update, in-process and without Ray (so it is the ceiling
+the learner puts on any number of actors): IMPALA / APPO turn ``learner_batch`` trajectories of one
+env × 20 steps into one update (concatenate, V-trace with the current network, the algorithm's
+update, the weights flattened for publishing); A3C applies one 20-step gradient and flattens the
+weights. Recorded: milliseconds per update and the env steps/s it allows.
 
 ``lag``: CartPole-v1 with each algorithm's CartPole defaults at K actors of one env each (K = 2:
 the defaults' own actor count; K = 16: a forced large lag), validated greedily every 10k steps;
@@ -95,6 +102,46 @@ def scaling_point(algo: str, workers: int, sleep_ms: float, seconds: float, runs
     return record
 
 
+def learner_point(algo: str, batch: int, repeats: int = 60) -> dict:
+    import torch
+
+    from advantage.algorithms import algorithm_spec
+    from advantage.app.defaults import default_config
+    from advantage.data.batch import flatten
+    from advantage.training.distributed.sampling import concat_rollouts
+    from advantage.training.distributed.workers import RolloutWorker, model_weights
+
+    torch.set_num_threads(1)
+    sets = ["algorithm.device=cpu", "trainer.nsteps=20", "num_workers=1", "num_envs=1"]
+    if algo != "a3c":
+        sets.append(f"algorithm.learner_batch={batch}")
+    config = default_config(algo, "CartPole-v1").with_overrides(sets)
+    actor = RolloutWorker(config.to_dict(), 1, 0, 1)
+    algorithm = algorithm_spec(algo).algorithm(actor.model, config.algorithm)
+    algorithm.make_value_estimator(config.trainer.returns, config.trainer.gamma, config.trainer.lambda_)
+    weights = model_weights(actor.model, 0)
+    if algo == "a3c":
+        gradient = torch.tensor(actor.gradient(weights).grads)
+        work = lambda: (algorithm.apply_gradients(gradient), model_weights(actor.model, 1))  # noqa: E731
+        steps = 20
+    else:
+        samples = [actor.trajectory(weights) for _ in range(batch)]
+
+        def work() -> None:
+            rollout = concat_rollouts([s.rollout for s in samples], torch.device("cpu"))
+            algorithm.update(flatten(rollout, *algorithm.estimator(rollout, actor.model)))
+            model_weights(actor.model, 1)
+
+        steps = 20 * batch
+    work()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        work()
+    seconds = (time.perf_counter() - start) / repeats
+    return {"algo": algo, "workers": batch, "learner_batch": batch if algo != "a3c" else None,
+            "steps_per_update": steps, "ms_per_update": round(seconds * 1000, 3), "learner_sps": round(steps / seconds)}
+
+
 def lag_point(algo: str, workers: int, seed: int, budget: int, runs: Path) -> dict:
     sets = [f"num_workers={workers}", f"num_envs={max(workers, 8)}", "trainer.validate_freq=10000",
             "trainer.tensorboard=false", "algorithm.device=cpu"]
@@ -131,7 +178,7 @@ def show(out: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("mode", choices=("scaling", "lag", "show"))
+    parser.add_argument("mode", choices=("scaling", "learner", "lag", "show"))
     parser.add_argument("--algos", nargs="+", default=list(ALGOS), choices=ALGOS)
     parser.add_argument("--workers", nargs="+", type=int, default=[1, 2, 4, 8, 16])
     parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
@@ -153,6 +200,10 @@ def main() -> None:
                     continue
                 if args.mode == "scaling":
                     record = scaling_point(algo, workers, args.sleep_ms, args.seconds, args.runs)
+                elif args.mode == "learner":
+                    if algo == "a3c" and workers > 1:
+                        continue  # one gradient per update whatever the actor count
+                    record = learner_point(algo, workers)
                 else:
                     record = lag_point(algo, workers, seed, args.budget, args.runs)
                 with open(args.out, "a") as f:
