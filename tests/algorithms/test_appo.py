@@ -16,11 +16,10 @@ import torch
 
 from advantage.algorithms import APPOAlgorithm, APPOConfig
 from advantage.algorithms.appo import policy_kl
+from advantage.data.batch import RolloutBatch
 from advantage.data.estimators import VTrace
 from advantage.envs.vector import make_vec_env
 from advantage.models import ModelConfig, make_model
-
-from advantage.data.batch import RolloutBatch
 
 
 def _model(seed: int, space: str = "CartPole-v1"):
