@@ -21,7 +21,8 @@ weights. Recorded: milliseconds per update and the env steps/s it allows.
 
 ``lag``: CartPole-v1 with each algorithm's CartPole defaults at K actors of one env each (K = 2:
 the defaults' own actor count; K = 16: a forced large lag), validated greedily every 10k steps;
-recorded: the first step whose validation reached 475 and the final greedy return after the whole
+with ``--envs-per-actor 8`` each update (one trajectory of 8 envs × 16 steps) is as large as the
+defaults' (2 trajectories of 4 envs), so only the lag differs. Recorded: the first step whose validation reached 475 and the final greedy return after the whole
 budget (10 episodes), so a run that reaches 475 and collapses shows as such.
 
 One JSON line per point is appended to ``--out`` as soon as it ends; points already recorded are
@@ -142,15 +143,16 @@ def learner_point(algo: str, batch: int, repeats: int = 60) -> dict:
             "steps_per_update": steps, "ms_per_update": round(seconds * 1000, 3), "learner_sps": round(steps / seconds)}
 
 
-def lag_point(algo: str, workers: int, seed: int, budget: int, runs: Path) -> dict:
-    sets = [f"num_workers={workers}", f"num_envs={max(workers, 8)}", "trainer.validate_freq=10000",
+def lag_point(algo: str, workers: int, seed: int, budget: int, runs: Path, envs_per_actor: int | None = None) -> dict:
+    num_envs = max(workers, 8) if envs_per_actor is None else workers * envs_per_actor
+    sets = [f"num_workers={workers}", f"num_envs={num_envs}", "trainer.validate_freq=10000",
             "trainer.tensorboard=false", "algorithm.device=cpu"]
     if algo != "a3c" and workers > 2:
         sets.append("algorithm.learner_batch=1")  # each trajectory learnt from as it arrives: the lag is the actors'
-    run_dir = runs / f"lag-{algo}-{workers}w-s{seed}"
+    run_dir = runs / f"lag-{algo}-{workers}w{'' if envs_per_actor is None else f'x{envs_per_actor}'}-s{seed}"
     code, tail, wall = _train(["--algo", algo, "--env", "CartPole-v1", "--total-timesteps", str(budget), "--seed", str(seed),
                                *[a for s in sets for a in ("--set", s)]], run_dir, timeout=3600)
-    record = {"algo": algo, "workers": workers, "seed": seed, "budget": budget, "wall_s": round(wall, 1)}
+    record = {"algo": algo, "workers": workers, "num_envs": num_envs, "seed": seed, "budget": budget, "wall_s": round(wall, 1)}
     if code != 0:
         return {**record, "error": tail}
     rows = _rows(run_dir)
@@ -185,6 +187,8 @@ def main() -> None:
     parser.add_argument("--sleep-ms", type=float, default=50.0)
     parser.add_argument("--seconds", type=float, default=20.0, help="scaling: ideal training seconds per point")
     parser.add_argument("--budget", type=int, default=500_000, help="lag: env steps per run")
+    parser.add_argument("--envs-per-actor", type=int, default=None,
+                        help="lag: envs per actor (default: one each, at least 8 envs in all)")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--runs", type=Path, default=Path(tempfile.gettempdir()) / "actor_learner_runs")
     args = parser.parse_args()
@@ -205,7 +209,7 @@ def main() -> None:
                         continue  # one gradient per update whatever the actor count
                     record = learner_point(algo, workers)
                 else:
-                    record = lag_point(algo, workers, seed, args.budget, args.runs)
+                    record = lag_point(algo, workers, seed, args.budget, args.runs, args.envs_per_actor)
                 with open(args.out, "a") as f:
                     f.write(json.dumps(record) + "\n")
                 print({k: v for k, v in record.items() if k != "curve"}, flush=True)
