@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _PUBLIC: dict[str, tuple[str, ...]] = {
-    "advantage.algorithms": ("A2CConfig", "PGConfig", "PPOConfig"),
-    "advantage.app.api": ("A2C", "A3C", "PG", "PPO", "Agent", "agent_class", "load"),
+    "advantage.algorithms": ("A2CConfig", "APPOConfig", "ImpalaConfig", "PGConfig", "PPOConfig"),
+    "advantage.app.api": ("A2C", "A3C", "APPO", "IMPALA", "PG", "PPO", "Agent", "agent_class", "load"),
     "advantage.envs.vector": ("make_vec_env",),
     "advantage.models": ("A2CModel", "ActorCritic", "ActorCritic_LSTM", "ActorCriticLSTM", "ModelConfig"),
     "advantage.tools.export": ("export",),
@@ -44,8 +44,8 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # the same names, for type checkers and editors
-    from advantage.algorithms import A2CConfig, PGConfig, PPOConfig
-    from advantage.app.api import A2C, A3C, PG, PPO, Agent, agent_class, load
+    from advantage.algorithms import A2CConfig, APPOConfig, ImpalaConfig, PGConfig, PPOConfig
+    from advantage.app.api import A2C, A3C, APPO, IMPALA, PG, PPO, Agent, agent_class, load
     from advantage.envs.vector import make_vec_env
     from advantage.models import (
         A2CModel,

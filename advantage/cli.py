@@ -53,13 +53,14 @@ def _policy_help() -> str:
 
     def takers(policy: str) -> str:
         able = [name for name, spec in ALGORITHMS.items() if policy in spec.policies]
-        return "" if len(able) == len(ALGORITHMS) else f"; {' and '.join(able)}"
+        listed = " and ".join(able) if len(able) <= 2 else ", ".join(able[:-1]) + " and " + able[-1]
+        return "" if len(able) == len(ALGORITHMS) else f"; {listed}"
 
     return f"mlp (feed-forward{takers('mlp')}) or lstm (recurrent{takers('lstm')})"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="advantage", description="Policy-gradient reinforcement learning (PG, A2C, A3C, PPO).")
+    parser = _Parser(prog="advantage", description="Policy-gradient reinforcement learning (PG, A2C, A3C, PPO, IMPALA, APPO).")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
 
     train = sub.add_parser("train", help="train an agent (default: PPO on CartPole-v1 until solved)")
@@ -306,6 +307,25 @@ def _report(agent, run_dir: Path) -> None:
         f"evaluate it with: advantage eval {run_dir} --deterministic",
         flush=True,
     )
+    losses = _losses(s)
+    if losses:
+        print(f"lost on the way: {losses}", flush=True)
+
+
+def _losses(summary: dict) -> str:
+    """What a Ray run lost and carried on without (dead nodes, restarted workers, dropped and
+    stale rollouts), as one phrase; empty when it lost nothing."""
+    parts = []
+    if summary.get("lost_nodes"):
+        nodes = summary["lost_nodes"]
+        parts.append(f"{len(nodes)} Ray node{'s' * (len(nodes) > 1)} ({', '.join(n[:12] for n in nodes)})")
+    if summary.get("worker_restarts"):
+        parts.append(f"{summary['worker_restarts']} worker restart(s) by Ray")
+    if summary.get("dropped_rollouts"):
+        parts.append(f"{summary['dropped_rollouts']} rollout(s) in flight on workers that died (never counted)")
+    if summary.get("stale_rollouts"):
+        parts.append(f"{summary['stale_rollouts']} trajectories older than max_lag (dropped)")
+    return "; ".join(parts)
 
 
 def _train_config(args: argparse.Namespace):

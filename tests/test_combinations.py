@@ -14,7 +14,9 @@ is still checked on every Ray cell. The envs are in ``matrix_envs.py``.
 Ray cells are a covering set, not the full cross (each starts four worker processes, ~7 s): A3C,
 whose workers compute gradients and which has no local cells, on every space; PG, A2C and PPO share
 one sampling worker (the algorithm runs on the learner, as in their local cells), so each of them
-runs on two spaces, chosen so that every space runs with both an MLP and an LSTM policy.
+runs on two spaces, chosen so that every space runs with both an MLP and an LSTM policy. IMPALA
+and APPO (Ray only, like A3C) share the actors' trajectory task and the V-trace learner: each runs
+both policies once, the four cells covering the four spaces.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import torch
 
 from advantage.cli import main
 
-ALGOS = ("pg", "a2c", "ppo", "a3c")
+ALGOS = ("pg", "a2c", "ppo", "a3c", "impala", "appo")
 POLICIES = ("mlp", "lstm")  # on image observations the feed-forward policy is the Nature CNN
 SPACES = {
     "discrete": "MatrixDiscrete-v0",
@@ -48,8 +50,8 @@ TINY = [
 
 def refusal(algo: str, policy: str, backend: str) -> str | None:
     """What the documentation says is unsupported, as a word the refusal must name; None: supported."""
-    if algo == "a3c" and backend == "local":
-        return "a3c"  # A3C's workers are Ray actors
+    if algo in ("a3c", "impala", "appo") and backend == "local":
+        return algo  # their workers are Ray actors
     if policy == "lstm" and algo in ("pg", "a3c"):
         return "lstm"
     return None
@@ -62,6 +64,11 @@ RAY_SAMPLING_SPACES = {
     ("ppo", "lstm"): ("box", "image"),
     ("a2c", "mlp"): ("box", "image"),
     ("a2c", "lstm"): ("discrete", "multi-discrete"),
+    # actor-learner: each algorithm with both policies, the four spaces covered between them
+    ("impala", "mlp"): ("image",),
+    ("impala", "lstm"): ("box",),
+    ("appo", "mlp"): ("multi-discrete",),
+    ("appo", "lstm"): ("discrete",),
 }
 
 

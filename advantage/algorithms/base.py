@@ -17,7 +17,8 @@ from torch import nn
 
 from advantage.algorithms.optimizers import OPTIMIZERS, make_optimizer
 from advantage.data.batch import RolloutBatch, SequenceBatch
-from advantage.data.estimators import Estimator, make_estimator
+from advantage.data.estimators import Estimator, VTrace, make_estimator
+from advantage.losses.policy import log_prob_entropy
 
 
 def resolve_device(device: str) -> torch.device:
@@ -138,8 +139,15 @@ class Algorithm:
                     f"trainer.returns is {returns!r}; leave trainer.returns 'auto' or drop the estimator"
                 )
             return self.estimator
-        self.estimator = make_estimator(self.default_returns if returns == "auto" else returns, gamma, lambda_)
+        self.estimator = self.build_estimator(self.default_returns if returns == "auto" else returns, gamma, lambda_)
         return self.estimator
+
+    def build_estimator(self, name: str, gamma: float, lambda_: float) -> Estimator:
+        """The estimator called ``name``; V-trace reads log-probabilities with the losses' own
+        :func:`~advantage.losses.log_prob_entropy` (an algorithm may set its truncations)."""
+        if name == VTrace.name:
+            return VTrace(gamma, lambda_, log_prob=log_prob_entropy)
+        return make_estimator(name, gamma, lambda_)
 
     def set_progress(self, env_steps: int) -> float:
         """Set the learning rate for the current step: linear from lr to lr_final (and the entropy

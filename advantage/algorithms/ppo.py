@@ -126,7 +126,11 @@ class PPOAlgorithm(Algorithm):
         else:
             minibatches = batch.minibatches(max(1, math.ceil(len(batch) / parts)))
         for mb in minibatches:
-            yield model_outputs(self.model, mb)
+            yield self.outputs(mb)
+
+    def outputs(self, mb: RolloutBatch | SequenceBatch) -> tuple[RolloutBatch, Any, torch.Tensor]:
+        """The minibatch's kept transitions and the model's ``(policy, value)`` on them."""
+        return model_outputs(self.model, mb)
 
     def run_epochs(
         self,

@@ -50,6 +50,9 @@ class AlgorithmSpec:
     backends: tuple[str, ...] = BACKENDS
     asynchronous: bool = False
     """Workers send gradients that the learner applies as they arrive (A3C), instead of rollouts."""
+    actor_learner: bool = False
+    """Actors send trajectories that the learner consumes as they arrive, in batches, without a
+    barrier (IMPALA, APPO): the data may come from older policies, which the estimator corrects."""
 
     def __post_init__(self) -> None:
         for field, values, known in (
@@ -60,8 +63,10 @@ class AlgorithmSpec:
                 raise ValueError(f"spec {self.name}: {field} must be a non-empty subset of {known}, got {values}")
         if self.algorithm.name != self.name:
             raise ValueError(f"spec {self.name}: its algorithm class {self.algorithm.__name__} is named {self.algorithm.name!r}")
-        if self.asynchronous and self.backends != ("ray",):
+        if (self.asynchronous or self.actor_learner) and self.backends != ("ray",):
             raise ValueError(f"spec {self.name}: an asynchronous algorithm runs on Ray workers only (backends ('ray',))")
+        if self.asynchronous and self.actor_learner:
+            raise ValueError(f"spec {self.name}: workers send either gradients (asynchronous) or trajectories (actor_learner)")
 
     @property
     def default_estimator(self) -> str:

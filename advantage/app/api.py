@@ -507,6 +507,8 @@ PPO = agent_class("ppo")
 A2C = agent_class("a2c")
 A3C = agent_class("a3c")
 PG = agent_class("pg")
+IMPALA = agent_class("impala")
+APPO = agent_class("appo")
 
 
 def default_run_dir(config: RunConfig) -> Path:

@@ -67,7 +67,13 @@ class Rollout:
     """(T, *memory shape): the model's memory before step t (before the episode-start mask); the
     env axis is dim 2, as the memory's (M, N, ...) has it at dim 1. Empty for a feed-forward model."""
 
-    ENV_AXIS = {"last_value": 0, "memory": 2}
+    last_obs: torch.Tensor | None = field(default=None, kw_only=True)
+    """(N, ...): the observations after the rollout (those ``last_value`` is the value of), for an
+    estimator that re-evaluates the rollout with the model being trained (V-trace)."""
+    last_episode_start: torch.Tensor | None = field(default=None, kw_only=True)
+    """(N,) bool: ``last_obs`` starts an episode (a recurrent model zeroes its memory before it)."""
+
+    ENV_AXIS = {"last_value": 0, "memory": 2, "last_obs": 0, "last_episode_start": 0}
     """The env axis of the fields where it is not dim 1."""
 
     @property

@@ -157,3 +157,62 @@ def lambda_returns(
         future = rewards[t] + gamma * not_terminal[t] * ((1.0 - mix[t]) * next_values[t] + mix[t] * future)
         returns[t] = future
     return returns
+
+
+def vtrace(
+    log_rhos: torch.Tensor,
+    rewards: torch.Tensor,
+    values: torch.Tensor,
+    next_values: torch.Tensor,
+    terminated: torch.Tensor,
+    truncated: torch.Tensor,
+    gamma: float | torch.Tensor,
+    lambda_: float = 1.0,
+    rho_bar: float = 1.0,
+    c_bar: float = 1.0,
+    pg_rho_bar: float | None = 1.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """V-trace targets and policy-gradient advantages (Espeholt et al. 2018); returns ``(vs, pg_advantages)``.
+
+    With :math:`\\rho_t = \\pi(a_t|x_t) / \\mu(a_t|x_t) = e^{\\text{log\\_rhos}_t}` (target over
+    behaviour policy), truncated weights :math:`\\bar\\rho_t = \\min(\\bar\\rho, \\rho_t)` and traces
+    :math:`c_t = \\lambda \\min(\\bar c, \\rho_t)`:
+
+    .. math::
+        \\delta_t = \\bar\\rho_t \\big(r_t + \\gamma (1 - d^{term}_t) V(x_{t+1}) - V(x_t)\\big), \\qquad
+        v_t - V(x_t) = \\delta_t + \\gamma c_t (1 - d_t) \\big(v_{t+1} - V(x_{t+1})\\big)
+
+    with :math:`v_T = V(x_T)`, the recursion cut where an episode ends (:math:`d_t`), and a
+    truncated episode bootstrapped from the value of its final observation (``next_values[t]``),
+    as :func:`gae` does. The policy-gradient advantage is
+
+    .. math::
+        A_t = \\min(\\bar\\rho_{pg}, \\rho_t) \\big(r_t + \\gamma (1 - d^{term}_t) \\hat v_{t+1} - V(x_t)\\big)
+
+    where :math:`\\hat v_{t+1}` is :math:`v_{t+1}` while the episode continues inside the rollout
+    and :math:`V(x_{t+1})` where it ends or the rollout does. ``pg_rho_bar=None`` leaves the
+    weight out (``A_t`` unweighted, for a loss that applies its own ratio, as APPO's clipped
+    surrogate does). ``math.inf`` disables a truncation. With :math:`\\bar\\rho = \\bar c = \\infty`
+    and on-policy data (:math:`\\rho = 1`) ``vs`` are the λ-returns (:func:`lambda_returns`).
+    ``gamma`` may be a (T, N) tensor of per-step discounts.
+    """
+    _check_inputs(
+        log_rhos=log_rhos, rewards=rewards, values=values, next_values=next_values, terminated=terminated,
+        truncated=truncated,
+    )
+    not_terminal, continues = _flags(terminated, truncated, rewards)
+    rhos = log_rhos.exp()
+    deltas = rhos.clamp(max=rho_bar) * (rewards + gamma * not_terminal * next_values - values)
+    decay = gamma * lambda_ * rhos.clamp(max=c_bar) * continues
+    corrections = torch.empty_like(rewards)
+    running = torch.zeros_like(rewards[0])
+    for t in range(rewards.shape[0] - 1, -1, -1):
+        running = deltas[t] + decay[t] * running
+        corrections[t] = running
+    vs = values + corrections
+    following = torch.cat([vs[1:], next_values[-1:]])
+    next_vs = torch.where(continues.bool(), following, next_values)
+    advantages = rewards + gamma * not_terminal * next_vs - values
+    if pg_rho_bar is not None:
+        advantages = rhos.clamp(max=pg_rho_bar) * advantages
+    return vs, advantages

@@ -112,6 +112,8 @@ class RolloutCollector:
             for name, array in self._env_side.items():
                 getattr(s, name).copy_(torch.from_numpy(array))
         s.episode_start[1:] = s.reset_step[:-1]
+        s.last_obs = torch.from_numpy(self.obs).to(device, copy=True)  # the env may reuse its array
+        s.last_episode_start = self.episode_start.clone()
         with torch.inference_mode():
             s.last_value.copy_(self.bootstrap_value(torch.from_numpy(self.obs).to(device)))
         return s

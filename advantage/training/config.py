@@ -142,6 +142,9 @@ class RunConfig:
     """Ray rollout workers with distributed = ray; each runs its share of the num_envs envs."""
     ray_address: str | None = None
     """Ray cluster to join (e.g. auto); None starts a local Ray instance for the run."""
+    worker_resources: dict[str, float] = field(default_factory=dict)
+    """Custom Ray resources each worker actor requests besides its CPU, e.g. ``{actor = 1}`` to
+    place the workers on the nodes started with ``ray start --resources '{"actor": 8}'``."""
     model: ModelConfig = field(default_factory=ModelConfig)
     """The network: the ``[model]`` table (``model.KEY``)."""
     algorithm: AlgoConfig = field(default_factory=lambda: ALGORITHMS["ppo"].config())
@@ -171,6 +174,12 @@ class RunConfig:
             raise ValueError(f"num_workers must be >= 1, got {self.num_workers}")
         if self.distributed == "ray" and self.num_envs < self.num_workers:
             raise ValueError(f"num_envs ({self.num_envs}) must be >= num_workers ({self.num_workers}): each worker runs at least one env")
+        bad = {k: v for k, v in self.worker_resources.items()
+               if not isinstance(k, str) or isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0}
+        if bad:
+            raise ValueError(f"worker_resources must map resource names to amounts > 0, e.g. {{actor = 1}}; got {bad}")
+        if self.worker_resources and self.distributed != "ray":
+            raise ValueError("worker_resources is set but distributed is 'local'; add --backend ray")
         if self.ray_address is not None and self.distributed != "ray":
             raise ValueError("ray_address is set but distributed is 'local'; add --backend ray")
 
@@ -189,7 +198,7 @@ class RunConfig:
             data[name] = _build(section_cls, data.get(name, {}), name)
         _check_keys(data, {f.name for f in dataclasses.fields(cls)}, "")
         hints = typing.get_type_hints(cls)
-        for key in ("algo", "env", "env_kwargs", "num_envs", "env_backend", "distributed", "num_workers", "ray_address"):
+        for key in ("algo", "env", "env_kwargs", "num_envs", "env_backend", "distributed", "num_workers", "ray_address", "worker_resources"):
             if key in data:
                 data[key] = _coerce(data[key], hints[key], key)
         return cls(**data)

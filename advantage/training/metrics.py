@@ -14,6 +14,7 @@ COLUMNS = (
     "policy_loss", "value_loss", "entropy", "approx_kl", "clipfrac",
     "grad_norm", "explained_variance", "gradient_steps", "lr",
     "policy_lag", "policy_lag_max", "dropped_rollouts",
+    "stale_rollouts", "learner_wait", "target_kl",
 )
 
 

@@ -61,7 +61,7 @@ def test_each_estimator_object_is_its_maths_function():
         "gae": (adv, ret, ~r.reset_step), "nstep": (nstep - r.values, nstep, ~r.reset_step),
         "lambda": (lam_ret - r.values, lam_ret, ~r.reset_step), "mc": (mc - r.values, mc, mc_keep),
     }
-    assert set(ESTIMATORS) == set(expected)
+    assert set(ESTIMATORS) == set(expected) | {"vtrace"}  # V-trace re-evaluates with the model: test_vtrace.py
     before = dataclasses.replace(r, **{f.name: getattr(r, f.name).clone() for f in dataclasses.fields(r)
                                        if getattr(r, f.name) is not None})
     for name, want in expected.items():

@@ -1,4 +1,4 @@
-"""Training beyond one process on Ray: A3C and distributed sampling for PG, A2C and PPO.
+"""Training beyond one process on Ray: A3C, IMPALA and APPO, and distributed sampling for PG, A2C and PPO.
 
 Ray is an optional dependency (``pip install 'advantage[ray]'``); nothing here imports it at
 module level, so :func:`require_ray` can name the fix when it is missing.
@@ -32,16 +32,20 @@ def train_distributed(
     ``callbacks`` run after the trainer's own; ``agent`` is the API agent they see as ``run.agent``.
 
     An asynchronous algorithm (its spec says so: ``a3c``) runs
-    :class:`~advantage.training.distributed.a3c.A3CTrainer`; every other algorithm runs its usual
+    :class:`~advantage.training.distributed.a3c.A3CTrainer`; an actor-learner one (``impala``,
+    ``appo``) :class:`~advantage.training.distributed.actor_learner.ActorLearnerTrainer`; every
+    other algorithm runs its usual
     update on rollouts gathered from the workers
     (:class:`~advantage.training.distributed.sampling.RaySamplingTrainer`).
     """
     require_ray()
     from advantage.training.distributed.a3c import A3CTrainer
+    from advantage.training.distributed.actor_learner import ActorLearnerTrainer
     from advantage.training.distributed.sampling import RaySamplingTrainer
     from advantage.training.distributed.workers import WorkerPool
 
-    trainer_cls = A3CTrainer if algorithm_spec(config.algo).asynchronous else RaySamplingTrainer
+    spec = algorithm_spec(config.algo)
+    trainer_cls = A3CTrainer if spec.asynchronous else ActorLearnerTrainer if spec.actor_learner else RaySamplingTrainer
     given = algorithm.estimator if algorithm.estimator_given else None  # A3C workers estimate with it
     with ray_session(config.ray_address, config.num_workers):
         pool = WorkerPool(algorithm.model, config, estimator=given)

@@ -121,23 +121,7 @@ class A3CTrainer(SyncMultiEnvTrainer):
         A gradient lost with its worker is dropped; the worker is pinged (without blocking the
         others) until Ray has restarted it, then given a new task with the latest weights.
         """
-        import ray
-
-        while True:
-            (ready,), _ = ray.wait(list(self.pending), num_returns=1)
-            index, is_gradient = self.pending.pop(ready)
-            try:
-                result = ray.get(ready)
-            except ray.exceptions.RayActorError:
-                self.pool.dropped += is_gradient
-                self.pending[self.pool.ping(index)] = (index, False)
-                continue
-            except ray.exceptions.RayTaskError as exc:
-                raise self.pool.env_fault(index, exc) from None
-            if is_gradient:
-                return index, result
-            self.pool.mark_up(index)
-            self.launch(index)
+        return self.pool.next_result(self.pending, self.launch)
 
     def iteration(self) -> dict[str, float]:
         """Apply one worker's gradient and send that worker the new weights. ``on_rollout_end``

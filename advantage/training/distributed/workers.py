@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,6 +86,10 @@ class Sample:
     version: int
     episode_returns: np.ndarray
     episode_lengths: np.ndarray
+    discounted_returns: torch.Tensor | None = None
+    """An actor-learner trajectory from a reward-scaling model: each env's discounted return at
+    every step (reset steps dropped), what the learner's reward statistics learn from; the
+    rollout's rewards are then already scaled (see :meth:`RolloutWorker.trajectory`)."""
 
     @property
     def steps(self) -> int:
@@ -143,6 +148,12 @@ class RolloutWorker:
     def pid(self) -> int:
         return os.getpid()
 
+    def node_id(self) -> str:
+        """The Ray node this worker runs on (a hex id)."""
+        import ray
+
+        return ray.get_runtime_context().get_node_id()
+
     def reset(self, seed: int) -> None:
         """Start new episodes in every env, seeded."""
         self.collector.reset(seed=seed)
@@ -158,6 +169,14 @@ class RolloutWorker:
         rollout = self.collector.collect()
         returns, lengths = self.envs.pop_episodes()
         return Sample(rollout, self.version, returns, lengths)
+
+    def trajectory(self, weights: Weights) -> Sample:
+        """An actor-learner trajectory: :meth:`sample`, with the rewards scaled by the learner's
+        statistics (and the discounted returns they learn from) when the model scales rewards, as
+        an A3C worker does; the rollout keeps the memory before each step and the behaviour policy."""
+        sample = self.sample(weights)
+        sample.discounted_returns = self.scale_rewards(sample.rollout)
+        return sample
 
     def gradient(self, weights: Weights) -> Gradient:
         """Collect a rollout with ``weights`` and return the A3C gradient of A2C's loss on it."""
@@ -221,7 +240,9 @@ class WorkerPool:
         self.model = model
         shares = split_envs(config.num_envs, config.num_workers)
         self.env_offsets = [sum(shares[:i]) for i in range(len(shares))]
-        actor = ray.remote(RolloutWorker).options(num_cpus=1, max_restarts=-1, max_task_retries=0)
+        actor = ray.remote(RolloutWorker).options(
+            num_cpus=1, resources=dict(config.worker_resources) or None, max_restarts=-1, max_task_retries=0,
+        )
         seed = config.trainer.seed
         plain = config.to_dict()
         shipped = worker_copy(model) if ship_model else None  # pickled by Ray's cloudpickle with each actor's arguments
@@ -231,11 +252,14 @@ class WorkerPool:
         ]
         self.dropped = 0
         self.delivered = 0
+        self.restarts = 0
+        """Workers Ray started again after they died (each was pinged until it answered)."""
         self.down_since: dict[int, float] = {}
         self._returns: list[np.ndarray] = []
         self._lengths: list[np.ndarray] = []
         try:
             self.pids(timeout=START_TIMEOUT_S)
+            self.start_nodes = self.nodes()
         except ray.exceptions.RayActorError as exc:
             self.close()
             if ship_model and ("No module named" in str(exc) or "Can't get attribute" in str(exc)):
@@ -244,9 +268,11 @@ class WorkerPool:
         except ray.exceptions.GetTimeoutError as exc:
             self.close()
             cpus = ray.cluster_resources().get("CPU", 0)
+            wanted = "".join(f", {v:g} {k}" for k, v in config.worker_resources.items())
+            has = "".join(f", {ray.cluster_resources().get(k, 0):g} {k}" for k in config.worker_resources)
             raise RuntimeError(
-                f"Ray could not start {len(self.workers)} workers (1 CPU each) in {START_TIMEOUT_S:.0f} s; "
-                f"the cluster has {cpus:g} CPUs"
+                f"Ray could not start {len(self.workers)} workers (1 CPU{wanted} each) in {START_TIMEOUT_S:.0f} s; "
+                f"the cluster has {cpus:g} CPUs{has}"
             ) from exc
 
     def pids(self, timeout: float | None = None) -> list[int]:
@@ -254,6 +280,19 @@ class WorkerPool:
         import ray
 
         return ray.get([w.pid.remote() for w in self.workers], timeout=timeout)
+
+    def nodes(self) -> list[str]:
+        """The Ray node id each worker runs on."""
+        import ray
+
+        return ray.get([w.node_id.remote() for w in self.workers], timeout=START_TIMEOUT_S)
+
+    def lost_nodes(self) -> list[str]:
+        """Nodes that held workers when the pool started and are dead now."""
+        import ray
+
+        alive = {node["NodeID"] for node in ray.nodes() if node["Alive"]}
+        return sorted({node for node in self.start_nodes if node not in alive})
 
     def ping(self, index: int) -> Any:
         """Mark worker ``index`` as down (its task failed) and ask it for its pid.
@@ -275,8 +314,35 @@ class WorkerPool:
             return cause.at(self.env_offsets[index], worker=index)
         return exc
 
+    def next_result(self, pending: dict[Any, tuple[int, bool]], relaunch: Callable[[int], None]) -> tuple[int, Any]:
+        """The first task result to arrive in ``pending`` (task -> (worker, is a task whose result
+        counts)), and its worker; the task is removed from ``pending``.
+
+        A result lost with its worker is dropped (counted in :attr:`dropped`); the worker is pinged
+        (without blocking the others) until Ray has restarted it, then ``relaunch(worker)`` gives
+        it new work. An env's fault on a worker is raised naming the env.
+        """
+        import ray
+
+        while True:
+            (ready,), _ = ray.wait(list(pending), num_returns=1)
+            index, counts = pending.pop(ready)
+            try:
+                result = ray.get(ready)
+            except ray.exceptions.RayActorError:
+                self.dropped += counts
+                pending[self.ping(index)] = (index, False)
+                continue
+            except ray.exceptions.RayTaskError as exc:
+                raise self.env_fault(index, exc) from None
+            if counts:
+                return index, result
+            self.mark_up(index)
+            relaunch(index)
+
     def mark_up(self, index: int) -> None:
-        self.down_since.pop(index, None)
+        if self.down_since.pop(index, None) is not None:
+            self.restarts += 1
 
     def wait_until_up(self, index: int) -> None:
         """Block until worker ``index``, which failed, answers again."""
