@@ -149,3 +149,33 @@ def test_sigterm_saves_and_names_the_resume_command(tmp_path):
     step = torch.load(saved[-1], weights_only=True)["env_steps"]
     assert lines[-2] == f"advantage: SIGTERM at step {step}: stopped after saving {saved[-1]}"
     assert lines[-1] == f"continue with: advantage train --resume {run_dir}"
+
+
+@pytest.mark.parametrize("api", [IMPALA, APPO])
+def test_actor_learner_fires_the_callback_hooks_and_stops_on_false(api, tmp_path):
+    """The learner trains in the shared loop: each learner batch is one on_rollout_end (its
+    trajectories concatenated in ``run.rollout``) and one on_update_end; False stops with a checkpoint."""
+    from advantage.callbacks import Callback
+
+    trace: list[str] = []
+
+    class Hooks(Callback):
+        def on_training_start(self, run):
+            trace.append("start")
+
+        def on_rollout_end(self, run):
+            assert run.rollout.rewards.shape == (8, 2 * 2)  # learner_batch 2 x one actor's 2 envs
+            trace.append("rollout")
+
+        def on_update_end(self, run):
+            trace.append("update")
+            return run.update < 3
+
+        def on_training_end(self, run):
+            trace.append(f"end {run.outcome}")
+
+    config = _config(api.algo, "trainer.total_steps=4000", "algorithm.learner_batch=2")
+    agent = api(run_config=config).learn(run_dir=tmp_path, callback=Hooks())
+    assert agent.summary["updates"] == 3 and agent.summary["env_steps"] == 3 * 32
+    assert trace == ["start", *["rollout", "update"] * 3, "end stopped"]
+    assert (tmp_path / "checkpoints").is_dir() and any((tmp_path / "checkpoints").glob("*.pt"))

@@ -50,10 +50,11 @@ class ActorLearnerTrainer(SyncMultiEnvTrainer):
         run_config: RunConfig | None = None,
         run_dir: str | Path | None = None,
         progress: bool = False,
+        callbacks: list[Any] | None = None,
     ) -> None:
         if not algorithm_spec(algorithm.name).actor_learner:
             raise TypeError(f"ActorLearnerTrainer trains impala or appo, got {algorithm.name}")
-        super().__init__(None, algorithm, val_envs, config, run_config, run_dir, progress, pool)
+        super().__init__(None, algorithm, val_envs, config, run_config, run_dir, progress, pool, callbacks)
         self.pool = pool
         self.pending: dict[Any, tuple[int, bool]] = {}  # in-flight task -> (actor, is a trajectory)
         self.weights: Any = None
@@ -88,7 +89,8 @@ class ActorLearnerTrainer(SyncMultiEnvTrainer):
         return samples, lags
 
     def iteration(self) -> dict[str, float]:
-        """One learner update on the next ``learner_batch`` trajectories; publishes the new weights."""
+        """One learner update on the next ``learner_batch`` trajectories (``on_rollout_end`` fires once they
+        are in, ``run.rollout`` their concatenation); publishes the new weights."""
         if not self.pending:
             self.weights = self.pool.broadcast(self.updates)
             for index in range(len(self.pool.workers)):
@@ -97,7 +99,8 @@ class ActorLearnerTrainer(SyncMultiEnvTrainer):
         samples, lags = self.next_batch()
         waited = time.perf_counter() - started
         self.algorithm.set_progress(self.env_steps)
-        rollout = concat_rollouts([s.rollout for s in samples], self.device)
+        rollout = self.rollout = concat_rollouts([s.rollout for s in samples], self.device)
+        self.callbacks.fire("on_rollout_end", self.run)  # the learner's batch of trajectories is in
         advantages, returns, keep = self.algorithm.estimator(rollout, self.model)
         try:
             metrics = self.algorithm.update(self.make_batch(rollout, advantages, returns, keep))
