@@ -70,13 +70,25 @@ def _classes(paths: list[Path]) -> dict[str, tuple[list[str], list[str]]]:
     return found
 
 
+def _mro(name: str, classes: dict[str, tuple[list[str], list[str]]]) -> list[str]:
+    """Python's method resolution order (C3) of class ``name``, over the classes found in source."""
+    bases = [base for base in classes[name][0] if base in classes] if name in classes else []
+    sequences = [_mro(base, classes) for base in bases] + [bases]
+    order = [name]
+    while any(sequences):
+        sequences = [seq for seq in sequences if seq]
+        head = next(seq[0] for seq in sequences if not any(seq[0] in other[1:] for other in sequences))
+        order.append(head)
+        sequences = [seq[1:] if seq[0] == head else seq for seq in sequences]
+    return order
+
+
 def class_fields(name: str, classes: dict[str, tuple[list[str], list[str]]]) -> tuple[str, ...]:
-    """The fields of class ``name``, its bases' first (as a dataclass orders them), each once."""
+    """The fields of class ``name`` in a dataclass's order: base classes first, from the last in
+    the method resolution order to the class itself, each field where it first appears."""
     if name not in classes:
         return ()
-    bases, own = classes[name]
-    inherited = [f for base in bases for f in class_fields(base, classes)]
-    return tuple(dict.fromkeys([*inherited, *own]))
+    return tuple(dict.fromkeys(f for cls in reversed(_mro(name, classes)) for f in classes[cls][1]))
 
 
 @functools.cache
