@@ -288,7 +288,8 @@ class WorkerPool:
         return ray.get([w.node_id.remote() for w in self.workers], timeout=START_TIMEOUT_S)
 
     def lost_nodes(self) -> list[str]:
-        """Nodes that held workers when the pool started and are dead now."""
+        """Nodes that held workers when the pool started and are dead now (as soon as Ray's GCS
+        has marked them dead: after its health checks fail, for a node that vanished)."""
         import ray
 
         alive = {node["NodeID"] for node in ray.nodes() if node["Alive"]}
