@@ -1,7 +1,7 @@
 """advantage: fast, correct policy-gradient reinforcement learning in PyTorch."""
 
-from advantage.algorithms import A2CConfig, PGConfig, PPOConfig
-from advantage.app.api import A2C, A3C, PG, PPO, Agent, agent_class, load
+from advantage.algorithms import A2CConfig, PGConfig, PPOConfig, UNREALConfig
+from advantage.app.api import A2C, A3C, PG, PPO, UNREAL, Agent, agent_class, load
 from advantage.envs.vector import make_vec_env
 from advantage.models import A2CModel, ActorCritic, ActorCritic_LSTM, ActorCriticLSTM, ModelConfig
 from advantage.training.config import RunConfig, TrainerConfig
@@ -21,4 +21,5 @@ __all__ = [
     "RunConfig", "TrainerConfig", "ModelConfig", "ActorCritic", "make_vec_env",
     "SyncMultiEnvTrainer", "A2CTrainer", "PPOTrainer", "PGTrainer",
     "ActorCriticLSTM", "ActorCritic_LSTM", "A2CLSTMTrainer", "PPOLSTMTrainer", "A2CModel",
+    "UNREAL", "UNREALConfig",
 ]

@@ -14,6 +14,7 @@ COLUMNS = (
     "policy_loss", "value_loss", "entropy", "approx_kl", "clipfrac",
     "grad_norm", "explained_variance", "gradient_steps", "lr",
     "policy_lag", "policy_lag_max", "dropped_rollouts",
+    "pixel_control_loss", "reward_prediction_loss", "reward_prediction_accuracy", "value_replay_loss",
 )
 
 
