@@ -4,6 +4,7 @@ from advantage.algorithms import A2CConfig, PGConfig, PPOConfig, UNREALConfig
 from advantage.app.api import A2C, A3C, PG, PPO, UNREAL, Agent, agent_class, load
 from advantage.envs.vector import make_vec_env
 from advantage.models import A2CModel, ActorCritic, ActorCritic_LSTM, ActorCriticLSTM, ModelConfig
+from advantage.models.unreal_agent import ActorCritic_UNREAL
 from advantage.training.config import RunConfig, TrainerConfig
 from advantage.training.loop import (
     A2CLSTMTrainer,
@@ -13,6 +14,7 @@ from advantage.training.loop import (
     PPOTrainer,
     SyncMultiEnvTrainer,
 )
+from advantage.training.unreal import UNREALTrainer
 
 __version__ = "0.1.0"
 
@@ -21,5 +23,5 @@ __all__ = [
     "RunConfig", "TrainerConfig", "ModelConfig", "ActorCritic", "make_vec_env",
     "SyncMultiEnvTrainer", "A2CTrainer", "PPOTrainer", "PGTrainer",
     "ActorCriticLSTM", "ActorCritic_LSTM", "A2CLSTMTrainer", "PPOLSTMTrainer", "A2CModel",
-    "UNREAL", "UNREALConfig",
+    "UNREAL", "UNREALConfig", "ActorCritic_UNREAL", "UNREALTrainer",
 ]

@@ -30,7 +30,6 @@ import argparse
 import csv
 import json
 import tempfile
-import time
 from pathlib import Path
 
 UNREAL_VARIANTS = {
@@ -76,23 +75,46 @@ def first_reaching(curve: list[tuple[int, float, float]], threshold: float) -> t
     return next(((step, wall) for step, ret, wall in curve if ret >= threshold), (None, None))
 
 
-def run(variant: str, env: str, seed: int, budget: int, eval_every: int) -> dict:
-    agent = make_agent(variant, env, seed, budget, eval_every)
-    with tempfile.TemporaryDirectory() as run_dir:
-        start = time.perf_counter()
-        agent.learn(run_dir=run_dir)
-        seconds = time.perf_counter() - start
-        with open(Path(run_dir) / "metrics.csv") as f:
-            rows = list(csv.DictReader(f))
+def record(metrics_csv: Path, variant: str, env: str, seed: int, budget: int) -> dict:
+    """One run's JSONL record from its ``metrics.csv``; ``partial`` when it stopped before ``budget``
+    (a run cut off by the session's deadline keeps what it measured)."""
+    with open(metrics_csv) as f:
+        rows = list(csv.DictReader(f))
     curve = [(int(r["step"]), float(r["eval_return"]), float(r["wall_time"]))
              for r in rows if r.get("eval_return") not in (None, "")]
-    result = {"env": env, "variant": variant, "seed": seed, "budget": budget, "seconds": seconds,
-              "steps_per_second": agent.summary["sps"], "final_eval_return": curve[-1][1] if curve else None,
+    last = rows[-1] if rows else {}
+    steps = int(last.get("step", 0) or 0)
+    result = {"env": env, "variant": variant, "seed": seed, "budget": budget, "steps": steps, "partial": steps < budget,
+              "seconds": float(last.get("wall_time", 0) or 0), "final_eval_return": curve[-1][1] if curve else None,
               "curve": curve}
     for threshold in THRESHOLDS:
         step, wall = first_reaching(curve, threshold)
         result[f"steps_to_{threshold}"], result[f"seconds_to_{threshold}"] = step, wall
     return result
+
+
+def run(variant: str, env: str, seed: int, budget: int, eval_every: int) -> dict:
+    agent = make_agent(variant, env, seed, budget, eval_every)
+    with tempfile.TemporaryDirectory() as run_dir:
+        agent.learn(run_dir=run_dir)
+        result = record(Path(run_dir) / "metrics.csv", variant, env, seed, budget)
+    result["steps_per_second"] = agent.summary["sps"]
+    return result
+
+
+def report(path: str) -> str:
+    """The BENCHMARKS.md table of the records in ``path``: one row per variant and seed."""
+    lines = ["| variant | seed | steps trained | steps to 0.8 | steps to 0.9 | seconds to 0.8 | final eval return |",
+             "|---|---|---|---|---|---|---|"]
+    records = [json.loads(line) for line in open(path) if line.strip()]
+    order = {v: i for i, v in enumerate(VARIANTS)}
+    for r in sorted(records, key=lambda r: (order[r["variant"]], r["seed"])):
+        steps = r.get("steps", r["budget"])
+        fmt = lambda x: "not reached" if x is None else f"{x:,.0f}"  # noqa: E731
+        lines.append(f"| {r['variant']} | {r['seed']} | {steps:,}{' (cut off)' if r.get('partial') else ''} | "
+                     f"{fmt(r['steps_to_0.8'])} | {fmt(r['steps_to_0.9'])} | {fmt(r['seconds_to_0.8'])} | "
+                     f"{r['final_eval_return']:.2f} |")
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -103,7 +125,18 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=300_000)
     parser.add_argument("--eval-every", type=int, default=10_000)
     parser.add_argument("--out", default="benchmarks/results/unreal_doorkey.jsonl")
+    parser.add_argument("--report", action="store_true", help="print the table of the records in --out and stop")
+    parser.add_argument("--record-partial", nargs=3, metavar=("METRICS_CSV", "VARIANT", "SEED"),
+                        help="append the record of a run cut off before its budget (its metrics.csv) to --out")
     args = parser.parse_args()
+    if args.report:
+        print(report(args.out))
+        return
+    if args.record_partial:
+        metrics_csv, variant, seed = args.record_partial
+        with open(args.out, "a") as f:
+            f.write(json.dumps(record(Path(metrics_csv), variant, args.env, int(seed), args.budget)) + "\n")
+        return
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     for seed in args.seeds:
         for variant in args.variants:

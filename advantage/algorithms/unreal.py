@@ -148,7 +148,7 @@ class UNREALAlgorithm(A2CAlgorithm):
                 model.cell_size, model.head.policy_dim, (height // cell, width // cell))
         if config.reward_prediction_weight > 0:
             self.heads["reward_prediction"] = reward_prediction_head(
-                model.encoder.out_features, config.reward_prediction_frames)
+                model.encoder.out_features, config.reward_prediction_frames)  # the LSTM's input width
         self.heads.to(next(model.parameters()).device)
         self.replay: Replay | None = None
         self.gamma = 0.99

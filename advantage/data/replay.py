@@ -128,15 +128,24 @@ class Replay:
         return self.data["obs"][stack, env], rewards[end, env]
 
     def state_dict(self) -> dict[str, object]:
-        """Plain tensors and ints (a weights-only checkpoint loads them)."""
-        return {"capacity": self.capacity, "num_envs": self.num_envs, "pos": self.pos, "filled": self.filled,
-                "gap": self.gap, "data": None if self.data is None else {k: v.clone() for k, v in self.data.items()}}
+        """The stored steps oldest first (only those: a part-filled replay saves its part), as
+        tensors and numbers that a weights-only checkpoint loads."""
+        logical = self._times(torch.arange(self.filled))
+        return {"capacity": self.capacity, "num_envs": self.num_envs, "filled": self.filled, "gap": self.gap,
+                "data": None if self.data is None else {k: v[logical].clone() for k, v in self.data.items()}}
 
     def load_state_dict(self, state: dict[str, object]) -> None:
+        """Continue from :meth:`state_dict`: the same steps in the same order, so draws repeat."""
         if (state["capacity"], state["num_envs"]) != (self.capacity, self.num_envs):
             raise ValueError(
                 f"the checkpoint's replay holds {state['capacity']} steps of {state['num_envs']} envs, this run's "
                 f"{self.capacity} of {self.num_envs}; resume with the run's replay_size and num_envs"
             )
-        self.pos, self.filled, self.gap = int(state["pos"]), int(state["filled"]), bool(state["gap"])
-        self.data = None if state["data"] is None else {k: v.clone() for k, v in state["data"].items()}
+        self.filled, self.gap = int(state["filled"]), bool(state["gap"])
+        self.pos = self.filled % self.capacity
+        self.data = None
+        if state["data"] is not None:
+            self.data = {k: torch.zeros(self.capacity, *v.shape[1:], dtype=v.dtype, device=v.device)
+                         for k, v in state["data"].items()}
+            for k, v in state["data"].items():
+                self.data[k][:self.filled] = v

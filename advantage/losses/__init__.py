@@ -6,6 +6,17 @@ Nothing here holds state, touches an environment, a model or an optimiser.
 from advantage.losses.a2c import a2c_data, a2c_error, a2c_loss
 from advantage.losses.pg import pg_data, pg_error, pg_loss
 from advantage.losses.policy import log_prob_entropy
+from advantage.losses.ppo import (
+    ppo_data,
+    ppo_error,
+    ppo_info,
+    ppo_loss,
+    ppo_policy_data,
+    ppo_policy_error,
+    ppo_policy_loss,
+    ppo_value_data,
+    ppo_value_error,
+)
 from advantage.losses.unreal import (
     pixel_change_rewards,
     pixel_control_data,
@@ -18,17 +29,6 @@ from advantage.losses.unreal import (
     value_replay_data,
     value_replay_error,
     value_replay_loss,
-)
-from advantage.losses.ppo import (
-    ppo_data,
-    ppo_error,
-    ppo_info,
-    ppo_loss,
-    ppo_policy_data,
-    ppo_policy_error,
-    ppo_policy_loss,
-    ppo_value_data,
-    ppo_value_error,
 )
 
 __all__ = [

@@ -21,9 +21,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from advantage.models.encoders import NatureCNN
 from advantage.models.init import layer_init
-from advantage.models.multi_input import MultiInputEncoder, SmallCNN, channels_last, chw
+from advantage.models.multi_input import MultiInputEncoder, channels_last, chw
 
 
 class PixelControlHead(nn.Module):
@@ -52,7 +51,7 @@ def reward_prediction_head(in_features: int, frames: int) -> nn.Sequential:
 def image_view(encoder: nn.Module, obs_shape: tuple[int, ...]) -> tuple[Callable[[torch.Tensor], torch.Tensor], tuple[int, int, int]] | None:
     """A function taking the model's observations ``(*lead, *obs_shape)`` to their (first) image
     channel-first ``(*lead, K, H, W)``, and that image's ``(K, H, W)``; None when the model reads
-    no image (a Box image through the CNN, or a Dict with an image part)."""
+    no image (a 3-d Box observation, or a Dict with an image part)."""
     if isinstance(encoder, MultiInputEncoder) and encoder.image_leaves:
         leaf = encoder.image_leaves[0]
         shape, begin, end = tuple(leaf.shape), leaf.offset, leaf.offset + leaf.size
@@ -61,7 +60,7 @@ def image_view(encoder: nn.Module, obs_shape: tuple[int, ...]) -> tuple[Callable
             return _channels_first(obs[..., begin:end].reshape(*obs.shape[:-1], *shape), shape)
 
         return cut, chw(shape)
-    if isinstance(encoder, (NatureCNN, SmallCNN)) and len(obs_shape) == 3:
+    if len(obs_shape) == 3:  # an image, whatever body encodes it
         return (lambda obs: _channels_first(obs, obs_shape)), chw(obs_shape)
     return None
 

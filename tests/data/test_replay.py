@@ -108,5 +108,15 @@ def test_the_state_round_trips_through_a_weights_only_checkpoint():
     torch.manual_seed(3)
     b = again.sample_sequences(3, 4)
     assert torch.equal(a.obs, b.obs) and torch.equal(a.valid, b.valid)
+    replay.add(rollout(6, 2, 2))  # both go on alike after the load
+    again.add(rollout(6, 2, 2))
+    torch.manual_seed(4)
+    a = replay.sample_reward_frames(2, 6, 0.5)
+    torch.manual_seed(4)
+    b = again.sample_reward_frames(2, 6, 0.5)
+    assert torch.equal(a[0], b[0])
+    half = Replay(capacity=50, num_envs=2)
+    half.add(rollout(0, 3, 2))
+    assert half.state_dict()["data"]["obs"].shape[0] == 3  # a part-filled replay saves its part
     with pytest.raises(ValueError, match="replay_size and num_envs"):
         Replay(capacity=6, num_envs=2).load_state_dict(replay.state_dict())
