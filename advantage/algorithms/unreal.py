@@ -6,7 +6,7 @@ and, from a small replay of recent experience, three auxiliary losses that shape
     a2c_loss + λ_PC · L_PC + λ_RP · L_RP + λ_VR · L_VR
 
 - pixel control (``L_PC``): n-step Q-learning, with γ_PC, of how much the agent can change the
-  pixels in each cell of a grid over the frame, from a dueling deconvolution head on the LSTM
+  pixels (scaled to [0, 1], as the CNN reads them) in each cell of a grid over the frame, from a dueling deconvolution head on the LSTM
   output (:func:`~advantage.losses.unreal.pixel_control_error`);
 - reward prediction (``L_RP``): the sign of the next reward from the encoder features of the last
   ``k`` frames, drawn with half the stacks ending in a non-zero reward
@@ -224,7 +224,8 @@ class UNREALAlgorithm(A2CAlgorithm):
                 .value_replay_loss if valid.any() else values.sum() * 0.0
         if cfg.pixel_control_weight > 0:
             q = self.heads["pixel_control"](actor)  # (L + 1, B, n, gh, gw)
-            rewards = pixel_change_rewards(self.image(seq.obs), cfg.pixel_control_cell_size)
+            frames = self.image(seq.obs).float() / 255.0  # as the CNN sees them: pixels in [0, 1], as the paper's
+            rewards = pixel_change_rewards(frames, cfg.pixel_control_cell_size)
             returns = pixel_control_returns(rewards, q[1:].detach().max(dim=2).values, terminated, truncated,
                                             cfg.pixel_control_gamma)
             terms["pixel_control_loss"] = pixel_control_error(pixel_control_data(
