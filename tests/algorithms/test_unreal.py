@@ -113,9 +113,9 @@ def test_observations_without_an_image_are_refused_with_one_line():
 
 
 CLI_ARGS = [
-    "--algo", "unreal", "--env", DICT_ENV, "--total-timesteps", "480", "--seed", "4", "--deterministic",
+    "--algo", "unreal", "--env", DICT_ENV, "--total-timesteps", "320", "--seed", "4", "--deterministic",
     "--no-progress", "--num-envs", "2",
-    *[a for s in ("trainer.nsteps=8", "trainer.save_freq=96", "trainer.log_freq=32", "trainer.validate_freq=160",
+    *[a for s in ("trainer.nsteps=8", "trainer.save_freq=64", "trainer.log_freq=32", "trainer.validate_freq=160",
                   "trainer.num_val_episodes=2", "trainer.val_deterministic=false", "trainer.tensorboard=false",
                   "trainer.torch_threads=1", "model.cell_size=16", "algorithm.replay_size=64",
                   "algorithm.replay_sequence_length=4", "algorithm.replay_batch=2",
@@ -148,17 +148,17 @@ def test_a_stopped_run_resumes_bit_for_bit_replay_included(reference, tmp_path, 
     run = tmp_path / "run"
     process = subprocess.Popen(_cli("train", *CLI_ARGS, "--run-dir", str(run)), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 240
-    while not (run / "checkpoints").exists() or not _steps(run) or max(_steps(run)) < 192:
+    while not (run / "checkpoints").exists() or not _steps(run) or max(_steps(run)) < 128:
         assert process.poll() is None and time.monotonic() < deadline
         time.sleep(0.02)
     process.send_signal(signum)
     process.wait(timeout=60)
     assert process.returncode == (-signum if signum == signal.SIGKILL else 128 + signum)
-    assert max(_steps(run)) < 480
+    assert max(_steps(run)) < 320
     done = subprocess.run(_cli("train", "--resume", str(run), "--no-progress"), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
-    a = torch.load(reference / "checkpoints" / "step_0000000480.pt", weights_only=True)
-    b = torch.load(run / "checkpoints" / "step_0000000480.pt", weights_only=True)
+    a = torch.load(reference / "checkpoints" / "step_0000000320.pt", weights_only=True)
+    b = torch.load(run / "checkpoints" / "step_0000000320.pt", weights_only=True)
     for key in a["model"]:
         assert torch.equal(a["model"][key], b["model"][key]), key
     for key in a["algorithm"]["heads"]:
@@ -171,14 +171,14 @@ def test_a_stopped_run_resumes_bit_for_bit_replay_included(reference, tmp_path, 
 
 def test_the_cli_trains_resumes_evaluates_and_records_video(tmp_path, capsys):
     run = tmp_path / "run"
-    args = [a if a != "480" else "160" for a in CLI_ARGS]
+    args = [a if a != "320" else "96" for a in CLI_ARGS]
     assert main(["train", *args, "--run-dir", str(run)]) == 0, capsys.readouterr().err
-    assert main(["train", "--resume", str(run), "--total-timesteps", "320", "--no-progress"]) == 0, capsys.readouterr().err
+    assert main(["train", "--resume", str(run), "--total-timesteps", "160", "--no-progress"]) == 0, capsys.readouterr().err
     gif = tmp_path / "episode.gif"
     assert main(["eval", str(run), "--episodes", "1", "--video", str(gif)]) == 0, capsys.readouterr().err
     assert gif.stat().st_size > 0
     payload = torch.load(max((run / "checkpoints").glob("step_*.pt")), weights_only=True)
-    assert payload["env_steps"] == 320 and payload["algorithm"]["replay"]["filled"] == 32
+    assert payload["env_steps"] == 160 and payload["algorithm"]["replay"]["filled"] == 32
 
 
 def test_the_specification_family_member_trains_with_unreals_trainer():
