@@ -37,7 +37,7 @@ from advantage.algorithms.base import model_outputs
 from advantage.algorithms.spec import AlgorithmSpec
 from advantage.data.batch import Rollout, SequenceBatch
 from advantage.data.estimators import Estimate, Estimator
-from advantage.data.replay import Replay
+from advantage.data.replay import Replay, ReplaySequences
 from advantage.data.returns import nstep_returns
 from advantage.losses.unreal import (
     pixel_change_rewards,
@@ -208,7 +208,7 @@ class UNREALAlgorithm(A2CAlgorithm):
             metrics["reward_prediction_accuracy"] = accuracy
         return total, terms, metrics
 
-    def sequence_losses(self, seq: Any) -> dict[str, torch.Tensor]:
+    def sequence_losses(self, seq: ReplaySequences) -> dict[str, torch.Tensor]:
         """Pixel control and value replay on replayed sequences (L + 1 frames, the last the bootstrap)."""
         cfg = self.config
         start = seq.episode_start.clone()
