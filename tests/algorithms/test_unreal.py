@@ -3,6 +3,7 @@ written here, refusals before any work, and a SIGKILLed CLI run resuming bit for
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -127,6 +128,11 @@ def _cli(*argv: str) -> list[str]:
     return [sys.executable, "-m", "advantage.cli", *argv]
 
 
+TESTS_ON_PATH = {**os.environ, "PYTHONPATH": os.pathsep.join(
+    p for p in (str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")) if p)}
+"""The subprocesses import ``matrix_envs`` from the tests directory."""
+
+
 def _steps(run: Path) -> list[int]:
     return [int(p.stem.split("_")[1]) for p in list_checkpoints(run / "checkpoints")]
 
@@ -134,7 +140,7 @@ def _steps(run: Path) -> list[int]:
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory) -> Path:
     run = tmp_path_factory.mktemp("unreal") / "reference"
-    done = subprocess.run(_cli("train", *CLI_ARGS, "--run-dir", str(run)), capture_output=True, text=True, timeout=300)
+    done = subprocess.run(_cli("train", *CLI_ARGS, "--run-dir", str(run)), capture_output=True, text=True, timeout=300, env=TESTS_ON_PATH)
     assert done.returncode == 0, done.stderr[-2000:]
     return run
 
@@ -146,7 +152,8 @@ def test_a_stopped_run_resumes_bit_for_bit_replay_included(reference, tmp_path, 
     import time
 
     run = tmp_path / "run"
-    process = subprocess.Popen(_cli("train", *CLI_ARGS, "--run-dir", str(run)), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(_cli("train", *CLI_ARGS, "--run-dir", str(run)), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               env=TESTS_ON_PATH)
     deadline = time.monotonic() + 240
     while not (run / "checkpoints").exists() or not _steps(run) or max(_steps(run)) < 128:
         assert process.poll() is None and time.monotonic() < deadline
@@ -155,7 +162,7 @@ def test_a_stopped_run_resumes_bit_for_bit_replay_included(reference, tmp_path, 
     process.wait(timeout=60)
     assert process.returncode == (-signum if signum == signal.SIGKILL else 128 + signum)
     assert max(_steps(run)) < 320
-    done = subprocess.run(_cli("train", "--resume", str(run), "--no-progress"), capture_output=True, text=True, timeout=300)
+    done = subprocess.run(_cli("train", "--resume", str(run), "--no-progress"), capture_output=True, text=True, timeout=300, env=TESTS_ON_PATH)
     assert done.returncode == 0, done.stderr[-2000:]
     a = torch.load(reference / "checkpoints" / "step_0000000320.pt", weights_only=True)
     b = torch.load(run / "checkpoints" / "step_0000000320.pt", weights_only=True)
