@@ -14,15 +14,17 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _PUBLIC: dict[str, tuple[str, ...]] = {
-    "advantage.algorithms": ("A2CConfig", "APPOConfig", "ImpalaConfig", "PGConfig", "PPOConfig"),
-    "advantage.app.api": ("A2C", "A3C", "APPO", "IMPALA", "PG", "PPO", "Agent", "agent_class", "load"),
+    "advantage.algorithms": ("A2CConfig", "APPOConfig", "ImpalaConfig", "PGConfig", "PPOConfig", "UNREALConfig"),
+    "advantage.app.api": ("A2C", "A3C", "APPO", "IMPALA", "PG", "PPO", "UNREAL", "Agent", "agent_class", "load"),
     "advantage.envs.vector": ("make_vec_env",),
     "advantage.models": ("A2CModel", "ActorCritic", "ActorCritic_LSTM", "ActorCriticLSTM", "ModelConfig"),
+    "advantage.models.unreal_agent": ("ActorCritic_UNREAL",),
     "advantage.tools.export": ("export",),
     "advantage.training.config": ("RunConfig", "TrainerConfig"),
     "advantage.training.loop": (
         "A2CLSTMTrainer", "A2CTrainer", "PGTrainer", "PPOLSTMTrainer", "PPOTrainer", "SyncMultiEnvTrainer",
     ),
+    "advantage.training.unreal": ("UNREALTrainer",),
 }
 """Each public name by the module that defines it."""
 
@@ -44,8 +46,8 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # the same names, for type checkers and editors
-    from advantage.algorithms import A2CConfig, APPOConfig, ImpalaConfig, PGConfig, PPOConfig
-    from advantage.app.api import A2C, A3C, APPO, IMPALA, PG, PPO, Agent, agent_class, load
+    from advantage.algorithms import A2CConfig, APPOConfig, ImpalaConfig, PGConfig, PPOConfig, UNREALConfig
+    from advantage.app.api import A2C, A3C, APPO, IMPALA, PG, PPO, UNREAL, Agent, agent_class, load
     from advantage.envs.vector import make_vec_env
     from advantage.models import (
         A2CModel,
@@ -54,6 +56,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and editors
         ActorCriticLSTM,
         ModelConfig,
     )
+    from advantage.models.unreal_agent import ActorCritic_UNREAL
     from advantage.tools.export import export
     from advantage.training.config import RunConfig, TrainerConfig
     from advantage.training.loop import (
@@ -64,3 +67,4 @@ if TYPE_CHECKING:  # the same names, for type checkers and editors
         PPOTrainer,
         SyncMultiEnvTrainer,
     )
+    from advantage.training.unreal import UNREALTrainer

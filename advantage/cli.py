@@ -53,14 +53,14 @@ def _policy_help() -> str:
 
     def takers(policy: str) -> str:
         able = [name for name, spec in ALGORITHMS.items() if policy in spec.policies]
-        listed = " and ".join(able) if len(able) <= 2 else ", ".join(able[:-1]) + " and " + able[-1]
+        listed = able[0] if len(able) == 1 else ", ".join(able[:-1]) + " and " + able[-1]
         return "" if len(able) == len(ALGORITHMS) else f"; {listed}"
 
     return f"mlp (feed-forward{takers('mlp')}) or lstm (recurrent{takers('lstm')})"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="advantage", description="Policy-gradient reinforcement learning (PG, A2C, A3C, PPO, IMPALA, APPO).")
+    parser = _Parser(prog="advantage", description="Policy-gradient reinforcement learning (PG, A2C, A3C, UNREAL, PPO, IMPALA, APPO).")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
 
     train = sub.add_parser("train", help="train an agent (default: PPO on CartPole-v1 until solved)")

@@ -63,3 +63,13 @@ class MatrixEnv(gym.Env):
 for _kind, _id in (("discrete", "MatrixDiscrete-v0"), ("multi-discrete", "MatrixMultiDiscrete-v0"), ("box", "MatrixBox-v0")):
     gym.register(_id, entry_point=f"{__name__}:MatrixEnv", kwargs={"actions": _kind})
 gym.register("MatrixImage-v0", entry_point=f"{__name__}:MatrixEnv", kwargs={"actions": "discrete", "image": True})
+
+
+def make_image_with_last_action_reward(render_mode: str | None = None) -> gym.Env:
+    """The image env's observation as a Dict with the last action and reward (UNREAL's input)."""
+    from advantage.envs.last_action_reward import LastActionReward
+
+    return LastActionReward(MatrixEnv("discrete", image=True, render_mode=render_mode))
+
+
+gym.register("MatrixImageLastActionReward-v0", entry_point=f"{__name__}:make_image_with_last_action_reward")

@@ -40,7 +40,7 @@ def test_prints_a_config_file_with_its_overrides(tmp_path, monkeypatch, capsys):
 
 @pytest.mark.parametrize("argv, message", [
     (["--set", "trainer.nstep=3"], "unknown config key 'trainer.nstep'"),
-    (["--algo", "pg", "--policy", "lstm"], "policy lstm is available for a2c, ppo, impala and appo"),
+    (["--algo", "pg", "--policy", "lstm"], "policy lstm is available for a2c, ppo, unreal, impala and appo"),
     (["--resume", "somewhere"], "drop --print-config"),
 ])
 def test_refuses_what_train_would_refuse(tmp_path, monkeypatch, capsys, argv, message):

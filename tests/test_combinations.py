@@ -17,6 +17,8 @@ one sampling worker (the algorithm runs on the learner, as in their local cells)
 runs on two spaces, chosen so that every space runs with both an MLP and an LSTM policy. IMPALA
 and APPO (Ray only, like A3C) share the actors' trajectory task and the V-trace learner: each runs
 both policies once, the four cells covering the four spaces.
+UNREAL (LSTM only) runs on the image space, locally and on Ray; it refuses the other spaces (no
+image to replay, or actions that are not discrete) in one line, as it refuses the MLP policy.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import torch
 
 from advantage.cli import main
 
-ALGOS = ("pg", "a2c", "ppo", "a3c", "impala", "appo")
+ALGOS = ("pg", "a2c", "ppo", "a3c", "unreal", "impala", "appo")
 POLICIES = ("mlp", "lstm")  # on image observations the feed-forward policy is the Nature CNN
 SPACES = {
     "discrete": "MatrixDiscrete-v0",
@@ -54,7 +56,18 @@ def refusal(algo: str, policy: str, backend: str) -> str | None:
         return algo  # their workers are Ray actors
     if policy == "lstm" and algo in ("pg", "a3c"):
         return "lstm"
+    if algo == "unreal" and policy == "mlp":
+        return "lstm"  # UNREAL's LSTM reads the frames its auxiliary tasks replay
     return None
+
+
+def refusal_on(algo: str, policy: str, backend: str, space: str) -> str | None:
+    """:func:`refusal`, and what the space rules out: UNREAL learns from images (pixel control,
+    reward prediction) with a Q per discrete action."""
+    refused = refusal(algo, policy, backend)
+    if refused is None and algo == "unreal" and space != "image":
+        return "discrete" if space in ("multi-discrete", "box") else "image"
+    return refused
 
 
 # (algo, policy) -> the spaces it runs on Ray with; A3C runs on every space
@@ -69,6 +82,7 @@ RAY_SAMPLING_SPACES = {
     ("impala", "lstm"): ("box",),
     ("appo", "mlp"): ("multi-discrete",),
     ("appo", "lstm"): ("discrete",),
+    ("unreal", "lstm"): ("image",),
 }
 
 
@@ -76,6 +90,8 @@ def runs_on_ray(algo: str, policy: str, space: str) -> bool:
     """Whether the Ray cell is in the covering set (refused cells are all kept: they cost nothing)."""
     if algo == "a3c" or refusal(algo, policy, "ray") is not None:
         return True
+    if algo == "unreal" and space != "image":
+        return False  # refused the same way as locally
     return space in RAY_SAMPLING_SPACES[(algo, policy)]
 
 
@@ -119,7 +135,7 @@ def test_combination(algo, policy, backend, space, norms, tmp_path, capsys, requ
     run = tmp_path / "run"
     code = main(_train_args(algo, policy, backend, space, norms, run))
     err = capsys.readouterr().err
-    refused_word = refusal(algo, policy, backend)
+    refused_word = refusal_on(algo, policy, backend, space)
     if refused_word is not None:
         errors = [line for line in err.splitlines() if line.startswith("advantage: error:")]
         assert code == 2 and len(errors) == 1, err
@@ -143,7 +159,7 @@ def test_the_matrix_envs_cover_every_action_space():
 
 
 def test_the_ray_cells_cover_every_space_with_both_policies_and_every_sampling_algorithm():
-    ray_cells = [p.values[:4] for p in CELLS if p.values[2] == "ray" and refusal(*p.values[:3]) is None]
+    ray_cells = [p.values[:4] for p in CELLS if p.values[2] == "ray" and refusal_on(*p.values[:4]) is None]
     for space in SPACES:
         assert {policy for algo, policy, _, s in ray_cells if s == space and algo != "a3c"} == set(POLICIES), space
         assert ("a3c", "mlp", "ray", space) in ray_cells

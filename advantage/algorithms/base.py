@@ -121,12 +121,17 @@ class Algorithm:
         self.estimator = estimator
         self.estimator_given = estimator is not None
         self.decay_steps = config.decay_steps or total_steps
-        params = list(model.parameters())
+        params = [p for _, p in self.named_parameters()]
         self.optimizer = make_optimizer(
             config.optimizer, params, config.lr, config.optimizer_eps, getattr(config, "rmsprop_alpha", 0.99)
         )
         self.lr = config.lr
         self.entropy_coeff = config.entropy_coeff
+
+    def named_parameters(self) -> list[tuple[str, nn.Parameter]]:
+        """What the optimiser trains, clips and names in errors: the model's parameters (an
+        algorithm with training-only modules beside the model, as UNREAL's heads, adds theirs)."""
+        return list(self.model.named_parameters())
 
     def make_value_estimator(self, returns: str, gamma: float, lambda_: float) -> Estimator:
         """Set (and return) :attr:`estimator` for the trainer's ``returns`` setting: ``auto`` is
@@ -187,7 +192,7 @@ class Algorithm:
 
     def non_finite_gradient(self) -> FloatingPointError:
         """The error naming the first parameter whose ``.grad`` holds a NaN or an infinity."""
-        bad = next(name for name, p in self.model.named_parameters()
+        bad = next(name for name, p in self.named_parameters()
                    if p.grad is not None and not torch.isfinite(p.grad).all())
         return FloatingPointError(f"non-finite gradient of {bad} in {self.name} update")
 
@@ -195,7 +200,7 @@ class Algorithm:
         """Clip the global norm of the parameters' ``.grad`` and take the optimiser step; returns the norm."""
         max_norm = self.config.grad_clip if self.config.grad_clip is not None else math.inf
         try:  # raises before scaling any gradient, so the culprit can still be named
-            grad_norm = nn.utils.clip_grad_norm_(self.model.parameters(), max_norm, error_if_nonfinite=True)
+            grad_norm = nn.utils.clip_grad_norm_([p for _, p in self.named_parameters()], max_norm, error_if_nonfinite=True)
         except RuntimeError as exc:
             raise self.non_finite_gradient() from exc
         self.optimizer.step()

@@ -507,6 +507,7 @@ PPO = agent_class("ppo")
 A2C = agent_class("a2c")
 A3C = agent_class("a3c")
 PG = agent_class("pg")
+UNREAL = agent_class("unreal")
 IMPALA = agent_class("impala")
 APPO = agent_class("appo")
 

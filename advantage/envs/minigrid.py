@@ -7,6 +7,9 @@ Importing this module (``pip install minigrid``) registers, for every ``MiniGrid
 env with that wrapper as ``NoMission/<id>``, so the CLI can name it the Gymnasium way::
 
     advantage train --env advantage.envs.minigrid:NoMission/MiniGrid-DoorKey-5x5-v0
+
+It also registers ``MiniGridImage/<id>``: the image view alone (a ``(7, 7, 3)`` Box, as
+MiniGrid's own ``ImgObsWrapper`` gives), for agents that learn from image observations only.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import gymnasium as gym
 from gymnasium import spaces
 
 NAMESPACE = "NoMission"
+IMAGE_NAMESPACE = "MiniGridImage"
 INSTALL_HINT = "MiniGrid envs need the minigrid package: pip install 'advantage[minigrid]'"
 
 
@@ -39,8 +43,15 @@ def make_without_mission(minigrid_id: str, **kwargs: Any) -> gym.Env:
     return DropMission(gym.make(minigrid_id, **kwargs))
 
 
+def make_image_only(minigrid_id: str, **kwargs: Any) -> gym.Env:
+    """``gym.make(minigrid_id, **kwargs)`` observed through its ``image`` alone."""
+    from minigrid.wrappers import ImgObsWrapper
+
+    return ImgObsWrapper(gym.make(minigrid_id, **kwargs))
+
+
 def register() -> list[str]:
-    """Register ``NoMission/<id>`` for every MiniGrid id; returns the new ids."""
+    """Register ``NoMission/<id>`` and ``MiniGridImage/<id>`` for every MiniGrid id; returns the new ids."""
     try:
         import minigrid  # noqa: F401 — registers the MiniGrid-* ids
     except ImportError as exc:
@@ -51,6 +62,10 @@ def register() -> list[str]:
             gym.register(f"{NAMESPACE}/{env_id}", entry_point=make_without_mission, kwargs={"minigrid_id": env_id},
                          reward_threshold=spec.reward_threshold)
             ids.append(f"{NAMESPACE}/{env_id}")
+        if env_id.startswith("MiniGrid-") and f"{IMAGE_NAMESPACE}/{env_id}" not in gym.registry:
+            gym.register(f"{IMAGE_NAMESPACE}/{env_id}", entry_point=make_image_only, kwargs={"minigrid_id": env_id},
+                         reward_threshold=spec.reward_threshold)
+            ids.append(f"{IMAGE_NAMESPACE}/{env_id}")
     return ids
 
 

@@ -17,6 +17,19 @@ from advantage.losses.ppo import (
     ppo_value_data,
     ppo_value_error,
 )
+from advantage.losses.unreal import (
+    pixel_change_rewards,
+    pixel_control_data,
+    pixel_control_error,
+    pixel_control_loss,
+    pixel_control_returns,
+    reward_prediction_data,
+    reward_prediction_error,
+    reward_prediction_loss,
+    value_replay_data,
+    value_replay_error,
+    value_replay_loss,
+)
 
 __all__ = [
     "a2c_data", "a2c_error", "a2c_loss",
@@ -25,4 +38,7 @@ __all__ = [
     "ppo_policy_data", "ppo_policy_error", "ppo_policy_loss",
     "ppo_value_data", "ppo_value_error",
     "log_prob_entropy",
+    "pixel_change_rewards", "pixel_control_returns", "pixel_control_data", "pixel_control_error", "pixel_control_loss",
+    "reward_prediction_data", "reward_prediction_error", "reward_prediction_loss",
+    "value_replay_data", "value_replay_error", "value_replay_loss",
 ]

@@ -128,6 +128,18 @@ class ActorCriticLSTM(nn.Module):
             final += [h, c]
         return outputs[0], outputs[-1], torch.cat(final)
 
+    def core(
+        self, obs: torch.Tensor, episode_start: torch.Tensor, memory: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Actor and critic LSTM outputs ``(T, B, C)`` of sequences ``obs (T, B, ...)`` from
+        ``memory``, and the memory after them: what the policy and value heads read (and
+        UNREAL's auxiliary heads)."""
+        return self._run(obs, episode_start, memory)
+
+    def features(self, obs: torch.Tensor) -> torch.Tensor:
+        """The (actor's) encoder features ``(N, F)`` of a flat batch of observations, the LSTM's input."""
+        return self.encoder(self._inputs(obs)[0])
+
     def forward(
         self,
         obs: torch.Tensor,

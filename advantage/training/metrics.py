@@ -15,6 +15,7 @@ COLUMNS = (
     "grad_norm", "explained_variance", "gradient_steps", "lr",
     "policy_lag", "policy_lag_max", "dropped_rollouts",
     "stale_rollouts", "learner_wait", "target_kl",
+    "pixel_control_loss", "reward_prediction_loss", "reward_prediction_accuracy", "value_replay_loss",
 )
 
 

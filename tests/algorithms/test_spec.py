@@ -23,7 +23,7 @@ from advantage.algorithms import (
     algorithm_spec,
 )
 from advantage.app import defaults
-from advantage.app.api import A2C, A3C, APPO, IMPALA, PG, PPO, agent_class
+from advantage.app.api import A2C, A3C, APPO, IMPALA, PG, PPO, UNREAL, agent_class
 from advantage.app.defaults import default_config
 from advantage.cli import main
 from advantage.data.estimators import LambdaReturn
@@ -54,23 +54,23 @@ def fake(monkeypatch):
 
 
 def test_the_builtin_api_classes_are_their_specs():
-    assert [PG, A2C, A3C, PPO, IMPALA, APPO] == [agent_class(name) for name in ALGORITHMS]
+    assert [PG, A2C, A3C, PPO, UNREAL, IMPALA, APPO] == [agent_class(name) for name in ALGORITHMS]
     for name, spec in ALGORITHMS.items():
         cls = agent_class(name)
         assert (cls.algo, cls.__name__, cls.__doc__) == (name, spec.api_name, spec.summary)
         assert getattr(advantage, spec.api_name) is cls
         assert isinstance(default_config(name, "CartPole-v1").algorithm, spec.config)
     assert {name: spec.default_estimator for name, spec in ALGORITHMS.items()} == {
-        "pg": "mc", "a2c": "nstep", "a3c": "nstep", "ppo": "gae", "impala": "vtrace", "appo": "vtrace",
+        "pg": "mc", "a2c": "nstep", "a3c": "nstep", "ppo": "gae", "unreal": "nstep", "impala": "vtrace", "appo": "vtrace",
     }
 
 
 def test_a_registered_spec_is_in_the_cli_help(fake, capsys):
     with pytest.raises(SystemExit):
         main(["train", "--help"])
-    out = capsys.readouterr().out
-    assert "--algo {pg,a2c,a3c,ppo,impala,appo,fake}" in out and "pg, a2c, a3c, ppo, impala, appo, fake (default ppo)" in out
-    assert "lstm (recurrent; a2c, ppo, impala and appo)" in " ".join(out.split())  # fake has mlp only
+    out = " ".join(capsys.readouterr().out.split())  # argparse wraps the help at the terminal's width
+    assert "--algo {pg,a2c,a3c,ppo,unreal,impala,appo,fake}" in out and "pg, a2c, a3c, ppo, unreal, impala, appo, fake (default ppo)" in out
+    assert "lstm (recurrent; a2c, ppo, unreal, impala and appo)" in out  # fake has mlp only
 
 
 def test_a_registered_spec_trains_from_the_cli_and_reloads_as_its_own_agent(fake, tmp_path):
@@ -93,11 +93,11 @@ def test_a_registered_spec_trains_from_the_cli_and_reloads_as_its_own_agent(fake
 
 @pytest.mark.parametrize("argv, message", [
     (["--algo", "pg", "--policy", "lstm"],
-     "policy lstm is available for a2c, ppo, impala and appo, not pg (pg supports policy mlp)"),
+     "policy lstm is available for a2c, ppo, unreal, impala and appo, not pg (pg supports policy mlp)"),
     (["--algo", "a3c", "--policy", "lstm"],
-     "policy lstm is available for a2c, ppo, impala and appo, not a3c (a3c supports policy mlp)"),
+     "policy lstm is available for a2c, ppo, unreal, impala and appo, not a3c (a3c supports policy mlp)"),
     (["--algo", "fake", "--policy", "lstm"],
-     "policy lstm is available for a2c, ppo, impala and appo, not fake (fake supports policy mlp)"),
+     "policy lstm is available for a2c, ppo, unreal, impala and appo, not fake (fake supports policy mlp)"),
     (["--algo", "a3c", "--backend", "local"],
      "a3c runs with distributed = ray only, not 'local': set distributed = 'ray' (--backend ray)"),
     (["--algo", "fake", "--env", "Pendulum-v1"],
@@ -116,7 +116,7 @@ def test_the_api_refuses_what_the_spec_lacks(fake):
         agent_class("fake")("Pendulum-v1")
     with pytest.raises(TypeError, match="algorithm config for fake must be A2CConfig"):
         RunConfig(algo="fake", algorithm=PPOConfig())
-    with pytest.raises(ValueError, match=r"unknown algorithm 'fak'; choose one of \['a2c', 'a3c', 'appo', 'fake', 'impala', 'pg', 'ppo'\]"):
+    with pytest.raises(ValueError, match=r"unknown algorithm 'fak'; choose one of \['a2c', 'a3c', 'appo', 'fake', 'impala', 'pg', 'ppo', 'unreal'\]"):
         algorithm_spec("fak")
 
 

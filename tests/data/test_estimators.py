@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pytest
 import torch
 from gymnasium import spaces
@@ -79,7 +80,12 @@ def test_each_estimator_object_is_its_maths_function():
 @pytest.mark.parametrize("name", list(ALGORITHMS))
 def test_the_algorithm_owns_its_specs_default_estimator_unless_told(name):
     spec = ALGORITHMS[name]
-    model = ActorCritic(spaces.Box(-1.0, 1.0, (4,)), spaces.Discrete(2), ModelConfig())
+    if spec.policies == ("lstm",):  # UNREAL: an LSTM over images (its auxiliary tasks replay frames)
+        from advantage.models import ActorCriticLSTM
+
+        model = ActorCriticLSTM(spaces.Box(0, 255, (1, 8, 8), np.uint8), spaces.Discrete(2), ModelConfig(policy="lstm"))
+    else:
+        model = ActorCritic(spaces.Box(-1.0, 1.0, (4,)), spaces.Discrete(2), ModelConfig())
     algorithm = spec.algorithm(model, spec.config(device="cpu"))
     assert algorithm.estimator is None
     made = algorithm.make_value_estimator("auto", 0.9, 0.8)
