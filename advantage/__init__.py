@@ -46,7 +46,14 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # the same names, for type checkers and editors
-    from advantage.algorithms import A2CConfig, APPOConfig, ImpalaConfig, PGConfig, PPOConfig, UNREALConfig
+    from advantage.algorithms import (
+        A2CConfig,
+        APPOConfig,
+        ImpalaConfig,
+        PGConfig,
+        PPOConfig,
+        UNREALConfig,
+    )
     from advantage.app.api import A2C, A3C, APPO, IMPALA, PG, PPO, UNREAL, Agent, agent_class, load
     from advantage.envs.vector import make_vec_env
     from advantage.models import (
