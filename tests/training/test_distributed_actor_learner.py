@@ -62,7 +62,8 @@ def test_max_lag_drops_older_trajectories_and_counts_them(tmp_path):
 
 
 def test_killed_actor_is_restarted_and_its_trajectory_dropped():
-    config = _config("impala", f"trainer.total_steps={40 * 256}", "trainer.nsteps=128")
+    # trajectories of 1,024 steps: long enough that the kill 20 ms after one is sent lands while it is acted
+    config = _config("impala", f"trainer.total_steps={8 * 4096}", "trainer.nsteps=1024")
     agent = IMPALA(run_config=config)
     pool = WorkerPool(agent.model, config)
     pids = pool.pids()
@@ -83,7 +84,7 @@ def test_killed_actor_is_restarted_and_its_trajectory_dropped():
     finally:
         pool.close()
     assert killed and summary["dropped_rollouts"] == 1 and summary["worker_restarts"] <= 1
-    assert summary["env_steps"] == summary["updates"] * 2 * 256 >= 40 * 256  # learner_batch 2 of 128 x 2 envs
+    assert summary["env_steps"] == summary["updates"] * 2 * 2048 >= 8 * 4096  # learner_batch 2 of 1,024 x 2 envs
     assert summary["delivered_rollouts"] == 2 * summary["updates"]
     assert after[killed[0]] != pids[killed[0]] and after[1 - killed[0]] == pids[1 - killed[0]]
 
