@@ -25,8 +25,9 @@ install: $(VENV)/.installed
 run: install
 	$(BIN)/advantage train
 
+# two processes, one a core; a test file stays in one process (its module-scoped Ray instance with it)
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 # the documentation site (site/); the CLI, config and algorithm pages are generated from the code
 docs: install

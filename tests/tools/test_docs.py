@@ -24,7 +24,7 @@ from advantage.tools.docs import (
 from advantage.training.config import RunConfig, TrainerConfig
 
 ROOT = Path(__file__).resolve().parents[2]
-CONFIGS = [RunConfig, TrainerConfig, ModelConfig, *{spec.config for spec in ALGORITHMS.values()}]
+CONFIGS = [RunConfig, TrainerConfig, ModelConfig, *dict.fromkeys(spec.config for spec in ALGORITHMS.values())]
 
 
 def subcommands() -> dict[str, argparse.ArgumentParser]:
