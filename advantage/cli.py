@@ -9,6 +9,7 @@ import signal
 import sys
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from advantage.errors import (
     CheckpointWriteError,
@@ -18,6 +19,9 @@ from advantage.errors import (
     TrainingInterrupted,
     write_failure,
 )
+
+if TYPE_CHECKING:  # imported where used: the command line checks its arguments before torch
+    from advantage.training.config import RunConfig
 
 USAGE_ERROR = 2
 SUITE_OUT = "benchmarks/results/suite.jsonl"
@@ -328,21 +332,28 @@ def _losses(summary: dict) -> str:
     return "; ".join(parts)
 
 
-def _train_config(args: argparse.Namespace):
-    """The run config from defaults, ``--config``, the flags and ``--set`` (in that order)."""
+def _base_config(args: argparse.Namespace) -> RunConfig:
+    """``--config``'s file with ``--algo`` and ``--env`` over it, or the defaults of ``--algo`` and
+    ``--env`` (PPO on CartPole-v1 when not given)."""
     from advantage.app.defaults import default_config
-    from advantage.envs.vector import check_env_id, env_spec
     from advantage.training.config import RunConfig
 
+    if not args.config:
+        return default_config(args.algo or "ppo", args.env or "CartPole-v1")
+    config = RunConfig.load_toml(args.config)
+    if args.algo and args.algo != config.algo:
+        config = config.with_overrides([f"algo={json.dumps(args.algo)}"])
+    if args.env:
+        config = dataclasses.replace(config, env=args.env)
+    return config
+
+
+def _train_config(args: argparse.Namespace):
+    """The run config from defaults, ``--config``, the flags and ``--set`` (in that order)."""
+    from advantage.envs.vector import check_env_id, env_spec
+
     no_flags = not any([args.algo, args.env, args.env_kwargs, args.total_timesteps, args.config, args.overrides])
-    if args.config:
-        config = RunConfig.load_toml(args.config)
-        if args.algo and args.algo != config.algo:
-            config = config.with_overrides([f"algo={args.algo}"])
-        if args.env:
-            config = dataclasses.replace(config, env=args.env)
-    else:
-        config = default_config(args.algo or "ppo", args.env or "CartPole-v1")
+    config = _base_config(args)
     check_env_id(config.env)
     if args.env_kwargs is not None:
         config = dataclasses.replace(config, env_kwargs=_env_kwargs(args.env_kwargs))
@@ -449,25 +460,15 @@ def _tune(args: argparse.Namespace) -> int:
         import optuna  # noqa: F401
     except ImportError as exc:
         raise CLIError("advantage tune needs Optuna: pip install 'advantage[tune]'") from exc
-    from advantage.app.defaults import default_config
     from advantage.tools.tune import Study, check_space, search_space, tune
     from advantage.training.callbacks import load_callback
-    from advantage.training.config import RunConfig
 
     out = Path(args.out)
     try:
         for name, value in (("--trials", args.trials), ("--jobs", args.jobs), ("--trial-timesteps", args.trial_timesteps)):
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be >= 1, got {value}")
-        if args.config:
-            base = RunConfig.load_toml(args.config)
-            if args.algo and args.algo != base.algo:
-                base = base.with_overrides([f"algo={json.dumps(args.algo)}"])
-            if args.env:
-                base = dataclasses.replace(base, env=args.env)
-        else:
-            base = default_config(args.algo or "ppo", args.env or "CartPole-v1")
-        base = base.with_overrides([*args.overrides, f"trainer.seed={args.seed}"])
+        base = _base_config(args).with_overrides([*args.overrides, f"trainer.seed={args.seed}"])
         space = search_space(base.algo, args.space)
         check_space(base, space)
         for spec in args.callbacks:

@@ -22,12 +22,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from advantage.training.config_keys import SECTIONS, parse_value, resolve_key
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from advantage.training.config_keys import SECTIONS, parse_value, read_toml, resolve_key
 
 PACKAGE = Path(__file__).resolve().parents[1]
 
@@ -175,15 +170,6 @@ def _skeleton(algo: str) -> dict[str, Any]:
     return data
 
 
-def _read_config(path: str) -> dict[str, Any]:
-    try:
-        return tomllib.loads(Path(path).read_text())
-    except OSError as exc:
-        raise ValueError(f"cannot read config file {path}: {exc.strerror}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"config file {path} is not valid TOML: {exc}") from exc
-
-
 def check_train(
     algo: str | None, overrides: list[str], config: str | None = None, policy: str | None = None,
     backend: str | None = None, env: str | None = None,
@@ -192,7 +178,7 @@ def check_train(
     without torch: an unreadable ``--config``, an unknown ``--algo``, a ``--set`` that is not
     ``key=value`` or names no key of the algorithm's config, a policy or backend the algorithm does
     not support, an env id that is not registered."""
-    chosen = algo or (str(_read_config(config).get("algo", "ppo")) if config else "ppo")
+    chosen = algo or (str(read_toml(config).get("algo", "ppo")) if config else "ppo")
     for assignment in overrides:  # --set algo=... changes which keys exist
         key, sep, raw = assignment.partition("=")
         if sep and key.strip() == "algo":
@@ -218,7 +204,7 @@ def check_train(
         raise ValueError(f"{spec.name} runs with distributed = {_names(spec.backends)} only, not {backend!r}: "
                          f"set distributed = {spec.backends[0]!r} (--backend {spec.backends[0]})")
     if env is None and config:
-        env = _read_config(config).get("env")
+        env = read_toml(config).get("env")
     if env is not None:
         from advantage.envs.ids import check_env_id  # gymnasium, no torch
 

@@ -30,6 +30,7 @@ from typing import Any
 from advantage.app.api import agent_class
 from advantage.training.callbacks import Callback, Run
 from advantage.training.config import RunConfig
+from advantage.training.config_keys import read_toml
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -98,12 +99,7 @@ def search_space(algo: str, path: str | Path | None = None) -> list[Param]:
             raise ValueError(f"no default search space for {algo}; give one with --space FILE.toml")
         table = data[algo]
     else:
-        try:
-            data = tomllib.loads(Path(path).read_text())
-        except OSError as exc:
-            raise ValueError(f"cannot read search space {path}: {exc.strerror}") from exc
-        except tomllib.TOMLDecodeError as exc:
-            raise ValueError(f"search space {path} is not valid TOML: {exc}") from exc
+        data = read_toml(path, "search space")
         table = data.get(algo, data) if isinstance(data.get(algo), dict) else data
     space = [Param.parse(key, spec) for key, spec in table.items()]
     if not space:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import sys
 import types
 import typing
 from dataclasses import dataclass, field
@@ -19,12 +18,8 @@ from advantage.data.estimators import RETURN_ESTIMATORS
 from advantage.envs.vector import BACKENDS
 from advantage.models import ModelConfig
 from advantage.training.config_keys import parse_value as _parse_value
+from advantage.training.config_keys import read_toml
 from advantage.training.config_keys import resolve_key as _resolve_key
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 
 @dataclass
@@ -212,12 +207,7 @@ class RunConfig:
 
     @classmethod
     def load_toml(cls, path: str | Path) -> RunConfig:
-        try:
-            data = tomllib.loads(Path(path).read_text())
-        except OSError as exc:
-            raise ValueError(f"cannot read config file {path}: {exc.strerror}") from exc
-        except tomllib.TOMLDecodeError as exc:
-            raise ValueError(f"config file {path} is not valid TOML: {exc}") from exc
+        data = read_toml(path)
         try:
             return cls.from_dict(_str_to_none(data))
         except (ValueError, TypeError) as exc:

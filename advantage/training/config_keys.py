@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import sys
+from pathlib import Path
 from typing import Any
 
 if sys.version_info >= (3, 11):
@@ -66,3 +67,14 @@ def resolve_key(data: dict[str, Any], key: str) -> tuple[str, ...]:
     close = difflib.get_close_matches(key, names, n=1, cutoff=0.6)
     hint = f"; did you mean {close[0]!r}?" if close else ""
     raise ValueError(f"unknown config key {key!r}{hint}")
+
+
+def read_toml(path: str | Path, what: str = "config file") -> dict[str, Any]:
+    """The TOML file at ``path`` as a dict; ValueError (one line naming ``what``) if it cannot be
+    read or parsed."""
+    try:
+        return tomllib.loads(Path(path).read_text())
+    except OSError as exc:
+        raise ValueError(f"cannot read {what} {path}: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{what} {path} is not valid TOML: {exc}") from exc
