@@ -115,7 +115,7 @@ class RolloutCollector:
         s.last_obs = torch.from_numpy(self.obs).to(device, copy=True)  # the env may reuse its array
         s.last_episode_start = self.episode_start.clone()
         with torch.inference_mode():
-            s.last_value.copy_(self.bootstrap_value(torch.from_numpy(self.obs).to(device)))
+            s.last_value.copy_(self.bootstrap_value(s.last_obs))
         return s
 
     def act(
