@@ -49,8 +49,9 @@ def test_a_worker_node_dies_mid_run_and_the_run_completes_saying_what_it_lost(cl
     import ray
 
     cluster, nodes = cluster
+    # 2,048-step trajectories: long enough that the node removed while one is acted dies before it ends
     config = default_config("impala", "CartPole-v1").with_overrides([
-        "num_workers=2", "num_envs=4", "trainer.nsteps=32", "trainer.total_steps=6000", "worker_resources={actor = 1}",
+        "num_workers=2", "num_envs=4", "trainer.nsteps=2048", "trainer.total_steps=81920", "worker_resources={actor = 1}",
         "trainer.validate_freq=0", "trainer.tensorboard=false", "algorithm.device=cpu",
     ])
     agent = IMPALA(run_config=config)
@@ -79,7 +80,7 @@ def test_a_worker_node_dies_mid_run_and_the_run_completes_saying_what_it_lost(cl
     finally:
         pool.close()
     spare = (set(by_id) - set(placed)).pop()
-    assert summary["env_steps"] >= 6000 and summary["env_steps"] == summary["updates"] * 2 * 32 * 2
+    assert summary["env_steps"] >= 81920 and summary["env_steps"] == summary["updates"] * 2 * 2048 * 2
     assert lost == removed and summary["lost_nodes"] in ([], removed)  # [] when the run ended before Ray noticed
     assert summary["worker_restarts"] <= 1 and summary["dropped_rollouts"] >= 1
     assert spare in after and removed[0] not in after  # the lost actor came back on the spare node
