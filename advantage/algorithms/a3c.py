@@ -57,11 +57,11 @@ class A3CAlgorithm(A2CAlgorithm):
         """
         total, terms, metrics = self.loss(batch)
         self.backward(total, terms)
-        return flat_gradient(self.model), metrics
+        return flat_gradient(self.trained_module), metrics
 
     def apply_gradients(self, flat: torch.Tensor) -> float:
         """One optimiser step with a worker's flat gradient (clipped to ``grad_clip``); returns its norm."""
-        set_flat_gradient(self.model, flat)
+        set_flat_gradient(self.trained_module, flat)
         return self.step()
 
 

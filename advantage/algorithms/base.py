@@ -133,6 +133,12 @@ class Algorithm:
         algorithm with training-only modules beside the model, as UNREAL's heads, adds theirs)."""
         return list(self.model.named_parameters())
 
+    @property
+    def trained_module(self) -> nn.Module:
+        """One module holding every parameter of :meth:`named_parameters`, in that order: what
+        gradient-sending Ray workers receive as weights and differentiate (the model here)."""
+        return self.model
+
     def make_value_estimator(self, returns: str, gamma: float, lambda_: float) -> Estimator:
         """Set (and return) :attr:`estimator` for the trainer's ``returns`` setting: ``auto`` is
         :attr:`default_returns`. An estimator given to the constructor is kept; naming a different

@@ -22,6 +22,13 @@ and a task of weight 0 builds neither its head nor its replay work (with all thr
 no replay and this is A2C). The LSTM sees the last action and reward when the env gives them
 (:mod:`advantage.envs.last_action_reward`). The replay is filed by the algorithm's estimator as
 each rollout is estimated, and saved in :meth:`state_dict` as tensors.
+
+Locally (``distributed = "local"``) UNREAL runs the synchronous A2C loop, as the specification's
+``A2CLSTMTrainer`` does. On Ray it runs as the paper trains it, A3C-style: each worker keeps its own
+replay of ``replay_size`` steps, computes the gradient of the whole loss (:meth:`gradients`) on its
+rollout and replay, and the learner applies each gradient as it arrives (:meth:`apply_gradients`),
+sending that worker the new weights of the model and the heads. The learner holds no replay there,
+so a resumed Ray run starts with empty worker replays (as its envs start new episodes).
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ import torch
 from torch import nn
 
 from advantage.algorithms.a2c import A2CAlgorithm, A2CConfig
+from advantage.algorithms.a3c import flat_gradient, set_flat_gradient
 from advantage.algorithms.base import model_outputs
 from advantage.algorithms.spec import AlgorithmSpec
 from advantage.data.batch import Rollout, SequenceBatch
@@ -158,6 +166,11 @@ class UNREALAlgorithm(A2CAlgorithm):
     def named_parameters(self) -> list[tuple[str, nn.Parameter]]:
         return [*self.model.named_parameters(), *(("aux." + n, p) for n, p in self.heads.named_parameters())]
 
+    @property
+    def trained_module(self) -> nn.Module:
+        """The model and the auxiliary heads, in :meth:`named_parameters`' order."""
+        return nn.ModuleDict({"model": self.model, "aux": self.heads})
+
     def make_value_estimator(self, returns: str, gamma: float, lambda_: float) -> Estimator:
         """The trainer's estimator, wrapped to file every rollout in the replay (when one is needed)."""
         if isinstance(self.estimator, ReplayRecorder):  # wrapped already: unwrap to check the setting again
@@ -175,11 +188,28 @@ class UNREALAlgorithm(A2CAlgorithm):
         self.replay.add(rollout)
 
     def update(self, batch: SequenceBatch) -> dict[str, float]:
+        total, terms, metrics = self.total_loss(batch)
+        metrics["grad_norm"] = self.optimize(total, terms)
+        return metrics
+
+    def total_loss(self, batch: SequenceBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor], dict[str, float]]:
+        """A2C's loss on the rollout's sequences plus the auxiliary losses on the replay."""
         total, terms, metrics = self.loss_on(*model_outputs(self.model, batch))
         aux_total, aux_terms, aux_metrics = self.auxiliary_losses()
         metrics.update(aux_metrics)
-        metrics["grad_norm"] = self.optimize(total + aux_total if aux_terms else total, {**terms, **aux_terms})
-        return metrics
+        return (total + aux_total if aux_terms else total), {**terms, **aux_terms}, metrics
+
+    def gradients(self, batch: SequenceBatch) -> tuple[torch.Tensor, dict[str, float]]:
+        """A Ray worker's half of an A3C-style update: the gradient of :meth:`total_loss` (this
+        worker's replay) w.r.t. :attr:`trained_module`, flattened, and the metrics."""
+        total, terms, metrics = self.total_loss(batch)
+        self.backward(total, terms)
+        return flat_gradient(self.trained_module), metrics
+
+    def apply_gradients(self, flat: torch.Tensor) -> float:
+        """The learner's half: one clipped optimiser step with a worker's flat gradient; returns its norm."""
+        set_flat_gradient(self.trained_module, flat)
+        return self.step()
 
     def auxiliary_losses(self) -> tuple[torch.Tensor | float, dict[str, torch.Tensor], dict[str, float]]:
         """``(Σ λ_i L_i, the terms, metrics)`` of the tasks that are on, once the replay holds a
@@ -252,5 +282,5 @@ class UNREALAlgorithm(A2CAlgorithm):
 SPEC = AlgorithmSpec(
     name="unreal", api_name="UNREAL",
     summary="UNREAL: A2C on an LSTM actor-critic with pixel-control, reward-prediction and value-replay auxiliary tasks.",
-    config=UNREALConfig, algorithm=UNREALAlgorithm, policies=("lstm",), action_spaces=("discrete",),
+    config=UNREALConfig, algorithm=UNREALAlgorithm, policies=("lstm",), action_spaces=("discrete",), ray_gradients=True,
 )

@@ -162,7 +162,7 @@ class RunConfig:
         refusal = spec.refusal(self.model.policy, self.distributed, ALGORITHMS)
         if refusal:
             raise ValueError(refusal)
-        if spec.asynchronous and self.algorithm.entropy_final is not None:
+        if spec.sends_gradients(self.distributed) and self.algorithm.entropy_final is not None:
             raise ValueError(f"entropy_final (an entropy schedule) is not supported by {self.algo}, whose workers "
                              "weight the entropy themselves; drop algorithm.entropy_final or use a2c")
         if self.num_workers < 1:

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from advantage.algorithms.a3c import A3CAlgorithm
+from advantage.algorithms.base import Algorithm
 from advantage.algorithms.spec_agent import AgentA3CAlgorithm, as_algorithm
 from advantage.envs.vector import VecEnv, make_vec_env
 from advantage.models.a2c_family import A2CModel
@@ -38,7 +38,8 @@ from advantage.training.loop import SyncMultiEnvTrainer
 
 
 class A3CTrainer(SyncMultiEnvTrainer):
-    """Asynchronous advantage actor-critic on a :class:`WorkerPool` (the algorithm must be A3C).
+    """Asynchronous advantage actor-critic on a :class:`WorkerPool`: A3C, or UNREAL as the paper
+    trains it (the algorithm has ``gradients`` for the workers and ``apply_gradients`` here).
 
     The specification's style works too: ``A3CTrainer(env_id, agent, val_envs, config,
     num_workers=2)`` trains a feed-forward ``ActorCritic`` agent on ``num_workers`` Ray workers
@@ -53,7 +54,7 @@ class A3CTrainer(SyncMultiEnvTrainer):
     def __init__(
         self,
         pool: WorkerPool | str,
-        algorithm: A3CAlgorithm | A2CModel,
+        algorithm: Algorithm | A2CModel,
         val_envs: VecEnv | None,
         config: TrainerConfig,
         run_config: RunConfig | None = None,
@@ -68,8 +69,9 @@ class A3CTrainer(SyncMultiEnvTrainer):
         self.owns_pool = isinstance(pool, str)
         if self.owns_pool:
             algorithm, pool = self._agent_on_workers(pool, algorithm, config, num_workers, num_envs, env_backend)
-        elif not isinstance(algorithm, (A3CAlgorithm, AgentA3CAlgorithm)):
-            raise TypeError(f"A3CTrainer needs the a3c algorithm, got {getattr(algorithm, 'name', type(algorithm).__name__)}")
+        elif not callable(getattr(algorithm, "apply_gradients", None)):
+            raise TypeError("A3CTrainer needs an algorithm whose workers send gradients (a3c, unreal), "
+                            f"got {getattr(algorithm, 'name', type(algorithm).__name__)}")
         super().__init__(None, algorithm, val_envs, config, run_config, run_dir, progress, pool, callbacks)
         self.pool = pool
         self.pending: dict[Any, tuple[int, bool]] = {}  # in-flight task -> (worker, is a gradient)

@@ -4,8 +4,9 @@ A :class:`RolloutWorker` owns a vector env over its share of the run's environme
 of the policy and a :class:`~advantage.training.collector.RolloutCollector`. Given versioned weights it
 returns either a raw rollout (distributed sampling for PG/A2C/PPO: the learner estimates returns
 over the gathered batch exactly as it does locally; the rollout holds the model's memory before
-each step, so the learner can replay a recurrent model's sequences) or, for A3C, the gradient of A2C's loss on
-the rollout it just collected.
+each step, so the learner can replay a recurrent model's sequences) or, for A3C and UNREAL, the
+gradient of the algorithm's loss on the rollout it just collected (UNREAL's auxiliary losses on
+the worker's own replay, as each of the paper's actor threads keeps one).
 
 :class:`WorkerPool` starts one Ray actor per worker with ``max_restarts=-1`` and
 ``max_task_retries=0``: a worker process that dies is started again by Ray (which runs
@@ -27,7 +28,7 @@ import torch
 
 from advantage.algorithms import algorithm_spec
 from advantage.algorithms.spec_agent import AgentA3CAlgorithm, worker_copy
-from advantage.data.batch import Rollout, flatten
+from advantage.data.batch import Rollout, flatten, sequences
 from advantage.data.estimators import Estimator
 from advantage.envs.vector import make_vec_env
 from advantage.errors import EnvironmentFault
@@ -138,12 +139,14 @@ class RolloutWorker:
         spec = algorithm_spec(cfg.algo)
         if agent is not None:
             self.algorithm = AgentA3CAlgorithm(agent)
-        elif spec.asynchronous:
+        elif spec.sends_gradients(cfg.distributed):
             self.algorithm = spec.algorithm(self.model, cfg.algorithm, estimator=estimator)
         else:
             self.algorithm = None
         if self.algorithm is not None:
             self.algorithm.make_value_estimator(cfg.trainer.returns, cfg.trainer.gamma, cfg.trainer.lambda_)
+        self.trained = self.algorithm.trained_module if self.algorithm is not None else self.model
+        """What the broadcast weights fill: the model, and UNREAL's auxiliary heads beside it."""
 
     def pid(self) -> int:
         return os.getpid()
@@ -160,7 +163,7 @@ class RolloutWorker:
 
     def _load(self, weights: Weights) -> None:
         if weights[0] != self.version:
-            load_weights(self.model, weights)
+            load_weights(self.trained, weights)
             self.version = weights[0]
 
     def sample(self, weights: Weights) -> Sample:
@@ -179,14 +182,19 @@ class RolloutWorker:
         return sample
 
     def gradient(self, weights: Weights) -> Gradient:
-        """Collect a rollout with ``weights`` and return the A3C gradient of A2C's loss on it."""
+        """Collect a rollout with ``weights`` and return the gradient of the algorithm's loss on it
+        (A3C: A2C's loss on the rollout; UNREAL: that plus its auxiliary losses on this worker's
+        replay, which the estimator files the rollout in). A recurrent model learns from the
+        rollout's env sequences, from the memory stored before each step."""
         if self.algorithm is None:
-            raise RuntimeError("gradient() needs a worker built from an a3c config")
+            raise RuntimeError("gradient() needs a worker built from an algorithm whose workers send gradients")
         self._load(weights)
         rollout = self.collector.collect()
         discounted = self.scale_rewards(rollout)
         advantages, returns, keep = self.algorithm.estimator(rollout, self.model)
-        grads, metrics = self.algorithm.gradients(flatten(rollout, advantages, returns, keep))
+        batch = (sequences(rollout, advantages, returns, keep, self.algorithm.sequence_length) if self.model.recurrent
+                 else flatten(rollout, advantages, returns, keep))
+        grads, metrics = self.algorithm.gradients(batch)
         episode_returns, episode_lengths = self.envs.pop_episodes()
         obs = rollout.obs[keep].clone() if getattr(self.model, "obs_normalizer", None) is not None else None
         return Gradient(
