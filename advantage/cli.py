@@ -133,6 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="--suite ALGO@ENV rows: the return to reach (default: the env spec's reward_threshold)")
     bench.add_argument("--env-kwargs", default=None, metavar="JSON",
                        help="--suite ALGO@ENV rows: the env's constructor arguments as a JSON object")
+    bench.add_argument("--env-step-ms", type=float, default=None, metavar="MS",
+                       help="--suite: every env step sleeps MS milliseconds on both sides (a stand-in for a costly "
+                            "env; the rows are recorded as '<row> +MSms/step')")
     bench.add_argument("--libraries", nargs="+", choices=("advantage", "sb3"), default=None,
                        help="--suite libraries to run (default: advantage sb3)")
     bench.add_argument("--report-dir", default=None,
@@ -502,7 +505,7 @@ def _bench(args: argparse.Namespace) -> int:
     suite_only = [flag for flag, value in (("--rows", args.rows), ("--libraries", args.libraries),
                                            ("--report-dir", args.report_dir), ("--report-only", args.report_only),
                                            ("--budget", args.budget), ("--threshold", args.threshold),
-                                           ("--env-kwargs", args.env_kwargs))
+                                           ("--env-kwargs", args.env_kwargs), ("--env-step-ms", args.env_step_ms))
                   if value is not None and value is not False]
     if suite_only:
         raise CLIError(f"{suite_only[0]} is a --suite option; add --suite or drop it")
@@ -543,7 +546,7 @@ def _suite(args: argparse.Namespace) -> int:
     out, status = Path(args.out or SUITE_OUT), 0
     try:
         env_kwargs = None if args.env_kwargs is None else _env_kwargs(args.env_kwargs)
-        rows = select_rows(args.rows, args.budget, args.threshold, env_kwargs)
+        rows = select_rows(args.rows, args.budget, args.threshold, env_kwargs, args.env_step_ms)
         if args.report_only:
             records = load_records(out)
             if not records:
