@@ -8,6 +8,7 @@ import pytest
 
 pytest.importorskip("minigrid")
 
+from advantage.envs.ids import check_env_id  # noqa: E402
 from advantage.envs.minigrid import CodesAsPixels, register  # noqa: E402
 
 
@@ -33,3 +34,13 @@ def test_image_view_spreads_each_channels_codes_over_0_255():
 def test_codes_as_pixels_refuses_a_non_minigrid_image():
     with pytest.raises(ValueError, match="MiniGrid's \\(H, W, 3\\) image"):
         CodesAsPixels(gym.make("CartPole-v1"))
+
+
+def test_a_bare_minigrid_id_names_the_module_that_registers_it(monkeypatch):
+    import minigrid  # noqa: F401 — registered, then taken out: as in a process that never imported it
+
+    with monkeypatch.context() as patch:
+        patch.delitem(gym.registry, "MiniGrid-Empty-5x5-v0")
+        with pytest.raises(ValueError, match=r"write 'minigrid:MiniGrid-Empty-5x5-v0' .*MiniGridImage/MiniGrid-Empty-5x5-v0"):
+            check_env_id("MiniGrid-Empty-5x5-v0")
+    check_env_id("minigrid:MiniGrid-Empty-5x5-v0")  # and that form is registered
