@@ -2,7 +2,7 @@
 
 Layers, bottom to top (a module may import its own package and the layers below it):
 
-    errors                      exceptions every layer raises
+    errors · settings           exceptions every layer raises · config dataclasses that remember what was set
     data                        batches, estimators, observation layouts, state snapshots
     envs · models · losses      env making · policies · the seed's loss functions (siblings never import each other)
     algorithms                  a config and "given a batch, one update" each, and their specs
@@ -25,7 +25,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "advantage"
 
 LAYERS = {
-    "errors": 0, "data": 1, "envs": 2, "models": 2, "losses": 2, "algorithms": 3, "training": 4,
+    "errors": 0, "settings": 0, "data": 1, "envs": 2, "models": 2, "losses": 2, "algorithms": 3, "training": 4,
     "app": 5, "callbacks": 5, "tools": 6, "cli": 7, "": 8,
 }
 

@@ -19,6 +19,7 @@ from advantage.algorithms.optimizers import OPTIMIZERS, make_optimizer
 from advantage.data.batch import RolloutBatch, SequenceBatch
 from advantage.data.estimators import Estimator, VTrace, make_estimator
 from advantage.losses.policy import log_prob_entropy
+from advantage.settings import Settings
 
 
 def resolve_device(device: str) -> torch.device:
@@ -38,7 +39,7 @@ def resolve_device(device: str) -> torch.device:
 
 
 @dataclass
-class AlgoConfig:
+class AlgoConfig(Settings):
     """Optimisation settings common to every algorithm."""
 
     lr: float = 1e-3
@@ -120,7 +121,7 @@ class Algorithm:
         self.config = config
         self.estimator = estimator
         self.estimator_given = estimator is not None
-        self.decay_steps = config.decay_steps or total_steps
+        self.fix_schedule(total_steps)
         params = [p for _, p in self.named_parameters()]
         self.optimizer = make_optimizer(
             config.optimizer, params, config.lr, config.optimizer_eps, getattr(config, "rmsprop_alpha", 0.99)
@@ -153,6 +154,11 @@ class Algorithm:
         if name == VTrace.name:
             return VTrace(gamma, lambda_, log_prob=log_prob_entropy)
         return make_estimator(name, gamma, lambda_)
+
+    def fix_schedule(self, total_steps: int | None) -> None:
+        """Fix the horizon of the learning-rate (and entropy) schedule, the one place it is set:
+        ``config.decay_steps`` steps, or the run's ``total_steps`` where that is None."""
+        self.decay_steps = self.config.decay_steps or total_steps
 
     def set_progress(self, env_steps: int) -> float:
         """Set the learning rate for the current step: linear from lr to lr_final (and the entropy

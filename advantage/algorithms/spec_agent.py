@@ -33,10 +33,13 @@ class AgentAlgorithm(Algorithm):
         self.model = self.agent = agent
         self.config = agent.config
         self.optimizer = agent.optimiser
-        if agent.decay_steps is None:  # as for advantage's A2C: None means the run's budget
-            agent.decay_steps = total_steps
-        self.decay_steps = agent.decay_steps
+        self.fix_schedule(total_steps)
         self.lr = agent.current_lr()
+
+    def fix_schedule(self, total_steps: int | None) -> None:
+        if self.agent.decay_steps is None:  # as for advantage's A2C: None means the run's budget
+            self.agent.decay_steps = total_steps
+        self.decay_steps = self.agent.decay_steps
 
     def set_progress(self, env_steps: int) -> float:
         self.lr = self.agent.set_progress(env_steps)

@@ -14,13 +14,14 @@ from advantage.models.init import layer_init, reset_to_torch_defaults
 from advantage.models.multi_input import flat_obs_shape, make_encoder, make_obs_normalizer
 from advantage.models.normalization import RewardScaler
 from advantage.models.sde import StateDependentNoiseHead
+from advantage.settings import Settings
 
 ENCODERS = ("auto", "mlp", "cnn")
 POLICIES = ("mlp", "lstm")
 
 
 @dataclass
-class ModelConfig:
+class ModelConfig(Settings):
     """Network shape. Every field has a default that works for classic control."""
 
     hidden_sizes: tuple[int, ...] = (64, 64)
