@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from advantage.algorithms.closed_form import private_ops_work
 from advantage.algorithms.optimizers import OPTIMIZERS, make_optimizer
 from advantage.data.batch import RolloutBatch, SequenceBatch
 from advantage.data.estimators import Estimator, VTrace, make_estimator
@@ -58,7 +59,9 @@ class AlgoConfig(Settings):
     """Entropy weight reached after ``decay_steps`` (linear, as the learning rate); None keeps
     entropy_coeff throughout."""
     value_coeff: float = 0.5
-    """Weight of the value loss."""
+    """Weight of the value loss. Which loss it multiplies is each algorithm's: A2C, A3C, IMPALA,
+    UNREAL and PG's baseline use the whole mean squared error mean((G − V)²), as the
+    specification's ``a2c_error``; PPO and APPO half of it, ½ mean((G − V)²), as ``ppo_error``."""
     optimizer: str = "adam"
     """adam, rmsprop (torch's: the mean square starts at 0) or rmsprop_tf (TensorFlow's, as the A2C
     paper's implementation: it starts at 1, ε inside the root)."""
@@ -82,6 +85,24 @@ class AlgoConfig(Settings):
             raise ValueError(f"entropy_final must be >= 0 or None, got {self.entropy_final}")
         if self.device != "auto":
             resolve_device(self.device)
+
+
+def global_norm(grads: list[torch.Tensor]) -> float:
+    """``‖(g_1, …, g_k)‖₂``, the norm of all the gradients as one vector."""
+    if not grads:
+        return 0.0
+    norms = torch._foreach_norm(grads) if private_ops_work() else [torch.linalg.vector_norm(g) for g in grads]
+    return torch.linalg.vector_norm(torch.stack(norms)).item()
+
+
+def scale_(grads: list[torch.Tensor], coef: float) -> None:
+    """Multiply the gradients in place by ``min(coef, 1)`` (nothing to do at 1)."""
+    if coef < 1.0:
+        if private_ops_work():
+            torch._foreach_mul_(grads, coef)
+        else:
+            for g in grads:
+                g.mul_(coef)
 
 
 def explained_variance(predicted: torch.Tensor, target: torch.Tensor) -> float:
@@ -202,15 +223,22 @@ class Algorithm:
                    if p.grad is not None and not torch.isfinite(p.grad).all())
         return FloatingPointError(f"non-finite gradient of {bad} in {self.name} update")
 
-    def step(self) -> float:
-        """Clip the global norm of the parameters' ``.grad`` and take the optimiser step; returns the norm."""
-        max_norm = self.config.grad_clip if self.config.grad_clip is not None else math.inf
-        try:  # raises before scaling any gradient, so the culprit can still be named
-            grad_norm = nn.utils.clip_grad_norm_([p for _, p in self.named_parameters()], max_norm, error_if_nonfinite=True)
-        except RuntimeError as exc:
-            raise self.non_finite_gradient() from exc
+    def step(self, terms: dict[str, torch.Tensor] | None = None) -> float:
+        """Clip the global norm of the parameters' ``.grad`` to ``grad_clip`` and take the
+        optimiser step; returns the norm (before clipping). The one update step of every
+        algorithm. A non-finite norm raises before any change, naming the first non-finite loss
+        term of ``terms`` (when the gradients were not made by :meth:`backward`, which checks
+        them) or else the first parameter with a non-finite gradient."""
+        grads = [p.grad for _, p in self.named_parameters() if p.grad is not None]
+        norm = global_norm(grads)
+        if not math.isfinite(norm):
+            if terms is not None:
+                self.check_finite(terms)
+            raise self.non_finite_gradient()
+        if self.config.grad_clip is not None:
+            scale_(grads, self.config.grad_clip / (norm + 1e-6))
         self.optimizer.step()
-        return grad_norm.item()
+        return norm
 
     def update(self, batch: RolloutBatch | SequenceBatch) -> dict[str, float]:
         raise NotImplementedError
