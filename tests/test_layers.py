@@ -7,7 +7,8 @@ Layers, bottom to top (a module may import its own package and the layers below 
     envs · models · losses      env making · policies · the seed's loss functions (siblings never import each other)
     algorithms                  a config and "given a batch, one update" each, and their specs
     training                    collector, loop, checkpoints, metrics, evaluation, video, Ray
-    app · callbacks             the Python API and the defaults tables · the public callback names
+    app · callbacks · compat    the Python API and the defaults tables · the public callback names ·
+                                the specification's agents and trainers, wrapped into an Algorithm
     tools                       the benchmark suite
     cli                         the command line: parses arguments, calls app and tools
     advantage (__init__)        the public names
@@ -26,7 +27,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "advantage"
 
 LAYERS = {
     "errors": 0, "settings": 0, "data": 1, "envs": 2, "models": 2, "losses": 2, "algorithms": 3, "training": 4,
-    "app": 5, "callbacks": 5, "tools": 6, "cli": 7, "": 8,
+    "app": 5, "callbacks": 5, "compat": 5, "tools": 6, "cli": 7, "": 8,
 }
 
 
@@ -91,6 +92,18 @@ def test_imports_point_down_only() -> None:
             if target_package != package and target_rank >= rank:
                 upward.append(f"{module} ({package}) imports {target} ({target_package})")
     assert not upward, "imports that do not point down:\n  " + "\n  ".join(sorted(upward))
+
+
+def test_no_core_module_imports_the_compat_layer() -> None:
+    """The specification's layer sits on top: only itself, the tools, the command line and the
+    public names (``advantage/__init__``) may import it, never the library it is built on."""
+    above = ("advantage.compat", "advantage.tools", "advantage.cli")
+    importers = sorted(
+        f"{module} imports {target}" for module, targets in import_graph().items() for target in targets
+        if target.startswith("advantage.compat") and module != "advantage" and not module.startswith(above)
+    )
+    assert not importers, "core modules importing the compat layer:\n  " + "\n  ".join(importers)
+    assert "advantage.compat.trainers" in import_graph()  # the layer exists where this test looks
 
 
 def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:

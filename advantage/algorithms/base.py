@@ -105,6 +105,25 @@ def scale_(grads: list[torch.Tensor], coef: float) -> None:
                 g.mul_(coef)
 
 
+def clip_and_step(grads: list[torch.Tensor], optimizer: torch.optim.Optimizer, grad_clip: float | None) -> float:
+    """Scale ``grads`` (the ``.grad`` of every parameter ``optimizer`` steps) to a global norm of
+    at most ``grad_clip`` and take the optimiser step; returns the norm before clipping. A
+    non-finite norm is returned with nothing changed, for the caller to name the culprit."""
+    norm = global_norm(grads)
+    if math.isfinite(norm):
+        if grad_clip is not None:
+            scale_(grads, grad_clip / (norm + 1e-6))
+        optimizer.step()
+    return norm
+
+
+def linear_schedule(start: float, final: float, steps: int, horizon: int | None) -> float:
+    """``start + (final − start) · min(steps / horizon, 1)``; ``start`` throughout without a horizon."""
+    if not horizon:
+        return start
+    return start + (final - start) * min(steps / horizon, 1.0)
+
+
 def explained_variance(predicted: torch.Tensor, target: torch.Tensor) -> float:
     """``1 - Var[target - predicted] / Var[target]``: 1 is perfect, 0 no better than the mean."""
     var = target.var(unbiased=False)
@@ -186,12 +205,11 @@ class Algorithm:
         weight from entropy_coeff to entropy_final, when set, over the same steps). With neither
         ``decay_steps`` nor a run length to decay over, both stay at their starting values."""
         cfg = self.config
-        frac = 0.0 if not self.decay_steps else min(env_steps / self.decay_steps, 1.0)
-        self.lr = cfg.lr + (cfg.lr_final - cfg.lr) * frac
+        self.lr = linear_schedule(cfg.lr, cfg.lr_final, env_steps, self.decay_steps)
         for group in self.optimizer.param_groups:
             group["lr"] = self.lr
         if cfg.entropy_final is not None:
-            self.entropy_coeff = cfg.entropy_coeff + (cfg.entropy_final - cfg.entropy_coeff) * frac
+            self.entropy_coeff = linear_schedule(cfg.entropy_coeff, cfg.entropy_final, env_steps, self.decay_steps)
         return self.lr
 
     def objective(self, policy_loss: torch.Tensor, value_loss: torch.Tensor, entropy: torch.Tensor) -> torch.Tensor:
@@ -230,14 +248,11 @@ class Algorithm:
         term of ``terms`` (when the gradients were not made by :meth:`backward`, which checks
         them) or else the first parameter with a non-finite gradient."""
         grads = [p.grad for _, p in self.named_parameters() if p.grad is not None]
-        norm = global_norm(grads)
+        norm = clip_and_step(grads, self.optimizer, self.config.grad_clip)
         if not math.isfinite(norm):
             if terms is not None:
                 self.check_finite(terms)
             raise self.non_finite_gradient()
-        if self.config.grad_clip is not None:
-            scale_(grads, self.config.grad_clip / (norm + 1e-6))
-        self.optimizer.step()
         return norm
 
     def update(self, batch: RolloutBatch | SequenceBatch) -> dict[str, float]:
