@@ -28,9 +28,9 @@ from advantage import (
     ActorCritic_LSTM,
     SyncMultiEnvTrainer,
     TrainerConfig,
+    models,
 )
 from advantage.algorithms import a2c as a2c_module
-from advantage import models
 from advantage.models import MLP, NatureCNN
 from advantage.training.checkpoint import list_checkpoints, load_checkpoint
 
