@@ -32,6 +32,7 @@ from advantage.training.checkpoint import list_checkpoints, prune_checkpoints, s
 from advantage.training.collector import RolloutCollector
 from advantage.training.config import RunConfig, TrainerConfig
 from advantage.training.interrupts import StopRequest
+from advantage.training.normalization import Normalization
 from advantage.training.standard_callbacks import (
     Evaluate,
     StopAtReturn,
@@ -113,6 +114,8 @@ class SyncMultiEnvTrainer:
         self.run_config = run_config
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.collector = collector if collector is not None else self.make_collector()
+        self.normalization = Normalization(self.model, config.gamma)
+        """Observation statistics and reward scaling (the model's buffers), updated here only."""
         algorithm.make_value_estimator(config.returns, config.gamma, config.lambda_)
         self.env_steps = 0
         self.updates = 0
@@ -154,24 +157,17 @@ class SyncMultiEnvTrainer:
     # -- one iteration -------------------------------------------------------------------------
     def iteration(self) -> dict[str, float]:
         """Collect one rollout (then ``on_rollout_end``) and learn from it; returns the update's metrics."""
-        cfg = self.config
         self.algorithm.set_progress(self.env_steps)
         rollout = self.rollout = self.collector.collect()
         self.callbacks.fire("on_rollout_end", self.run)
-        scaler = getattr(self.model, "reward_scaler", None)
-        if scaler is not None:  # the learner's rewards only; episode statistics stay unscaled
-            rollout.rewards.copy_(scaler.update_and_scale(
-                rollout.rewards, rollout.terminated | rollout.truncated, rollout.reset_step, cfg.gamma
-            ))
+        self.normalization.scale_rewards(rollout)
         advantages, returns, keep = self.algorithm.estimator(rollout, self.model)
         batch = self.make_batch(rollout, advantages, returns, keep)
         try:
             metrics = self.algorithm.update(batch)
         except FloatingPointError as exc:  # the last checkpoint on disk is still the last good one
             raise FloatingPointError(f"{exc} at env step {self.env_steps}; training stopped") from exc
-        normalizer = getattr(self.model, "obs_normalizer", None)
-        if normalizer is not None:  # after the update: acting and learning saw the same statistics
-            normalizer.rms.update(rollout.obs[~rollout.reset_step])
+        self.normalization.learn_observations(rollout)  # after the update: acting and learning saw the same statistics
         self.env_steps += rollout.rewards.numel()
         self.updates += 1
         metrics["lr"] = self.algorithm.lr

@@ -100,12 +100,10 @@ class A3CTrainer(SyncMultiEnvTrainer):
         self.algorithm.set_progress(self.env_steps)
         lag = self.updates - result.version
         grad_norm = self.algorithm.apply_gradients(torch.tensor(result.grads))  # a copy: Ray's arrays are read-only
-        normalizer = getattr(self.model, "obs_normalizer", None)
-        if normalizer is not None and result.obs is not None:
-            normalizer.rms.update(result.obs.to(self.device))
-        scaler = getattr(self.model, "reward_scaler", None)
-        if scaler is not None and result.discounted_returns is not None:  # the worker scaled with these statistics
-            scaler.rms.update(result.discounted_returns.to(self.device))
+        self.normalization.learn(  # the worker scaled and normalised with these statistics
+            None if result.obs is None else result.obs.to(self.device),
+            None if result.discounted_returns is None else result.discounted_returns.to(self.device),
+        )
         self.env_steps += result.steps
         self.updates += 1
         self.weights = self.pool.broadcast(self.updates)

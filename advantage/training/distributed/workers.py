@@ -33,6 +33,7 @@ from advantage.errors import EnvironmentFault
 from advantage.models import make_model
 from advantage.training.collector import RolloutCollector
 from advantage.training.config import RunConfig
+from advantage.training.normalization import Normalization
 
 TORCH_SEED_STRIDE = 7_919
 """Worker i samples actions from torch seed ``seed + (i + 1) * TORCH_SEED_STRIDE``."""
@@ -132,6 +133,8 @@ class RolloutWorker:
             self.envs.env_observation_space, self.envs.single_action_space, cfg.model
         )
         self.collector = RolloutCollector(self.envs, self.model, cfg.trainer.nsteps, torch.device("cpu"))
+        self.normalization = Normalization(self.model, cfg.trainer.gamma)
+        """Scales with the learner's statistics (broadcast with the weights) and never updates them."""
         self.collector.reset(seed=env_seed)
         self.version = -1
         spec = algorithm_spec(cfg.algo)
@@ -174,7 +177,7 @@ class RolloutWorker:
         statistics (and the discounted returns they learn from) when the model scales rewards, as
         an A3C worker does; the rollout keeps the memory before each step and the behaviour policy."""
         sample = self.sample(weights)
-        sample.discounted_returns = self.scale_rewards(sample.rollout)
+        sample.discounted_returns = self.normalization.scale_rewards_frozen(sample.rollout)
         return sample
 
     def gradient(self, weights: Weights) -> Gradient:
@@ -183,27 +186,15 @@ class RolloutWorker:
             raise RuntimeError("gradient() needs a worker built from an a3c config")
         self._load(weights)
         rollout = self.collector.collect()
-        discounted = self.scale_rewards(rollout)
+        discounted = self.normalization.scale_rewards_frozen(rollout)
         advantages, returns, keep = self.algorithm.estimator(rollout, self.model)
         grads, metrics = self.algorithm.gradients(flatten(rollout, advantages, returns, keep))
         episode_returns, episode_lengths = self.envs.pop_episodes()
-        obs = rollout.obs[keep].clone() if getattr(self.model, "obs_normalizer", None) is not None else None
+        obs = self.normalization.observations(rollout.obs[keep])
         return Gradient(
             grads.numpy(), metrics, self.version, rollout.rewards.numel(), episode_returns, episode_lengths, obs,
             discounted,
         )
-
-    def scale_rewards(self, rollout: Rollout) -> torch.Tensor | None:
-        """With a reward-scaling model, scale the rollout's rewards in place by the learner's
-        statistics (the broadcast buffers) and return the discounted returns they learn from; this
-        worker's envs carry their own returns in flight. None (rewards untouched) otherwise."""
-        scaler = getattr(self.model, "reward_scaler", None)
-        if scaler is None:
-            return None
-        done = rollout.terminated | rollout.truncated
-        discounted = scaler.discount(rollout.rewards, done, rollout.reset_step, self.config.trainer.gamma)
-        rollout.rewards.copy_(scaler.scale(rollout.rewards))
-        return discounted
 
 
 def unshippable(model: torch.nn.Module, exc: Exception) -> ImportError:
