@@ -35,15 +35,16 @@ from advantage import (
     make_vec_env,
 )
 from advantage.algorithms.a3c import A3CAlgorithm
-from advantage.algorithms.spec_agent import AgentA3CAlgorithm, worker_copy
 from advantage.app.defaults import default_config
 from advantage.cli import main
+from advantage.compat import A2CActorCritic
+from advantage.compat.algorithm import AgentA3CAlgorithm, worker_copy
+from advantage.compat.trainers import A3CTrainer
 from advantage.data.batch import flatten, sequences
 from advantage.data.estimators import estimate
-from advantage.models import MLP, A2CActorCritic
+from advantage.models import MLP
 from advantage.training.checkpoint import list_checkpoints, load_checkpoint
 from advantage.training.config import RunConfig
-from advantage.training.distributed.a3c import A3CTrainer
 from advantage.training.distributed.sampling import RayCollector, RaySamplingTrainer
 from advantage.training.distributed.workers import (
     TORCH_SEED_STRIDE,
@@ -407,7 +408,7 @@ def test_spec_agent_gradient_from_a_ray_worker_is_the_gradient_of_its_loss_on_th
         algorithm=A2CConfig(device="cpu"), trainer=TrainerConfig(nsteps=8, gamma=0.9, seed=5),
     )
     weights = model_weights(agent, 0)
-    pool = WorkerPool(agent, config, ship_model=True)
+    pool = WorkerPool(agent, config, worker_algorithm=AgentA3CAlgorithm(worker_copy(agent)))
     try:
         import ray
 
@@ -416,7 +417,7 @@ def test_spec_agent_gradient_from_a_ray_worker_is_the_gradient_of_its_loss_on_th
         pool.close()
     assert remote.version == 0 and remote.steps == 16
     # an in-process twin of worker 1 (envs 2-3, seeded alike) collects the same rollout
-    twin = RolloutWorker(config.to_dict(), 2, 5 + 2, 5 + 2 * TORCH_SEED_STRIDE, worker_copy(agent))
+    twin = RolloutWorker(config.to_dict(), 2, 5 + 2, 5 + 2 * TORCH_SEED_STRIDE, AgentA3CAlgorithm(worker_copy(agent)))
     rollout = twin.sample(weights).rollout
     _, returns, keep = estimate(rollout, "nstep", 0.9, 0.95)
     assert keep.all()
