@@ -434,22 +434,6 @@ def test_bench_cli_suite_benches_a_module_env_id_in_a_new_process(tmp_path):
 
 
 # -- a suite row on an env whose step costs time ----------------------------------------------------
-def test_step_delay_env_sleeps_before_each_step_and_keeps_the_env():
-    import gymnasium as gym
-
-    from advantage.envs.step_delay import delayed_id
-
-    env = gym.make(delayed_id("CartPoleNoVel-v1"), delay_ms=5)
-    assert env.observation_space.shape == (2,)  # the wrapped env itself, its registration included
-    env.reset(seed=0)
-    start = time.perf_counter()
-    for _ in range(10):
-        env.step(0)
-    assert time.perf_counter() - start >= 10 * 0.005
-    with pytest.raises(ValueError, match="delay_ms must be >= 0"):
-        gym.make(delayed_id("CartPole-v1"), delay_ms=-1)
-
-
 def test_env_step_ms_makes_rows_of_their_own_that_rebuild_and_relaunch(tmp_path):
     (row,) = suite.select_rows(["ppo-lstm-cartpolenovel"], env_step_ms=1)
     base = suite.ROWS["ppo-lstm-cartpolenovel"]
