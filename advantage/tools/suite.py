@@ -13,6 +13,7 @@ imported at module level: each run's process counts its own imports.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import statistics
@@ -20,7 +21,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import dataclasses
 from pathlib import Path
 from typing import Any
 
