@@ -21,7 +21,7 @@ import torch
 
 from advantage.algorithms.a2c import A2CAlgorithm, A2CConfig
 from advantage.algorithms.spec import AlgorithmSpec
-from advantage.data.batch import RolloutBatch
+from advantage.data.batch import RolloutBatch, SequenceBatch
 
 
 def flat_gradient(model: torch.nn.Module) -> torch.Tensor:
@@ -50,7 +50,7 @@ class A3CAlgorithm(A2CAlgorithm):
 
     name = "a3c"
 
-    def gradients(self, batch: RolloutBatch) -> tuple[torch.Tensor, dict[str, float]]:
+    def gradients(self, batch: RolloutBatch | SequenceBatch) -> tuple[torch.Tensor, dict[str, float]]:
         """The loss's gradient w.r.t. all parameters, flattened in ``model.parameters()`` order, and metrics.
 
         A parameter the loss does not reach contributes zeros.

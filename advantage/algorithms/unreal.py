@@ -39,8 +39,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from advantage.algorithms.a2c import A2CAlgorithm, A2CConfig
-from advantage.algorithms.a3c import flat_gradient, set_flat_gradient
+from advantage.algorithms.a2c import A2CConfig
+from advantage.algorithms.a3c import A3CAlgorithm
 from advantage.algorithms.base import model_outputs
 from advantage.algorithms.spec import AlgorithmSpec
 from advantage.data.batch import Rollout, SequenceBatch
@@ -129,8 +129,9 @@ class ReplayRecorder(Estimator):
         return f"ReplayRecorder({self.inner!r})"
 
 
-class UNREALAlgorithm(A2CAlgorithm):
-    """A2C's update on the rollout plus the auxiliary losses on replayed experience, one step."""
+class UNREALAlgorithm(A3CAlgorithm):
+    """A2C's update on the rollout plus the auxiliary losses on replayed experience, one step; split,
+    as A3C's, into a worker half (:meth:`gradients`) and a learner half (:meth:`apply_gradients`)."""
 
     name = "unreal"
 
@@ -188,28 +189,17 @@ class UNREALAlgorithm(A2CAlgorithm):
         self.replay.add(rollout)
 
     def update(self, batch: SequenceBatch) -> dict[str, float]:
-        total, terms, metrics = self.total_loss(batch)
+        total, terms, metrics = self.loss(batch)
         metrics["grad_norm"] = self.optimize(total, terms)
         return metrics
 
-    def total_loss(self, batch: SequenceBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor], dict[str, float]]:
-        """A2C's loss on the rollout's sequences plus the auxiliary losses on the replay."""
+    def loss(self, batch: SequenceBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor], dict[str, float]]:
+        """A2C's loss on the rollout's sequences plus the auxiliary losses on the replay: what
+        :meth:`update` steps on, and what a Ray worker's :meth:`gradients` differentiate."""
         total, terms, metrics = self.loss_on(*model_outputs(self.model, batch))
         aux_total, aux_terms, aux_metrics = self.auxiliary_losses()
         metrics.update(aux_metrics)
         return (total + aux_total if aux_terms else total), {**terms, **aux_terms}, metrics
-
-    def gradients(self, batch: SequenceBatch) -> tuple[torch.Tensor, dict[str, float]]:
-        """A Ray worker's half of an A3C-style update: the gradient of :meth:`total_loss` (this
-        worker's replay) w.r.t. :attr:`trained_module`, flattened, and the metrics."""
-        total, terms, metrics = self.total_loss(batch)
-        self.backward(total, terms)
-        return flat_gradient(self.trained_module), metrics
-
-    def apply_gradients(self, flat: torch.Tensor) -> float:
-        """The learner's half: one clipped optimiser step with a worker's flat gradient; returns its norm."""
-        set_flat_gradient(self.trained_module, flat)
-        return self.step()
 
     def auxiliary_losses(self) -> tuple[torch.Tensor | float, dict[str, torch.Tensor], dict[str, float]]:
         """``(Σ λ_i L_i, the terms, metrics)`` of the tasks that are on, once the replay holds a
