@@ -678,8 +678,10 @@ def test_unreal_on_ray_runs_a3c_style_and_resumes(tmp_path):
     the workers, no replay on the learner; its checkpoints load weights-only and resume."""
     from advantage import UNREAL
 
+    from advantage.training.distributed import a3c
+
     agent = UNREAL(run_config=_unreal_ray_config()).learn(run_dir=tmp_path)
-    assert isinstance(agent.trainer, A3CTrainer) and agent.algorithm.replay is None
+    assert isinstance(agent.trainer, a3c.A3CTrainer) and agent.algorithm.replay is None
     s = agent.summary
     assert s["env_steps"] >= 192 and s["updates"] == s["delivered_rollouts"] and s["policy_lag_max"] >= 1
     with open(tmp_path / "metrics.csv", newline="") as f:
@@ -689,4 +691,4 @@ def test_unreal_on_ray_runs_a3c_style_and_resumes(tmp_path):
     assert payload["algorithm"]["replay"] is None and set(payload["algorithm"]["heads"]) == set(agent.algorithm.heads.state_dict())
     steps = payload["env_steps"]
     resumed = UNREAL.resume(tmp_path).learn(128)
-    assert isinstance(resumed.trainer, A3CTrainer) and resumed.summary["env_steps"] >= steps + 128
+    assert isinstance(resumed.trainer, a3c.A3CTrainer) and resumed.summary["env_steps"] >= steps + 128
