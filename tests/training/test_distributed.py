@@ -677,7 +677,6 @@ def test_unreal_on_ray_runs_a3c_style_and_resumes(tmp_path):
     """``distributed = "ray"``: the A3C learner (policy lag measured), auxiliary losses logged from
     the workers, no replay on the learner; its checkpoints load weights-only and resume."""
     from advantage import UNREAL
-
     from advantage.training.distributed import a3c
 
     agent = UNREAL(run_config=_unreal_ray_config()).learn(run_dir=tmp_path)
