@@ -159,6 +159,7 @@ class UNREALAlgorithm(A3CAlgorithm):
             self.heads["reward_prediction"] = reward_prediction_head(
                 model.encoder.out_features, config.reward_prediction_frames)  # the LSTM's input width
         self.heads.to(next(model.parameters()).device)
+        self._trained_module = nn.ModuleDict({"model": model, "aux": self.heads})
         self.replay: Replay | None = None
         self.gamma = 0.99
         """The trainer's discount (set with the estimator), for value replay's returns."""
@@ -170,7 +171,7 @@ class UNREALAlgorithm(A3CAlgorithm):
     @property
     def trained_module(self) -> nn.Module:
         """The model and the auxiliary heads, in :meth:`named_parameters`' order."""
-        return nn.ModuleDict({"model": self.model, "aux": self.heads})
+        return self._trained_module
 
     def make_value_estimator(self, returns: str, gamma: float, lambda_: float) -> Estimator:
         """The trainer's estimator, wrapped to file every rollout in the replay (when one is needed)."""

@@ -69,12 +69,11 @@ def record_row(record: dict[str, Any]) -> SuiteRow:
     if record["row"] in ROWS:
         return ROWS[record["row"]]
     delay = record.get("env_step_ms") or 0.0
-    base = record["row"].rsplit(" +", 1)[0]
-    if delay and base in ROWS:
-        return ROWS[base].with_step_delay(delay)
     row = SuiteRow(record["row"], record["algo"], record["env"], record["budget"], record["threshold"],
-                   record["eval_freq"], zoo=record.get("zoo"), env_kwargs=record.get("env_kwargs") or {})
-    return row if not delay else dataclasses.replace(row, env_step_ms=delay)
+                   record["eval_freq"], zoo=record.get("zoo"), env_kwargs=record.get("env_kwargs") or {},
+                   env_step_ms=delay)
+    base = ROWS.get(row.base_name) if delay else None
+    return base.with_step_delay(delay) if base is not None else row
 
 
 def recorded_rows(records: list[dict[str, Any]]) -> list[SuiteRow]:
