@@ -135,6 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--env-step-ms", type=float, default=None, metavar="MS",
                        help="--suite: every env step sleeps MS milliseconds on both sides (a stand-in for a costly "
                             "env; the rows are recorded as '<row> +MSms/step')")
+    bench.add_argument("--stop-at-threshold", action="store_true",
+                       help="--suite: timing runs that stop at the first validation at or above the threshold, on "
+                            "both sides (training seconds and steps to it; no final return, no pass/fail)")
     bench.add_argument("--libraries", nargs="+", choices=("advantage", "sb3"), default=None,
                        help="--suite libraries to run (default: advantage sb3)")
     bench.add_argument("--report-dir", default=None,
@@ -507,7 +510,8 @@ def _bench(args: argparse.Namespace) -> int:
     suite_only = [flag for flag, value in (("--rows", args.rows), ("--libraries", args.libraries),
                                            ("--report-dir", args.report_dir), ("--report-only", args.report_only),
                                            ("--budget", args.budget), ("--threshold", args.threshold),
-                                           ("--env-kwargs", args.env_kwargs), ("--env-step-ms", args.env_step_ms))
+                                           ("--env-kwargs", args.env_kwargs), ("--env-step-ms", args.env_step_ms),
+                                           ("--stop-at-threshold", args.stop_at_threshold))
                   if value is not None and value is not False]
     if suite_only:
         raise CLIError(f"{suite_only[0]} is a --suite option; add --suite or drop it")
@@ -548,7 +552,7 @@ def _suite(args: argparse.Namespace) -> int:
     out, status = Path(args.out or SUITE_OUT), 0
     try:
         env_kwargs = None if args.env_kwargs is None else _env_kwargs(args.env_kwargs)
-        rows = select_rows(args.rows, args.budget, args.threshold, env_kwargs, args.env_step_ms)
+        rows = select_rows(args.rows, args.budget, args.threshold, env_kwargs, args.env_step_ms, args.stop_at_threshold)
         if args.report_only:
             records = load_records(out)
             if not records:

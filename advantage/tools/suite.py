@@ -35,12 +35,15 @@ class SuiteRunsFailed(RuntimeError):
 
 
 def select_rows(selectors: list[str] | None, budget: int | None = None, threshold: float | None = None,
-                env_kwargs: dict[str, Any] | None = None, env_step_ms: float | None = None) -> list[SuiteRow]:
+                env_kwargs: dict[str, Any] | None = None, env_step_ms: float | None = None,
+                stop_at_threshold: bool = False) -> list[SuiteRow]:
     """Rows named by ``selectors`` (row names or env ids, in suite order; then ``ALGO@ENV`` ad hoc rows
     with ``budget``, ``threshold`` and ``env_kwargs``, in the order given); all rows for None. With
-    ``env_step_ms`` each row's env sleeps that long a step (rows of their own names)."""
+    ``env_step_ms`` each row's env sleeps that long a step (rows of their own names); with
+    ``stop_at_threshold`` each run is a timing run that ends at the threshold."""
     rows = _select(selectors, budget, threshold, env_kwargs)
-    return rows if env_step_ms is None else [row.with_step_delay(env_step_ms) for row in rows]
+    rows = rows if env_step_ms is None else [row.with_step_delay(env_step_ms) for row in rows]
+    return [dataclasses.replace(row, stop_at_threshold=True) for row in rows] if stop_at_threshold else rows
 
 
 def _select(selectors: list[str] | None, budget: int | None, threshold: float | None,
@@ -66,14 +69,15 @@ def _select(selectors: list[str] | None, budget: int | None, threshold: float | 
 def record_row(record: dict[str, Any]) -> SuiteRow:
     """The row a record was run for: a suite row by name; an ad hoc row, or a suite row on a slowed
     env, from the fields it holds."""
-    if record["row"] in ROWS:
-        return ROWS[record["row"]]
     delay = record.get("env_step_ms") or 0.0
+    stop = bool(record.get("stop_at_threshold"))
+    if record["row"] in ROWS:
+        return dataclasses.replace(ROWS[record["row"]], stop_at_threshold=stop)
     row = SuiteRow(record["row"], record["algo"], record["env"], record["budget"], record["threshold"],
                    record["eval_freq"], zoo=record.get("zoo"), env_kwargs=record.get("env_kwargs") or {},
-                   env_step_ms=delay)
+                   env_step_ms=delay, stop_at_threshold=stop)
     base = ROWS.get(row.base_name) if delay else None
-    return base.with_step_delay(delay) if base is not None else row
+    return dataclasses.replace(base.with_step_delay(delay), stop_at_threshold=stop) if base is not None else row
 
 
 def recorded_rows(records: list[dict[str, Any]]) -> list[SuiteRow]:
@@ -122,6 +126,11 @@ def pending_runs(rows: list[SuiteRow], seeds: list[int], libraries: list[str],
         if other is not None:
             raise ValueError(f"{row.name} is recorded with budget {other['budget']} and threshold {other['threshold']:g}; "
                              "give those, or another --out file for new settings")
+    mixed = next((r for r in records if rows and bool(r.get("stop_at_threshold")) != rows[0].stop_at_threshold), None)
+    if mixed is not None:
+        held, asked = (("timing runs stopped at the threshold", "whole-budget runs") if mixed.get("stop_at_threshold")
+                       else ("whole-budget runs", "timing runs (--stop-at-threshold)"))
+        raise ValueError(f"the results file holds {held}; give {asked} another --out file")
     done = {(r["row"], r["library"], r["seed"]) for r in records}
     return [(row, library, seed) for row in rows for seed in seeds for library in libraries
             if library in row.libraries and (row.name, library, seed) not in done]
@@ -153,7 +162,9 @@ def _describe(record: dict[str, Any], row: SuiteRow) -> str:
     reached = (f"{record['seconds_to_threshold']:.1f} s ({record['steps_to_threshold']:,} steps)"
                if record["steps_to_threshold"] is not None else "never")
     best = record.get("best_return")
-    return (f"{row.name} {record['library']} seed {record['seed']}: final {record['final_return']:.1f}"
+    final = ("stopped at the threshold" if record["final_return"] is None
+             else f"final {record['final_return']:.1f}")
+    return (f"{row.name} {record['library']} seed {record['seed']}: {final}"
             + (f", best.pt {best:.1f}" if best is not None else "")
             + f", {row.threshold:g} first at {reached}, {record['steps_per_second']:,.0f} steps/s, "
             f"{record['process_seconds']:.0f} s in all")

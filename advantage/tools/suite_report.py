@@ -37,14 +37,20 @@ def _ratio(numerator: float, denominator: float) -> str:
     return f"{numerator / denominator:.2f}x" if ok else "—"
 
 
+def _timing_runs(runs: list[dict[str, Any]]) -> bool:
+    return any(r.get("stop_at_threshold") for r in runs)
+
+
 def _finals(runs: list[dict[str, Any]]) -> str:
-    if not runs:
+    if not runs or _timing_runs(runs):  # stopped at the threshold: no end of budget
         return "—"
     per_seed = ", ".join(f"{r['final_return']:.0f}" for r in runs)
     return f"{_fmt(median_over_seeds(runs, 'final_return'))} ({per_seed})"
 
 
 def _verdict(row: SuiteRow, runs: list[dict[str, Any]]) -> str:
+    if _timing_runs(runs):
+        return "timing run"
     verdict = "pass" if row_verdict(row, runs) else "**FAIL**"
     return verdict if len(runs) >= 3 else f"{verdict} ({len(runs)} seed{'s' if len(runs) > 1 else ''})"
 
@@ -105,7 +111,8 @@ TABLE_NOTES = (
     "start of training (imports and env construction excluded) to the first greedy validation (10 "
     "episodes) at or above the threshold, all validation time excluded, by the same clock on both "
     "sides; medians over seeds, a seed that never reached it counting as the worst. Both libraries "
-    "validate every eval_freq env steps (advantage at the first update past each multiple). A row "
+    "validate every eval_freq env steps (advantage at the first update past each multiple). Timing "
+    "runs (--stop-at-threshold) stop at that validation on both sides: no final return, no verdict. A row "
     "marked 'ms/step env' makes its envs sleep that long before each step, on both sides. steps/s: "
     "training env steps per second, validation excluded. SB3 runs with rl-baselines3-zoo's hyperparameters for the "
     "env (advantage/zoo.py) on the classic-control and Box2D rows."
@@ -168,6 +175,7 @@ def suite_command(records: list[dict[str, Any]], out: Path) -> str:
     seeds = " ".join(["--seeds", *map(str, sorted({r["seed"] for r in records}))])
     libraries = " ".join(["--libraries", *[lib for lib in LIBRARY_LABELS if any(r["library"] == lib for r in records)]])
     rows = recorded_rows(records)
+    timing = " --stop-at-threshold" if any(r.get("stop_at_threshold") for r in records) else ""
     commands = []
     for ms in sorted({row.env_step_ms for row in rows}):
         delay = f" --env-step-ms {ms:g}" if ms else ""
@@ -180,7 +188,7 @@ def suite_command(records: list[dict[str, Any]], out: Path) -> str:
                 kwargs = f" --env-kwargs '{json.dumps(row.env_kwargs, sort_keys=True)}'" if row.env_kwargs else ""
                 commands.append(f"advantage bench --suite --rows {row.algo}@{row.env} --budget {row.budget} "
                                 f"--threshold {row.threshold:g}{kwargs}{delay}")
-    return "; ".join(f"{command} {seeds} {libraries} --out {out}" for command in commands)
+    return "; ".join(f"{command}{timing} {seeds} {libraries} --out {out}" for command in commands)
 
 
 def write_report(records: list[dict[str, Any]], out_dir: Path, command: str) -> list[Path]:

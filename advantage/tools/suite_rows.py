@@ -24,6 +24,7 @@ class SuiteRow:
     final_every_seed: bool = False  # threshold held at the end by every seed, not only the median
     env_kwargs: dict[str, Any] | None = None  # the env's constructor arguments (ad hoc rows)
     env_step_ms: float = 0.0  # milliseconds every env step sleeps, on both sides (advantage.envs.step_delay)
+    stop_at_threshold: bool = False  # a timing run: stop at the first validation at or above the threshold
 
     @property
     def libraries(self) -> tuple[str, ...]:

@@ -14,6 +14,8 @@ Timings, on each side by the same clock at the same points:
 - steps/s: training env steps per second of training, validation excluded.
 
 A row with ``env_step_ms`` makes its envs on both sides through :mod:`advantage.envs.step_delay`.
+A ``stop_at_threshold`` row is a timing run: both sides stop at the end of the first validation at
+or above the threshold, and such a run has no final evaluation (``final_return`` None).
 """
 
 from __future__ import annotations
@@ -44,13 +46,15 @@ def _advantage(row: SuiteRow, seed: int, t0: float, run_dir: Path) -> dict[str, 
         """Training seconds at each validation: since training started, validation time excluded."""
 
         def __init__(self) -> None:
-            self.start, self.points = 0.0, []
+            self.start, self.points, self.stopped = 0.0, [], False
 
         def on_training_start(self, run) -> None:
             self.start = time.perf_counter()
 
-        def on_evaluation_end(self, run) -> None:
+        def on_evaluation_end(self, run) -> bool:
             self.points.append(time.perf_counter() - self.start - run.evaluator.seconds)
+            self.stopped = row.stop_at_threshold and run.evaluation["eval_return"] >= row.threshold
+            return not self.stopped
 
     config = default_config(row.algo, row.env).with_overrides([
         *row.overrides, f"trainer.total_steps={row.budget}", f"trainer.seed={seed}",
@@ -69,13 +73,15 @@ def _advantage(row: SuiteRow, seed: int, t0: float, run_dir: Path) -> dict[str, 
     offset = agent.summary["started_at"] - t0  # metrics' wall_time counts from the loop's start
     curve = [(int(s), offset + w, r) for s, w, r in zip(metrics["step"], metrics["wall_time"], metrics["eval_return"])
              if not math.isnan(r)]
-    final = agent.evaluate(EVAL_EPISODES, deterministic=True, seed=seed + FINAL_SEED_OFFSET)
     summary = agent.summary
     if len(clock.points) != len(curve):
         raise RuntimeError(f"{len(clock.points)} timed validations for {len(curve)} validations in metrics.csv")
     result = {"env_steps": summary["env_steps"], "train_seconds": summary["wall_time"] - summary["eval_seconds"],
-              "final_returns": final.tolist(), "curve": curve, "training_seconds": clock.points, "best_validation": summary["best_eval_return"],
+              "final_returns": [], "curve": curve, "training_seconds": clock.points, "best_validation": summary["best_eval_return"],
               "num_envs": config.num_envs, "best_return": None, "best_error": None}
+    if clock.stopped:  # a timing run stopped at the threshold: no end of budget to judge
+        return result
+    result["final_returns"] = agent.evaluate(EVAL_EPISODES, deterministic=True, seed=seed + FINAL_SEED_OFFSET).tolist()
     try:  # best.pt, loaded as `advantage eval --best` does (weights only), on the final episodes
         best = Agent.load(run_dir / "checkpoints" / "best.pt")
         result["best_return"] = float(best.evaluate(EVAL_EPISODES, deterministic=True,
@@ -133,6 +139,7 @@ def _sb3(row: SuiteRow, seed: int, t0: float) -> dict[str, Any]:
             self.curve: list[tuple[int, float, float]] = []
             self.training_seconds: list[float] = []
             self.next_eval, self.eval_seconds, self.start = row.eval_freq, 0.0, 0.0
+            self.stopped = False
 
         def _on_training_start(self) -> None:
             self.start = time.perf_counter()
@@ -148,6 +155,8 @@ def _sb3(row: SuiteRow, seed: int, t0: float) -> dict[str, Any]:
             if self.num_timesteps >= self.next_eval:
                 self._validate()
                 self.next_eval = (self.num_timesteps // row.eval_freq + 1) * row.eval_freq
+                self.stopped = row.stop_at_threshold and self.curve[-1][2] >= row.threshold
+                return not self.stopped
             return True
 
         def _on_training_end(self) -> None:
@@ -158,7 +167,7 @@ def _sb3(row: SuiteRow, seed: int, t0: float) -> dict[str, Any]:
     start = time.time()
     model.learn(row.budget, callback=validation)
     train_seconds = time.time() - start - validation.eval_seconds
-    final = greedy(vec_env(EVAL_EPISODES, seed + FINAL_SEED_OFFSET, False))
+    final = [] if validation.stopped else greedy(vec_env(EVAL_EPISODES, seed + FINAL_SEED_OFFSET, False))
     return {"env_steps": int(model.num_timesteps), "train_seconds": train_seconds, "final_returns": final,
             "curve": validation.curve, "training_seconds": validation.training_seconds, "best_validation": max(r for _, _, r in validation.curve),
             "num_envs": setup.n_envs, "best_return": None, "best_error": None}
@@ -180,7 +189,8 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
         "row": row.name, "library": spec["library"], "seed": seed, "algo": row.algo, "env": row.env,
         "budget": row.budget, "threshold": row.threshold, "eval_freq": row.eval_freq, "zoo": row.zoo,
         "env_kwargs": row.env_kwargs or {}, "env_step_ms": row.env_step_ms,
-        "final_return": sum(result["final_returns"]) / len(result["final_returns"]),
+        "stop_at_threshold": row.stop_at_threshold,
+        "final_return": sum(result["final_returns"]) / len(result["final_returns"]) if result["final_returns"] else None,
         "steps_to_threshold": reached[0], "seconds_to_threshold": reached[1],
         "training_seconds_to_threshold": reached[2],
         "steps_per_second": result["env_steps"] / result["train_seconds"],

@@ -463,3 +463,45 @@ def test_a_suite_run_on_a_slowed_env_pays_the_delay_in_training_seconds(tmp_path
     assert record["training_seconds"][-1] >= record["env_steps"] * 0.002
     config = (tmp_path / "run" / "config.toml").read_text()
     assert "advantage.envs.step_delay:StepDelay/CartPole-v1" in config and "delay_ms = 2.0" in config
+
+
+# -- timing runs: stop at the threshold ---------------------------------------------------------------
+@pytest.mark.parametrize("library", ["advantage", "sb3"])
+def test_a_timing_run_stops_at_the_first_validation_at_the_threshold(tmp_path, library):
+    """CartPole reaches a return of 9 at its first validation: the run stops there, far short of the
+    budget, with no final evaluation; the same row without the flag trains on."""
+    if library == "sb3":
+        pytest.importorskip("stable_baselines3")
+    row = dataclasses.replace(suite.SuiteRow("tiny", "ppo", "CartPole-v1", 40_000, 9.0, 2048, zoo="ppo"),
+                              stop_at_threshold=True)
+    spec = {"row": dataclasses.asdict(row), "library": library, "seed": 1, "t0": time.time(), "run_dir": str(tmp_path / "r")}
+    record = suite_runs.run(spec)
+    assert record["stop_at_threshold"] is True and record["final_return"] is None and record["final_returns"] == []
+    assert record["steps_to_threshold"] == record["curve"][-1][0] == record["env_steps"] < 10_000
+    assert record["training_seconds_to_threshold"] == record["training_seconds"][-1]
+    assert suite.record_row(record).stop_at_threshold
+    text = suite_report.suite_table([record] if library == "advantage" else [{**record, "library": "advantage"}])
+    assert "| timing run |" in text and "| — | — | timing run |" in text
+    assert "--stop-at-threshold" in suite_report.suite_command([record], tmp_path / "t.jsonl")
+
+
+def test_a_run_that_never_reaches_the_threshold_is_judged_at_the_end_of_its_budget(tmp_path):
+    row = dataclasses.replace(suite.SuiteRow("tiny", "pg", "CartPole-v1", 1024, 1e9, 512), stop_at_threshold=True)
+    record = suite_runs.run({"row": dataclasses.asdict(row), "library": "advantage", "seed": 1, "t0": time.time(),
+                             "run_dir": str(tmp_path / "r")})
+    assert record["env_steps"] >= 1024 and len(record["final_returns"]) == 10 and record["steps_to_threshold"] is None
+
+
+def test_timing_runs_and_whole_budget_runs_keep_to_their_own_files(capsys):
+    (timing,) = suite.select_rows(["pg-cartpole"], stop_at_threshold=True)
+    (whole,) = suite.select_rows(["pg-cartpole"])
+    assert timing.stop_at_threshold and not whole.stop_at_threshold and timing.name == whole.name
+    recorded = _suite_record("pg-cartpole", "advantage", 1, 500.0)
+    with pytest.raises(ValueError, match=r"holds whole-budget runs; give timing runs \(--stop-at-threshold\) another"):
+        suite.pending_runs([timing], [1, 2], ["advantage"], [recorded])
+    with pytest.raises(ValueError, match="holds timing runs stopped at the threshold; give whole-budget runs another"):
+        suite.pending_runs([whole], [1, 2], ["advantage"], [{**recorded, "stop_at_threshold": True}])
+    assert suite.pending_runs([timing], [1, 2], ["advantage"], [{**recorded, "stop_at_threshold": True}]) == [
+        (timing, "advantage", 2)]
+    assert main(["bench", "--stop-at-threshold"]) == 2
+    assert "--stop-at-threshold is a --suite option" in capsys.readouterr().err
