@@ -58,7 +58,7 @@ def test_learn_trains_n_more_steps_rounded_up_to_whole_rollouts():
 
 def test_learn_2048_with_a_trainer_config_trains_2048_steps():
     """It trained 8,192: the TrainerConfig replaced CartPole's nsteps 32 by the class default 128
-    (64 envs × 128 = one rollout of 8,192 steps). Now only the fields given change."""
+    (then 64 envs × 128 = one rollout of 8,192 steps). Now only the fields given change."""
     agent = PPO("CartPole-v1", trainer=TrainerConfig(validate_freq=0, tensorboard=False)).learn(2048)
     assert agent.summary["env_steps"] == 2048
     assert agent.config.trainer.nsteps == default_config("ppo", "CartPole-v1").trainer.nsteps == 32
@@ -73,7 +73,7 @@ def test_user_configs_merge_over_the_env_defaults_field_by_field():
     assert agent.config.algorithm == dataclasses.replace(defaults.algorithm, clip_ratio=0.1)
     assert agent.config.trainer == dataclasses.replace(defaults.trainer, nsteps=16, seed=9)
     assert agent.config.model == dataclasses.replace(defaults.model, hidden_sizes=(32,))
-    assert agent.config.algorithm.lr == 2e-3 != PPOConfig().lr  # CartPole's tuned value kept
+    assert agent.config.algorithm.lr == 1e-3 != PPOConfig().lr  # CartPole's tuned value kept
     assert agent.config is agent.run_config
     with pytest.raises(TypeError, match="expected a PPOConfig, got a A2CConfig"):
         PPO("CartPole-v1", A2CConfig())
