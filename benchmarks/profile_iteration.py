@@ -22,7 +22,7 @@ from advantage.app import api
 from advantage.app.defaults import default_config
 from advantage.data import batch, estimators
 from advantage.envs.vector import VecEnv
-from advantage.models import ActorCritic
+from advantage.models import ActorCritic, ActorCriticLSTM
 from advantage.training import collector as rollout
 
 TIMES: dict[str, float] = defaultdict(float)
@@ -53,6 +53,7 @@ def main() -> None:
     # phases: the env step, the acting forward pass (+ sampling), the rest of collect is storage
     VecEnv.step = timed("env step", VecEnv.step)
     ActorCritic.act = timed("act (forward + sample)", ActorCritic.act)
+    ActorCriticLSTM.act = timed("act (forward + sample)", ActorCriticLSTM.act)
     rollout.RolloutCollector.collect = timed("collect (total)", rollout.RolloutCollector.collect)
     from advantage.training import loop as trainer_module  # it imported these names directly
 
@@ -64,6 +65,7 @@ def main() -> None:
     ClosedFormActorCritic.backward = timed("closed form: gradients", ClosedFormActorCritic.backward)
     ClosedFormActorCritic.clip_and_step = timed("closed form: clip + optimiser", ClosedFormActorCritic.clip_and_step)
     ActorCritic.forward = timed("forward (all)", ActorCritic.forward)
+    trainer_module.sequences = timed("flatten batch", batch.sequences)
     algo_cls = type(api.agent_class(args.algo)(run_config=config).algorithm)
     algo_cls.update = timed("update (total)", algo_cls.update)
 

@@ -11,6 +11,7 @@ from torch import nn
 from advantage.data.observations import is_image_space
 from advantage.models.heads import GaussianHead, make_head
 from advantage.models.init import layer_init, reset_to_torch_defaults
+from advantage.models.lstm import LSTM_PASSES
 from advantage.models.multi_input import flat_obs_shape, make_encoder, make_obs_normalizer
 from advantage.models.normalization import RewardScaler
 from advantage.models.sde import StateDependentNoiseHead
@@ -50,6 +51,11 @@ class ModelConfig:
     """mlp (feed-forward) or lstm (encoder → LSTM core → heads; a2c and ppo only)."""
     cell_size: int = 64
     """Width of the LSTM state when policy is lstm."""
+    lstm_pass: str = "segments"
+    """How the training pass runs an LSTM over sequences with episode starts inside: segments
+    (cut each sequence into its episodes once, one fused ``nn.LSTM`` call over them all), spans
+    (one call per span between steps where any sequence starts), or steps (one masked cell per
+    step, the reference). All three compute the same outputs; see ``models/lstm.py``."""
 
     def __post_init__(self) -> None:
         self.hidden_sizes = tuple(int(h) for h in self.hidden_sizes)
@@ -57,6 +63,8 @@ class ModelConfig:
             raise ValueError(f"unknown encoder {self.encoder!r}; choose one of {ENCODERS}")
         if self.policy not in POLICIES:
             raise ValueError(f"unknown policy {self.policy!r}; choose one of {POLICIES}")
+        if self.lstm_pass not in LSTM_PASSES:
+            raise ValueError(f"unknown lstm_pass {self.lstm_pass!r}; choose one of {LSTM_PASSES}")
         if self.cell_size < 1:
             raise ValueError(f"cell_size must be >= 1, got {self.cell_size}")
         if any(h < 1 for h in self.hidden_sizes):

@@ -14,9 +14,9 @@ Acting (:meth:`ActorCriticLSTM.act`, one step) and training (:meth:`ActorCriticL
 whole sequences) apply this rule at the same step, so a training pass over a stored rollout with
 its stored initial state and mask reproduces what was seen while acting.
 
-The sequence pass needs no Python loop over time. ``nn.LSTM`` cannot reset its state in the
-middle of a sequence, so the time axis is cut at every step where some sequence starts an
-episode; each span between cuts is one ``nn.LSTM`` call whose entry state is masked.
+The sequence pass needs no Python loop over time: ``ModelConfig.lstm_pass`` picks how the resets
+inside a sequence meet ``nn.LSTM`` (one call over the episode pieces by default; see
+:mod:`advantage.models.lstm`). Acting is one masked ``torch.lstm_cell`` per tower.
 """
 
 from __future__ import annotations
@@ -30,7 +30,15 @@ from torch import nn
 from advantage.models.actor_critic import ModelConfig, is_spec_call, spec_agent
 from advantage.models.heads import GaussianHead, make_head
 from advantage.models.init import layer_init, reset_to_torch_defaults
-from advantage.models.lstm import lstm_layer, masked_lstm, reset_spans
+from advantage.models.lstm import (
+    episode_segments,
+    lstm_layer,
+    masked_cell,
+    masked_lstm,
+    reset_spans,
+    segment_lstm,
+    step_lstm,
+)
 from advantage.models.multi_input import flat_obs_shape, make_encoder, make_obs_normalizer
 from advantage.models.normalization import RewardScaler
 
@@ -109,24 +117,41 @@ class ActorCriticLSTM(nn.Module):
         return obs, lead
 
     def _run(
-        self, obs: torch.Tensor, episode_start: torch.Tensor, state: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        self, obs: torch.Tensor, episode_start: torch.Tensor, state: torch.Tensor, final_state: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """Actor and critic LSTM outputs ``(T, B, C)`` of sequences ``obs (T, B, ...)`` from
-        ``state``, and the state after the last step.
+        ``state``, and the state after the last step (None when ``final_state`` is False and the
+        ``segments`` pass ran, which has none).
 
-        ``episode_start (T, B)`` zeroes the state before the step where it is set. The time axis
-        is cut where any sequence starts an episode; each span between cuts is one ``nn.LSTM``
-        call per tower, its entry state masked (a rollout without an inner start is a single call).
+        ``episode_start (T, B)`` zeroes the state before the step where it is set. One step is a
+        masked ``torch.lstm_cell`` per tower; a sequence takes ``config.lstm_pass`` (see
+        :mod:`advantage.models.lstm`), ``spans`` when the final state is asked for.
         """
         flat, lead = self._inputs(obs)
-        spans = reset_spans(episode_start, state.dtype)
+        T = episode_start.shape[0]
+        path = self.config.lstm_pass
+        if T > 1 and path == "segments" and final_state:
+            path = "spans"
+        if T > 1 and path == "segments":
+            pieces = episode_segments(episode_start, state.dtype)
+        elif T > 1 and path == "spans":
+            spans = reset_spans(episode_start, state.dtype)
         outputs, final = [], []
         for k, (encoder, lstm) in enumerate(self._towers()):
             x = encoder(flat).reshape(*lead, -1)  # (T, B, F)
-            out, h, c = masked_lstm(lstm, x, state[2 * k : 2 * k + 1], state[2 * k + 1 : 2 * k + 2], spans)
+            h, c = state[2 * k : 2 * k + 1], state[2 * k + 1 : 2 * k + 2]
+            if T == 1:
+                h, c = masked_cell(lstm, x[0], h[0], c[0], episode_start[0])
+                out, h, c = h.unsqueeze(0), h.unsqueeze(0), c.unsqueeze(0)
+            elif path == "segments":
+                out = segment_lstm(lstm, x, h, c, pieces)
+            elif path == "spans":
+                out, h, c = masked_lstm(lstm, x, h, c, spans)
+            else:
+                out, h, c = step_lstm(lstm, x, h, c, episode_start)
             outputs.append(out)
             final += [h, c]
-        return outputs[0], outputs[-1], torch.cat(final)
+        return outputs[0], outputs[-1], (torch.cat(final) if final_state else None)
 
     def core(
         self, obs: torch.Tensor, episode_start: torch.Tensor, memory: torch.Tensor
@@ -153,7 +178,7 @@ class ActorCriticLSTM(nn.Module):
         ``index`` selects flat positions ``t * B + b`` (e.g. the transitions kept for learning)
         before the heads run. The policy has the form the losses accept as ``logit``.
         """
-        actor, critic, _ = self._run(obs, episode_start, memory)
+        actor, critic, _ = self._run(obs, episode_start, memory, final_state=False)
         actor, critic = actor.reshape(-1, self.cell_size), critic.reshape(-1, self.cell_size)
         if index is not None:
             actor, critic = actor[index], critic[index]
@@ -178,7 +203,7 @@ class ActorCriticLSTM(nn.Module):
     @torch.inference_mode()
     def value(self, obs: torch.Tensor, episode_start: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
         """``V`` of one step, without advancing anyone's memory (the rollout's bootstrap)."""
-        _, critic, _ = self._run(obs.unsqueeze(0), episode_start.unsqueeze(0), memory)
+        _, critic, _ = self._run(obs.unsqueeze(0), episode_start.unsqueeze(0), memory, final_state=False)
         return self.value_head(critic[0]).squeeze(-1)
 
 
