@@ -51,6 +51,9 @@ class ModelConfig:
     """mlp (feed-forward) or lstm (encoder → LSTM core → heads; a2c and ppo only)."""
     cell_size: int = 64
     """Width of the LSTM state when policy is lstm."""
+    cnn_channels_last: bool = False
+    """Nature CNN encoders: run the convolutions on channels-last (NHWC) memory, oneDNN's faster
+    layout on CPU; the same outputs and gradients as the default layout (tested)."""
     lstm_pass: str = "segments"
     """How the training pass runs an LSTM over sequences with episode starts inside: segments
     (cut each sequence into its episodes once, one fused ``nn.LSTM`` call over them all), spans

@@ -84,21 +84,28 @@ def episode_segments(episode_start: torch.Tensor, dtype: torch.dtype) -> Segment
     return Segments(length, count, gather.reshape(-1), scatter, env, carry)
 
 
-def segment_lstm(lstm: nn.LSTM, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor, segments: Segments) -> torch.Tensor:
+def segment_lstm(
+    lstm: nn.LSTM, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor, segments: Segments,
+    select: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Outputs ``(T, B, C)`` of ``lstm`` over ``x (T, B, F)`` from ``(h, c) (1, B, C)`` in one
-    ``nn.LSTM`` call over the episode pieces ``segments``."""
+    ``nn.LSTM`` call over the episode pieces ``segments``; with ``select``, only the flat
+    time-major positions it lists, ``(N, C)`` (one gather instead of two)."""
     T, B, F = x.shape
     s = segments
     padded = x.reshape(T * B, F).index_select(0, s.gather).view(s.length, s.count, F)
     h0 = (h.index_select(1, s.env) * s.carry).contiguous()
     c0 = (c.index_select(1, s.env) * s.carry).contiguous()
     out, _ = lstm(padded, (h0, c0))
-    return out.reshape(s.length * s.count, -1).index_select(0, s.scatter).view(T, B, -1)
+    out = out.reshape(s.length * s.count, -1)
+    if select is not None:
+        return out.index_select(0, s.scatter[select])
+    return out.index_select(0, s.scatter).view(T, B, -1)
 
 
-def masked_cell(lstm: nn.LSTM, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor, start: torch.Tensor):
-    """One masked step of ``lstm``'s layer: ``x (B, F)``, ``(h, c) (B, C)``, ``start (B,)``."""
-    keep = (~start).to(h.dtype).unsqueeze(1)
+def masked_cell(lstm: nn.LSTM, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor, keep: torch.Tensor):
+    """One step of ``lstm``'s layer from the state masked by ``keep (B, 1)`` (0 where an episode
+    starts): ``x (B, F)``, ``(h, c) (B, C)``."""
     return torch.lstm_cell(x, (h * keep, c * keep), lstm.weight_ih_l0, lstm.weight_hh_l0, lstm.bias_ih_l0, lstm.bias_hh_l0)
 
 
@@ -109,7 +116,7 @@ def step_lstm(
     h, c = h[0], c[0]
     outputs = []
     for t in range(x.shape[0]):
-        h, c = masked_cell(lstm, x[t], h, c, episode_start[t])
+        h, c = masked_cell(lstm, x[t], h, c, (~episode_start[t]).to(h.dtype).unsqueeze(1))
         outputs.append(h)
     return torch.stack(outputs), h.unsqueeze(0), c.unsqueeze(0)
 

@@ -117,11 +117,12 @@ class ActorCriticLSTM(nn.Module):
         return obs, lead
 
     def _run(
-        self, obs: torch.Tensor, episode_start: torch.Tensor, state: torch.Tensor, final_state: bool = True
+        self, obs: torch.Tensor, episode_start: torch.Tensor, state: torch.Tensor, final_state: bool = True,
+        select: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """Actor and critic LSTM outputs ``(T, B, C)`` of sequences ``obs (T, B, ...)`` from
-        ``state``, and the state after the last step (None when ``final_state`` is False and the
-        ``segments`` pass ran, which has none).
+        ``state`` (only the flat time-major positions ``select``, ``(N, C)``, when given), and the
+        state after the last step (None when ``final_state`` is False).
 
         ``episode_start (T, B)`` zeroes the state before the step where it is set. One step is a
         masked ``torch.lstm_cell`` per tower; a sequence takes ``config.lstm_pass`` (see
@@ -132,23 +133,27 @@ class ActorCriticLSTM(nn.Module):
         path = self.config.lstm_pass
         if T > 1 and path == "segments" and final_state:
             path = "spans"
-        if T > 1 and path == "segments":
+        if T == 1:
+            keep = (~episode_start[0]).to(state.dtype).unsqueeze(1)
+        elif path == "segments":
             pieces = episode_segments(episode_start, state.dtype)
-        elif T > 1 and path == "spans":
+        elif path == "spans":
             spans = reset_spans(episode_start, state.dtype)
         outputs, final = [], []
         for k, (encoder, lstm) in enumerate(self._towers()):
             x = encoder(flat).reshape(*lead, -1)  # (T, B, F)
             h, c = state[2 * k : 2 * k + 1], state[2 * k + 1 : 2 * k + 2]
             if T == 1:
-                h, c = masked_cell(lstm, x[0], h[0], c[0], episode_start[0])
+                h, c = masked_cell(lstm, x[0], h[0], c[0], keep)
                 out, h, c = h.unsqueeze(0), h.unsqueeze(0), c.unsqueeze(0)
             elif path == "segments":
-                out = segment_lstm(lstm, x, h, c, pieces)
+                out = segment_lstm(lstm, x, h, c, pieces, select)
             elif path == "spans":
                 out, h, c = masked_lstm(lstm, x, h, c, spans)
             else:
                 out, h, c = step_lstm(lstm, x, h, c, episode_start)
+            if select is not None and out.dim() == 3:
+                out = out.reshape(-1, out.shape[-1])[select]
             outputs.append(out)
             final += [h, c]
         return outputs[0], outputs[-1], (torch.cat(final) if final_state else None)
@@ -178,10 +183,9 @@ class ActorCriticLSTM(nn.Module):
         ``index`` selects flat positions ``t * B + b`` (e.g. the transitions kept for learning)
         before the heads run. The policy has the form the losses accept as ``logit``.
         """
-        actor, critic, _ = self._run(obs, episode_start, memory, final_state=False)
-        actor, critic = actor.reshape(-1, self.cell_size), critic.reshape(-1, self.cell_size)
-        if index is not None:
-            actor, critic = actor[index], critic[index]
+        if index is None:
+            index = torch.arange(episode_start.numel(), device=episode_start.device)
+        actor, critic, _ = self._run(obs, episode_start, memory, final_state=False, select=index)
         return self.head(actor), self.value_head(critic).squeeze(-1)
 
     @torch.inference_mode()

@@ -262,3 +262,33 @@ def test_mlp_tanh_is_two_sigmoids_of_twice_x_minus_one_bit_for_bit(dtype):
     (tanh(xa) * reference).sum().backward()
     ((torch.sigmoid(2 * xb) * 2 - 1) * reference).sum().backward()
     assert torch.equal(xa.grad, xb.grad)
+
+
+# -- channels-last CNN -----------------------------------------------------------------------------
+@pytest.mark.parametrize("shape", [(4, 36, 40), (36, 40, 4)], ids=["chw", "hwc"])
+def test_cnn_channels_last_gives_the_outputs_and_gradients_of_the_plain_layout(shape):
+    """``model.cnn_channels_last`` stores the Nature CNN's weights as NHWC and runs each batch so;
+    the actor-critic's policy, value and every gradient equal the default layout's."""
+    space = spaces.Box(0, 255, shape, np.uint8)
+    torch.manual_seed(0)
+    plain = ActorCritic(space, spaces.Discrete(4), ModelConfig())
+    fast = ActorCritic(space, spaces.Discrete(4), ModelConfig(cnn_channels_last=True))
+    fast.load_state_dict(plain.state_dict())
+    conv = fast.actor_encoder.conv[0].weight
+    assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
+    assert plain.actor_encoder.conv[0].weight.is_contiguous()
+    obs = torch.randint(0, 256, (6, *shape), dtype=torch.uint8)
+    grads = []
+    for model in (plain, fast):
+        logits, value = model(obs)
+        torch.testing.assert_close(logits, plain(obs)[0], atol=1e-5, rtol=1e-5)
+        (logits.square().sum() + value.sum()).backward()
+        grads.append([p.grad for p in model.parameters()])
+    for got, want in zip(grads[1], grads[0]):
+        torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(fast(obs)[1], plain(obs)[1], atol=1e-5, rtol=1e-5)
+
+
+def test_cnn_channels_last_is_refused_without_a_nature_cnn():
+    with pytest.raises(ValueError, match="model.cnn_channels_last applies to the Nature CNN .* MLP: drop"):
+        ActorCritic(OBS, ACT, ModelConfig(cnn_channels_last=True))
