@@ -8,6 +8,9 @@ Both sides: BreakoutNoFrameskip-v4 with the standard preprocessing and 4 stacked
 clip 0.1, entropy 0.01, one torch thread, no evaluation (advantage's Atari defaults; SB3 as in
 ``benchmarks/mujoco_atari_vs_sb3.py``). Each round runs every variant once, each in a fresh
 process, in turn; a JSON line per run is appended to ``--out`` as it finishes.
+Each run also records its process CPU time: on a loaded shared machine wall time includes the
+waits for a core, CPU time only the work, so the ratio of steps per CPU second is given beside
+the wall-clock one.
 
 Variants: ``plain`` (advantage, default memory layout), ``channels-last``
 (``model.cnn_channels_last=true``), ``sb3``.
@@ -25,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 ENV_ID = "BreakoutNoFrameskip-v4"
-ADVANTAGE = {"plain": [], "channels-last": ["model.cnn_channels_last=true"]}
+ADVANTAGE = {"plain": ["model.cnn_channels_last=false"], "channels-last": ["model.cnn_channels_last=true"]}
 VARIANTS = (*ADVANTAGE, "sb3")
 
 
@@ -38,9 +41,10 @@ def run_advantage(variant: str, seed: int, steps: int) -> dict[str, Any]:
         "trainer.tensorboard=false", "trainer.save_freq=0", "trainer.torch_threads=1", *ADVANTAGE[variant],
     ])
     agent = PPO(run_config=config)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     agent.learn()
-    return {"env_steps": agent.summary["env_steps"], "train_seconds": time.perf_counter() - start}
+    return {"env_steps": agent.summary["env_steps"], "train_seconds": time.perf_counter() - start,
+            "cpu_seconds": time.process_time() - cpu}
 
 
 def run_child(spec: dict[str, Any]) -> None:
@@ -48,7 +52,8 @@ def run_child(spec: dict[str, Any]) -> None:
         sys.path.insert(0, str(Path(__file__).parent))
         from mujoco_atari_vs_sb3 import atari_sb3
 
-        result = atari_sb3(ENV_ID, spec["seed"], spec["steps"], 1, False)
+        cpu = time.process_time()
+        result = {**atari_sb3(ENV_ID, spec["seed"], spec["steps"], 1, False), "cpu_seconds": time.process_time() - cpu}
     else:
         result = run_advantage(spec["variant"], spec["seed"], spec["steps"])
     print(json.dumps(result))
@@ -58,20 +63,24 @@ def launch(variant: str, seed: int, steps: int) -> dict[str, Any]:
     spec = json.dumps({"variant": variant, "seed": seed, "steps": steps})
     out = subprocess.run([sys.executable, __file__, "--child", spec], check=True, stdout=subprocess.PIPE, text=True)
     result = json.loads(out.stdout.strip().splitlines()[-1])
-    return {"variant": variant, "seed": seed, **result, "steps_per_second": result["env_steps"] / result["train_seconds"]}
+    return {"variant": variant, "seed": seed, **result, "steps_per_second": result["env_steps"] / result["train_seconds"],
+            "steps_per_cpu_second": result["env_steps"] / result["cpu_seconds"]}
 
 
 def table(records: list[dict[str, Any]]) -> str:
     rounds = sorted({r["round"] for r in records})
     by = {(r["round"], r["variant"]): r["steps_per_second"] for r in records}
-    rows = ["| variant | steps/s (median; per round) | ratio to SB3 (median; per round) |", "|---|---|---|"]
+    by_cpu = {(r["round"], r["variant"]): r["steps_per_cpu_second"] for r in records if "steps_per_cpu_second" in r}
+    rows = ["| variant | steps/s (median; per round) | ratio to SB3 (median; per round) | per CPU second: ratio (median; per round) |", "|---|---|---|---|"]
     for variant in VARIANTS:
         sps = [by[(k, variant)] for k in rounds if (k, variant) in by]
         if not sps:
             continue
         ratios = [by[(k, variant)] / by[(k, "sb3")] for k in rounds if (k, variant) in by and (k, "sb3") in by]
         ratio = f"{statistics.median(ratios):.2f}x ({', '.join(f'{x:.2f}' for x in ratios)})" if ratios else "-"
-        rows.append(f"| {variant} | {statistics.median(sps):,.0f} ({', '.join(f'{x:,.0f}' for x in sps)}) | {ratio} |")
+        cpu = [by_cpu[(k, variant)] / by_cpu[(k, "sb3")] for k in rounds if (k, variant) in by_cpu and (k, "sb3") in by_cpu]
+        cpu_ratio = f"{statistics.median(cpu):.2f}x ({', '.join(f'{x:.2f}' for x in cpu)})" if cpu else "-"
+        rows.append(f"| {variant} | {statistics.median(sps):,.0f} ({', '.join(f'{x:,.0f}' for x in sps)}) | {ratio} | {cpu_ratio} |")
     return "\n".join(rows)
 
 

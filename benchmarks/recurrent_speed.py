@@ -13,6 +13,9 @@ Each round runs every variant once, each in a fresh Python process, in turn, so 
 on the shared machine hits all of them; a JSON line per run is appended to ``--out`` as it
 finishes. The table gives the median steps/s of each variant over the rounds and each advantage
 variant's ratio to sb3-contrib (the median of the per-round ratios).
+Each run also records its process CPU time: on a loaded shared machine wall time includes the
+waits for a core, CPU time only the work, so the ratio of steps per CPU second is given beside
+the wall-clock one.
 
 Variants: ``segments``, ``spans``, ``steps`` (advantage with ``model.lstm_pass`` set to it) and
 ``sb3-rppo``.
@@ -51,9 +54,10 @@ def run_advantage(lstm_pass: str, seed: int, steps: int) -> dict[str, Any]:
         "trainer.validate_freq=0", "trainer.tensorboard=false", "algorithm.device=cpu", "trainer.torch_threads=1",
     ])
     agent = PPO(run_config=config)
+    start, cpu = time.perf_counter(), time.process_time()
     agent.learn()
-    s = agent.summary
-    return {"env_steps": s["env_steps"], "train_seconds": s["wall_time"]}
+    return {"env_steps": agent.summary["env_steps"], "train_seconds": time.perf_counter() - start,
+            "cpu_seconds": time.process_time() - cpu}
 
 
 def run_sb3(seed: int, steps: int) -> dict[str, Any]:
@@ -74,9 +78,10 @@ def run_sb3(seed: int, steps: int) -> dict[str, Any]:
             enable_critic_lstm=True, net_arch=dict(pi=[64], vf=[64]),
         ),
     )
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     model.learn(steps)
-    return {"env_steps": int(model.num_timesteps), "train_seconds": time.perf_counter() - start}
+    return {"env_steps": int(model.num_timesteps), "train_seconds": time.perf_counter() - start,
+            "cpu_seconds": time.process_time() - cpu}
 
 
 def run_child(spec: dict[str, Any]) -> None:
@@ -91,20 +96,24 @@ def launch(variant: str, seed: int, steps: int) -> dict[str, Any]:
     spec = json.dumps({"variant": variant, "seed": seed, "steps": steps})
     out = subprocess.run([sys.executable, __file__, "--child", spec], check=True, stdout=subprocess.PIPE, text=True)
     result = json.loads(out.stdout.strip().splitlines()[-1])
-    return {"variant": variant, "seed": seed, **result, "steps_per_second": result["env_steps"] / result["train_seconds"]}
+    return {"variant": variant, "seed": seed, **result, "steps_per_second": result["env_steps"] / result["train_seconds"],
+            "steps_per_cpu_second": result["env_steps"] / result["cpu_seconds"]}
 
 
 def table(records: list[dict[str, Any]]) -> str:
     rounds = sorted({r["round"] for r in records})
     by = {(r["round"], r["variant"]): r["steps_per_second"] for r in records}
-    rows = ["| variant | steps/s (median; per round) | ratio to sb3-contrib (median; per round) |", "|---|---|---|"]
+    by_cpu = {(r["round"], r["variant"]): r["steps_per_cpu_second"] for r in records if "steps_per_cpu_second" in r}
+    rows = ["| variant | steps/s (median; per round) | ratio to sb3-contrib (median; per round) | per CPU second: ratio (median; per round) |", "|---|---|---|---|"]
     for variant in VARIANTS:
         sps = [by[(k, variant)] for k in rounds if (k, variant) in by]
         if not sps:
             continue
         ratios = [by[(k, variant)] / by[(k, "sb3-rppo")] for k in rounds if (k, variant) in by and (k, "sb3-rppo") in by]
         ratio = f"{statistics.median(ratios):.2f}x ({', '.join(f'{x:.2f}' for x in ratios)})" if ratios else "-"
-        rows.append(f"| {variant} | {statistics.median(sps):,.0f} ({', '.join(f'{x:,.0f}' for x in sps)}) | {ratio} |")
+        cpu = [by_cpu[(k, variant)] / by_cpu[(k, "sb3-rppo")] for k in rounds if (k, variant) in by_cpu and (k, "sb3-rppo") in by_cpu]
+        cpu_ratio = f"{statistics.median(cpu):.2f}x ({', '.join(f'{x:.2f}' for x in cpu)})" if cpu else "-"
+        rows.append(f"| {variant} | {statistics.median(sps):,.0f} ({', '.join(f'{x:,.0f}' for x in sps)}) | {ratio} | {cpu_ratio} |")
     return "\n".join(rows)
 
 

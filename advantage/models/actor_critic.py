@@ -58,7 +58,9 @@ class ModelConfig:
     """How the training pass runs an LSTM over sequences with episode starts inside: segments
     (cut each sequence into its episodes once, one fused ``nn.LSTM`` call over them all), spans
     (one call per span between steps where any sequence starts), or steps (one masked cell per
-    step, the reference). All three compute the same outputs; see ``models/lstm.py``."""
+    step, the reference). All three compute the same outputs; see ``models/lstm.py``. segments
+    yields no final state, so a pass that needs the state after a sequence (UNREAL's auxiliary
+    core) takes spans; acting is one masked cell per step on every path."""
 
     def __post_init__(self) -> None:
         self.hidden_sizes = tuple(int(h) for h in self.hidden_sizes)
