@@ -17,13 +17,14 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
     "advantage.algorithms": ("A2CConfig", "APPOConfig", "ImpalaConfig", "PGConfig", "PPOConfig", "UNREALConfig"),
     "advantage.app.api": ("A2C", "A3C", "APPO", "IMPALA", "PG", "PPO", "UNREAL", "Agent", "agent_class", "load"),
     "advantage.envs.vector": ("make_vec_env",),
-    "advantage.models": ("A2CModel", "ActorCritic", "ActorCritic_LSTM", "ActorCriticLSTM", "ModelConfig"),
+    "advantage.compat": (
+        "A2CModel", "ActorCritic", "ActorCritic_LSTM", "A2CLSTMTrainer", "A2CTrainer", "PGTrainer", "PPOLSTMTrainer",
+        "PPOTrainer", "SyncMultiEnvTrainer",
+    ),
+    "advantage.models": ("ActorCriticLSTM", "ModelConfig"),
     "advantage.models.unreal_agent": ("ActorCritic_UNREAL",),
     "advantage.tools.export": ("export",),
     "advantage.training.config": ("RunConfig", "TrainerConfig"),
-    "advantage.training.loop": (
-        "A2CLSTMTrainer", "A2CTrainer", "PGTrainer", "PPOLSTMTrainer", "PPOTrainer", "SyncMultiEnvTrainer",
-    ),
     "advantage.training.unreal": ("UNREALTrainer",),
 }
 """Each public name by the module that defines it."""
@@ -55,23 +56,20 @@ if TYPE_CHECKING:  # the same names, for type checkers and editors
         UNREALConfig,
     )
     from advantage.app.api import A2C, A3C, APPO, IMPALA, PG, PPO, UNREAL, Agent, agent_class, load
-    from advantage.envs.vector import make_vec_env
-    from advantage.models import (
+    from advantage.compat import (
+        A2CLSTMTrainer,
         A2CModel,
+        A2CTrainer,
         ActorCritic,
         ActorCritic_LSTM,
-        ActorCriticLSTM,
-        ModelConfig,
-    )
-    from advantage.models.unreal_agent import ActorCritic_UNREAL
-    from advantage.tools.export import export
-    from advantage.training.config import RunConfig, TrainerConfig
-    from advantage.training.loop import (
-        A2CLSTMTrainer,
-        A2CTrainer,
         PGTrainer,
         PPOLSTMTrainer,
         PPOTrainer,
         SyncMultiEnvTrainer,
     )
+    from advantage.envs.vector import make_vec_env
+    from advantage.models import ActorCriticLSTM, ModelConfig
+    from advantage.models.unreal_agent import ActorCritic_UNREAL
+    from advantage.tools.export import export
+    from advantage.training.config import RunConfig, TrainerConfig
     from advantage.training.unreal import UNREALTrainer

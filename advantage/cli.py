@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import signal
 import sys
@@ -133,6 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="--suite ALGO@ENV rows: the return to reach (default: the env spec's reward_threshold)")
     bench.add_argument("--env-kwargs", default=None, metavar="JSON",
                        help="--suite ALGO@ENV rows: the env's constructor arguments as a JSON object")
+    bench.add_argument("--env-step-ms", type=float, default=None, metavar="MS",
+                       help="--suite: every env step sleeps MS milliseconds on both sides (a stand-in for a costly "
+                            "env; the rows are recorded as '<row> +MSms/step')")
     bench.add_argument("--libraries", nargs="+", choices=("advantage", "sb3"), default=None,
                        help="--suite libraries to run (default: advantage sb3)")
     bench.add_argument("--report-dir", default=None,
@@ -332,45 +334,48 @@ def _losses(summary: dict) -> str:
     return "; ".join(parts)
 
 
-def _base_config(args: argparse.Namespace) -> RunConfig:
-    """``--config``'s file with ``--algo`` and ``--env`` over it, or the defaults of ``--algo`` and
-    ``--env`` (PPO on CartPole-v1 when not given)."""
-    from advantage.app.defaults import default_config
-    from advantage.training.config import RunConfig
+def _set_values(assignments: list[str]) -> dict:
+    """``--set KEY=VALUE`` as typed overrides: each value read as a TOML literal (``64``,
+    ``3e-4``, ``true``, ``[64, 64]``, ``none``)."""
+    from advantage.training.config_keys import parse_value
 
-    if not args.config:
-        return default_config(args.algo or "ppo", args.env or "CartPole-v1")
-    config = RunConfig.load_toml(args.config)
-    if args.algo and args.algo != config.algo:
-        config = config.with_overrides([f"algo={json.dumps(args.algo)}"])
-    if args.env:
-        config = dataclasses.replace(config, env=args.env)
-    return config
+    values = {}
+    for assignment in assignments:
+        key, sep, raw = assignment.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--set expects key=value, got {assignment!r}")
+        values[key.strip()] = parse_value(raw.strip())
+    return values
+
+
+def _base_config(args: argparse.Namespace, overrides: dict | None = None) -> RunConfig:
+    """``--config``'s file with ``--algo`` and ``--env`` over it, or the defaults of ``--algo`` and
+    ``--env`` (PPO on CartPole-v1 when not given); ``overrides`` over that, built once."""
+    from advantage.app.resolve import resolve_config
+
+    return resolve_config(args.algo, args.env, config_file=args.config or None, overrides=overrides)
 
 
 def _train_config(args: argparse.Namespace):
-    """The run config from defaults, ``--config``, the flags and ``--set`` (in that order)."""
+    """The run config from defaults, ``--config``, ``--set`` and the flags (in that order)."""
+    from advantage.app.resolve import base_values
     from advantage.envs.vector import check_env_id, env_spec
 
-    no_flags = not any([args.algo, args.env, args.env_kwargs, args.total_timesteps, args.config, args.overrides])
-    config = _base_config(args)
-    check_env_id(config.env)
-    if args.env_kwargs is not None:
-        config = dataclasses.replace(config, env_kwargs=_env_kwargs(args.env_kwargs))
-    overrides = list(args.overrides)
+    overrides = _set_values(args.overrides)
     flags = (
+        ("env_kwargs", None if args.env_kwargs is None else _env_kwargs(args.env_kwargs)),
         ("num_envs", args.num_envs), ("model.policy", args.policy), ("trainer.seed", args.seed),
-        ("distributed", args.backend), ("num_workers", args.num_workers),
-        ("ray_address", None if args.ray_address is None else json.dumps(args.ray_address)),
-        ("trainer.total_steps", args.total_timesteps),
+        ("distributed", args.backend), ("num_workers", args.num_workers), ("ray_address", args.ray_address),
+        ("trainer.total_steps", args.total_timesteps), ("trainer.deterministic", args.deterministic or None),
     )
-    overrides += [f"{key}={value}" for key, value in flags if value is not None]
-    if args.deterministic:
-        overrides.append("trainer.deterministic=true")
-    config = config.with_overrides(overrides)
-    if no_flags and config.trainer.target_return is None:
-        threshold = env_spec(config.env).reward_threshold
-        config = config.with_overrides([f"trainer.target_return={threshold}", "trainer.total_steps=500000"])
+    overrides.update((key, value) for key, value in flags if value is not None)
+    no_flags = not any([args.algo, args.env, args.env_kwargs, args.total_timesteps, args.config, args.overrides])
+    base = base_values(None, None) if no_flags else {}
+    if no_flags and base.get("trainer", {}).get("target_return") is None:  # the default env until solved
+        overrides.update({"trainer.target_return": env_spec(base["env"]).reward_threshold,
+                          "trainer.total_steps": 500_000})
+    config = _base_config(args, overrides)
+    check_env_id(config.env)
     return config
 
 
@@ -468,7 +473,7 @@ def _tune(args: argparse.Namespace) -> int:
         for name, value in (("--trials", args.trials), ("--jobs", args.jobs), ("--trial-timesteps", args.trial_timesteps)):
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be >= 1, got {value}")
-        base = _base_config(args).with_overrides([*args.overrides, f"trainer.seed={args.seed}"])
+        base = _base_config(args, {**_set_values(args.overrides), "trainer.seed": args.seed})
         space = search_space(base.algo, args.space)
         check_space(base, space)
         for spec in args.callbacks:
@@ -502,7 +507,7 @@ def _bench(args: argparse.Namespace) -> int:
     suite_only = [flag for flag, value in (("--rows", args.rows), ("--libraries", args.libraries),
                                            ("--report-dir", args.report_dir), ("--report-only", args.report_only),
                                            ("--budget", args.budget), ("--threshold", args.threshold),
-                                           ("--env-kwargs", args.env_kwargs))
+                                           ("--env-kwargs", args.env_kwargs), ("--env-step-ms", args.env_step_ms))
                   if value is not None and value is not False]
     if suite_only:
         raise CLIError(f"{suite_only[0]} is a --suite option; add --suite or drop it")
@@ -543,7 +548,7 @@ def _suite(args: argparse.Namespace) -> int:
     out, status = Path(args.out or SUITE_OUT), 0
     try:
         env_kwargs = None if args.env_kwargs is None else _env_kwargs(args.env_kwargs)
-        rows = select_rows(args.rows, args.budget, args.threshold, env_kwargs)
+        rows = select_rows(args.rows, args.budget, args.threshold, env_kwargs, args.env_step_ms)
         if args.report_only:
             records = load_records(out)
             if not records:

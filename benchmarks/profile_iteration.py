@@ -69,7 +69,7 @@ def main() -> None:
     base.Algorithm.optimize = timed("backward + clip + optimiser", base.Algorithm.optimize)
     ClosedFormActorCritic.forward = timed("closed form: network forward", ClosedFormActorCritic.forward)
     ClosedFormActorCritic.backward = timed("closed form: gradients", ClosedFormActorCritic.backward)
-    ClosedFormActorCritic.clip_and_step = timed("closed form: clip + optimiser", ClosedFormActorCritic.clip_and_step)
+    base.Algorithm.step = timed("clip + optimiser", base.Algorithm.step)
     ActorCritic.forward = timed("forward (all)", ActorCritic.forward)
     trainer_module.sequences = timed("flatten batch", batch.sequences)
     algo_cls = type(api.agent_class(args.algo)(run_config=config).algorithm)

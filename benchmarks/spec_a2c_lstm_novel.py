@@ -15,7 +15,7 @@ Measured on this project's 2-core machine under heavy load (load average ~20), 1
 steps, lr 2e-3 decaying to 0 over 1.5M steps, no entropy bonus, value_coeff 0.25, gamma 0.98:
 solved at 717k (seed 0, 83 s), 922k (seed 1) and 963k (seed 2) steps; at 32 envs x 16 steps
 seed 0 needed 840k. With `--lr 4e-3 --budget 800000` (what
-tests/models/test_a2c_family.py runs, seed 0, since session 27): seed 0 at 328k here (15.5 s; the
+tests/compat/test_agents.py runs, seed 0, since session 27): seed 0 at 328k here (15.5 s; the
 test's own validation schedule gives 307k), seeds 1-3 in the test's set-up: not within 800k (best
 463), 573k, 307k. advantage's own A2C-LSTM default (the
 critic with its own LSTM, running observation normalisation) needs 20-40k steps

@@ -117,6 +117,35 @@ def report(path: str) -> str:
     return "\n".join(lines)
 
 
+def plot(path: str, png: str) -> None:
+    """Each variant's evaluation curves (one thin line per seed, the median over seeds thick)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    records = [json.loads(line) for line in open(path) if line.strip()]
+    variants = [v for v in VARIANTS if any(r["variant"] == v for r in records)]
+    fig, ax = plt.subplots(figsize=(9, 5))
+    for i, variant in enumerate(variants):
+        color = f"C{i}"
+        curves = [np.asarray(r["curve"])[:, :2] for r in records if r["variant"] == variant and r["curve"]]
+        for c in curves:
+            ax.plot(c[:, 0], c[:, 1], color=color, alpha=0.25, linewidth=0.8)
+        steps = sorted(set.intersection(*(set(c[:, 0]) for c in curves)))
+        median = [np.median([c[c[:, 0] == s, 1][0] for c in curves]) for s in steps]
+        ax.plot(steps, median, color=color, linewidth=2, label=f"{variant} ({len(curves)} seeds)")
+    for threshold in THRESHOLDS:
+        ax.axhline(threshold, color="grey", linestyle="--", linewidth=0.8)
+    ax.set_xlabel("env steps")
+    ax.set_ylabel("evaluation return (20 sampled episodes)")
+    ax.set_title(f"{records[0]['env']} from the image: median over seeds (thick), each seed (thin)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(png, dpi=100)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--env", default="MiniGrid-DoorKey-5x5-v0")
@@ -126,11 +155,15 @@ def main() -> None:
     parser.add_argument("--eval-every", type=int, default=10_000)
     parser.add_argument("--out", default="benchmarks/results/unreal_doorkey.jsonl")
     parser.add_argument("--report", action="store_true", help="print the table of the records in --out and stop")
+    parser.add_argument("--plot", metavar="PNG", help="draw the curves of the records in --out to PNG and stop")
     parser.add_argument("--record-partial", nargs=3, metavar=("METRICS_CSV", "VARIANT", "SEED"),
                         help="append the record of a run cut off before its budget (its metrics.csv) to --out")
     args = parser.parse_args()
     if args.report:
         print(report(args.out))
+        return
+    if args.plot:
+        plot(args.out, args.plot)
         return
     if args.record_partial:
         metrics_csv, variant, seed = args.record_partial

@@ -2,12 +2,13 @@
 
 Layers, bottom to top (a module may import its own package and the layers below it):
 
-    errors                      exceptions every layer raises
+    errors · settings           exceptions every layer raises · config dataclasses that remember what was set
     data                        batches, estimators, observation layouts, state snapshots
     envs · models · losses      env making · policies · the seed's loss functions (siblings never import each other)
     algorithms                  a config and "given a batch, one update" each, and their specs
     training                    collector, loop, checkpoints, metrics, evaluation, video, Ray
-    app · callbacks             the Python API and the defaults tables · the public callback names
+    app · callbacks · compat    the Python API and the defaults tables · the public callback names ·
+                                the specification's agents and trainers, wrapped into an Algorithm
     tools                       the benchmark suite
     cli                         the command line: parses arguments, calls app and tools
     advantage (__init__)        the public names
@@ -25,8 +26,8 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "advantage"
 
 LAYERS = {
-    "errors": 0, "data": 1, "envs": 2, "models": 2, "losses": 2, "algorithms": 3, "training": 4,
-    "app": 5, "callbacks": 5, "tools": 6, "cli": 7, "": 8,
+    "errors": 0, "settings": 0, "data": 1, "envs": 2, "models": 2, "losses": 2, "algorithms": 3, "training": 4,
+    "app": 5, "callbacks": 5, "compat": 5, "tools": 6, "cli": 7, "": 8,
 }
 
 
@@ -91,6 +92,18 @@ def test_imports_point_down_only() -> None:
             if target_package != package and target_rank >= rank:
                 upward.append(f"{module} ({package}) imports {target} ({target_package})")
     assert not upward, "imports that do not point down:\n  " + "\n  ".join(sorted(upward))
+
+
+def test_no_core_module_imports_the_compat_layer() -> None:
+    """The specification's layer sits on top: only itself, the tools, the command line and the
+    public names (``advantage/__init__``) may import it, never the library it is built on."""
+    above = ("advantage.compat", "advantage.tools", "advantage.cli")
+    importers = sorted(
+        f"{module} imports {target}" for module, targets in import_graph().items() for target in targets
+        if target.startswith("advantage.compat") and module != "advantage" and not module.startswith(above)
+    )
+    assert not importers, "core modules importing the compat layer:\n  " + "\n  ".join(importers)
+    assert "advantage.compat.trainers" in import_graph()  # the layer exists where this test looks
 
 
 def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
@@ -173,3 +186,37 @@ def test_the_tests_mirror_the_package() -> None:
             misplaced.append(f"{test.relative_to(TESTS.parent)}: names no module of advantage/{'/'.join(where)}")
     assert not misplaced, "\n".join(misplaced)
     assert packages <= {p.name for p in TESTS.iterdir() if p.is_dir()}, "a package without its tests/<package>/"
+
+
+WITHOUT_OWN_TEST_FILE = {
+    "callbacks.py", "settings.py",
+    "algorithms/base.py", "algorithms/closed_form.py", "algorithms/pg.py",
+    "compat/algorithm.py", "compat/trainers.py",
+    "data/batch.py", "data/observations.py", "data/snapshot.py",
+    "envs/action_masks.py", "envs/ids.py", "envs/last_action_reward.py", "envs/pomdp.py", "envs/vector.py",
+    "losses/a2c.py", "losses/pg.py", "losses/policy.py",
+    "models/actor_critic.py", "models/encoders.py", "models/heads.py", "models/init.py", "models/lstm.py", "models/multi_input.py", "models/normalization.py", "models/sde.py", "models/spec_args.py", "models/unreal_agent.py", "models/unreal_heads.py",
+    "tools/export_graph.py", "tools/suite_adhoc.py", "tools/suite_report.py", "tools/suite_rows.py", "tools/suite_runs.py", "tools/zoo.py",
+    "training/config.py", "training/config_keys.py", "training/evaluation.py", "training/interrupts.py", "training/metrics.py", "training/plot.py", "training/unreal.py", "training/video.py",
+    "training/distributed/a3c.py", "training/distributed/actor_learner.py", "training/distributed/sampling.py", "training/distributed/session.py", "training/distributed/workers.py",
+}
+"""Modules (paths under ``advantage/``) with no ``tests/<package>/test_<module>[_aspect].py``: they
+are tested through the modules that use them, in files named for what they check, or by the
+whole-package tests. The list is the truth about the layout: a new module gets its test file or
+an entry here, and a module that gains its file leaves the list."""
+
+
+def _own_test_files(module: Path) -> list[Path]:
+    rel = module.relative_to(PACKAGE)
+    folder = TESTS / rel.parent
+    return [*folder.glob(f"test_{rel.stem}.py"), *folder.glob(f"test_{rel.stem}_*.py")]
+
+
+def test_every_module_has_its_test_file_or_is_named_without_one() -> None:
+    modules = sorted(p for p in PACKAGE.rglob("*.py") if p.name != "__init__.py")
+    unnamed = sorted(str(p.relative_to(PACKAGE)) for p in modules
+                     if not _own_test_files(p) and str(p.relative_to(PACKAGE)) not in WITHOUT_OWN_TEST_FILE)
+    assert not unnamed, "modules with neither a test file of their own nor an entry in WITHOUT_OWN_TEST_FILE: " + ", ".join(unnamed)
+    stale = sorted(name for name in WITHOUT_OWN_TEST_FILE
+                   if not (PACKAGE / name).is_file() or _own_test_files(PACKAGE / name))
+    assert not stale, "drop from WITHOUT_OWN_TEST_FILE (gone, or now has its own test file): " + ", ".join(stale)

@@ -23,6 +23,7 @@ from advantage.algorithms.spec import AlgorithmSpec
 from advantage.data.batch import RolloutBatch, SequenceBatch
 from advantage.data.estimators import Estimator
 from advantage.losses import a2c_data, a2c_error
+from advantage.losses.a2c import a2c_error_gradient, a2c_terms
 
 
 @dataclass
@@ -97,19 +98,16 @@ class A2CAlgorithm(Algorithm):
 
     @torch.no_grad()
     def closed_form_update(self, batch: RolloutBatch) -> dict[str, float]:
-        """:meth:`update_on`'s step with closed-form gradients: the loss
-        ``−(1/B) Σ log π A + c_V (1/B) Σ (G − V)² − c_H (1/B) Σ H`` reaches the network through
-        ``∂L/∂log π = −A / B`` and ``∂L/∂V = 2 c_V (V − G) / B``."""
+        """:meth:`update_on`'s step with closed-form gradients: ``a2c_error``'s terms and their
+        hand-derived gradients (:func:`~advantage.losses.a2c_error_gradient`) through the network's chain rule."""
         cfg, net = self.config, self.closed_form
-        n = len(batch)
         adv = self.advantages(batch)
         p = net.forward(net.observations(batch.obs), batch.actions)
-        err = p.value - batch.returns
-        terms = {"policy_loss": -(p.logp * adv).mean(), "value_loss": err.square().mean(),
-                 "entropy_loss": p.entropy.mean()}
+        terms = a2c_terms(p.logp, p.entropy, adv, p.value, batch.returns)._asdict()
         self.check_finite(terms)  # as the autograd step: a non-finite term stops before any step
-        net.backward(p, adv.mul(-1.0 / n), err.mul(2 * cfg.value_coeff / n).unsqueeze(1), self.entropy_coeff)
-        grad_norm = net.clip_and_step(self, lambda: terms)
+        d_logp, d_value = a2c_error_gradient(adv, p.value, batch.returns)
+        net.backward(p, d_logp, d_value.mul_(cfg.value_coeff).unsqueeze(1), self.entropy_coeff)
+        grad_norm = self.step()
         metrics = dict(zip(("policy_loss", "value_loss", "entropy"), torch.stack(list(terms.values())).tolist()))
         metrics["explained_variance"] = explained_variance(batch.values, batch.returns)
         metrics["grad_norm"] = grad_norm

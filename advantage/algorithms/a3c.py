@@ -21,7 +21,7 @@ import torch
 
 from advantage.algorithms.a2c import A2CAlgorithm, A2CConfig
 from advantage.algorithms.spec import AlgorithmSpec
-from advantage.data.batch import RolloutBatch
+from advantage.data.batch import RolloutBatch, SequenceBatch
 
 
 def flat_gradient(model: torch.nn.Module) -> torch.Tensor:
@@ -50,18 +50,18 @@ class A3CAlgorithm(A2CAlgorithm):
 
     name = "a3c"
 
-    def gradients(self, batch: RolloutBatch) -> tuple[torch.Tensor, dict[str, float]]:
+    def gradients(self, batch: RolloutBatch | SequenceBatch) -> tuple[torch.Tensor, dict[str, float]]:
         """The loss's gradient w.r.t. all parameters, flattened in ``model.parameters()`` order, and metrics.
 
         A parameter the loss does not reach contributes zeros.
         """
         total, terms, metrics = self.loss(batch)
         self.backward(total, terms)
-        return flat_gradient(self.model), metrics
+        return flat_gradient(self.trained_module), metrics
 
     def apply_gradients(self, flat: torch.Tensor) -> float:
         """One optimiser step with a worker's flat gradient (clipped to ``grad_clip``); returns its norm."""
-        set_flat_gradient(self.model, flat)
+        set_flat_gradient(self.trained_module, flat)
         return self.step()
 
 

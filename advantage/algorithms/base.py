@@ -15,10 +15,12 @@ from typing import Any
 import torch
 from torch import nn
 
+from advantage.algorithms.closed_form import private_ops_work
 from advantage.algorithms.optimizers import OPTIMIZERS, make_optimizer
 from advantage.data.batch import RolloutBatch, SequenceBatch
 from advantage.data.estimators import Estimator, VTrace, make_estimator
 from advantage.losses.policy import log_prob_entropy
+from advantage.settings import Settings
 
 
 def resolve_device(device: str) -> torch.device:
@@ -38,7 +40,7 @@ def resolve_device(device: str) -> torch.device:
 
 
 @dataclass
-class AlgoConfig:
+class AlgoConfig(Settings):
     """Optimisation settings common to every algorithm."""
 
     lr: float = 1e-3
@@ -57,7 +59,9 @@ class AlgoConfig:
     """Entropy weight reached after ``decay_steps`` (linear, as the learning rate); None keeps
     entropy_coeff throughout."""
     value_coeff: float = 0.5
-    """Weight of the value loss."""
+    """Weight of the value loss. Which loss it multiplies is each algorithm's: A2C, A3C, IMPALA,
+    UNREAL and PG's baseline use the whole mean squared error mean((G − V)²), as the
+    specification's ``a2c_error``; PPO and APPO half of it, ½ mean((G − V)²), as ``ppo_error``."""
     optimizer: str = "adam"
     """adam, rmsprop (torch's: the mean square starts at 0) or rmsprop_tf (TensorFlow's, as the A2C
     paper's implementation: it starts at 1, ε inside the root)."""
@@ -81,6 +85,43 @@ class AlgoConfig:
             raise ValueError(f"entropy_final must be >= 0 or None, got {self.entropy_final}")
         if self.device != "auto":
             resolve_device(self.device)
+
+
+def global_norm(grads: list[torch.Tensor]) -> float:
+    """``‖(g_1, …, g_k)‖₂``, the norm of all the gradients as one vector."""
+    if not grads:
+        return 0.0
+    norms = torch._foreach_norm(grads) if private_ops_work() else [torch.linalg.vector_norm(g) for g in grads]
+    return torch.linalg.vector_norm(torch.stack(norms)).item()
+
+
+def scale_(grads: list[torch.Tensor], coef: float) -> None:
+    """Multiply the gradients in place by ``min(coef, 1)`` (nothing to do at 1)."""
+    if coef < 1.0:
+        if private_ops_work():
+            torch._foreach_mul_(grads, coef)
+        else:
+            for g in grads:
+                g.mul_(coef)
+
+
+def clip_and_step(grads: list[torch.Tensor], optimizer: torch.optim.Optimizer, grad_clip: float | None) -> float:
+    """Scale ``grads`` (the ``.grad`` of every parameter ``optimizer`` steps) to a global norm of
+    at most ``grad_clip`` and take the optimiser step; returns the norm before clipping. A
+    non-finite norm is returned with nothing changed, for the caller to name the culprit."""
+    norm = global_norm(grads)
+    if math.isfinite(norm):
+        if grad_clip is not None:
+            scale_(grads, grad_clip / (norm + 1e-6))
+        optimizer.step()
+    return norm
+
+
+def linear_schedule(start: float, final: float, steps: int, horizon: int | None) -> float:
+    """``start + (final − start) · min(steps / horizon, 1)``; ``start`` throughout without a horizon."""
+    if not horizon:
+        return start
+    return start + (final - start) * min(steps / horizon, 1.0)
 
 
 def explained_variance(predicted: torch.Tensor, target: torch.Tensor) -> float:
@@ -120,7 +161,7 @@ class Algorithm:
         self.config = config
         self.estimator = estimator
         self.estimator_given = estimator is not None
-        self.decay_steps = config.decay_steps or total_steps
+        self.fix_schedule(total_steps)
         params = [p for _, p in self.named_parameters()]
         self.optimizer = make_optimizer(
             config.optimizer, params, config.lr, config.optimizer_eps, getattr(config, "rmsprop_alpha", 0.99)
@@ -132,6 +173,12 @@ class Algorithm:
         """What the optimiser trains, clips and names in errors: the model's parameters (an
         algorithm with training-only modules beside the model, as UNREAL's heads, adds theirs)."""
         return list(self.model.named_parameters())
+
+    @property
+    def trained_module(self) -> nn.Module:
+        """One module holding every parameter of :meth:`named_parameters`, in that order: what
+        gradient-sending Ray workers receive as weights and differentiate (the model here)."""
+        return self.model
 
     def make_value_estimator(self, returns: str, gamma: float, lambda_: float) -> Estimator:
         """Set (and return) :attr:`estimator` for the trainer's ``returns`` setting: ``auto`` is
@@ -154,17 +201,21 @@ class Algorithm:
             return VTrace(gamma, lambda_, log_prob=log_prob_entropy)
         return make_estimator(name, gamma, lambda_)
 
+    def fix_schedule(self, total_steps: int | None) -> None:
+        """Fix the horizon of the learning-rate (and entropy) schedule, the one place it is set:
+        ``config.decay_steps`` steps, or the run's ``total_steps`` where that is None."""
+        self.decay_steps = self.config.decay_steps or total_steps
+
     def set_progress(self, env_steps: int) -> float:
         """Set the learning rate for the current step: linear from lr to lr_final (and the entropy
         weight from entropy_coeff to entropy_final, when set, over the same steps). With neither
         ``decay_steps`` nor a run length to decay over, both stay at their starting values."""
         cfg = self.config
-        frac = 0.0 if not self.decay_steps else min(env_steps / self.decay_steps, 1.0)
-        self.lr = cfg.lr + (cfg.lr_final - cfg.lr) * frac
+        self.lr = linear_schedule(cfg.lr, cfg.lr_final, env_steps, self.decay_steps)
         for group in self.optimizer.param_groups:
             group["lr"] = self.lr
         if cfg.entropy_final is not None:
-            self.entropy_coeff = cfg.entropy_coeff + (cfg.entropy_final - cfg.entropy_coeff) * frac
+            self.entropy_coeff = linear_schedule(cfg.entropy_coeff, cfg.entropy_final, env_steps, self.decay_steps)
         return self.lr
 
     def objective(self, policy_loss: torch.Tensor, value_loss: torch.Tensor, entropy: torch.Tensor) -> torch.Tensor:
@@ -196,15 +247,19 @@ class Algorithm:
                    if p.grad is not None and not torch.isfinite(p.grad).all())
         return FloatingPointError(f"non-finite gradient of {bad} in {self.name} update")
 
-    def step(self) -> float:
-        """Clip the global norm of the parameters' ``.grad`` and take the optimiser step; returns the norm."""
-        max_norm = self.config.grad_clip if self.config.grad_clip is not None else math.inf
-        try:  # raises before scaling any gradient, so the culprit can still be named
-            grad_norm = nn.utils.clip_grad_norm_([p for _, p in self.named_parameters()], max_norm, error_if_nonfinite=True)
-        except RuntimeError as exc:
-            raise self.non_finite_gradient() from exc
-        self.optimizer.step()
-        return grad_norm.item()
+    def step(self, terms: dict[str, torch.Tensor] | None = None) -> float:
+        """Clip the global norm of the parameters' ``.grad`` to ``grad_clip`` and take the
+        optimiser step; returns the norm (before clipping). The one update step of every
+        algorithm. A non-finite norm raises before any change, naming the first non-finite loss
+        term of ``terms`` (when the gradients were not made by :meth:`backward`, which checks
+        them) or else the first parameter with a non-finite gradient."""
+        grads = [p.grad for _, p in self.named_parameters() if p.grad is not None]
+        norm = clip_and_step(grads, self.optimizer, self.config.grad_clip)
+        if not math.isfinite(norm):
+            if terms is not None:
+                self.check_finite(terms)
+            raise self.non_finite_gradient()
+        return norm
 
     def update(self, batch: RolloutBatch | SequenceBatch) -> dict[str, float]:
         raise NotImplementedError

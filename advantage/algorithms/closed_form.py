@@ -210,19 +210,3 @@ class ClosedFormActorCritic:
         else:
             self._tower_backward(self.actor, p.actor, grad_actor)
             self._tower_backward(self.critic, p.critic, grad_critic)
-
-    def clip_and_step(self, algo, loss_terms: Callable[[], dict[str, torch.Tensor]]) -> float:
-        """Check, clip and apply the gradients now in ``.grad`` with ``algo``'s optimiser; returns
-        their global norm. A non-finite norm raises ``algo``'s error naming the first non-finite
-        loss term (``loss_terms()``), else the first parameter with a non-finite gradient."""
-        grads = [p.grad for p in self.params]
-        norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads))).item()
-        if not math.isfinite(norm):
-            algo.check_finite(loss_terms())
-            raise algo.non_finite_gradient()
-        if algo.config.grad_clip is not None:
-            coef = algo.config.grad_clip / (norm + 1e-6)
-            if coef < 1.0:
-                torch._foreach_mul_(grads, coef)
-        algo.optimizer.step()
-        return norm

@@ -17,7 +17,7 @@ For a recurrent model the shuffled units are whole sequences (env rollouts, or c
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,71 +110,75 @@ class PPOAlgorithm(Algorithm):
         return self.config.bptt_length
 
     def update(self, batch: RolloutBatch | SequenceBatch) -> dict[str, float]:
-        if self.closed_form is not None and batch.action_mask is None:  # the closed form has no masks
-            return self.closed_form.update(batch)
+        """``epochs`` passes of shuffled minibatches, one gradient step each. A minibatch's
+        gradients come from :meth:`gradients` (autograd, the reference) or, for a batch it takes,
+        from the closed form (the same gradients by the chain rule written out)."""
+        cfg = self.config
+        fused = self.closed_form is not None and batch.action_mask is None  # the closed form has no masks
+        gradients = self.closed_form.gradients if fused else self.gradients
+        logged: list[torch.Tensor] = []
+        grad_norm = 0.0
+        stopped = False
+        for _ in range(cfg.epochs):
+            for mb in self.minibatches(batch):
+                terms = gradients(mb)
+                stopped = cfg.target_kl is not None and terms[3].item() > 1.5 * cfg.target_kl
+                if stopped:  # the step that would overshoot is not taken
+                    break
+                grad_norm += self.step(dict(zip(("policy_loss", "value_loss", "entropy_loss"), terms[:3])))
+                logged.append(terms)
+            if stopped:
+                break
+        steps = len(logged)
+        metrics = {}
+        if steps:  # per-step means averaged over the steps: one read of the device at the end
+            metrics = dict(zip(self.LOGGED, torch.stack(logged).mean(0).tolist()))
+            metrics["grad_norm"] = grad_norm / steps
         flat = batch.kept()[0] if isinstance(batch, SequenceBatch) else batch
-        return self.run_epochs(lambda: self.minibatches(batch), flat.values, flat.returns)
+        metrics["gradient_steps"] = float(steps)
+        metrics["explained_variance"] = explained_variance(flat.values, flat.returns)
+        return metrics
 
-    def minibatches(self, batch: RolloutBatch | SequenceBatch) -> Iterator[tuple[RolloutBatch, Any, torch.Tensor]]:
-        """One epoch: shuffled minibatches of transitions (of whole sequences for a recurrent
-        model), each with the model's ``(policy, value)`` on it."""
+    LOGGED = ("policy_loss", "value_loss", "entropy", "approx_kl", "clipfrac")
+    """What :meth:`gradients` returns for one minibatch, in order (detached, on the model's device)."""
+
+    def minibatches(self, batch: RolloutBatch | SequenceBatch) -> Iterator[RolloutBatch | SequenceBatch]:
+        """One epoch: shuffled minibatches of transitions (of whole sequences for a recurrent model)."""
         parts = self.config.minibatches
         if isinstance(batch, SequenceBatch):
             size = batch.num_sequences
             order = torch.randperm(size, device=batch.keep.device).split(max(1, math.ceil(size / parts)))
-            minibatches = (mb for mb in map(batch.index, order) if mb.keep.any())  # a short chunk may hold no kept step
-        else:
-            minibatches = batch.minibatches(max(1, math.ceil(len(batch) / parts)))
-        for mb in minibatches:
-            yield self.outputs(mb)
+            return (mb for mb in map(batch.index, order) if mb.keep.any())  # a short chunk may hold no kept step
+        return iter(batch.minibatches(max(1, math.ceil(len(batch) / parts))))
 
     def outputs(self, mb: RolloutBatch | SequenceBatch) -> tuple[RolloutBatch, Any, torch.Tensor]:
         """The minibatch's kept transitions and the model's ``(policy, value)`` on them."""
         return model_outputs(self.model, mb)
 
-    def run_epochs(
-        self,
-        epoch: Callable[[], Iterable[tuple[RolloutBatch, Any, torch.Tensor]]],
-        values: torch.Tensor,
-        returns: torch.Tensor,
-    ) -> dict[str, float]:
-        """``epochs`` passes over the minibatches ``epoch()`` yields, one gradient step each."""
+    def advantages(self, mb: RolloutBatch) -> torch.Tensor:
+        """The minibatch's advantages, standardised within it when ``normalize_advantage``
+        (unbiased std + 1e-8; a minibatch of one is left as it is)."""
+        adv = mb.advantages
+        if self.config.normalize_advantage and len(mb) > 1:
+            std, mean = torch.std_mean(adv)
+            adv = (adv - mean) / (std + 1e-8)
+        return adv
+
+    def gradients(self, mb: RolloutBatch | SequenceBatch) -> torch.Tensor:
+        """Fill the parameters' ``.grad`` with the gradient of the minibatch's loss
+        ``policy_loss + value_coeff · value_loss − entropy_coeff · entropy`` (by autograd);
+        returns the :attr:`LOGGED` values."""
         cfg = self.config
         head = self.model.head
-        sums: dict[str, float] = {}
-        terms: list[torch.Tensor] = []
-        steps = 0
-        stopped_early = False
-        for _ in range(cfg.epochs):
-            for mb, policy, value in epoch():
-                adv = mb.advantages
-                if cfg.normalize_advantage and len(mb) > 1:
-                    adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-                data = ppo_data(
-                    policy, head.unpack(mb.policy), mb.actions, value, mb.values, adv, mb.returns, None
-                )
-                loss, info = ppo_error(
-                    data, cfg.clip_ratio, cfg.value_clip, cfg.dual_clip,
-                    action_mask=head.loss_mask(mb.action_mask), kl_estimator=cfg.kl_estimator,
-                )
-                if cfg.target_kl is not None and info.approx_kl > 1.5 * cfg.target_kl:
-                    stopped_early = True
-                    break
-                total = self.objective(loss.policy_loss, loss.value_loss, loss.entropy_loss)
-                grad_norm = self.optimize(total, loss._asdict())
-                terms.append(torch.stack([t.detach() for t in loss]))  # read once, after the loop
-                for key, val in (("approx_kl", info.approx_kl), ("clipfrac", info.clipfrac), ("grad_norm", grad_norm)):
-                    sums[key] = sums.get(key, 0.0) + val
-                steps += 1
-            if stopped_early:
-                break
-        if terms:
-            for key, val in zip(("policy_loss", "value_loss", "entropy"), torch.stack(terms).sum(0).tolist()):
-                sums[key] = val
-        metrics = {key: val / max(steps, 1) for key, val in sums.items()}
-        metrics["gradient_steps"] = float(steps)
-        metrics["explained_variance"] = explained_variance(values, returns)
-        return metrics
+        flat, policy, value = self.outputs(mb)
+        data = ppo_data(policy, head.unpack(flat.policy), flat.actions, value, flat.values, self.advantages(flat),
+                        flat.returns, None)
+        loss, info = ppo_error(
+            data, cfg.clip_ratio, cfg.value_clip, cfg.dual_clip,
+            action_mask=head.loss_mask(flat.action_mask), kl_estimator=cfg.kl_estimator,
+        )
+        self.backward(self.objective(loss.policy_loss, loss.value_loss, loss.entropy_loss), loss._asdict())
+        return torch.cat([torch.stack([t.detach() for t in loss]), loss.policy_loss.new_tensor(info)])
 
 
 SPEC = AlgorithmSpec(

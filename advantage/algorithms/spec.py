@@ -50,6 +50,10 @@ class AlgorithmSpec:
     backends: tuple[str, ...] = BACKENDS
     asynchronous: bool = False
     """Workers send gradients that the learner applies as they arrive (A3C), instead of rollouts."""
+    ray_gradients: bool = False
+    """On Ray, workers send gradients as A3C's do (each worker learning from its own rollouts and
+    replay), while ``distributed = "local"`` runs the synchronous loop: UNREAL, which the paper
+    trains A3C-style."""
     actor_learner: bool = False
     """Actors send trajectories that the learner consumes as they arrive, in batches, without a
     barrier (IMPALA, APPO): the data may come from older policies, which the estimator corrects."""
@@ -65,8 +69,15 @@ class AlgorithmSpec:
             raise ValueError(f"spec {self.name}: its algorithm class {self.algorithm.__name__} is named {self.algorithm.name!r}")
         if (self.asynchronous or self.actor_learner) and self.backends != ("ray",):
             raise ValueError(f"spec {self.name}: an asynchronous algorithm runs on Ray workers only (backends ('ray',))")
+        if self.ray_gradients and ("ray" not in self.backends or self.asynchronous or self.actor_learner):
+            raise ValueError(f"spec {self.name}: ray_gradients is for a synchronous algorithm that also runs on Ray")
         if self.asynchronous and self.actor_learner:
             raise ValueError(f"spec {self.name}: workers send either gradients (asynchronous) or trajectories (actor_learner)")
+
+    def sends_gradients(self, backend: str) -> bool:
+        """Whether, with ``distributed = backend``, workers send gradients (A3C-style) instead of
+        rollouts or trajectories."""
+        return self.asynchronous or (self.ray_gradients and backend == "ray")
 
     @property
     def default_estimator(self) -> str:

@@ -22,6 +22,13 @@ and a task of weight 0 builds neither its head nor its replay work (with all thr
 no replay and this is A2C). The LSTM sees the last action and reward when the env gives them
 (:mod:`advantage.envs.last_action_reward`). The replay is filed by the algorithm's estimator as
 each rollout is estimated, and saved in :meth:`state_dict` as tensors.
+
+Locally (``distributed = "local"``) UNREAL runs the synchronous A2C loop, as the specification's
+``A2CLSTMTrainer`` does. On Ray it runs as the paper trains it, A3C-style: each worker keeps its own
+replay of ``replay_size`` steps, computes the gradient of the whole loss (:meth:`gradients`) on its
+rollout and replay, and the learner applies each gradient as it arrives (:meth:`apply_gradients`),
+sending that worker the new weights of the model and the heads. The learner holds no replay there,
+so a resumed Ray run starts with empty worker replays (as its envs start new episodes).
 """
 
 from __future__ import annotations
@@ -32,7 +39,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from advantage.algorithms.a2c import A2CAlgorithm, A2CConfig
+from advantage.algorithms.a2c import A2CConfig
+from advantage.algorithms.a3c import A3CAlgorithm
 from advantage.algorithms.base import model_outputs
 from advantage.algorithms.spec import AlgorithmSpec
 from advantage.data.batch import Rollout, SequenceBatch
@@ -121,8 +129,9 @@ class ReplayRecorder(Estimator):
         return f"ReplayRecorder({self.inner!r})"
 
 
-class UNREALAlgorithm(A2CAlgorithm):
-    """A2C's update on the rollout plus the auxiliary losses on replayed experience, one step."""
+class UNREALAlgorithm(A3CAlgorithm):
+    """A2C's update on the rollout plus the auxiliary losses on replayed experience, one step; split,
+    as A3C's, into a worker half (:meth:`gradients`) and a learner half (:meth:`apply_gradients`)."""
 
     name = "unreal"
 
@@ -150,6 +159,7 @@ class UNREALAlgorithm(A2CAlgorithm):
             self.heads["reward_prediction"] = reward_prediction_head(
                 model.encoder.out_features, config.reward_prediction_frames)  # the LSTM's input width
         self.heads.to(next(model.parameters()).device)
+        self._trained_module = nn.ModuleDict({"model": model, "aux": self.heads})
         self.replay: Replay | None = None
         self.gamma = 0.99
         """The trainer's discount (set with the estimator), for value replay's returns."""
@@ -157,6 +167,11 @@ class UNREALAlgorithm(A2CAlgorithm):
 
     def named_parameters(self) -> list[tuple[str, nn.Parameter]]:
         return [*self.model.named_parameters(), *(("aux." + n, p) for n, p in self.heads.named_parameters())]
+
+    @property
+    def trained_module(self) -> nn.Module:
+        """The model and the auxiliary heads, in :meth:`named_parameters`' order."""
+        return self._trained_module
 
     def make_value_estimator(self, returns: str, gamma: float, lambda_: float) -> Estimator:
         """The trainer's estimator, wrapped to file every rollout in the replay (when one is needed)."""
@@ -175,11 +190,17 @@ class UNREALAlgorithm(A2CAlgorithm):
         self.replay.add(rollout)
 
     def update(self, batch: SequenceBatch) -> dict[str, float]:
+        total, terms, metrics = self.loss(batch)
+        metrics["grad_norm"] = self.optimize(total, terms)
+        return metrics
+
+    def loss(self, batch: SequenceBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor], dict[str, float]]:
+        """A2C's loss on the rollout's sequences plus the auxiliary losses on the replay: what
+        :meth:`update` steps on, and what a Ray worker's :meth:`gradients` differentiate."""
         total, terms, metrics = self.loss_on(*model_outputs(self.model, batch))
         aux_total, aux_terms, aux_metrics = self.auxiliary_losses()
         metrics.update(aux_metrics)
-        metrics["grad_norm"] = self.optimize(total + aux_total if aux_terms else total, {**terms, **aux_terms})
-        return metrics
+        return (total + aux_total if aux_terms else total), {**terms, **aux_terms}, metrics
 
     def auxiliary_losses(self) -> tuple[torch.Tensor | float, dict[str, torch.Tensor], dict[str, float]]:
         """``(Σ λ_i L_i, the terms, metrics)`` of the tasks that are on, once the replay holds a
@@ -252,5 +273,5 @@ class UNREALAlgorithm(A2CAlgorithm):
 SPEC = AlgorithmSpec(
     name="unreal", api_name="UNREAL",
     summary="UNREAL: A2C on an LSTM actor-critic with pixel-control, reward-prediction and value-replay auxiliary tasks.",
-    config=UNREALConfig, algorithm=UNREALAlgorithm, policies=("lstm",), action_spaces=("discrete",),
+    config=UNREALConfig, algorithm=UNREALAlgorithm, policies=("lstm",), action_spaces=("discrete",), ray_gradients=True,
 )

@@ -16,7 +16,8 @@ from gymnasium import Space
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
 from advantage.algorithms import AlgoConfig, AlgorithmSpec, algorithm_spec, resolve_device
-from advantage.app.defaults import action_kind, default_config
+from advantage.app.defaults import action_kind
+from advantage.app.resolve import base_values, resolve_config
 from advantage.data.observations import ObsLayout, is_structured
 from advantage.envs.action_masks import as_masks, check_allows_some
 from advantage.envs.source import CALLABLE_PREFIX, EnvSource, env_source
@@ -35,31 +36,6 @@ from advantage.training.checkpoint import (
 from advantage.training.config import RunConfig, TrainerConfig
 from advantage.training.evaluation import evaluate
 from advantage.training.loop import CHECKPOINT_FORMAT, SyncMultiEnvTrainer, missing_resume_keys
-
-
-def merge_config(base: Any, given: Any) -> Any:
-    """``base`` with the fields ``given`` sets: those whose value differs from the default of
-    ``given``'s dataclass. ``PPOConfig(clip_ratio=0.1)`` over CartPole's tuned PPO settings changes
-    ``clip_ratio`` alone.
-
-    A field given equal to its class default cannot be told apart from one left out, so it keeps
-    ``base``'s value; to set such a value, edit the merged config (``agent.config``) or pass a
-    whole ``run_config``.
-
-    Examples:
-        >>> from advantage import PPOConfig
-        >>> merged = merge_config(PPOConfig(clip_ratio=0.3, epochs=20), PPOConfig(clip_ratio=0.1))
-        >>> merged.clip_ratio, merged.epochs
-        (0.1, 20)
-    """
-    if type(given) is not type(base):
-        raise TypeError(f"expected a {type(base).__name__}, got a {type(given).__name__}")
-    blank = type(given)()
-    changed = {
-        f.name: getattr(given, f.name) for f in dataclasses.fields(given)
-        if f.init and getattr(given, f.name) != getattr(blank, f.name)
-    }
-    return dataclasses.replace(base, **changed)
 
 
 def _seeded_model(observation_space: Space, action_space: Space, run_config: RunConfig) -> torch.nn.Module:
@@ -100,7 +76,7 @@ class Agent:
         ray_address: str | None = None,
         run_config: RunConfig | None = None,
     ) -> None:
-        if run_config is None:  # the env's defaults, with what the caller set merged over them
+        if run_config is None:  # the env's defaults, with what the caller set over them
             source = env_source("CartPole-v1" if env is None else env, env_kwargs)
             if source.vector_env is not None:
                 if num_envs is not None and num_envs != source.vector_env.num_envs:
@@ -112,20 +88,18 @@ class Agent:
             family = None  # an env made by a callable has no id to look its family up by
             if source.id.startswith(CALLABLE_PREFIX):
                 family = f"other-{action_kind(source.spaces()[1])}"
-            run_config = default_config(self.algo, source.id, family)
-            run_config = dataclasses.replace(run_config, env=source.id, env_kwargs=source.kwargs)
-            if source.factory is not None and run_config.env_backend in ("auto", "vector", "envpool"):
-                run_config = dataclasses.replace(run_config, env_backend="sync")
-            sections = {"algorithm": config, "trainer": trainer, "model": model}
-            overrides: dict[str, Any] = {
-                **{name: merge_config(getattr(run_config, name), given)
-                   for name, given in sections.items() if given is not None},
-                "num_envs": num_envs, "env_backend": env_backend,
-                "distributed": distributed, "num_workers": num_workers, "ray_address": ray_address,
-            }
-            run_config = dataclasses.replace(run_config, **{k: v for k, v in overrides.items() if v is not None})
-            if seed is not None:
-                run_config.trainer = dataclasses.replace(run_config.trainer, seed=seed)
+            if source.factory is not None and env_backend is None:  # a callable cannot be numpy-vectorised
+                default_backend = base_values(self.algo, source.id, family=family).get("env_backend", "auto")
+                env_backend = "sync" if default_backend in ("auto", "vector", "envpool") else None
+            run_config = resolve_config(
+                self.algo, source.id, family=family,
+                sections={"algorithm": config, "trainer": trainer, "model": model},
+                overrides={key: value for key, value in {
+                    "env_kwargs": source.kwargs, "num_envs": num_envs, "env_backend": env_backend,
+                    "distributed": distributed, "num_workers": num_workers, "ray_address": ray_address,
+                    "trainer.seed": seed,
+                }.items() if value is not None},
+            )
         else:
             source = env_source(
                 run_config.env if env is None else env, run_config.env_kwargs if env_kwargs is None else env_kwargs
@@ -201,7 +175,7 @@ class Agent:
             steps = -(-int(total_timesteps) // rollout) * rollout
             cfg.trainer = dataclasses.replace(cfg.trainer, total_steps=done + steps)
         tcfg = cfg.trainer
-        self.algorithm.decay_steps = cfg.algorithm.decay_steps or tcfg.total_steps
+        self.algorithm.fix_schedule(tcfg.total_steps)
         source = self.env_source
         source.maker()  # an env instance without a spec cannot train: say so before any work
         val_envs = source.make_vec(tcfg.num_val_episodes, cfg.env_backend, training=False) if tcfg.validate_freq else None

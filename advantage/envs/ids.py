@@ -13,6 +13,9 @@ from advantage.envs.pomdp import register as _register_pomdp_envs
 
 _register_pomdp_envs()  # CartPoleNoVel-v1
 
+MINIGRID_PREFIXES = ("MiniGrid-", "BabyAI-")
+"""Ids the minigrid package registers on import."""
+
 __all__ = ["check_env_id", "env_spec", "import_env_module", "split_env_id"]
 
 
@@ -66,6 +69,12 @@ def check_env_id(env_id: str) -> None:
             return
         except Exception:  # noqa: BLE001 — fall through to the suggestion below
             pass
+    if full_id == env_id and env_id.startswith(MINIGRID_PREFIXES):
+        raise ValueError(
+            f"unknown environment id {env_id!r}: the minigrid package registers it when imported; write "
+            f"'minigrid:{env_id}' (pip install 'advantage[minigrid]'), or "
+            f"'advantage.envs.minigrid:MiniGridImage/{env_id}' for its image view alone"
+        )
     close = difflib.get_close_matches(env_id, list(gym.registry.keys()), n=3, cutoff=0.6)
     hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else (
         "; see gymnasium.pprint_registry() for the registered ids"

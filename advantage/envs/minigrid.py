@@ -8,8 +8,12 @@ env with that wrapper as ``NoMission/<id>``, so the CLI can name it the Gymnasiu
 
     advantage train --env advantage.envs.minigrid:NoMission/MiniGrid-DoorKey-5x5-v0
 
-It also registers ``MiniGridImage/<id>``: the image view alone (a ``(7, 7, 3)`` Box, as
-MiniGrid's own ``ImgObsWrapper`` gives), for agents that learn from image observations only.
+It also registers ``MiniGridImage/<id>``: the image view alone (a ``(7, 7, 3)`` uint8 Box, as
+MiniGrid's own ``ImgObsWrapper`` gives), for agents that learn from image observations only, with
+each channel's codes spread over 0-255 (:class:`CodesAsPixels`): MiniGrid declares its image
+``Box(0, 255)`` but fills it with object, colour and state codes of at most 10, 5 and 2, which an
+image encoder's ``/ 255`` would squeeze into [0, 0.04] — and which pixel control would read as
+changes of a few hundredths.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 from gymnasium import spaces
 
 NAMESPACE = "NoMission"
@@ -38,16 +43,34 @@ class DropMission(gym.ObservationWrapper):
         return {k: v for k, v in observation.items() if k != self.key}
 
 
+class CodesAsPixels(gym.ObservationWrapper):
+    """Scale a MiniGrid image's (object, colour, state) codes to span 0-255: channel ``c`` is
+    multiplied by ``255 // max_code[c]`` (25, 51 and 127), so ``/ 255`` gives values in [0, 1]."""
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        from minigrid.core.constants import COLOR_TO_IDX, OBJECT_TO_IDX, STATE_TO_IDX
+
+        space = env.observation_space
+        if not (isinstance(space, spaces.Box) and space.shape[-1:] == (3,)):
+            raise ValueError(f"CodesAsPixels needs MiniGrid's (H, W, 3) image, got {space}")
+        maxima = [max(table.values()) for table in (OBJECT_TO_IDX, COLOR_TO_IDX, STATE_TO_IDX)]
+        self.scale = np.array([255 // m for m in maxima], np.uint8)
+
+    def observation(self, observation: np.ndarray) -> np.ndarray:
+        return observation * self.scale
+
+
 def make_without_mission(minigrid_id: str, **kwargs: Any) -> gym.Env:
     """``gym.make(minigrid_id, **kwargs)`` with its mission dropped."""
     return DropMission(gym.make(minigrid_id, **kwargs))
 
 
 def make_image_only(minigrid_id: str, **kwargs: Any) -> gym.Env:
-    """``gym.make(minigrid_id, **kwargs)`` observed through its ``image`` alone."""
+    """``gym.make(minigrid_id, **kwargs)`` observed through its ``image`` alone, codes as pixels."""
     from minigrid.wrappers import ImgObsWrapper
 
-    return ImgObsWrapper(gym.make(minigrid_id, **kwargs))
+    return CodesAsPixels(ImgObsWrapper(gym.make(minigrid_id, **kwargs)))
 
 
 def register() -> list[str]:

@@ -3,12 +3,14 @@
 Nothing here holds state, touches an environment, a model or an optimiser.
 """
 
-from advantage.losses.a2c import a2c_data, a2c_error, a2c_loss
+from advantage.losses.a2c import a2c_data, a2c_error, a2c_error_gradient, a2c_loss, a2c_terms
 from advantage.losses.pg import pg_data, pg_error, pg_loss
 from advantage.losses.policy import log_prob_entropy
 from advantage.losses.ppo import (
     ppo_data,
     ppo_error,
+    ppo_error_gradient,
+    ppo_gradient,
     ppo_info,
     ppo_loss,
     ppo_policy_data,
@@ -32,9 +34,9 @@ from advantage.losses.unreal import (
 )
 
 __all__ = [
-    "a2c_data", "a2c_error", "a2c_loss",
+    "a2c_data", "a2c_error", "a2c_error_gradient", "a2c_loss", "a2c_terms",
     "pg_data", "pg_error", "pg_loss",
-    "ppo_data", "ppo_error", "ppo_info", "ppo_loss",
+    "ppo_data", "ppo_error", "ppo_error_gradient", "ppo_gradient", "ppo_info", "ppo_loss",
     "ppo_policy_data", "ppo_policy_error", "ppo_policy_loss",
     "ppo_value_data", "ppo_value_error",
     "log_prob_entropy",

@@ -2,7 +2,6 @@
 
 from gymnasium import spaces
 
-from advantage.models.a2c_family import A2CActorCritic, A2CActorCriticLSTM, A2CModel
 from advantage.models.actor_critic import ActorCritic, ModelConfig
 from advantage.models.encoders import MLP, NatureCNN
 from advantage.models.heads import CategoricalHead, GaussianHead, MultiDiscreteHead, make_head
@@ -19,7 +18,7 @@ def make_model(
 
 
 __all__ = [
-    "A2CModel", "A2CActorCritic", "A2CActorCriticLSTM", "ActorCritic", "ActorCriticLSTM", "ActorCritic_LSTM", "make_model", "ModelConfig", "MLP", "NatureCNN",
+    "ActorCritic", "ActorCriticLSTM", "ActorCritic_LSTM", "make_model", "ModelConfig", "MLP", "NatureCNN",
     "CategoricalHead", "GaussianHead", "MultiDiscreteHead", "make_head",
     "ObsNormalizer", "RewardScaler", "RunningMeanStd",
 ]

@@ -15,13 +15,14 @@ from advantage.models.lstm import LSTM_PASSES
 from advantage.models.multi_input import flat_obs_shape, make_encoder, make_obs_normalizer
 from advantage.models.normalization import RewardScaler
 from advantage.models.sde import StateDependentNoiseHead
+from advantage.settings import Settings
 
 ENCODERS = ("auto", "mlp", "cnn")
 POLICIES = ("mlp", "lstm")
 
 
 @dataclass
-class ModelConfig:
+class ModelConfig(Settings):
     """Network shape. Every field has a default that works for classic control."""
 
     hidden_sizes: tuple[int, ...] = (64, 64)
@@ -80,21 +81,6 @@ class ModelConfig:
             raise ValueError("use_sde is supported with policy mlp, not lstm; drop model.use_sde or use policy mlp")
 
 
-def is_spec_call(args: tuple, kwargs: dict) -> bool:
-    """Whether a constructor was called the specification's way: a body network (``model``)
-    first instead of an observation space."""
-    first = args[0] if args else kwargs.get("model")
-    return first is not None and not isinstance(first, spaces.Space)
-
-
-def spec_agent(cls: type, args: tuple, kwargs: dict) -> nn.Module:
-    """``cls(*args, **kwargs)`` from inside another class's ``__new__`` (Python does not call
-    ``__init__`` on an object of an unrelated class, so it is called here)."""
-    agent = nn.Module.__new__(cls)
-    agent.__init__(*args, **kwargs)
-    return agent
-
-
 _is_image = is_image_space
 
 
@@ -111,20 +97,12 @@ class ActorCritic(nn.Module):
     ``forward(obs)`` returns ``(policy, value)`` of a flat batch: the policy in the form the losses
     accept as ``logit`` (logits, a ``(mu, sigma)`` pair or a list of logits), the value of shape (B,).
 
-    Called with the specification's signature, ``ActorCritic(model, input_size, action_size,
-    config, ...)`` (a body network first, not a space), it builds the specification's agent,
-    :class:`~advantage.models.a2c_family.A2CActorCritic`.
+    The specification's ``ActorCritic(model, input_size, action_size, config, ...)`` (a body
+    network first) is another class, :class:`advantage.compat.ActorCritic` (``advantage.ActorCritic``).
     """
 
     recurrent = False
     """Whether the model carries a memory from step to step (learners then train on sequences)."""
-
-    def __new__(cls, *args, **kwargs):
-        if cls is ActorCritic and is_spec_call(args, kwargs):
-            from advantage.models.a2c_family import A2CActorCritic
-
-            return spec_agent(A2CActorCritic, args, kwargs)
-        return super().__new__(cls)
 
     def __init__(
         self,

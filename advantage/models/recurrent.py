@@ -27,7 +27,7 @@ import torch
 from gymnasium import spaces
 from torch import nn
 
-from advantage.models.actor_critic import ModelConfig, is_spec_call, spec_agent
+from advantage.models.actor_critic import ModelConfig
 from advantage.models.heads import GaussianHead, make_head
 from advantage.models.init import layer_init, reset_to_torch_defaults
 from advantage.models.lstm import (
@@ -51,19 +51,12 @@ class ActorCriticLSTM(nn.Module):
     Image observations always share (one Nature CNN). ``cell_size`` overrides
     ``config.cell_size``.
 
-    Called with the specification's signature, ``ActorCritic_LSTM(model, input_size,
-    action_size, cell_size, config, ...)``, it builds the specification's agent,
-    :class:`~advantage.models.a2c_family.A2CActorCriticLSTM`.
+    The specification's ``ActorCritic_LSTM(model, input_size, action_size, cell_size, config,
+    ...)`` (a body network first) is another class, :class:`advantage.compat.ActorCritic_LSTM`
+    (``advantage.ActorCritic_LSTM``).
     """
 
     recurrent = True
-
-    def __new__(cls, *args, **kwargs):
-        if cls is ActorCriticLSTM and is_spec_call(args, kwargs):
-            from advantage.models.a2c_family import A2CActorCriticLSTM
-
-            return spec_agent(A2CActorCriticLSTM, args, kwargs)
-        return super().__new__(cls)
 
     def __init__(
         self,
@@ -212,4 +205,5 @@ class ActorCriticLSTM(nn.Module):
 
 
 ActorCritic_LSTM = ActorCriticLSTM
-"""The specification's name (its signature builds the specification's agent)."""
+"""The specification's name for advantage's recurrent model; the specification's agent of that
+name (built from a body network) is :class:`advantage.compat.ActorCritic_LSTM`."""

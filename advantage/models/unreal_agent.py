@@ -18,10 +18,11 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
-from advantage.models.a2c_family import _device, _shape
 from advantage.models.actor_critic import ModelConfig
 from advantage.models.lstm import lstm_layer
 from advantage.models.recurrent import ActorCriticLSTM
+from advantage.models.spec_args import device_of as _device
+from advantage.models.spec_args import input_shape as _shape
 
 
 class ActorCritic_UNREAL(ActorCriticLSTM):  # noqa: N801 — the specification's naming

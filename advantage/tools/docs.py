@@ -127,6 +127,9 @@ def algorithm_page(spec: AlgorithmSpec, suite_table: str = "", curves: dict[str,
     ]
     if spec.asynchronous:
         supports.append("- asynchronous: workers send gradients that the learner applies as they arrive")
+    if spec.ray_gradients:
+        supports.append("- on Ray (`distributed = \"ray\"`): workers send gradients that the learner applies as "
+                        "they arrive (A3C-style); locally the synchronous loop")
     results = (["## Suite results", "", "The current standard suite's rows for this algorithm (3 seeds; "
                 "`BENCHMARKS.md` has the command and the machine):", "", *rows, "",
                 *(["Greedy return against env steps (median and range over seeds; SB3 where it ran):", "",

@@ -13,6 +13,7 @@ imported at module level: each run's process counts its own imports.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import statistics
@@ -20,7 +21,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +35,16 @@ class SuiteRunsFailed(RuntimeError):
 
 
 def select_rows(selectors: list[str] | None, budget: int | None = None, threshold: float | None = None,
-                env_kwargs: dict[str, Any] | None = None) -> list[SuiteRow]:
+                env_kwargs: dict[str, Any] | None = None, env_step_ms: float | None = None) -> list[SuiteRow]:
     """Rows named by ``selectors`` (row names or env ids, in suite order; then ``ALGO@ENV`` ad hoc rows
-    with ``budget``, ``threshold`` and ``env_kwargs``, in the order given); all rows for None."""
+    with ``budget``, ``threshold`` and ``env_kwargs``, in the order given); all rows for None. With
+    ``env_step_ms`` each row's env sleeps that long a step (rows of their own names)."""
+    rows = _select(selectors, budget, threshold, env_kwargs)
+    return rows if env_step_ms is None else [row.with_step_delay(env_step_ms) for row in rows]
+
+
+def _select(selectors: list[str] | None, budget: int | None, threshold: float | None,
+            env_kwargs: dict[str, Any] | None) -> list[SuiteRow]:
     adhoc = [s for s in selectors or [] if is_adhoc_selector(s)]
     given = [flag for flag, value in (("--budget", budget), ("--threshold", threshold), ("--env-kwargs", env_kwargs))
              if value is not None]
@@ -57,11 +64,16 @@ def select_rows(selectors: list[str] | None, budget: int | None = None, threshol
 
 
 def record_row(record: dict[str, Any]) -> SuiteRow:
-    """The row a record was run for: a suite row by name, an ad hoc row from the fields it holds."""
+    """The row a record was run for: a suite row by name; an ad hoc row, or a suite row on a slowed
+    env, from the fields it holds."""
     if record["row"] in ROWS:
         return ROWS[record["row"]]
-    return SuiteRow(record["row"], record["algo"], record["env"], record["budget"], record["threshold"],
-                    record["eval_freq"], zoo=record.get("zoo"), env_kwargs=record.get("env_kwargs") or {})
+    delay = record.get("env_step_ms") or 0.0
+    row = SuiteRow(record["row"], record["algo"], record["env"], record["budget"], record["threshold"],
+                   record["eval_freq"], zoo=record.get("zoo"), env_kwargs=record.get("env_kwargs") or {},
+                   env_step_ms=delay)
+    base = ROWS.get(row.base_name) if delay else None
+    return base.with_step_delay(delay) if base is not None else row
 
 
 def recorded_rows(records: list[dict[str, Any]]) -> list[SuiteRow]:
@@ -131,7 +143,7 @@ def row_verdict(row: SuiteRow, runs: list[dict[str, Any]]) -> bool:
 def launch_run(row: SuiteRow, library: str, seed: int, run_root: Path) -> dict[str, Any]:
     """Train one (row, library, seed) in a fresh interpreter; returns its record."""
     with tempfile.TemporaryDirectory() as tmp:
-        spec = {"row": asdict(row), "library": library, "seed": seed, "result": str(Path(tmp) / "result.json"),
+        spec = {"row": dataclasses.asdict(row), "library": library, "seed": seed, "result": str(Path(tmp) / "result.json"),
                 "run_dir": str(run_root / file_safe(row.name) / f"{library}-s{seed}"), "t0": time.time()}
         subprocess.run([sys.executable, "-m", "advantage.tools.suite_runs", json.dumps(spec)], check=True)
         return json.loads(Path(spec["result"]).read_text())

@@ -51,7 +51,7 @@ def _verdict(row: SuiteRow, runs: list[dict[str, Any]]) -> str:
 
 HEADER = (
     "| row | budget | threshold | advantage final: median (seeds) | best.pt | pass | "
-    "s to threshold: adv | SB3 | SB3/adv | steps to threshold: adv | SB3 | SB3/adv | "
+    "training s to threshold: adv | SB3 | SB3/adv | steps to threshold: adv | SB3 | SB3/adv | "
     "steps/s: adv | SB3 | adv/SB3 | SB3 final: median (seeds) |"
 )
 
@@ -64,7 +64,7 @@ def suite_table(records: list[dict[str, Any]]) -> str:
         ours, sb3 = _runs(records, row.name, "advantage"), _runs(records, row.name, "sb3")
         if not ours:
             continue
-        sec, sec_sb3 = median_over_seeds(ours, "seconds_to_threshold"), median_over_seeds(sb3, "seconds_to_threshold")
+        sec, sec_sb3 = _training_seconds(ours), _training_seconds(sb3)
         steps, steps_sb3 = median_over_seeds(ours, "steps_to_threshold"), median_over_seeds(sb3, "steps_to_threshold")
         sps, sps_sb3 = median_over_seeds(ours, "steps_per_second"), median_over_seeds(sb3, "steps_per_second")
         best = median_over_seeds([r for r in ours if r.get("best_return") is not None], "best_return")
@@ -79,10 +79,18 @@ def suite_table(records: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _training_seconds(runs: list[dict[str, Any]]) -> float:
+    """Median training seconds to the threshold; unknown (nan) when a run was recorded before they were."""
+    if any("training_seconds_to_threshold" not in r for r in runs):
+        return math.nan
+    return median_over_seeds(runs, "training_seconds_to_threshold")
+
+
 def _variant(row: SuiteRow) -> str:
     words = [o.split("=")[1].strip("'") for o in row.overrides if o.startswith(("model.policy", "distributed"))]
     workers = [o.split("=")[1] for o in row.overrides if o.startswith("num_workers")]
-    return f" ({', '.join(words + [f'{w} workers' for w in workers])})" if words else ""
+    words += [f"{w} workers" for w in workers] + ([f"{row.env_step_ms:g} ms/step env"] if row.env_step_ms else [])
+    return f" ({', '.join(words)})" if words else ""
 
 
 def _kwargs(row: SuiteRow) -> str:
@@ -93,10 +101,13 @@ TABLE_NOTES = (
     "Greedy returns over 10 episodes of fresh envs after the whole budget (normalisation statistics "
     "frozen); best.pt: the run's best-validation checkpoint reloaded (weights only) and evaluated on "
     "the same episodes. pass: the median final return holds the threshold (every seed's, for the "
-    "recurrent PPO row) and every seed reached it at a validation. Seconds count from process launch "
-    "(imports included) to the first greedy validation (10 episodes) at or above the threshold; "
-    "medians over seeds, a seed that never reached it counting as the worst. steps/s: training env "
-    "steps per second, validation excluded. SB3 runs with rl-baselines3-zoo's hyperparameters for the "
+    "recurrent PPO row) and every seed reached it at a validation. Training seconds count from the "
+    "start of training (imports and env construction excluded) to the first greedy validation (10 "
+    "episodes) at or above the threshold, all validation time excluded, by the same clock on both "
+    "sides; medians over seeds, a seed that never reached it counting as the worst. Both libraries "
+    "validate every eval_freq env steps (advantage at the first update past each multiple). A row "
+    "marked 'ms/step env' makes its envs sleep that long before each step, on both sides. steps/s: "
+    "training env steps per second, validation excluded. SB3 runs with rl-baselines3-zoo's hyperparameters for the "
     "env (advantage/zoo.py) on the classic-control and Box2D rows."
 )
 
@@ -158,13 +169,17 @@ def suite_command(records: list[dict[str, Any]], out: Path) -> str:
     libraries = " ".join(["--libraries", *[lib for lib in LIBRARY_LABELS if any(r["library"] == lib for r in records)]])
     rows = recorded_rows(records)
     commands = []
-    if any(row.name in ROWS for row in rows):
-        commands.append(" ".join(["advantage bench --suite --rows", *[row.name for row in rows if row.name in ROWS]]))
-    for row in rows:
-        if row.name not in ROWS:
-            kwargs = f" --env-kwargs '{json.dumps(row.env_kwargs, sort_keys=True)}'" if row.env_kwargs else ""
-            commands.append(f"advantage bench --suite --rows {row.algo}@{row.env} --budget {row.budget} "
-                            f"--threshold {row.threshold:g}{kwargs}")
+    for ms in sorted({row.env_step_ms for row in rows}):
+        delay = f" --env-step-ms {ms:g}" if ms else ""
+        group = [row for row in rows if row.env_step_ms == ms]
+        if any(row.base_name in ROWS for row in group):
+            commands.append(" ".join(["advantage bench --suite --rows",
+                                      *[row.base_name for row in group if row.base_name in ROWS]]) + delay)
+        for row in group:
+            if row.base_name not in ROWS:
+                kwargs = f" --env-kwargs '{json.dumps(row.env_kwargs, sort_keys=True)}'" if row.env_kwargs else ""
+                commands.append(f"advantage bench --suite --rows {row.algo}@{row.env} --budget {row.budget} "
+                                f"--threshold {row.threshold:g}{kwargs}{delay}")
     return "; ".join(f"{command} {seeds} {libraries} --out {out}" for command in commands)
 
 

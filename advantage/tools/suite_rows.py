@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
 from typing import Any
 
 LIBRARIES = ("advantage", "sb3")
 """The libraries the suite can train: advantage, and Stable-Baselines3 with the zoo's settings."""
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class SuiteRow:
     """One line of the suite: what trains, for how long, and what it must hold at the end."""
 
@@ -23,10 +23,32 @@ class SuiteRow:
     zoo: str | None = None  # rl-baselines3-zoo file whose entry SB3 runs with, None: no SB3 run
     final_every_seed: bool = False  # threshold held at the end by every seed, not only the median
     env_kwargs: dict[str, Any] | None = None  # the env's constructor arguments (ad hoc rows)
+    env_step_ms: float = 0.0  # milliseconds every env step sleeps, on both sides (advantage.envs.step_delay)
 
     @property
     def libraries(self) -> tuple[str, ...]:
         return LIBRARIES if self.zoo else ("advantage",)
+
+    @property
+    def base_name(self) -> str:
+        """The row's name without its env step delay (what ``--rows`` selects it by)."""
+        return self.name.rsplit(" +", 1)[0] if self.env_step_ms else self.name
+
+    def with_step_delay(self, ms: float) -> SuiteRow:
+        """This row on its env made to sleep ``ms`` milliseconds a step (a row of its own name)."""
+        if not ms > 0:
+            raise ValueError(f"--env-step-ms must be > 0 milliseconds, got {ms}")
+        return dataclasses.replace(self, name=f"{self.name} +{ms:g}ms/step", env_step_ms=float(ms))
+
+    def make_args(self) -> tuple[str, dict[str, Any]]:
+        """The env id and constructor kwargs both libraries make this row's envs with: the row's
+        env, or its ``StepDelay/`` form with ``delay_ms`` when it has an env step delay."""
+        kwargs = dict(self.env_kwargs or {})
+        if not self.env_step_ms:
+            return self.env, kwargs
+        from advantage.envs.step_delay import delayed_id
+
+        return delayed_id(self.env), {**kwargs, "delay_ms": self.env_step_ms}
 
 
 _LSTM = ("model.policy='lstm'",)

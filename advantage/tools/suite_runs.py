@@ -4,9 +4,16 @@ advantage trains with its defaults for the env; Stable-Baselines3 with rl-baseli
 hyperparameters. Both validate greedily on 10 fresh episodes every ``eval_freq`` env steps and at
 the end (that is the learning curve), train the whole budget, and are then evaluated greedily on 10
 episodes of fresh envs seeded apart from training and validation, normalisation statistics frozen.
-Timings: ``seconds_to_threshold`` counts from the launcher starting the process (interpreter start
-and imports included) to the end of the first validation at or above the threshold; steps/s are
-training env steps per second of training, validation excluded.
+Timings, on each side by the same clock at the same points:
+
+- ``training_seconds_to_threshold``: from the start of training (after imports and env
+  construction) to the first validation at or above the threshold, all validation time excluded;
+  ``training_seconds`` holds that clock at every validation of ``curve``;
+- ``seconds_to_threshold``: from the launcher starting the process (interpreter start and imports
+  included) to the end of that validation;
+- steps/s: training env steps per second of training, validation excluded.
+
+A row with ``env_step_ms`` makes its envs on both sides through :mod:`advantage.envs.step_delay`.
 """
 
 from __future__ import annotations
@@ -30,27 +37,44 @@ FINAL_SEED_OFFSET = 2_000
 def _advantage(row: SuiteRow, seed: int, t0: float, run_dir: Path) -> dict[str, Any]:
     from advantage.app.api import Agent, agent_class
     from advantage.app.defaults import default_config
+    from advantage.training.callbacks import Callback
     from advantage.training.metrics import read_metrics
+
+    class TrainingClock(Callback):
+        """Training seconds at each validation: since training started, validation time excluded."""
+
+        def __init__(self) -> None:
+            self.start, self.points = 0.0, []
+
+        def on_training_start(self, run) -> None:
+            self.start = time.perf_counter()
+
+        def on_evaluation_end(self, run) -> None:
+            self.points.append(time.perf_counter() - self.start - run.evaluator.seconds)
 
     config = default_config(row.algo, row.env).with_overrides([
         *row.overrides, f"trainer.total_steps={row.budget}", f"trainer.seed={seed}",
         f"trainer.validate_freq={row.eval_freq}", f"trainer.num_val_episodes={EVAL_EPISODES}",
         "trainer.val_deterministic=true", "trainer.target_return=none", "trainer.tensorboard=false",
     ])
-    if row.env_kwargs:
-        config = dataclasses.replace(config, env_kwargs=row.env_kwargs)
+    env_id, env_kwargs = row.make_args()
+    if env_id != row.env or env_kwargs:  # the env's defaults stay those of the row's env
+        config = dataclasses.replace(config, env=env_id, env_kwargs=env_kwargs)
     if run_dir.exists():  # an earlier attempt that was cut off before it was recorded
         shutil.rmtree(run_dir)
     agent = agent_class(row.algo)(run_config=config)
-    agent.learn(run_dir=run_dir)
+    clock = TrainingClock()
+    agent.learn(run_dir=run_dir, callback=clock)
     metrics = read_metrics(run_dir / "metrics.csv")
     offset = agent.summary["started_at"] - t0  # metrics' wall_time counts from the loop's start
     curve = [(int(s), offset + w, r) for s, w, r in zip(metrics["step"], metrics["wall_time"], metrics["eval_return"])
              if not math.isnan(r)]
     final = agent.evaluate(EVAL_EPISODES, deterministic=True, seed=seed + FINAL_SEED_OFFSET)
     summary = agent.summary
+    if len(clock.points) != len(curve):
+        raise RuntimeError(f"{len(clock.points)} timed validations for {len(curve)} validations in metrics.csv")
     result = {"env_steps": summary["env_steps"], "train_seconds": summary["wall_time"] - summary["eval_seconds"],
-              "final_returns": final.tolist(), "curve": curve, "best_validation": summary["best_eval_return"],
+              "final_returns": final.tolist(), "curve": curve, "training_seconds": clock.points, "best_validation": summary["best_eval_return"],
               "num_envs": config.num_envs, "best_return": None, "best_error": None}
     try:  # best.pt, loaded as `advantage eval --best` does (weights only), on the final episodes
         best = Agent.load(run_dir / "checkpoints" / "best.pt")
@@ -80,8 +104,10 @@ def _sb3(row: SuiteRow, seed: int, t0: float) -> dict[str, Any]:
         algorithm_class = getattr(stable_baselines3, setup.algorithm)
     torch.set_num_threads(1)  # the zoo's MLP batches are small; one thread is SB3's fastest setting here
 
+    env_id, env_kwargs = row.make_args()
+
     def vec_env(n: int, env_seed: int, training: bool):
-        venv = make_vec_env(row.env, n_envs=n, seed=env_seed)
+        venv = make_vec_env(env_id, n_envs=n, seed=env_seed, env_kwargs=env_kwargs)
         if setup.normalize is None:
             return venv
         if training:
@@ -105,12 +131,17 @@ def _sb3(row: SuiteRow, seed: int, t0: float) -> dict[str, Any]:
         def __init__(self) -> None:
             super().__init__()
             self.curve: list[tuple[int, float, float]] = []
-            self.next_eval, self.eval_seconds = row.eval_freq, 0.0
+            self.training_seconds: list[float] = []
+            self.next_eval, self.eval_seconds, self.start = row.eval_freq, 0.0, 0.0
+
+        def _on_training_start(self) -> None:
+            self.start = time.perf_counter()
 
         def _validate(self) -> None:
-            start = time.time()
+            start = time.perf_counter()
             mean = sum(greedy(val_env)) / EVAL_EPISODES
-            self.eval_seconds += time.time() - start
+            self.eval_seconds += time.perf_counter() - start
+            self.training_seconds.append(time.perf_counter() - self.start - self.eval_seconds)
             self.curve.append((self.num_timesteps, time.time() - t0, mean))
 
         def _on_step(self) -> bool:
@@ -129,7 +160,7 @@ def _sb3(row: SuiteRow, seed: int, t0: float) -> dict[str, Any]:
     train_seconds = time.time() - start - validation.eval_seconds
     final = greedy(vec_env(EVAL_EPISODES, seed + FINAL_SEED_OFFSET, False))
     return {"env_steps": int(model.num_timesteps), "train_seconds": train_seconds, "final_returns": final,
-            "curve": validation.curve, "best_validation": max(r for _, _, r in validation.curve),
+            "curve": validation.curve, "training_seconds": validation.training_seconds, "best_validation": max(r for _, _, r in validation.curve),
             "num_envs": setup.n_envs, "best_return": None, "best_error": None}
 
 
@@ -143,13 +174,15 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
         result = _sb3(row, seed, t0)
     else:
         result = _advantage(row, seed, t0, Path(spec["run_dir"]))
-    reached = next(((step, sec) for step, sec, ret in result["curve"] if ret >= row.threshold), (None, None))
+    reached = next(((step, sec, train) for (step, sec, ret), train in zip(result["curve"], result["training_seconds"])
+                    if ret >= row.threshold), (None, None, None))
     return {
         "row": row.name, "library": spec["library"], "seed": seed, "algo": row.algo, "env": row.env,
         "budget": row.budget, "threshold": row.threshold, "eval_freq": row.eval_freq, "zoo": row.zoo,
-        "env_kwargs": row.env_kwargs or {},
+        "env_kwargs": row.env_kwargs or {}, "env_step_ms": row.env_step_ms,
         "final_return": sum(result["final_returns"]) / len(result["final_returns"]),
         "steps_to_threshold": reached[0], "seconds_to_threshold": reached[1],
+        "training_seconds_to_threshold": reached[2],
         "steps_per_second": result["env_steps"] / result["train_seconds"],
         "process_seconds": time.time() - t0, **result,
     }

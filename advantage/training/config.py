@@ -17,13 +17,14 @@ from advantage.algorithms.spec import BACKENDS as DISTRIBUTED
 from advantage.data.estimators import RETURN_ESTIMATORS
 from advantage.envs.vector import BACKENDS
 from advantage.models import ModelConfig
+from advantage.settings import Settings
 from advantage.training.config_keys import parse_value as _parse_value
 from advantage.training.config_keys import read_toml
 from advantage.training.config_keys import resolve_key as _resolve_key
 
 
 @dataclass
-class TrainerConfig:
+class TrainerConfig(Settings):
     """The training loop: budget, rollout shape, returns, validation, logging, checkpoints."""
 
     total_steps: int = 100_000
@@ -162,7 +163,7 @@ class RunConfig:
         refusal = spec.refusal(self.model.policy, self.distributed, ALGORITHMS)
         if refusal:
             raise ValueError(refusal)
-        if spec.asynchronous and self.algorithm.entropy_final is not None:
+        if spec.sends_gradients(self.distributed) and self.algorithm.entropy_final is not None:
             raise ValueError(f"entropy_final (an entropy schedule) is not supported by {self.algo}, whose workers "
                              "weight the entropy themselves; drop algorithm.entropy_final or use a2c")
         if self.num_workers < 1:
@@ -182,15 +183,17 @@ class RunConfig:
         """Plain nested data (tuples as lists, None kept)."""
         return _plain(dataclasses.asdict(self))
 
+    @staticmethod
+    def section_class(name: str, algo: str) -> type:
+        """The config class of section ``name`` (model, algorithm or trainer) in an ``algo`` run."""
+        return {"model": ModelConfig, "trainer": TrainerConfig}.get(name) or algorithm_spec(algo).config
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
         data = dict(data)
         algo = data.get("algo", "ppo")
-        sections = {
-            "model": ModelConfig, "algorithm": algorithm_spec(algo).config, "trainer": TrainerConfig,
-        }
-        for name, section_cls in sections.items():
-            data[name] = _build(section_cls, data.get(name, {}), name)
+        for name in ("model", "algorithm", "trainer"):
+            data[name] = _build(cls.section_class(name, algo), data.get(name, {}), name)
         _check_keys(data, {f.name for f in dataclasses.fields(cls)}, "")
         hints = typing.get_type_hints(cls)
         for key in ("algo", "env", "env_kwargs", "num_envs", "env_backend", "distributed", "num_workers", "ray_address", "worker_resources"):
@@ -214,22 +217,44 @@ class RunConfig:
             raise ValueError(f"config file {path}: {exc}") from exc
 
     def with_overrides(self, assignments: list[str]) -> RunConfig:
-        """Apply ``key=value`` strings (``trainer.nsteps=64``, or a unique bare ``nsteps=64``)."""
-        data = self.to_dict()
+        """Apply ``key=value`` strings (``trainer.nsteps=64``, or a unique bare ``nsteps=64``),
+        each value read as a TOML literal (see :func:`apply_overrides` for typed values)."""
+        typed = {}
         for assignment in assignments:
             key, sep, raw = assignment.partition("=")
             key = key.strip()
             if not sep or not key:
                 raise ValueError(f"--set expects key=value, got {assignment!r}")
-            path = _resolve_key(data, key)
-            value = _parse_value(raw.strip())
-            target = data
-            for part in path[:-1]:
-                target = target[part]
-            target[path[-1]] = value
-            if path[-1] == "algo" and len(path) == 1:
-                data["algorithm"] = {}
-        return RunConfig.from_dict(data)
+            typed[key] = _parse_value(raw.strip())
+        return RunConfig.from_dict(apply_overrides(self.to_dict(), typed))
+
+
+def config_keys(algo: str) -> dict[str, Any]:
+    """Every key a run config of ``algo`` has, nested as in its ``to_dict`` (values None): what
+    full and bare override keys resolve against."""
+    sections = ("model", "algorithm", "trainer")
+    return {
+        f.name: {g.name: None for g in dataclasses.fields(RunConfig.section_class(f.name, algo)) if g.init}
+        if f.name in sections else None
+        for f in dataclasses.fields(RunConfig)
+    }
+
+
+def apply_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """``data`` (a run config as nested data, possibly partial) with ``overrides`` set over it, in
+    order: ``{"trainer.nsteps": 64, "lr": 3e-4}`` (a bare key where one section alone has it).
+    Values are typed (checked when the config is built); changing ``algo`` drops the
+    ``[algorithm]`` settings of the previous one."""
+    data = {k: dict(v) if isinstance(v, dict) and k in ("model", "algorithm", "trainer") else v for k, v in data.items()}
+    for key, value in overrides.items():
+        path = _resolve_key(config_keys(str(data.get("algo", "ppo"))), key)
+        if path == ("algo",) and value != data.get("algo"):
+            data["algorithm"] = {}
+        target = data
+        for part in path[:-1]:
+            target = target.setdefault(part, {})
+        target[path[-1]] = value
+    return data
 
 
 def _plain(value: Any) -> Any:

@@ -22,7 +22,6 @@ import numpy as np
 import torch
 
 from advantage.algorithms import Algorithm
-from advantage.algorithms.spec_agent import as_algorithm
 from advantage.data.batch import Rollout, flatten, sequences
 from advantage.data.snapshot import capture_rng, decode, encode, restore_rng
 from advantage.envs.vector import VecEnv
@@ -33,6 +32,7 @@ from advantage.training.checkpoint import list_checkpoints, prune_checkpoints, s
 from advantage.training.collector import RolloutCollector
 from advantage.training.config import RunConfig, TrainerConfig
 from advantage.training.interrupts import StopRequest
+from advantage.training.normalization import Normalization
 from advantage.training.standard_callbacks import (
     Evaluate,
     StopAtReturn,
@@ -82,17 +82,13 @@ class SyncMultiEnvTrainer:
     ``callbacks`` (:class:`~advantage.training.callbacks.Callback`) run after the trainer's own,
     which its config builds (:func:`~advantage.training.standard_callbacks.default_callbacks`).
 
-    The specification's signature ``(envs, agent, val_envs, config)`` works too: an A2C agent
-    (``ActorCritic(model, input_size, action_size, config)``) in place of the algorithm is trained
-    by its own ``backprop`` in this same loop, and Gymnasium vector envs (next-step autoreset)
-    may stand in for advantage's :class:`VecEnv`.
+    Gymnasium vector envs (next-step autoreset) may stand in for advantage's :class:`VecEnv`.
+    The specification's trainers (``advantage.A2CTrainer(envs, agent, val_envs, config)``, ...)
+    wrap its agents into an algorithm and run this loop: :mod:`advantage.compat.trainers`.
     """
 
     aggregates: dict[str, str] = {}
     """Metrics logged as the window's ``max`` or ``last`` value instead of its mean."""
-    takes_recurrent_agents: bool | None = None
-    """For the specification's trainer names: whether the specification agents they take must be
-    recurrent (True), feed-forward (False) or either (None). Native models are always either."""
 
     def __init__(
         self,
@@ -106,17 +102,20 @@ class SyncMultiEnvTrainer:
         collector: Any = None,
         callbacks: list[Any] | None = None,
     ) -> None:
+        if not isinstance(algorithm, Algorithm):
+            raise TypeError(
+                f"{type(self).__name__} trains an advantage Algorithm, got {type(algorithm).__name__}; the "
+                "specification's agents train with advantage.A2CTrainer, A2CLSTMTrainer or SyncMultiEnvTrainer"
+            )
         envs, val_envs = _vec_env(envs), _vec_env(val_envs)
-        algorithm = as_algorithm(
-            algorithm, self.takes_recurrent_agents, type(self).__name__, envs if envs is not None else val_envs,
-            config.total_steps,
-        )
         self.envs, self.algorithm, self.val_envs, self.config = envs, algorithm, val_envs, config
         self.model = algorithm.model
         self.device = next(self.model.parameters()).device
         self.run_config = run_config
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.collector = collector if collector is not None else self.make_collector()
+        self.normalization = Normalization(self.model, config.gamma)
+        """Observation statistics and reward scaling (the model's buffers), updated here only."""
         algorithm.make_value_estimator(config.returns, config.gamma, config.lambda_)
         self.env_steps = 0
         self.updates = 0
@@ -158,24 +157,17 @@ class SyncMultiEnvTrainer:
     # -- one iteration -------------------------------------------------------------------------
     def iteration(self) -> dict[str, float]:
         """Collect one rollout (then ``on_rollout_end``) and learn from it; returns the update's metrics."""
-        cfg = self.config
         self.algorithm.set_progress(self.env_steps)
         rollout = self.rollout = self.collector.collect()
         self.callbacks.fire("on_rollout_end", self.run)
-        scaler = getattr(self.model, "reward_scaler", None)
-        if scaler is not None:  # the learner's rewards only; episode statistics stay unscaled
-            rollout.rewards.copy_(scaler.update_and_scale(
-                rollout.rewards, rollout.terminated | rollout.truncated, rollout.reset_step, cfg.gamma
-            ))
+        self.normalization.scale_rewards(rollout)
         advantages, returns, keep = self.algorithm.estimator(rollout, self.model)
         batch = self.make_batch(rollout, advantages, returns, keep)
         try:
             metrics = self.algorithm.update(batch)
         except FloatingPointError as exc:  # the last checkpoint on disk is still the last good one
             raise FloatingPointError(f"{exc} at env step {self.env_steps}; training stopped") from exc
-        normalizer = getattr(self.model, "obs_normalizer", None)
-        if normalizer is not None:  # after the update: acting and learning saw the same statistics
-            normalizer.rms.update(rollout.obs[~rollout.reset_step])
+        self.normalization.learn_observations(rollout)  # after the update: acting and learning saw the same statistics
         self.env_steps += rollout.rewards.numel()
         self.updates += 1
         metrics["lr"] = self.algorithm.lr
@@ -379,37 +371,3 @@ class SyncMultiEnvTrainer:
 def _vec_env(envs: VecEnv | gym.vector.VectorEnv | None) -> VecEnv | None:
     """advantage's view of a Gymnasium vector env (its episode statistics and reset steps)."""
     return VecEnv(envs) if isinstance(envs, gym.vector.VectorEnv) else envs
-
-
-class A2CTrainer(SyncMultiEnvTrainer):
-    """Synchronous advantage actor-critic trainer (the specification's name): an A2C algorithm,
-    or the specification's ``ActorCritic`` agent, on the shared loop."""
-
-    takes_recurrent_agents = False
-
-    def __init__(self, envs: Any, agent: Any, val_envs: Any, config: TrainerConfig, *args: Any, **kwargs: Any) -> None:
-        """The specification's parameter names; the rest as :class:`SyncMultiEnvTrainer`'s."""
-        super().__init__(envs, agent, val_envs, config, *args, **kwargs)
-
-
-class PPOTrainer(SyncMultiEnvTrainer):
-    """PPO on the shared synchronous loop."""
-
-
-class PGTrainer(SyncMultiEnvTrainer):
-    """REINFORCE on the shared synchronous loop."""
-
-
-class A2CLSTMTrainer(SyncMultiEnvTrainer):
-    """Recurrent A2C (the specification's name): the shared loop, with an LSTM model (its memory
-    carried across rollouts) or the specification's ``ActorCritic_LSTM`` agent."""
-
-    takes_recurrent_agents = True
-
-    def __init__(self, envs: Any, agent: Any, val_envs: Any, config: TrainerConfig, *args: Any, **kwargs: Any) -> None:
-        """The specification's parameter names; the rest as :class:`SyncMultiEnvTrainer`'s."""
-        super().__init__(envs, agent, val_envs, config, *args, **kwargs)
-
-
-class PPOLSTMTrainer(SyncMultiEnvTrainer):
-    """Recurrent PPO on the shared loop: minibatches of whole env sequences or BPTT chunks."""

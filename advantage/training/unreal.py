@@ -16,8 +16,6 @@ class UNREALTrainer(SyncMultiEnvTrainer):
     config)``: ``agent`` is an :class:`~advantage.models.unreal_agent.ActorCritic_UNREAL` (trained
     with the ``UNREALConfig`` it was built with) or an :class:`UNREALAlgorithm`."""
 
-    takes_recurrent_agents = True
-
     def __init__(self, envs: Any, agent: Any, val_envs: Any, config: TrainerConfig, *args: Any, **kwargs: Any) -> None:
         if isinstance(agent, ActorCritic_UNREAL):
             unreal = agent.unreal_config

@@ -208,3 +208,29 @@ def test_the_specification_family_member_trains_with_unreals_trainer():
     assert any(not torch.equal(a, b) for a, b in zip(before, agent.parameters()))
     with pytest.raises(TypeError, match="use A2CLSTMTrainer"):
         UNREALTrainer(envs, ActorCritic_LSTM(NatureCNN, (1, 36, 36), 3, 16, A2CConfig(device="cpu")), None, config)
+
+
+def test_the_a3c_style_halves_make_exactly_the_synchronous_update():
+    """On Ray a worker sends ``gradients`` and the learner ``apply_gradients``: with the same
+    replay draws that is the synchronous ``update``, auxiliary heads included."""
+    import copy
+
+    from advantage.algorithms.a3c import flat_gradient
+
+    a = agent().learn()
+    rollout = a.trainer.collector.collect()
+    batch = a.trainer.make_batch(rollout, *a.algorithm.estimator(rollout, a.model))
+    sync, split = a.algorithm, copy.deepcopy(a.algorithm)
+    torch.manual_seed(5)
+    sync_metrics = sync.update(batch)
+    torch.manual_seed(5)
+    grads, metrics = split.gradients(batch)
+    assert grads.numel() == sum(p.numel() for _, p in split.named_parameters())
+    heads = sum(p.numel() for p in split.heads.parameters())
+    assert grads[-heads:].abs().sum() > 0  # the pixel-control and reward-prediction heads have gradients
+    grad_norm = split.apply_gradients(grads.clone())
+    assert grad_norm == pytest.approx(sync_metrics["grad_norm"])
+    assert metrics["pixel_control_loss"] == sync_metrics["pixel_control_loss"]
+    for (name, p), (_, q) in zip(sync.named_parameters(), split.named_parameters()):
+        torch.testing.assert_close(p, q, msg=name)
+    assert torch.equal(flat_gradient(split.trained_module), torch.cat([p.grad.reshape(-1) for _, p in split.named_parameters()]))

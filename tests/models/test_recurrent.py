@@ -196,7 +196,7 @@ def learner_outputs(algorithm, rollout):
     advantages, returns, keep = estimate(rollout, "gae", 0.99, 0.95)
     seq = sequences(rollout, advantages, returns, keep, algorithm.sequence_length)
     if isinstance(algorithm, PPOAlgorithm):
-        return list(algorithm.minibatches(seq))
+        return [algorithm.outputs(mb) for mb in algorithm.minibatches(seq)]
     return [model_outputs(algorithm.model, seq)]
 
 

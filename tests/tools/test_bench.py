@@ -168,7 +168,8 @@ def test_zoo_keywords_are_arguments_of_the_sb3_classes():
 
 def _suite_record(row, library, seed, final, steps=None, seconds=None, sps=1000.0, best=None, curve=()):
     return {"row": row, "library": library, "seed": seed, "env": suite.ROWS[row].env, "final_return": final,
-            "steps_to_threshold": steps, "seconds_to_threshold": seconds, "steps_per_second": sps,
+            "steps_to_threshold": steps, "seconds_to_threshold": None if seconds is None else seconds + 2.0,
+            "training_seconds_to_threshold": seconds, "steps_per_second": sps,
             "best_return": best, "best_error": None, "curve": list(curve), "process_seconds": 1.0}
 
 
@@ -249,6 +250,9 @@ def test_suite_table_on_synthetic_records():
     assert cells[12:16] == ["50,000", "2,000", "25.00x", "500.0 (500, 500, 450)"]
     pg = [c.strip() for c in lines[3].strip("|").split("|")]
     assert pg[5] == "**FAIL** (1 seed)" and pg[6] == "never" and pg[7] == "—" and pg[15] == "—"
+    del records[0]["training_seconds_to_threshold"]  # a run recorded before training seconds were
+    cells = [c.strip() for c in suite_report.suite_table(records).splitlines()[2].strip("|").split("|")]
+    assert cells[6:9] == ["—", "50.0", "—"]
 
 
 def test_curve_band_and_plot(tmp_path):
@@ -277,8 +281,11 @@ def test_suite_run_of_advantage_records_the_whole_budget(tmp_path):
     assert record["best_error"] is None and record["best_return"] > 0 and record["steps_per_second"] > 0
     seconds = [sec for _, sec, _ in record["curve"]]  # from the launch, imports before it included
     assert 0 < seconds[0] and seconds == sorted(seconds) and seconds[-1] < record["process_seconds"]
-    first = next(((s, sec) for s, sec, r in record["curve"] if r >= 20.0), (None, None))
-    assert (record["steps_to_threshold"], record["seconds_to_threshold"]) == first
+    training = record["training_seconds"]  # from the start of training, validations excluded
+    assert len(training) == len(seconds) and training == sorted(training)
+    assert all(0 < t < s for t, s in zip(training, seconds)) and training[-1] <= record["train_seconds"] + 0.5
+    first = next(((s, sec, t) for (s, sec, r), t in zip(record["curve"], training) if r >= 20.0), (None, None, None))
+    assert (record["steps_to_threshold"], record["seconds_to_threshold"], record["training_seconds_to_threshold"]) == first
     assert json.loads(json.dumps(record)) == json.loads(json.dumps(record))  # plain JSON
 
 
@@ -297,6 +304,8 @@ def test_bench_cli_suite_options(capsys):
     assert "unknown suite row or env 'ppo-pong'" in capsys.readouterr().err
     assert main(["bench", "--rows", "ppo-cartpole"]) == 2
     assert "--rows is a --suite option" in capsys.readouterr().err
+    assert main(["bench", "--env-step-ms", "1"]) == 2
+    assert "--env-step-ms is a --suite option" in capsys.readouterr().err
     assert main(["bench", "--suite", "--tasks", "cartpole-ppo"]) == 2
     assert "--suite takes --rows and --libraries" in capsys.readouterr().err
 
@@ -422,3 +431,35 @@ def test_bench_cli_suite_benches_a_module_env_id_in_a_new_process(tmp_path):
     again = subprocess.run(command, cwd=elsewhere, env=env, capture_output=True, text=True, timeout=120)
     assert again.returncode == 0, again.stderr
     assert "1 run(s) already recorded" in again.stderr and len(suite.load_records(elsewhere / "suite.jsonl")) == 1
+
+
+# -- a suite row on an env whose step costs time ----------------------------------------------------
+def test_env_step_ms_makes_rows_of_their_own_that_rebuild_and_relaunch(tmp_path):
+    (row,) = suite.select_rows(["ppo-lstm-cartpolenovel"], env_step_ms=1)
+    base = suite.ROWS["ppo-lstm-cartpolenovel"]
+    assert row.name == "ppo-lstm-cartpolenovel +1ms/step" and row.base_name == base.name
+    assert (row.env, row.overrides, row.zoo, row.env_step_ms) == (base.env, base.overrides, base.zoo, 1.0)
+    assert row.make_args() == ("advantage.envs.step_delay:StepDelay/CartPoleNoVel-v1", {"delay_ms": 1.0})
+    assert base.make_args() == ("CartPoleNoVel-v1", {})
+    with pytest.raises(ValueError, match="--env-step-ms must be > 0"):
+        suite.select_rows(["pg-cartpole"], env_step_ms=0)
+    record = {**_suite_record(base.name, "advantage", 1, 480.0, 30_000, 9.0), "row": row.name, "algo": "ppo",
+              "budget": row.budget, "threshold": row.threshold, "eval_freq": row.eval_freq, "zoo": row.zoo,
+              "env_kwargs": {}, "env_step_ms": 1.0}
+    assert suite.record_row(record) == row
+    assert suite.pending_runs([row, base], [1], ["advantage"], [record]) == [(base, "advantage", 1)]
+    assert "(lstm, 1 ms/step env)" in suite_report.suite_table([record]).splitlines()[2]
+    assert suite_report.suite_command([record], tmp_path / "s.jsonl") == (
+        "advantage bench --suite --rows ppo-lstm-cartpolenovel --env-step-ms 1 --seeds 1 --libraries advantage "
+        f"--out {tmp_path / 's.jsonl'}")
+
+
+def test_a_suite_run_on_a_slowed_env_pays_the_delay_in_training_seconds(tmp_path):
+    """1,024 steps at 2 ms a step: at least 2 s of training, on an env made through StepDelay."""
+    row = suite.SuiteRow("tiny", "pg", "CartPole-v1", 1024, 20.0, 512).with_step_delay(2)
+    record = suite_runs.run({"row": dataclasses.asdict(row), "library": "advantage", "seed": 1, "t0": time.time(),
+                             "run_dir": str(tmp_path / "run")})
+    assert record["env_step_ms"] == 2.0 and record["row"] == "tiny +2ms/step"
+    assert record["training_seconds"][-1] >= record["env_steps"] * 0.002
+    config = (tmp_path / "run" / "config.toml").read_text()
+    assert "advantage.envs.step_delay:StepDelay/CartPole-v1" in config and "delay_ms = 2.0" in config

@@ -200,14 +200,14 @@ def test_non_finite_gradient_names_the_parameter_and_step(tmp_path, monkeypatch,
     algo = agent.algorithm
     assert (algo.closed_form is not None) is True
     if closed_form:
-        step = algo.closed_form._step
+        gradients = algo.closed_form.gradients
 
         def nan_value_gradient(*args):
-            out = step(*args)
+            out = gradients(*args)
             agent.model.value_head.weight.grad *= float("nan")
             return out
 
-        monkeypatch.setattr(algo.closed_form, "_step", nan_value_gradient)
+        monkeypatch.setattr(algo.closed_form, "gradients", nan_value_gradient)
     else:
         algo.closed_form = None  # the autograd path: a hook poisons the gradient
         agent.model.value_head.weight.register_hook(lambda grad: grad * float("nan"))

@@ -35,15 +35,16 @@ from advantage import (
     make_vec_env,
 )
 from advantage.algorithms.a3c import A3CAlgorithm
-from advantage.algorithms.spec_agent import AgentA3CAlgorithm, worker_copy
 from advantage.app.defaults import default_config
 from advantage.cli import main
+from advantage.compat import A2CActorCritic
+from advantage.compat.algorithm import AgentA3CAlgorithm, worker_copy
+from advantage.compat.trainers import A3CTrainer
 from advantage.data.batch import flatten, sequences
 from advantage.data.estimators import estimate
-from advantage.models import MLP, A2CActorCritic
+from advantage.models import MLP
 from advantage.training.checkpoint import list_checkpoints, load_checkpoint
 from advantage.training.config import RunConfig
-from advantage.training.distributed.a3c import A3CTrainer
 from advantage.training.distributed.sampling import RayCollector, RaySamplingTrainer
 from advantage.training.distributed.workers import (
     TORCH_SEED_STRIDE,
@@ -407,7 +408,7 @@ def test_spec_agent_gradient_from_a_ray_worker_is_the_gradient_of_its_loss_on_th
         algorithm=A2CConfig(device="cpu"), trainer=TrainerConfig(nsteps=8, gamma=0.9, seed=5),
     )
     weights = model_weights(agent, 0)
-    pool = WorkerPool(agent, config, ship_model=True)
+    pool = WorkerPool(agent, config, worker_algorithm=AgentA3CAlgorithm(worker_copy(agent)))
     try:
         import ray
 
@@ -416,7 +417,7 @@ def test_spec_agent_gradient_from_a_ray_worker_is_the_gradient_of_its_loss_on_th
         pool.close()
     assert remote.version == 0 and remote.steps == 16
     # an in-process twin of worker 1 (envs 2-3, seeded alike) collects the same rollout
-    twin = RolloutWorker(config.to_dict(), 2, 5 + 2, 5 + 2 * TORCH_SEED_STRIDE, worker_copy(agent))
+    twin = RolloutWorker(config.to_dict(), 2, 5 + 2, 5 + 2 * TORCH_SEED_STRIDE, AgentA3CAlgorithm(worker_copy(agent)))
     rollout = twin.sample(weights).rollout
     _, returns, keep = estimate(rollout, "nstep", 0.9, 0.95)
     assert keep.all()
@@ -630,3 +631,63 @@ def test_a3c_fires_the_same_callback_hooks():
     agent = A3C(run_config=config).learn(callback=Hooks())
     assert agent.summary["updates"] >= 1
     assert trace == ["start", *["rollout", "update"] * agent.summary["updates"], "end finished"]
+
+
+def _unreal_ray_config(workers: int = 2) -> RunConfig:
+    from advantage import UNREALConfig
+
+    return RunConfig(
+        algo="unreal", env="matrix_envs:MatrixImageLastActionReward-v0", num_envs=2 * workers, distributed="ray",
+        num_workers=workers, model=ModelConfig(policy="lstm", cell_size=16),
+        algorithm=UNREALConfig(replay_size=64, replay_sequence_length=4, replay_batch=2, pixel_control_cell_size=6,
+                               device="cpu"),
+        trainer=TrainerConfig(nsteps=8, total_steps=192, validate_freq=0, log_freq=32, tensorboard=False, seed=3),
+    )
+
+
+def test_unreal_worker_learns_its_auxiliary_tasks_from_its_own_replay_with_the_learners_heads():
+    """In process: a worker receives the model's and the heads' weights, files each rollout in its
+    own replay, and once that holds a sequence its gradient reaches the auxiliary heads."""
+    from advantage.algorithms.unreal import UNREALAlgorithm
+    from advantage.models import make_model
+
+    config = _unreal_ray_config()
+    worker = RolloutWorker(config.to_dict(), 2, env_seed=3, torch_seed=4)
+    learner = UNREALAlgorithm(make_model(worker.envs.env_observation_space, worker.envs.single_action_space, config.model),
+                              config.algorithm)
+    with torch.no_grad():
+        for p in learner.heads.parameters():
+            p.add_(0.5)
+    weights = model_weights(learner.trained_module, 7)
+    first = worker.gradient(weights)  # 8 steps per env: the replay holds a 4 + 1 step sequence already
+    for p, q in zip(learner.trained_module.parameters(), worker.trained.parameters()):
+        assert torch.equal(p, q)
+    assert first.version == 7 and len(worker.algorithm.replay) == 8
+    heads = sum(p.numel() for p in learner.heads.parameters())
+    assert first.grads.size == sum(p.numel() for _, p in learner.named_parameters())
+    assert np.abs(first.grads[-heads:]).sum() > 0 and "pixel_control_loss" in first.metrics
+    worker.gradient(weights)
+    assert len(worker.algorithm.replay) == 16  # its own rollouts, 8 steps per env each
+    before = [p.detach().clone() for p in learner.heads.parameters()]
+    learner.apply_gradients(torch.tensor(first.grads))
+    assert all(not torch.equal(a, p) for a, p in zip(before, learner.heads.parameters()))
+
+
+def test_unreal_on_ray_runs_a3c_style_and_resumes(tmp_path):
+    """``distributed = "ray"``: the A3C learner (policy lag measured), auxiliary losses logged from
+    the workers, no replay on the learner; its checkpoints load weights-only and resume."""
+    from advantage import UNREAL
+    from advantage.training.distributed import a3c
+
+    agent = UNREAL(run_config=_unreal_ray_config()).learn(run_dir=tmp_path)
+    assert isinstance(agent.trainer, a3c.A3CTrainer) and agent.algorithm.replay is None
+    s = agent.summary
+    assert s["env_steps"] >= 192 and s["updates"] == s["delivered_rollouts"] and s["policy_lag_max"] >= 1
+    with open(tmp_path / "metrics.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert any(r.get("pixel_control_loss") not in (None, "") for r in rows)
+    payload = torch.load(list_checkpoints(tmp_path / "checkpoints")[-1], weights_only=True)
+    assert payload["algorithm"]["replay"] is None and set(payload["algorithm"]["heads"]) == set(agent.algorithm.heads.state_dict())
+    steps = payload["env_steps"]
+    resumed = UNREAL.resume(tmp_path).learn(128)
+    assert isinstance(resumed.trainer, a3c.A3CTrainer) and resumed.summary["env_steps"] >= steps + 128

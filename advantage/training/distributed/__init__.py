@@ -31,8 +31,8 @@ def train_distributed(
     ``resume`` is a checkpoint payload to continue from; the workers' envs start new episodes.
     ``callbacks`` run after the trainer's own; ``agent`` is the API agent they see as ``run.agent``.
 
-    An asynchronous algorithm (its spec says so: ``a3c``) runs
-    :class:`~advantage.training.distributed.a3c.A3CTrainer`; an actor-learner one (``impala``,
+    An algorithm whose workers send gradients (its spec says so: ``a3c``, and ``unreal`` on Ray)
+    runs :class:`~advantage.training.distributed.a3c.A3CTrainer`; an actor-learner one (``impala``,
     ``appo``) :class:`~advantage.training.distributed.actor_learner.ActorLearnerTrainer`; every
     other algorithm runs its usual
     update on rollouts gathered from the workers
@@ -45,10 +45,11 @@ def train_distributed(
     from advantage.training.distributed.workers import WorkerPool
 
     spec = algorithm_spec(config.algo)
-    trainer_cls = A3CTrainer if spec.asynchronous else ActorLearnerTrainer if spec.actor_learner else RaySamplingTrainer
+    trainer_cls = (A3CTrainer if spec.sends_gradients("ray") else ActorLearnerTrainer if spec.actor_learner
+                   else RaySamplingTrainer)
     given = algorithm.estimator if algorithm.estimator_given else None  # A3C workers estimate with it
     with ray_session(config.ray_address, config.num_workers):
-        pool = WorkerPool(algorithm.model, config, estimator=given)
+        pool = WorkerPool(algorithm.trained_module, config, estimator=given)
         try:
             trainer = trainer_cls(pool, algorithm, val_envs, config.trainer, config, run_dir, progress, callbacks=callbacks)
             trainer.agent = agent

@@ -27,83 +27,48 @@ from typing import Any
 import numpy as np
 import torch
 
-from advantage.algorithms.a3c import A3CAlgorithm
-from advantage.algorithms.spec_agent import AgentA3CAlgorithm, as_algorithm
-from advantage.envs.vector import VecEnv, make_vec_env
-from advantage.models.a2c_family import A2CModel
+from advantage.algorithms.base import Algorithm
+from advantage.envs.vector import VecEnv
 from advantage.training.config import RunConfig, TrainerConfig
-from advantage.training.distributed.session import require_ray, start_ray
 from advantage.training.distributed.workers import Gradient, WorkerPool
 from advantage.training.loop import SyncMultiEnvTrainer
 
 
 class A3CTrainer(SyncMultiEnvTrainer):
-    """Asynchronous advantage actor-critic on a :class:`WorkerPool` (the algorithm must be A3C).
-
-    The specification's style works too: ``A3CTrainer(env_id, agent, val_envs, config,
-    num_workers=2)`` trains a feed-forward ``ActorCritic`` agent on ``num_workers`` Ray workers
-    (``num_envs`` envs of ``env_id`` in all, default one per worker), each acting with a copy of
-    the agent and returning the gradient of the agent's own loss; the learner applies it with the
-    agent's own optimiser. Ray is started here when it is not running; :meth:`close` stops the
-    workers.
+    """Asynchronous advantage actor-critic on a :class:`WorkerPool`: the algorithm has
+    ``gradients`` for the workers and ``apply_gradients`` here (A3C, and UNREAL as the paper
+    trains it). The specification's
+    ``A3CTrainer(env_id, agent, val_envs, config, num_workers=2)`` is
+    :class:`advantage.compat.trainers.A3CTrainer`, which starts the pool itself.
     """
 
     aggregates = {"policy_lag_max": "max", "dropped_rollouts": "last"}
 
     def __init__(
         self,
-        pool: WorkerPool | str,
-        algorithm: A3CAlgorithm | A2CModel,
+        pool: WorkerPool,
+        algorithm: Algorithm,
         val_envs: VecEnv | None,
         config: TrainerConfig,
         run_config: RunConfig | None = None,
         run_dir: str | Path | None = None,
         progress: bool = False,
         *,
-        num_workers: int = 2,
-        num_envs: int | None = None,
-        env_backend: str = "auto",
         callbacks: list[Any] | None = None,
     ) -> None:
-        self.owns_pool = isinstance(pool, str)
-        if self.owns_pool:
-            algorithm, pool = self._agent_on_workers(pool, algorithm, config, num_workers, num_envs, env_backend)
-        elif not isinstance(algorithm, (A3CAlgorithm, AgentA3CAlgorithm)):
-            raise TypeError(f"A3CTrainer needs the a3c algorithm, got {getattr(algorithm, 'name', type(algorithm).__name__)}")
+        if not callable(getattr(algorithm, "apply_gradients", None)):
+            raise TypeError(f"A3CTrainer needs an algorithm whose workers send gradients (a3c, unreal), "
+                            f"got {getattr(algorithm, 'name', type(algorithm).__name__)}")
         super().__init__(None, algorithm, val_envs, config, run_config, run_dir, progress, pool, callbacks)
         self.pool = pool
+        self.owns_pool = False
+        """Whether :meth:`close` stops the workers (a pool this trainer started)."""
         self.pending: dict[Any, tuple[int, bool]] = {}  # in-flight task -> (worker, is a gradient)
         self.weights: Any = None
         self.lags: list[int] = []
 
-    @staticmethod
-    def _agent_on_workers(
-        env_id: str, agent: Any, config: TrainerConfig, num_workers: int, num_envs: int | None, env_backend: str
-    ) -> tuple[AgentA3CAlgorithm, WorkerPool]:
-        """The agent wrapped for A3C (checked against ``env_id``'s spaces) and a pool shipping it to the workers."""
-        if not isinstance(agent, A2CModel):
-            raise TypeError(
-                f"A3CTrainer(env_id, agent, ...) trains an ActorCritic agent, got {type(agent).__name__}; "
-                "for advantage's own a3c use advantage.A3C or `advantage train --algo a3c`"
-            )
-        probe = make_vec_env(env_id, 1, backend=env_backend)
-        try:
-            algorithm = as_algorithm(agent, False, "A3CTrainer", probe, config.total_steps, asynchronous=True)
-        finally:
-            probe.close()
-        run_config = RunConfig(
-            algo=AgentA3CAlgorithm.name, env=env_id, num_envs=num_envs or num_workers, env_backend=env_backend, distributed="ray",
-            num_workers=num_workers, algorithm=agent.config, trainer=config,
-        )
-        require_ray()
-        import ray
-
-        if not ray.is_initialized():
-            start_ray(None, num_workers)
-        return algorithm, WorkerPool(agent, run_config, ship_model=True)
-
     def close(self) -> None:
-        """Stop the workers this trainer started (``A3CTrainer(env_id, agent, ...)``)."""
+        """Stop the workers, when this trainer started them."""
         if self.owns_pool:
             self.pool.close()
 
@@ -136,12 +101,10 @@ class A3CTrainer(SyncMultiEnvTrainer):
         self.algorithm.set_progress(self.env_steps)
         lag = self.updates - result.version
         grad_norm = self.algorithm.apply_gradients(torch.tensor(result.grads))  # a copy: Ray's arrays are read-only
-        normalizer = getattr(self.model, "obs_normalizer", None)
-        if normalizer is not None and result.obs is not None:
-            normalizer.rms.update(result.obs.to(self.device))
-        scaler = getattr(self.model, "reward_scaler", None)
-        if scaler is not None and result.discounted_returns is not None:  # the worker scaled with these statistics
-            scaler.rms.update(result.discounted_returns.to(self.device))
+        self.normalization.learn(  # the worker scaled and normalised with these statistics
+            None if result.obs is None else result.obs.to(self.device),
+            None if result.discounted_returns is None else result.discounted_returns.to(self.device),
+        )
         self.env_steps += result.steps
         self.updates += 1
         self.weights = self.pool.broadcast(self.updates)

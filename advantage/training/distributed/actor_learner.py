@@ -106,12 +106,9 @@ class ActorLearnerTrainer(SyncMultiEnvTrainer):
             metrics = self.algorithm.update(self.make_batch(rollout, advantages, returns, keep))
         except FloatingPointError as exc:  # the last checkpoint on disk is still the last good one
             raise FloatingPointError(f"{exc} at env step {self.env_steps}; training stopped") from exc
-        normalizer = getattr(self.model, "obs_normalizer", None)
-        if normalizer is not None:  # after the update, as the local loop does
-            normalizer.rms.update(rollout.obs[~rollout.reset_step])
-        scaler = getattr(self.model, "reward_scaler", None)
-        if scaler is not None:  # the actors scaled with the statistics their weights came with
-            scaler.rms.update(torch.cat([s.discounted_returns for s in samples]).to(self.device))
+        self.normalization.learn_observations(rollout)  # after the update, as the local loop does
+        if self.normalization.rewards is not None:  # the actors scaled with the statistics their weights came with
+            self.normalization.learn(discounted=torch.cat([s.discounted_returns for s in samples]).to(self.device))
         self.env_steps += rollout.rewards.numel()
         self.updates += 1
         self.weights = self.pool.broadcast(self.updates)

@@ -4,8 +4,9 @@ A :class:`RolloutWorker` owns a vector env over its share of the run's environme
 of the policy and a :class:`~advantage.training.collector.RolloutCollector`. Given versioned weights it
 returns either a raw rollout (distributed sampling for PG/A2C/PPO: the learner estimates returns
 over the gathered batch exactly as it does locally; the rollout holds the model's memory before
-each step, so the learner can replay a recurrent model's sequences) or, for A3C, the gradient of A2C's loss on
-the rollout it just collected.
+each step, so the learner can replay a recurrent model's sequences) or, for A3C and UNREAL, the
+gradient of the algorithm's loss on the rollout it just collected (UNREAL's auxiliary losses on
+the worker's own replay, as each of the paper's actor threads keeps one).
 
 :class:`WorkerPool` starts one Ray actor per worker with ``max_restarts=-1`` and
 ``max_task_retries=0``: a worker process that dies is started again by Ray (which runs
@@ -25,16 +26,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from advantage.algorithms import algorithm_spec
-from advantage.algorithms.spec_agent import AgentA3CAlgorithm, worker_copy
-from advantage.data.batch import Rollout, flatten
+from advantage.algorithms import Algorithm, algorithm_spec
+from advantage.data.batch import Rollout, flatten, sequences
 from advantage.data.estimators import Estimator
 from advantage.envs.vector import make_vec_env
 from advantage.errors import EnvironmentFault
 from advantage.models import make_model
-from advantage.models.a2c_family import A2CModel
 from advantage.training.collector import RolloutCollector
 from advantage.training.config import RunConfig
+from advantage.training.normalization import Normalization
 
 TORCH_SEED_STRIDE = 7_919
 """Worker i samples actions from torch seed ``seed + (i + 1) * TORCH_SEED_STRIDE``."""
@@ -118,32 +118,37 @@ class RolloutWorker:
     """The body of one Ray actor; plain Python, so it also runs in-process (as the tests do)."""
 
     def __init__(
-        self, config: dict[str, Any], num_envs: int, env_seed: int, torch_seed: int, agent: A2CModel | None = None,
+        self, config: dict[str, Any], num_envs: int, env_seed: int, torch_seed: int, algorithm: Algorithm | None = None,
         estimator: Estimator | None = None,
     ) -> None:
-        """``agent``: a specification-style agent (a CPU copy) to act and differentiate with, in
-        place of the native model that ``config`` describes. ``estimator``: the learner's algorithm's
-        own estimator object, when it was given one (otherwise ``trainer.returns`` names it)."""
+        """``algorithm``: one (over a CPU copy of its model) to act and differentiate with, in place
+        of the native model and algorithm that ``config`` describes (the compat layer's agents).
+        ``estimator``: the learner's algorithm's own estimator object, when it was given one
+        (otherwise ``trainer.returns`` names it)."""
         torch.set_num_threads(1)
         self.config = RunConfig.from_dict(config)
         cfg = self.config
         self.envs = make_vec_env(cfg.env, num_envs, backend=cfg.env_backend, env_kwargs=cfg.env_kwargs)
         torch.manual_seed(torch_seed)
-        self.model = agent if agent is not None else make_model(
+        self.model = algorithm.model if algorithm is not None else make_model(
             self.envs.env_observation_space, self.envs.single_action_space, cfg.model
         )
         self.collector = RolloutCollector(self.envs, self.model, cfg.trainer.nsteps, torch.device("cpu"))
+        self.normalization = Normalization(self.model, cfg.trainer.gamma)
+        """Scales with the learner's statistics (broadcast with the weights) and never updates them."""
         self.collector.reset(seed=env_seed)
         self.version = -1
         spec = algorithm_spec(cfg.algo)
-        if agent is not None:
-            self.algorithm = AgentA3CAlgorithm(agent)
-        elif spec.asynchronous:
+        if algorithm is not None:
+            self.algorithm = algorithm
+        elif spec.sends_gradients(cfg.distributed):
             self.algorithm = spec.algorithm(self.model, cfg.algorithm, estimator=estimator)
         else:
             self.algorithm = None
         if self.algorithm is not None:
             self.algorithm.make_value_estimator(cfg.trainer.returns, cfg.trainer.gamma, cfg.trainer.lambda_)
+        self.trained = self.algorithm.trained_module if self.algorithm is not None else self.model
+        """What the broadcast weights fill: the model, and UNREAL's auxiliary heads beside it."""
 
     def pid(self) -> int:
         return os.getpid()
@@ -160,7 +165,7 @@ class RolloutWorker:
 
     def _load(self, weights: Weights) -> None:
         if weights[0] != self.version:
-            load_weights(self.model, weights)
+            load_weights(self.trained, weights)
             self.version = weights[0]
 
     def sample(self, weights: Weights) -> Sample:
@@ -175,36 +180,29 @@ class RolloutWorker:
         statistics (and the discounted returns they learn from) when the model scales rewards, as
         an A3C worker does; the rollout keeps the memory before each step and the behaviour policy."""
         sample = self.sample(weights)
-        sample.discounted_returns = self.scale_rewards(sample.rollout)
+        sample.discounted_returns = self.normalization.scale_rewards_frozen(sample.rollout)
         return sample
 
     def gradient(self, weights: Weights) -> Gradient:
-        """Collect a rollout with ``weights`` and return the A3C gradient of A2C's loss on it."""
+        """Collect a rollout with ``weights`` and return the gradient of the algorithm's loss on it
+        (A3C: A2C's loss on the rollout; UNREAL: that plus its auxiliary losses on this worker's
+        replay, which the estimator files the rollout in). A recurrent model learns from the
+        rollout's env sequences, from the memory stored before each step."""
         if self.algorithm is None:
-            raise RuntimeError("gradient() needs a worker built from an a3c config")
+            raise RuntimeError("gradient() needs a worker built from an algorithm whose workers send gradients")
         self._load(weights)
         rollout = self.collector.collect()
-        discounted = self.scale_rewards(rollout)
+        discounted = self.normalization.scale_rewards_frozen(rollout)
         advantages, returns, keep = self.algorithm.estimator(rollout, self.model)
-        grads, metrics = self.algorithm.gradients(flatten(rollout, advantages, returns, keep))
+        batch = (sequences(rollout, advantages, returns, keep, self.algorithm.sequence_length) if self.model.recurrent
+                 else flatten(rollout, advantages, returns, keep))
+        grads, metrics = self.algorithm.gradients(batch)
         episode_returns, episode_lengths = self.envs.pop_episodes()
-        obs = rollout.obs[keep].clone() if getattr(self.model, "obs_normalizer", None) is not None else None
+        obs = self.normalization.observations(rollout.obs[keep])
         return Gradient(
             grads.numpy(), metrics, self.version, rollout.rewards.numel(), episode_returns, episode_lengths, obs,
             discounted,
         )
-
-    def scale_rewards(self, rollout: Rollout) -> torch.Tensor | None:
-        """With a reward-scaling model, scale the rollout's rewards in place by the learner's
-        statistics (the broadcast buffers) and return the discounted returns they learn from; this
-        worker's envs carry their own returns in flight. None (rewards untouched) otherwise."""
-        scaler = getattr(self.model, "reward_scaler", None)
-        if scaler is None:
-            return None
-        done = rollout.terminated | rollout.truncated
-        discounted = scaler.discount(rollout.rewards, done, rollout.reset_step, self.config.trainer.gamma)
-        rollout.rewards.copy_(scaler.scale(rollout.rewards))
-        return discounted
 
 
 def unshippable(model: torch.nn.Module, exc: Exception) -> ImportError:
@@ -230,11 +228,13 @@ class WorkerPool:
     """
 
     def __init__(
-        self, model: torch.nn.Module, config: RunConfig, ship_model: bool = False, estimator: Estimator | None = None
+        self, model: torch.nn.Module, config: RunConfig, estimator: Estimator | None = None,
+        worker_algorithm: Algorithm | None = None,
     ) -> None:
-        """``ship_model``: send the workers a CPU copy of ``model`` (a specification-style agent,
-        pickled by Ray) instead of having them build the native model ``config`` describes.
-        ``estimator``: an estimator object for A3C workers to use (pickled by Ray likewise)."""
+        """``estimator``: an estimator object for A3C workers to use (pickled by Ray with each
+        actor's arguments). ``worker_algorithm``: an algorithm over a CPU copy of ``model`` that
+        the workers act and differentiate with (pickled likewise) instead of building the native
+        model and algorithm ``config`` describes (the compat layer's agents)."""
         import ray
 
         self.model = model
@@ -245,9 +245,8 @@ class WorkerPool:
         )
         seed = config.trainer.seed
         plain = config.to_dict()
-        shipped = worker_copy(model) if ship_model else None  # pickled by Ray's cloudpickle with each actor's arguments
         self.workers = [
-            actor.remote(plain, n, seed + offset, seed + (i + 1) * TORCH_SEED_STRIDE, shipped, estimator)
+            actor.remote(plain, n, seed + offset, seed + (i + 1) * TORCH_SEED_STRIDE, worker_algorithm, estimator)
             for i, (n, offset) in enumerate(zip(shares, self.env_offsets))
         ]
         self.dropped = 0
@@ -262,7 +261,7 @@ class WorkerPool:
             self.start_nodes = self.nodes()
         except ray.exceptions.RayActorError as exc:
             self.close()
-            if ship_model and ("No module named" in str(exc) or "Can't get attribute" in str(exc)):
+            if worker_algorithm is not None and ("No module named" in str(exc) or "Can't get attribute" in str(exc)):
                 raise unshippable(model, exc) from exc
             raise
         except ray.exceptions.GetTimeoutError as exc:

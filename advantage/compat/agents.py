@@ -10,7 +10,7 @@ policy is a softmax over ``action_size`` discrete actions. Besides the documente
 ``mask_hidden``) each agent presents advantage's policy interface (``head``, ``recurrent``,
 ``initial_memory``, ``act`` and ``value`` taking the episode-start mask and the memory), so the shared trainers, collectors, evaluation and
 checkpoints run it unchanged, with ``backprop`` as the update
-(:class:`~advantage.algorithms.spec_agent.AgentAlgorithm`).
+(:class:`~advantage.compat.algorithm.AgentAlgorithm`).
 
 The learning rate decays linearly from ``lr`` to ``lr_final`` over ``decay_steps`` transitions:
 each ``backprop`` advances the schedule by its batch size, and a trainer sets it to its count of
@@ -24,16 +24,19 @@ from typing import Any, Protocol
 
 import numpy as np
 import torch
+from gymnasium import spaces
 from torch import nn
 from torch.nn import functional as F
 
+from advantage.algorithms.base import clip_and_step, linear_schedule
 from advantage.models.init import layer_init
 from advantage.models.lstm import lstm_layer, masked_lstm, reset_spans
+from advantage.models.spec_args import device_of as _device
+from advantage.models.spec_args import input_shape as _shape
 
 
 class A2CConfig(Protocol):
-    """The fields of :class:`advantage.algorithms.A2CConfig` an agent reads (models sit below
-    algorithms, so the agent names the shape of its config rather than importing the class)."""
+    """The fields of :class:`advantage.algorithms.A2CConfig` an agent reads (any object with them will do)."""
 
     lr: float
     lr_final: float
@@ -48,19 +51,6 @@ class A2CConfig(Protocol):
 
 POLICY_CLIP = (1e-6, 0.999999)
 """The softmax probabilities are clipped to this range before the log (finite loss)."""
-
-
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
-def _shape(input_size: Any) -> tuple[int, ...]:
-    """``input_size`` as a shape: an int ``n`` is ``(n,)``."""
-    if isinstance(input_size, (tuple, list, torch.Size)):
-        return tuple(int(d) for d in input_size)
-    return (int(input_size),)
 
 
 class SoftmaxPolicy:
@@ -181,9 +171,7 @@ class A2CModel(nn.Module):
 
     def current_lr(self) -> float:
         """``lr + (lr_final − lr) · min(schedule_steps / decay_steps, 1)``."""
-        if not self.decay_steps:
-            return self.lr
-        return self.lr + (self.lr_final - self.lr) * min(self.schedule_steps / self.decay_steps, 1.0)
+        return linear_schedule(self.lr, self.lr_final, self.schedule_steps, self.decay_steps)
 
     def set_progress(self, steps: int) -> float:
         """Move the schedule to ``steps`` transitions; returns the learning rate now in force."""
@@ -209,12 +197,9 @@ class A2CModel(nn.Module):
         self.set_progress(self.schedule_steps)
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
-        max_norm = self.grad_clip if self.grad_clip is not None else math.inf
-        try:
-            nn.utils.clip_grad_norm_(self.parameters(), max_norm, error_if_nonfinite=True)
-        except RuntimeError as exc:
-            raise FloatingPointError(f"non-finite gradient in {type(self).__name__}.backprop") from exc
-        optimiser.step()
+        grads = [p.grad for p in self.parameters() if p.grad is not None]
+        if not math.isfinite(clip_and_step(grads, optimiser, self.grad_clip)):
+            raise FloatingPointError(f"non-finite gradient in {type(self).__name__}.backprop")
         self.schedule_steps += int(batch_size)
         return loss.item()
 
@@ -228,6 +213,12 @@ class A2CModel(nn.Module):
         return F.one_hot(self._tensor(action).long().reshape(-1), self.action_size).to(like.dtype)
 
     def _body(self, model: Any, input_size: Any, model_args: dict[str, Any]) -> nn.Module:
+        if isinstance(model, spaces.Space):
+            raise TypeError(
+                f"{type(self).__name__}(model, input_size, action_size, ...) is the specification's agent: model is "
+                "a body network class such as advantage.models.MLP, not a space; advantage's own model from "
+                "spaces is advantage.models.ActorCritic(observation_space, action_space, ModelConfig(...))"
+            )
         body = model(input_size, **model_args)
         if not isinstance(body, nn.Module) or not hasattr(body, "dense_size"):
             raise TypeError(

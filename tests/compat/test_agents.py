@@ -28,6 +28,7 @@ from advantage import (
     ActorCritic_LSTM,
     SyncMultiEnvTrainer,
     TrainerConfig,
+    models,
 )
 from advantage.algorithms import a2c as a2c_module
 from advantage.models import MLP, NatureCNN
@@ -189,12 +190,19 @@ def test_action_masks_are_refused_not_ignored():
         lstm.act(obs, start, state, action_mask=mask)
 
 
-def test_native_signatures_still_build_the_native_models():
+def test_native_and_specification_classes_are_separate_without_dispatch():
+    """``advantage.ActorCritic`` is the specification's agent (a body network first); advantage's
+    own models keep their signatures in ``advantage.models``, and no class picks another by its
+    arguments (no ``__new__``)."""
     box, two = spaces.Box(-1, 1, (4,), np.float32), spaces.Discrete(2)
-    assert type(ActorCritic(box, two)) is ActorCritic
-    assert type(ActorCritic_LSTM(box, two, cell_size=8)) is advantage.ActorCriticLSTM
+    assert type(models.ActorCritic(box, two)) is models.ActorCritic
+    assert type(models.ActorCritic_LSTM(box, two, cell_size=8)) is advantage.ActorCriticLSTM
     assert type(ActorCritic(MLP, 4, 2, cpu_config())).__name__ == "A2CActorCritic"
     assert type(ActorCritic_LSTM(model=MLP, input_size=4, action_size=2, cell_size=8, config=cpu_config())).__name__ == "A2CActorCriticLSTM"
+    assert all("__new__" not in vars(cls) for cls in (models.ActorCritic, models.ActorCriticLSTM, ActorCritic, ActorCritic_LSTM))
+    with pytest.raises(TypeError, match=r"model is a body network class such as advantage.models.MLP, not a space; "
+                                        r"advantage's own model from spaces is advantage.models.ActorCritic"):
+        ActorCritic(box, 4, 2, cpu_config())
 
 
 # -- the recurrent agent -------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The update of a specification-style agent (:mod:`advantage.models.a2c_family`): its own
+"""The update of a specification-style agent (:mod:`advantage.compat.agents`): its own
 ``backprop`` — one step of its own optimiser on the documented loss — on each rollout.
 
 This is what lets ``A2CTrainer(envs, agent, val_envs, config)`` run the shared loop: the trainer
@@ -17,8 +17,8 @@ from gymnasium import spaces
 
 from advantage.algorithms.a3c import flat_gradient, set_flat_gradient
 from advantage.algorithms.base import Algorithm, explained_variance
+from advantage.compat.agents import A2CModel
 from advantage.data.batch import RolloutBatch, SequenceBatch
-from advantage.models.a2c_family import A2CModel
 
 
 class AgentAlgorithm(Algorithm):
@@ -33,10 +33,13 @@ class AgentAlgorithm(Algorithm):
         self.model = self.agent = agent
         self.config = agent.config
         self.optimizer = agent.optimiser
-        if agent.decay_steps is None:  # as for advantage's A2C: None means the run's budget
-            agent.decay_steps = total_steps
-        self.decay_steps = agent.decay_steps
+        self.fix_schedule(total_steps)
         self.lr = agent.current_lr()
+
+    def fix_schedule(self, total_steps: int | None) -> None:
+        if self.agent.decay_steps is None:  # as for advantage's A2C: None means the run's budget
+            self.agent.decay_steps = total_steps
+        self.decay_steps = self.agent.decay_steps
 
     def set_progress(self, env_steps: int) -> float:
         self.lr = self.agent.set_progress(env_steps)
@@ -86,6 +89,12 @@ class AgentA3CAlgorithm(AgentAlgorithm):
         """One step of the agent's optimiser with a worker's gradient, clipped to ``grad_clip``; returns its norm."""
         set_flat_gradient(self.agent, flat)
         return self.step()
+
+
+    def worker_copy(self) -> AgentA3CAlgorithm:
+        """This algorithm over a CPU copy of the agent, for a rollout worker's process (shipped
+        by :class:`~advantage.training.distributed.workers.WorkerPool`)."""
+        return AgentA3CAlgorithm(worker_copy(self.agent))
 
 
 def worker_copy(agent: A2CModel) -> A2CModel:

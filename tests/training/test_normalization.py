@@ -1,0 +1,96 @@
+"""The normalisation stage: the one place reward scaling and observation statistics are updated
+(local loop, A3C learner, actor-learner, Ray workers), checked with hand-worked numbers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from gymnasium import spaces
+
+from advantage.data.batch import Rollout
+from advantage.models import ActorCritic, ModelConfig
+from advantage.models.normalization import RunningMeanStd
+from advantage.training.normalization import Normalization
+
+BOX, TWO = spaces.Box(-np.inf, np.inf, (2,), np.float32), spaces.Discrete(2)
+
+
+def model(obs: bool = True, reward: bool = True) -> ActorCritic:
+    return ActorCritic(BOX, TWO, ModelConfig(normalize_obs=obs, normalize_reward=reward))
+
+
+def rollout(rewards: list[float], done_at: int | None = None, reset_at: int | None = None) -> Rollout:
+    """One env, T = len(rewards) steps; observations 10·t in both entries."""
+    t = len(rewards)
+    flag = torch.zeros(t, 1, dtype=torch.bool)
+    done, reset = flag.clone(), flag.clone()
+    if done_at is not None:
+        done[done_at] = True
+    if reset_at is not None:
+        reset[reset_at] = True
+    return Rollout(
+        obs=torch.arange(t, dtype=torch.float32).mul(10).reshape(t, 1, 1).expand(t, 1, 2).clone(),
+        actions=torch.zeros(t, 1, dtype=torch.long), policy=torch.zeros(t, 1, 2), values=torch.zeros(t, 1),
+        rewards=torch.tensor(rewards).reshape(t, 1), terminated=done, truncated=flag.clone(), reset_step=reset,
+        last_value=torch.zeros(1), episode_start=flag.clone(), memory=torch.zeros(t, 0),
+    )
+
+
+def test_a_worker_scales_with_the_learners_statistics_and_sends_the_returns_back():
+    m = model()
+    m.reward_scaler.rms.var.fill_(4.0)  # the learner's statistics, as broadcast: std 2
+    stage = Normalization(m, gamma=0.5)
+    r = rollout([1.0, 1.0, 4.0], done_at=1)
+    discounted = stage.scale_rewards_frozen(r)
+    assert discounted.tolist() == [1.0, 1.5, 4.0]  # R = 1, 1 + 0.5·1, restarted after the end: 4
+    torch.testing.assert_close(r.rewards.flatten(), torch.tensor([1.0, 1.0, 4.0]) / (4.0 + 1e-8) ** 0.5)
+    assert m.reward_scaler.rms.var.item() == 4.0  # untouched: only the learner updates them
+    stage.learn(discounted=discounted)  # the learner, given what the worker sent
+    reference = RunningMeanStd(())
+    reference.var.fill_(4.0)
+    reference.update(torch.tensor([1.0, 1.5, 4.0], dtype=torch.float64))
+    torch.testing.assert_close(m.reward_scaler.rms.var, reference.var)
+
+
+def test_the_local_loop_learns_the_returns_then_scales_and_learns_observations_after():
+    m = model()
+    stage = Normalization(m, gamma=0.5)
+    r = rollout([2.0, 2.0, 0.0], reset_at=2)
+    stage.scale_rewards(r)
+    reference = RunningMeanStd(())
+    reference.update(torch.tensor([2.0, 3.0], dtype=torch.float64))  # the reset step carries no transition
+    torch.testing.assert_close(m.reward_scaler.rms.var, reference.var)
+    torch.testing.assert_close(r.rewards.flatten(), torch.tensor([2.0, 2.0, 0.0]) / (reference.var.float() + 1e-8).sqrt())
+    stage.learn_observations(r)
+    obs_reference = RunningMeanStd((2,))
+    obs_reference.update(torch.tensor([[0.0, 0.0], [10.0, 10.0]]))  # reset step's observation left out
+    torch.testing.assert_close(m.obs_normalizer.rms.mean, obs_reference.mean)
+    assert stage.observations(r.obs).data_ptr() != r.obs.data_ptr()  # a copy travels to the learner
+
+
+def test_without_normalisation_nothing_is_touched():
+    stage = Normalization(model(obs=False, reward=False), gamma=0.9)
+    r = rollout([1.0, 2.0])
+    before = r.rewards.clone()
+    stage.scale_rewards(r)
+    assert stage.scale_rewards_frozen(r) is None and stage.observations(r.obs) is None
+    stage.learn_observations(r)
+    stage.learn(r.obs.flatten(0, 1), torch.ones(2))
+    assert torch.equal(r.rewards, before)
+
+
+@pytest.mark.parametrize("owner", ["loop", "worker"])
+def test_trainer_and_workers_own_the_same_stage(owner):
+    """The local loop (and the A3C / actor-learner trainers built on it) and the Ray workers each
+    hold one :class:`Normalization`; none reaches into the model's normalisers itself."""
+    import inspect
+
+    from advantage.training import loop
+    from advantage.training.distributed import a3c, actor_learner, workers
+
+    modules = {"loop": [loop, a3c, actor_learner], "worker": [workers]}[owner]
+    for module in modules:
+        source = inspect.getsource(module)
+        assert "reward_scaler" not in source and "obs_normalizer" not in source, module.__name__
+    assert "Normalization(" in inspect.getsource(loop if owner == "loop" else workers)
