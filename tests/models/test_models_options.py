@@ -1,5 +1,5 @@
 """The options per-env defaults need: gSDE (``use_sde``, ``sde_sample_freq``), ``log_std_init``,
-``ortho_init``, the entropy schedule (``entropy_final``). Each test asserts the behaviour its
+``ortho_init``, the entropy and clip schedules (``entropy_final``, ``clip_final``). Each test asserts the behaviour its
 option changes, against a computation written out here."""
 
 from __future__ import annotations
@@ -206,6 +206,44 @@ def test_closed_form_uses_the_scheduled_entropy_weight():
         results.append([p.detach().clone() for p in model.parameters()])
     for a, b in zip(*results):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+# -- the clip schedule ------------------------------------------------------------------------------
+def test_clip_range_decays_linearly_to_clip_final():
+    model = ActorCritic(OBS, spaces.Discrete(3), ModelConfig())
+    algo = PPOAlgorithm(model, PPOConfig(clip_ratio=0.2, clip_final=0.0, decay_steps=1000))
+    seen = []
+    for steps in (0, 250, 1000, 5000):
+        algo.set_progress(steps)
+        seen.append(algo.clip_ratio)
+    np.testing.assert_allclose(seen, [0.2, 0.15, 0.0, 0.0], atol=1e-12)
+    constant = PPOAlgorithm(model, PPOConfig(clip_ratio=0.2, decay_steps=1000))
+    constant.set_progress(1000)
+    assert constant.clip_ratio == 0.2
+    with pytest.raises(ValueError, match="clip_final must be in"):
+        PPOConfig(clip_ratio=0.2, clip_final=0.3)
+
+
+@pytest.mark.parametrize("closed_form", [True, False])
+def test_the_update_clips_at_the_scheduled_range(closed_form):
+    """Mid-schedule the logged clip fraction is that of the scheduled ε (0.1), counted here from
+    the ratios of the model's and the stored policy, not that of clip_ratio (0.2)."""
+    torch.manual_seed(0)
+    model = ActorCritic(OBS, spaces.Discrete(3), ModelConfig())
+    algo = PPOAlgorithm(model, PPOConfig(closed_form=closed_form, clip_ratio=0.2, clip_final=0.0, decay_steps=100,
+                                         epochs=1, minibatches=1), 100)
+    algo.set_progress(50)
+    g = torch.Generator().manual_seed(1)
+    obs, actions = torch.randn(256, 3, generator=g), torch.randint(0, 3, (256,), generator=g)
+    with torch.no_grad():
+        logits, _ = model(obs)
+    old = logits + 0.3 * torch.randn(logits.shape, generator=g)  # the policy that acted, a little off
+    batch = RolloutBatch(obs, actions, old, torch.randn(256, generator=g), torch.randn(256, generator=g),
+                         torch.randn(256, generator=g))
+    ratio = (logits.log_softmax(-1) - old.log_softmax(-1)).gather(1, actions[:, None]).squeeze(1).exp()
+    expected = ((ratio - 1).abs() > 0.1).float().mean().item()
+    assert expected != pytest.approx(((ratio - 1).abs() > 0.2).float().mean().item())  # the test can tell
+    assert algo.update(batch)["clipfrac"] == pytest.approx(expected, abs=1e-6)
 
 
 def test_entropy_schedule_is_refused_for_a3c():
