@@ -18,7 +18,10 @@ them):
   last step, so it never reaches a kept output. It returns no final state (a padded piece's last
   state is not its own); a caller that needs the state after a multi-step sequence gets ``spans``.
 
-A single step (acting) is one masked ``torch.lstm_cell`` in every path.
+A single step (acting, the rollout's bootstrap value) takes ``ModelConfig.lstm_step``: ``cell``,
+one masked ``torch.lstm_cell`` (:func:`masked_cell`: the layer's weights without the module's
+per-call overhead), or ``layer``, one ``nn.LSTM`` call on a length-1 sequence from the masked
+state (the path before either existed). Both compute the same step.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import torch
 from torch import nn
 
 LSTM_PASSES = ("segments", "spans", "steps")
+LSTM_STEPS = ("cell", "layer")
 
 
 def reset_spans(episode_start: torch.Tensor, dtype: torch.dtype) -> list[tuple[int, int, torch.Tensor]]:

@@ -16,7 +16,8 @@ its stored initial state and mask reproduces what was seen while acting.
 
 The sequence pass needs no Python loop over time: ``ModelConfig.lstm_pass`` picks how the resets
 inside a sequence meet ``nn.LSTM`` (one call over the episode pieces by default; see
-:mod:`advantage.models.lstm`). Acting is one masked ``torch.lstm_cell`` per tower.
+:mod:`advantage.models.lstm`); ``ModelConfig.lstm_step`` how one step (acting) runs: one masked
+``torch.lstm_cell`` per tower by default.
 """
 
 from __future__ import annotations
@@ -117,16 +118,19 @@ class ActorCriticLSTM(nn.Module):
         ``state`` (only the flat time-major positions ``select``, ``(N, C)``, when given), and the
         state after the last step (None when ``final_state`` is False).
 
-        ``episode_start (T, B)`` zeroes the state before the step where it is set. One step is a
-        masked ``torch.lstm_cell`` per tower; a sequence takes ``config.lstm_pass`` (see
-        :mod:`advantage.models.lstm`), ``spans`` when the final state is asked for.
+        ``episode_start (T, B)`` zeroes the state before the step where it is set. One step takes
+        ``config.lstm_step`` (a masked ``torch.lstm_cell``, or ``layer``: one ``nn.LSTM`` call, as a
+        one-step span); a sequence takes ``config.lstm_pass`` (see :mod:`advantage.models.lstm`),
+        ``spans`` when the final state is asked for.
         """
         flat, lead = self._inputs(obs)
         T = episode_start.shape[0]
         path = self.config.lstm_pass
-        if T > 1 and path == "segments" and final_state:
-            path = "spans"
         if T == 1:
+            path = "cell" if self.config.lstm_step == "cell" else "spans"
+        elif path == "segments" and final_state:
+            path = "spans"
+        if path == "cell":
             keep = (~episode_start[0]).to(state.dtype).unsqueeze(1)
         elif path == "segments":
             pieces = episode_segments(episode_start, state.dtype)
@@ -136,7 +140,7 @@ class ActorCriticLSTM(nn.Module):
         for k, (encoder, lstm) in enumerate(self._towers()):
             x = encoder(flat).reshape(*lead, -1)  # (T, B, F)
             h, c = state[2 * k : 2 * k + 1], state[2 * k + 1 : 2 * k + 2]
-            if T == 1:
+            if path == "cell":
                 h, c = masked_cell(lstm, x[0], h[0], c[0], keep)
                 out, h, c = h.unsqueeze(0), h.unsqueeze(0), c.unsqueeze(0)
             elif path == "segments":

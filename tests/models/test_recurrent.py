@@ -28,7 +28,7 @@ from advantage.data.batch import sequences
 from advantage.data.estimators import estimate
 from advantage.envs.vector import VecEnv, make_vec_env
 from advantage.models import ActorCritic_LSTM, ActorCriticLSTM, make_model
-from advantage.models.lstm import LSTM_PASSES, episode_segments
+from advantage.models.lstm import LSTM_PASSES, LSTM_STEPS, episode_segments
 from advantage.training.checkpoint import load_checkpoint
 from advantage.training.collector import RolloutCollector
 from advantage.training.evaluation import evaluate
@@ -322,6 +322,54 @@ def test_lstm_pass_switches_the_sequence_pass(monkeypatch, lstm_pass, calls):
 def test_unknown_lstm_pass_is_refused():
     with pytest.raises(ValueError, match="unknown lstm_pass 'packed'; choose one of"):
         ModelConfig(policy="lstm", lstm_pass="packed")
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_lstm_steps_act_alike(shared):
+    """``model.lstm_step``: one masked ``torch.lstm_cell`` (cell) and one ``nn.LSTM`` call on a
+    length-1 sequence (layer) give the same policy, value, action and next memory, from a stored
+    state with some envs starting an episode, and the same bootstrap value."""
+    torch.manual_seed(3)
+    model = ActorCriticLSTM(
+        spaces.Box(-1, 1, (3,), np.float32), spaces.Discrete(4), ModelConfig(policy="lstm", shared=shared),
+        cell_size=CELL,
+    )
+    obs, starts = torch.randn(6, 3), torch.tensor([True, False, False, True, False, False])
+    state = torch.randn(*model.initial_memory(6).shape)
+    results = {}
+    for lstm_step in LSTM_STEPS:
+        model.config = dataclasses.replace(model.config, lstm_step=lstm_step)
+        results[lstm_step] = (*model.act(obs, starts, state, deterministic=True), model.value(obs, starts, state))
+    for got, want in zip(results["cell"], results["layer"]):
+        torch.testing.assert_close(got, want, atol=1e-6, rtol=1e-6)
+    action, value, policy, memory, _ = results["cell"]
+    # the step really read the state: zeroing it where no episode starts changes the next memory
+    moved = model.act(obs, starts, torch.where(starts[None, :, None], state, 0.0), deterministic=True)[3]
+    assert (moved - memory)[:, ~starts].abs().max() > 1e-3
+    torch.testing.assert_close(moved[:, starts], memory[:, starts])
+
+
+@pytest.mark.parametrize(("lstm_step", "calls"), [("cell", 0), ("layer", 2)])
+def test_lstm_step_switches_the_acting_path(monkeypatch, lstm_step, calls):
+    """``model.lstm_step`` decides whether a step calls ``nn.LSTM`` (layer: once per tower, actor
+    and critic) or not at all (cell); a sequence pass is unaffected."""
+    model = ActorCriticLSTM(
+        spaces.Box(-1, 1, (3,), np.float32), spaces.Discrete(4),
+        ModelConfig(policy="lstm", shared=False, lstm_step=lstm_step), cell_size=CELL,
+    )
+    counted = []
+    original = torch.nn.LSTM.forward
+    monkeypatch.setattr(torch.nn.LSTM, "forward", lambda self, *a, **k: counted.append(1) or original(self, *a, **k))
+    model.act(torch.randn(3, 3), torch.zeros(3, dtype=torch.bool), model.initial_memory(3))
+    assert len(counted) == calls
+    counted.clear()
+    model(torch.randn(5, 3, 3), torch.zeros(5, 3, dtype=torch.bool), model.initial_memory(3))
+    assert len(counted) == 2  # segments: one fused call per tower
+
+
+def test_unknown_lstm_step_is_refused():
+    with pytest.raises(ValueError, match="unknown lstm_step 'fused'; choose one of"):
+        ModelConfig(policy="lstm", lstm_step="fused")
 
 
 def test_sequences_cut_chunks_with_their_stored_states(collected):
