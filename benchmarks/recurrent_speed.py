@@ -17,8 +17,10 @@ Each run also records its process CPU time: on a loaded shared machine wall time
 waits for a core, CPU time only the work, so the ratio of steps per CPU second is given beside
 the wall-clock one.
 
-Variants: ``segments``, ``spans``, ``steps`` (advantage with ``model.lstm_pass`` set to it) and
-``sb3-rppo``.
+Variants: ``segments``, ``spans``, ``steps`` (advantage with ``model.lstm_pass`` set to it, acting
+by one masked ``torch.lstm_cell``: ``model.lstm_step = "cell"``), ``segments-layer`` (the segments
+pass, acting by an ``nn.LSTM`` call: ``model.lstm_step = "layer"``) and ``sb3-rppo``. The learning
+rate and clip range stay constant on both sides, as sb3-contrib's are without a schedule.
 """
 
 from __future__ import annotations
@@ -34,23 +36,26 @@ from typing import Any
 
 ENV_ID = "CartPoleNoVel-v1"
 NUM_ENVS, NSTEPS, EPOCHS = 8, 32, 10
-ADVANTAGE = ("segments", "spans", "steps")
+ADVANTAGE = ("segments", "spans", "steps", "segments-layer")
 VARIANTS = (*ADVANTAGE, "sb3-rppo")
 
 
-def run_advantage(lstm_pass: str, seed: int, steps: int) -> dict[str, Any]:
+def run_advantage(variant: str, seed: int, steps: int) -> dict[str, Any]:
     import torch
 
     from advantage import PPO
     from advantage.app.defaults import default_config
 
+    lstm_pass, _, lstm_step = variant.partition("-")
     torch.set_num_threads(1)
     config = default_config("ppo", ENV_ID).with_overrides([
         f"num_envs={NUM_ENVS}", f"trainer.nsteps={NSTEPS}", f"algorithm.epochs={EPOCHS}", "algorithm.minibatches=1",
-        "algorithm.lr=1e-3", "algorithm.entropy_coeff=0.0", "algorithm.clip_ratio=0.2", "trainer.gamma=0.98",
+        "algorithm.lr=1e-3", "algorithm.lr_final=1e-3", "algorithm.clip_ratio=0.2", "algorithm.clip_final=none",
+        "algorithm.entropy_coeff=0.0", "trainer.gamma=0.98",
         "trainer.lambda_=0.8", "model.normalize_obs=true", "model.normalize_reward=false", "model.shared=false",
         "model.cell_size=64", "model.hidden_sizes=[64]", "model.activation=relu", "model.ortho_init=false",
-        f"model.lstm_pass={lstm_pass}", f"trainer.seed={seed}", f"trainer.total_steps={steps}",
+        f"model.lstm_pass={lstm_pass}", f"model.lstm_step={lstm_step or 'cell'}", f"trainer.seed={seed}",
+        f"trainer.total_steps={steps}",
         "trainer.validate_freq=0", "trainer.tensorboard=false", "algorithm.device=cpu", "trainer.torch_threads=1",
     ])
     agent = PPO(run_config=config)

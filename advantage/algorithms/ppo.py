@@ -23,7 +23,13 @@ from typing import Any
 
 import torch
 
-from advantage.algorithms.base import AlgoConfig, Algorithm, explained_variance, linear_schedule, model_outputs
+from advantage.algorithms.base import (
+    AlgoConfig,
+    Algorithm,
+    explained_variance,
+    linear_schedule,
+    model_outputs,
+)
 from advantage.algorithms.closed_form import private_ops_work
 from advantage.algorithms.ppo_closed_form import ClosedFormPPO
 from advantage.algorithms.spec import AlgorithmSpec
