@@ -48,8 +48,9 @@ class PPOConfig(AlgoConfig):
     clip_ratio: float = 0.2
     """Clip range ε of the probability ratio (and of value clipping), at the start with clip_final set."""
     clip_final: float | None = None
-    """Clip range reached after ``decay_steps`` (linear, over the same steps as the learning rate:
-    rl-baselines3-zoo's ``clip_range: lin_0.2``); None keeps clip_ratio throughout."""
+    """Clip range reached after ``decay_steps`` (linear, over the same steps as the learning rate,
+    as rl-baselines3-zoo's ``clip_range: lin_0.2`` but ending above 0: the losses need ε > 0);
+    None keeps clip_ratio throughout."""
     dual_clip: float | None = None
     """Dual-clip constant c > 1 bounding the loss of negative advantages; None disables it."""
     value_clip: bool = False
@@ -77,8 +78,11 @@ class PPOConfig(AlgoConfig):
         super().__post_init__()
         if not self.clip_ratio > 0:
             raise ValueError(f"clip_ratio must be > 0, got {self.clip_ratio}")
-        if self.clip_final is not None and not 0 <= self.clip_final <= self.clip_ratio:
-            raise ValueError(f"clip_final must be in [0, clip_ratio={self.clip_ratio}] or None, got {self.clip_final}")
+        if self.clip_final is not None and not 0 < self.clip_final <= self.clip_ratio:
+            raise ValueError(
+                f"clip_final must be in (0, clip_ratio={self.clip_ratio}] or None (the losses clip at ε > 0), "
+                f"got {self.clip_final}"
+            )
         if self.dual_clip is not None and not self.dual_clip > 1.0:
             raise ValueError(f"dual_clip must be > 1.0 or None, got {self.dual_clip}")
         if self.epochs < 1 or self.minibatches < 1:
