@@ -142,7 +142,6 @@ RETUNED: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
     ("ppo", "CartPoleNoVel-v1"): {
         "run": {"num_envs": 16},
         "model": {"activation": "relu", "ortho_init": False, "normalize_reward": True},
-        "algorithm": {"epochs": 10, "clip_final": 0.01},  # issue 32: ends stably
     },
     ("a2c", "CartPoleNoVel-v1"): {
         "run": {"num_envs": 16},
