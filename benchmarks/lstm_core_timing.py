@@ -1,15 +1,18 @@
-"""Time three ways of running a masked LSTM over (T, B) sequences, forward + backward, on CPU.
+"""Time four ways of running a masked LSTM over (T, B) sequences, forward + backward, on CPU.
 
     .venv/bin/python benchmarks/lstm_core_timing.py
 
-- ``split`` (what ``advantage.models.lstm.masked_lstm`` does): cut the time axis where any sequence
+- ``segments`` (``model.lstm_pass = "segments"``, the default since issue 32): cut every sequence
+  into its episode pieces once, lay them side by side padded, ONE ``nn.LSTM`` call, gather back;
+- ``split`` (``model.lstm_pass = "spans"``): cut the time axis where any sequence
   starts an episode, one ``nn.LSTM`` call per span, entry state masked;
 - ``loop``: one ``nn.LSTM`` call per time step with the state masked each step (SB3-contrib's way);
 - ``packed``: cut every sequence into its episodes and run them all in one call as a packed batch
   (``pack_padded_sequence``), each episode from its own initial state.
 
 ``p`` is the probability that a step starts an episode (CartPole episodes last 10-500 steps).
-All three give the same outputs (checked); the script prints milliseconds per forward+backward.
+All four give the same outputs (checked); the script prints CPU milliseconds (process time: a loaded
+shared machine does not inflate it) per forward+backward.
 """
 
 from __future__ import annotations
@@ -31,7 +34,11 @@ def _features(model: ActorCriticLSTM, obs):
 
 
 def split_core(model: ActorCriticLSTM, obs, starts, state):
-    return model._run(obs, starts, state)[0]  # the model's own sequence pass (one shared LSTM)
+    return model._run(obs, starts, state)[0]  # asking for the final state: the spans pass (one shared LSTM)
+
+
+def segments_core(model: ActorCriticLSTM, obs, starts, state):
+    return model._run(obs, starts, state, final_state=False)[0]  # the training pass: segments
 
 
 def loop_core(model: ActorCriticLSTM, obs, starts, state):
@@ -73,7 +80,8 @@ def main() -> None:
         spaces.Box(-1, 1, (2,), np.float32), spaces.Discrete(2), ModelConfig(policy="lstm", shared=True)
     )
     variants = {name: functools.partial(fn, model)
-                for name, fn in (("split", split_core), ("loop", loop_core), ("packed", packed_core))}
+                for name, fn in (("segments", segments_core), ("split", split_core), ("loop", loop_core),
+                                 ("packed", packed_core))}
     print("| T | B | p(start) | " + " | ".join(f"{name} ms" for name in variants) + " |")
     print("|---|---|---|" + "---|" * len(variants))
     cases = [(32, 8, 0.05), (32, 8, 0.01), (128, 8, 0.05), (128, 8, 0.002), (32, 64, 0.01), (8, 64, 0.05),
@@ -85,10 +93,10 @@ def main() -> None:
         for fn in variants.values():
             assert torch.allclose(fn(obs, starts, state), reference, atol=1e-5)
             n = 30
-            start = time.perf_counter()
+            start = time.process_time()
             for _ in range(n):
                 fn(obs, starts, state).sum().backward()
-            times.append((time.perf_counter() - start) / n * 1e3)
+            times.append((time.process_time() - start) / n * 1e3)
         print(f"| {T} | {B} | {p} | " + " | ".join(f"{t:.2f}" for t in times) + " |")
 
 

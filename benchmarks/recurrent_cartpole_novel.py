@@ -79,7 +79,7 @@ def run_sb3(seed: int, steps: int, eval_freq: int) -> dict[str, Any]:
     from stable_baselines3.common.evaluation import evaluate_policy
     from stable_baselines3.common.vec_env import VecNormalize
 
-    import advantage.envs  # noqa: F401 — registers CartPoleNoVel-v1
+    import advantage.envs.ids  # noqa: F401 — registers CartPoleNoVel-v1 (advantage.envs alone no longer does)
 
     torch.set_num_threads(TORCH_THREADS)
     env = VecNormalize(make_vec_env(ENV_ID, n_envs=8, seed=seed), norm_obs=True, norm_reward=False)

@@ -23,7 +23,13 @@ from typing import Any
 
 import torch
 
-from advantage.algorithms.base import AlgoConfig, Algorithm, explained_variance, model_outputs
+from advantage.algorithms.base import (
+    AlgoConfig,
+    Algorithm,
+    explained_variance,
+    linear_schedule,
+    model_outputs,
+)
 from advantage.algorithms.closed_form import private_ops_work
 from advantage.algorithms.ppo_closed_form import ClosedFormPPO
 from advantage.algorithms.spec import AlgorithmSpec
@@ -40,7 +46,11 @@ class PPOConfig(AlgoConfig):
     decay_steps: int | None = None
     entropy_coeff: float = 0.0
     clip_ratio: float = 0.2
-    """Clip range ε of the probability ratio (and of value clipping)."""
+    """Clip range ε of the probability ratio (and of value clipping), at the start with clip_final set."""
+    clip_final: float | None = None
+    """Clip range reached after ``decay_steps`` (linear, over the same steps as the learning rate,
+    as rl-baselines3-zoo's ``clip_range: lin_0.2`` but ending above 0: the losses need ε > 0);
+    None keeps clip_ratio throughout."""
     dual_clip: float | None = None
     """Dual-clip constant c > 1 bounding the loss of negative advantages; None disables it."""
     value_clip: bool = False
@@ -68,6 +78,11 @@ class PPOConfig(AlgoConfig):
         super().__post_init__()
         if not self.clip_ratio > 0:
             raise ValueError(f"clip_ratio must be > 0, got {self.clip_ratio}")
+        if self.clip_final is not None and not 0 < self.clip_final <= self.clip_ratio:
+            raise ValueError(
+                f"clip_final must be in (0, clip_ratio={self.clip_ratio}] or None (the losses clip at ε > 0), "
+                f"got {self.clip_final}"
+            )
         if self.dual_clip is not None and not self.dual_clip > 1.0:
             raise ValueError(f"dual_clip must be > 1.0 or None, got {self.dual_clip}")
         if self.epochs < 1 or self.minibatches < 1:
@@ -94,7 +109,18 @@ class PPOAlgorithm(Algorithm):
                 "feed-forward: drop algorithm.bptt_length or use policy lstm"
             )
         super().__init__(model, config, total_steps, estimator)
+        self.clip_ratio = config.clip_ratio
+        """The clip range ε of the current step (:meth:`set_progress` moves it with clip_final)."""
         self.closed_form = ClosedFormPPO(self) if self.takes_closed_form(model, config) else None
+
+    def set_progress(self, env_steps: int) -> float:
+        """The learning-rate (and entropy) schedule of :class:`Algorithm`, and the clip range from
+        clip_ratio to clip_final over the same steps when clip_final is set."""
+        lr = super().set_progress(env_steps)
+        cfg = self.config
+        if cfg.clip_final is not None:
+            self.clip_ratio = linear_schedule(cfg.clip_ratio, cfg.clip_final, env_steps, self.decay_steps)
+        return lr
 
     def takes_closed_form(self, model: torch.nn.Module, config: PPOConfig) -> bool:
         """Whether the closed-form step computes exactly this algorithm's update: asked for, this
@@ -174,7 +200,7 @@ class PPOAlgorithm(Algorithm):
         data = ppo_data(policy, head.unpack(flat.policy), flat.actions, value, flat.values, self.advantages(flat),
                         flat.returns, None)
         loss, info = ppo_error(
-            data, cfg.clip_ratio, cfg.value_clip, cfg.dual_clip,
+            data, self.clip_ratio, cfg.value_clip, cfg.dual_clip,
             action_mask=head.loss_mask(flat.action_mask), kl_estimator=cfg.kl_estimator,
         )
         self.backward(self.objective(loss.policy_loss, loss.value_loss, loss.entropy_loss), loss._asdict())

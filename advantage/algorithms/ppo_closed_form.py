@@ -36,8 +36,8 @@ class ClosedFormPPO:
         p = self.net.forward(self.net.observations(mb.obs), mb.actions)
         old_logp, _ = log_prob_entropy(algo.model.head.unpack(mb.policy), mb.actions, name="logit_old")
         grad = ppo_error_gradient(p.logp, old_logp, algo.advantages(mb), p.value, mb.values, mb.returns, None,
-                                  cfg.clip_ratio, cfg.value_clip, cfg.dual_clip)
+                                  algo.clip_ratio, cfg.value_clip, cfg.dual_clip)
         self.net.backward(p, grad.d_logp, grad.d_value.mul_(cfg.value_coeff).unsqueeze(1), algo.entropy_coeff)
-        approx_kl, clipfrac = ppo_info_terms(grad.ratio, grad.log_ratio, cfg.clip_ratio, cfg.kl_estimator)
+        approx_kl, clipfrac = ppo_info_terms(grad.ratio, grad.log_ratio, algo.clip_ratio, cfg.kl_estimator)
         return torch.stack([-grad.objective.mean(), 0.5 * grad.value_sq.mean(), p.entropy.mean(),
                             approx_kl.mean(), clipfrac.mean()])

@@ -11,6 +11,7 @@ from torch import nn
 from advantage.data.observations import is_image_space
 from advantage.models.heads import GaussianHead, make_head
 from advantage.models.init import layer_init, reset_to_torch_defaults
+from advantage.models.lstm import LSTM_PASSES, LSTM_STEPS
 from advantage.models.multi_input import flat_obs_shape, make_encoder, make_obs_normalizer
 from advantage.models.normalization import RewardScaler
 from advantage.models.sde import StateDependentNoiseHead
@@ -51,6 +52,21 @@ class ModelConfig(Settings):
     """mlp (feed-forward) or lstm (encoder → LSTM core → heads; a2c and ppo only)."""
     cell_size: int = 64
     """Width of the LSTM state when policy is lstm."""
+    cnn_channels_last: bool = False
+    """Nature CNN encoders: run the convolutions on channels-last (NHWC) memory, oneDNN's faster
+    layout on CPU; the same outputs and gradients as the default layout (tested)."""
+    lstm_pass: str = "segments"
+    """How the training pass runs an LSTM over sequences with episode starts inside: segments
+    (cut each sequence into its episodes once, one fused ``nn.LSTM`` call over them all), spans
+    (one call per span between steps where any sequence starts), or steps (one masked cell per
+    step, the reference). All three compute the same outputs; see ``models/lstm.py``. segments
+    yields no final state, so a pass that needs the state after a sequence (UNREAL's auxiliary
+    core) takes spans. A single step (acting) takes ``lstm_step``."""
+    lstm_step: str = "cell"
+    """How an LSTM policy runs a single step (acting, the rollout's bootstrap value): cell (one
+    masked ``torch.lstm_cell`` per LSTM, the layer's weights without ``nn.LSTM``'s per-call
+    overhead) or layer (one ``nn.LSTM`` call on a length-1 sequence, the path before issue 32).
+    The same outputs and states; see ``models/lstm.py``."""
 
     def __post_init__(self) -> None:
         self.hidden_sizes = tuple(int(h) for h in self.hidden_sizes)
@@ -58,6 +74,10 @@ class ModelConfig(Settings):
             raise ValueError(f"unknown encoder {self.encoder!r}; choose one of {ENCODERS}")
         if self.policy not in POLICIES:
             raise ValueError(f"unknown policy {self.policy!r}; choose one of {POLICIES}")
+        if self.lstm_pass not in LSTM_PASSES:
+            raise ValueError(f"unknown lstm_pass {self.lstm_pass!r}; choose one of {LSTM_PASSES}")
+        if self.lstm_step not in LSTM_STEPS:
+            raise ValueError(f"unknown lstm_step {self.lstm_step!r}; choose one of {LSTM_STEPS}")
         if self.cell_size < 1:
             raise ValueError(f"cell_size must be >= 1, got {self.cell_size}")
         if any(h < 1 for h in self.hidden_sizes):

@@ -90,9 +90,13 @@ class NatureCNN(nn.Module):
     body network of the specification's agents: ``NatureCNN(input_size, features=512)``.
     """
 
-    def __init__(self, obs_shape: Sequence[int], features: int = 512) -> None:
+    def __init__(self, obs_shape: Sequence[int], features: int = 512, memory_channels_last: bool = False) -> None:
         super().__init__()
         self.channels_last = obs_shape[-1] < obs_shape[0]
+        self.memory_channels_last = memory_channels_last
+        """Run the convolutions on channels-last (NHWC) memory (the same maths; oneDNN's faster
+        layout on CPU): the weights are stored that way and each batch is laid out so once, as it
+        is turned into floats (no copy at all for channel-last observations)."""
         if self.channels_last:
             obs_shape = (obs_shape[2], obs_shape[0], obs_shape[1])
         channels = obs_shape[0]
@@ -106,6 +110,8 @@ class NatureCNN(nn.Module):
             flat = self.conv(torch.zeros(1, *obs_shape)).shape[1]
         self.fc = nn.Sequential(layer_init(nn.Linear(flat, features)), nn.ReLU())
         self.out_features = features
+        if memory_channels_last:
+            self.conv.to(memory_format=torch.channels_last)
 
     @property
     def dense_size(self) -> int:
@@ -113,5 +119,7 @@ class NatureCNN(nn.Module):
         return self.out_features
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        x = obs.float() / 255.0
-        return self.fc(self.conv(x.permute(0, 3, 1, 2) if self.channels_last else x))
+        x = obs.permute(0, 3, 1, 2) if self.channels_last else obs
+        if self.memory_channels_last:
+            x = x.to(torch.float32, memory_format=torch.channels_last)
+        return self.fc(self.conv(x.float() / 255.0))

@@ -1,9 +1,38 @@
-"""The masked LSTM both recurrent model families use: an ``nn.LSTM`` whose state is zeroed where an episode starts."""
+"""The masked LSTM both recurrent model families use: an ``nn.LSTM`` whose state is zeroed where an episode starts.
+
+For sequences ``x (T, B, F)`` with episode-start masks ``(T, B)`` every path computes
+
+    (h, c)_{t-1} ← (1 - episode_start_t) · (h, c)_{t-1};   y_t, (h, c)_t = LSTM(x_t, (h, c)_{t-1})
+
+``nn.LSTM`` runs a whole sequence in one fused call but cannot reset its state inside it; three
+ways around that, chosen by ``ModelConfig.lstm_pass`` (``benchmarks/lstm_core_timing.py`` times
+them):
+
+- ``steps``: the equation above one step at a time (``torch.lstm_cell``), the readable reference;
+- ``spans``: cut the time axis at every step where *any* sequence starts an episode, one
+  ``nn.LSTM`` call per span between cuts, its entry state masked;
+- ``segments``: cut every sequence into its episode pieces once, lay the pieces side by side as
+  one padded batch ``(longest piece, pieces, F)``, each from its own entry state (zero, or the
+  stored state for a piece that continues an episode from before the sequence), and make ONE
+  ``nn.LSTM`` call; the outputs are gathered back to ``(T, B)``. Padding sits after each piece's
+  last step, so it never reaches a kept output. It returns no final state (a padded piece's last
+  state is not its own); a caller that needs the state after a multi-step sequence gets ``spans``.
+
+A single step (acting, the rollout's bootstrap value) takes ``ModelConfig.lstm_step``: ``cell``,
+one masked ``torch.lstm_cell`` (:func:`masked_cell`: the layer's weights without the module's
+per-call overhead), or ``layer``, one ``nn.LSTM`` call on a length-1 sequence from the masked
+state (the path before either existed). Both compute the same step.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
+
+LSTM_PASSES = ("segments", "spans", "steps")
+LSTM_STEPS = ("cell", "layer")
 
 
 def reset_spans(episode_start: torch.Tensor, dtype: torch.dtype) -> list[tuple[int, int, torch.Tensor]]:
@@ -18,6 +47,82 @@ def reset_spans(episode_start: torch.Tensor, dtype: torch.dtype) -> list[tuple[i
         (begin, end, (~episode_start[begin]).to(dtype).view(1, -1, 1))
         for begin, end in zip([0, *cuts], [*cuts, T])
     ]
+
+
+@dataclass
+class Segments:
+    """Episode pieces of ``(T, B)`` sequences laid side by side: ``S`` pieces, the longest ``L`` steps.
+
+    ``gather (L * S,)``: the time-major flat position ``t * B + b`` each padded slot reads (0 for
+    padding); ``scatter (T * B,)``: the padded slot ``i * S + s`` that holds step ``(t, b)``;
+    ``env (S,)``: the sequence each piece comes from; ``carry (1, S, 1)``: 1 for a piece that
+    continues the stored state (it begins at ``t = 0`` without an episode start), else 0.
+    """
+
+    length: int
+    count: int
+    gather: torch.Tensor
+    scatter: torch.Tensor
+    env: torch.Tensor
+    carry: torch.Tensor
+
+
+def episode_segments(episode_start: torch.Tensor, dtype: torch.dtype) -> Segments:
+    """The episode pieces of ``(T, B)`` masks, computed with tensor ops (no loop over time)."""
+    T, B = episode_start.shape
+    device = episode_start.device
+    begins = episode_start.t().clone()  # (B, T): env-major, so one env's pieces are consecutive
+    begins[:, 0] = True
+    flat = begins.reshape(-1)
+    piece = flat.long().cumsum(0) - 1  # piece id of every env-major step
+    first = flat.nonzero().squeeze(1)  # env-major position of each piece's first step
+    count = first.numel()
+    position = torch.arange(B * T, device=device) - first[piece]  # step within its piece
+    lengths = torch.bincount(piece, minlength=count)
+    length = int(lengths.max())
+    env, t0 = first // T, first % T
+    i = torch.arange(length, device=device).unsqueeze(1)  # (L, 1)
+    gather = torch.where(i < lengths, (t0 + i) * B + env, torch.zeros((), dtype=torch.long, device=device))
+    scatter = (position * count + piece).view(B, T).t().reshape(-1)  # time-major
+    carry = ((t0 == 0) & ~episode_start[0, env]).to(dtype).view(1, -1, 1)
+    return Segments(length, count, gather.reshape(-1), scatter, env, carry)
+
+
+def segment_lstm(
+    lstm: nn.LSTM, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor, segments: Segments,
+    select: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Outputs ``(T, B, C)`` of ``lstm`` over ``x (T, B, F)`` from ``(h, c) (1, B, C)`` in one
+    ``nn.LSTM`` call over the episode pieces ``segments``; with ``select``, only the flat
+    time-major positions it lists, ``(N, C)`` (one gather instead of two)."""
+    T, B, F = x.shape
+    s = segments
+    padded = x.reshape(T * B, F).index_select(0, s.gather).view(s.length, s.count, F)
+    h0 = (h.index_select(1, s.env) * s.carry).contiguous()
+    c0 = (c.index_select(1, s.env) * s.carry).contiguous()
+    out, _ = lstm(padded, (h0, c0))
+    out = out.reshape(s.length * s.count, -1)
+    if select is not None:
+        return out.index_select(0, s.scatter[select])
+    return out.index_select(0, s.scatter).view(T, B, -1)
+
+
+def masked_cell(lstm: nn.LSTM, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor, keep: torch.Tensor):
+    """One step of ``lstm``'s layer from the state masked by ``keep (B, 1)`` (0 where an episode
+    starts): ``x (B, F)``, ``(h, c) (B, C)``."""
+    return torch.lstm_cell(x, (h * keep, c * keep), lstm.weight_ih_l0, lstm.weight_hh_l0, lstm.bias_ih_l0, lstm.bias_hh_l0)
+
+
+def step_lstm(
+    lstm: nn.LSTM, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor, episode_start: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The reference: ``lstm`` over ``x (T, B, F)`` one masked step at a time from ``(h, c) (1, B, C)``."""
+    h, c = h[0], c[0]
+    outputs = []
+    for t in range(x.shape[0]):
+        h, c = masked_cell(lstm, x[t], h, c, (~episode_start[t]).to(h.dtype).unsqueeze(1))
+        outputs.append(h)
+    return torch.stack(outputs), h.unsqueeze(0), c.unsqueeze(0)
 
 
 def masked_lstm(

@@ -58,10 +58,10 @@ class SmallCNN(nn.Module):
         return self.conv(x.permute(0, 3, 1, 2) if self.channels_last else x)
 
 
-def image_encoder(obs_shape: Sequence[int]) -> NatureCNN | SmallCNN:
+def image_encoder(obs_shape: Sequence[int], channels_last: bool = False) -> NatureCNN | SmallCNN:
     """The Nature CNN for images of at least 36×36 pixels, :class:`SmallCNN` below."""
     _, h, w = chw(obs_shape)
-    return NatureCNN(obs_shape) if min(h, w) >= NATURE_MIN_SIZE else SmallCNN(obs_shape)
+    return NatureCNN(obs_shape, memory_channels_last=channels_last) if min(h, w) >= NATURE_MIN_SIZE else SmallCNN(obs_shape)
 
 
 class MultiInputEncoder(nn.Module):
@@ -88,14 +88,21 @@ class MultiInputEncoder(nn.Module):
 
 def make_encoder(observation_space: spaces.Space, config) -> tuple[nn.Module, bool]:
     """The encoder ``config`` (a ModelConfig) asks for on ``observation_space``, and whether it
-    holds a CNN (CNN encoders are shared by actor and critic)."""
+    holds a CNN (CNN encoders are shared by actor and critic). ``config.cnn_channels_last`` is
+    refused unless the encoder is a Nature CNN, the one it changes."""
     if is_structured(observation_space):
         encoder = MultiInputEncoder(ObsLayout(observation_space), config.hidden_sizes, config.activation)
-        return encoder, bool(len(encoder.cnns))
-    shape = observation_space.shape
-    if config.encoder == "cnn" or (config.encoder == "auto" and is_image_space(observation_space)):
-        return image_encoder(shape), True
-    return MLP(shape, config.hidden_sizes, config.activation), False
+        has_cnn = bool(len(encoder.cnns))
+    elif config.encoder == "cnn" or (config.encoder == "auto" and is_image_space(observation_space)):
+        encoder, has_cnn = image_encoder(observation_space.shape, config.cnn_channels_last), True
+    else:
+        encoder, has_cnn = MLP(observation_space.shape, config.hidden_sizes, config.activation), False
+    if config.cnn_channels_last and not isinstance(encoder, NatureCNN):
+        raise ValueError(
+            "model.cnn_channels_last applies to the Nature CNN (image observations of at least 36x36 "
+            f"pixels); this model's encoder is a {type(encoder).__name__}: drop model.cnn_channels_last"
+        )
+    return encoder, has_cnn
 
 
 def flat_obs_shape(observation_space: spaces.Space) -> tuple[int, ...]:

@@ -14,9 +14,10 @@ Acting (:meth:`ActorCriticLSTM.act`, one step) and training (:meth:`ActorCriticL
 whole sequences) apply this rule at the same step, so a training pass over a stored rollout with
 its stored initial state and mask reproduces what was seen while acting.
 
-The sequence pass needs no Python loop over time. ``nn.LSTM`` cannot reset its state in the
-middle of a sequence, so the time axis is cut at every step where some sequence starts an
-episode; each span between cuts is one ``nn.LSTM`` call whose entry state is masked.
+The sequence pass needs no Python loop over time: ``ModelConfig.lstm_pass`` picks how the resets
+inside a sequence meet ``nn.LSTM`` (one call over the episode pieces by default; see
+:mod:`advantage.models.lstm`); ``ModelConfig.lstm_step`` how one step (acting) runs: one masked
+``torch.lstm_cell`` per tower by default.
 """
 
 from __future__ import annotations
@@ -30,7 +31,15 @@ from torch import nn
 from advantage.models.actor_critic import ModelConfig
 from advantage.models.heads import GaussianHead, make_head
 from advantage.models.init import layer_init, reset_to_torch_defaults
-from advantage.models.lstm import lstm_layer, masked_lstm, reset_spans
+from advantage.models.lstm import (
+    episode_segments,
+    lstm_layer,
+    masked_cell,
+    masked_lstm,
+    reset_spans,
+    segment_lstm,
+    step_lstm,
+)
 from advantage.models.multi_input import flat_obs_shape, make_encoder, make_obs_normalizer
 from advantage.models.normalization import RewardScaler
 
@@ -102,24 +111,49 @@ class ActorCriticLSTM(nn.Module):
         return obs, lead
 
     def _run(
-        self, obs: torch.Tensor, episode_start: torch.Tensor, state: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        self, obs: torch.Tensor, episode_start: torch.Tensor, state: torch.Tensor, final_state: bool = True,
+        select: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """Actor and critic LSTM outputs ``(T, B, C)`` of sequences ``obs (T, B, ...)`` from
-        ``state``, and the state after the last step.
+        ``state`` (only the flat time-major positions ``select``, ``(N, C)``, when given), and the
+        state after the last step (None when ``final_state`` is False).
 
-        ``episode_start (T, B)`` zeroes the state before the step where it is set. The time axis
-        is cut where any sequence starts an episode; each span between cuts is one ``nn.LSTM``
-        call per tower, its entry state masked (a rollout without an inner start is a single call).
+        ``episode_start (T, B)`` zeroes the state before the step where it is set. One step takes
+        ``config.lstm_step`` (a masked ``torch.lstm_cell``, or ``layer``: one ``nn.LSTM`` call, as a
+        one-step span); a sequence takes ``config.lstm_pass`` (see :mod:`advantage.models.lstm`),
+        ``spans`` when the final state is asked for.
         """
         flat, lead = self._inputs(obs)
-        spans = reset_spans(episode_start, state.dtype)
+        T = episode_start.shape[0]
+        path = self.config.lstm_pass
+        if T == 1:
+            path = "cell" if self.config.lstm_step == "cell" else "spans"
+        elif path == "segments" and final_state:
+            path = "spans"
+        if path == "cell":
+            keep = (~episode_start[0]).to(state.dtype).unsqueeze(1)
+        elif path == "segments":
+            pieces = episode_segments(episode_start, state.dtype)
+        elif path == "spans":
+            spans = reset_spans(episode_start, state.dtype)
         outputs, final = [], []
         for k, (encoder, lstm) in enumerate(self._towers()):
             x = encoder(flat).reshape(*lead, -1)  # (T, B, F)
-            out, h, c = masked_lstm(lstm, x, state[2 * k : 2 * k + 1], state[2 * k + 1 : 2 * k + 2], spans)
+            h, c = state[2 * k : 2 * k + 1], state[2 * k + 1 : 2 * k + 2]
+            if path == "cell":
+                h, c = masked_cell(lstm, x[0], h[0], c[0], keep)
+                out, h, c = h.unsqueeze(0), h.unsqueeze(0), c.unsqueeze(0)
+            elif path == "segments":
+                out = segment_lstm(lstm, x, h, c, pieces, select)
+            elif path == "spans":
+                out, h, c = masked_lstm(lstm, x, h, c, spans)
+            else:
+                out, h, c = step_lstm(lstm, x, h, c, episode_start)
+            if select is not None and out.dim() == 3:
+                out = out.reshape(-1, out.shape[-1])[select]
             outputs.append(out)
             final += [h, c]
-        return outputs[0], outputs[-1], torch.cat(final)
+        return outputs[0], outputs[-1], (torch.cat(final) if final_state else None)
 
     def core(
         self, obs: torch.Tensor, episode_start: torch.Tensor, memory: torch.Tensor
@@ -146,10 +180,9 @@ class ActorCriticLSTM(nn.Module):
         ``index`` selects flat positions ``t * B + b`` (e.g. the transitions kept for learning)
         before the heads run. The policy has the form the losses accept as ``logit``.
         """
-        actor, critic, _ = self._run(obs, episode_start, memory)
-        actor, critic = actor.reshape(-1, self.cell_size), critic.reshape(-1, self.cell_size)
-        if index is not None:
-            actor, critic = actor[index], critic[index]
+        if index is None:
+            index = torch.arange(episode_start.numel(), device=episode_start.device)
+        actor, critic, _ = self._run(obs, episode_start, memory, final_state=False, select=index)
         return self.head(actor), self.value_head(critic).squeeze(-1)
 
     @torch.inference_mode()
@@ -171,7 +204,7 @@ class ActorCriticLSTM(nn.Module):
     @torch.inference_mode()
     def value(self, obs: torch.Tensor, episode_start: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
         """``V`` of one step, without advancing anyone's memory (the rollout's bootstrap)."""
-        _, critic, _ = self._run(obs.unsqueeze(0), episode_start.unsqueeze(0), memory)
+        _, critic, _ = self._run(obs.unsqueeze(0), episode_start.unsqueeze(0), memory, final_state=False)
         return self.value_head(critic[0]).squeeze(-1)
 
 

@@ -174,6 +174,9 @@ RETUNED: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
         "model": {"use_sde": True, "sde_sample_freq": 1, "log_std_init": -2.0, "ortho_init": False},
         "algorithm": {"lr": 9.6e-4},
     },
+    # issue 32: the same maths on channels-last memory
+    ("ppo", "ALE/Pong-v5"): {"model": {"cnn_channels_last": True}},
+    ("a2c", "BreakoutNoFrameskip-v4"): {"model": {"cnn_channels_last": True}},
 }
 
 

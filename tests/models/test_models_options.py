@@ -1,5 +1,5 @@
 """The options per-env defaults need: gSDE (``use_sde``, ``sde_sample_freq``), ``log_std_init``,
-``ortho_init``, the entropy schedule (``entropy_final``). Each test asserts the behaviour its
+``ortho_init``, the entropy and clip schedules (``entropy_final``, ``clip_final``). Each test asserts the behaviour its
 option changes, against a computation written out here."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from advantage.envs.vector import make_vec_env
 from advantage.models import ActorCritic, GaussianHead, ModelConfig
 from advantage.models.sde import VARIANCE_EPS, StateDependentNoiseHead
 from advantage.training.collector import RolloutCollector
-from advantage.training.config import RunConfig
+from advantage.training.config import RunConfig, TrainerConfig
 
 OBS = spaces.Box(-np.inf, np.inf, (3,), np.float32)
 ACT = spaces.Box(-2.0, 2.0, (2,), np.float32)
@@ -208,6 +208,55 @@ def test_closed_form_uses_the_scheduled_entropy_weight():
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
 
 
+# -- the clip schedule ------------------------------------------------------------------------------
+def test_clip_range_decays_linearly_to_clip_final():
+    model = ActorCritic(OBS, spaces.Discrete(3), ModelConfig())
+    algo = PPOAlgorithm(model, PPOConfig(clip_ratio=0.2, clip_final=0.04, decay_steps=1000))
+    seen = []
+    for steps in (0, 250, 1000, 5000):
+        algo.set_progress(steps)
+        seen.append(algo.clip_ratio)
+    np.testing.assert_allclose(seen, [0.2, 0.16, 0.04, 0.04], atol=1e-12)
+    constant = PPOAlgorithm(model, PPOConfig(clip_ratio=0.2, decay_steps=1000))
+    constant.set_progress(1000)
+    assert constant.clip_ratio == 0.2
+    for bad in (0.3, 0.0):
+        with pytest.raises(ValueError, match="clip_final must be in"):
+            PPOConfig(clip_ratio=0.2, clip_final=bad)
+
+
+def test_a_run_goes_on_at_clip_final_after_the_schedule_ends():
+    """decay_steps shorter than the run: the updates after it clip at clip_final (> 0), not at 0."""
+    agent = PPO("CartPole-v1", PPOConfig(clip_ratio=0.2, clip_final=0.05, decay_steps=128, epochs=1, minibatches=2),
+                trainer=TrainerConfig(nsteps=16, total_steps=512, validate_freq=0, tensorboard=False), num_envs=4,
+                seed=0)
+    agent.learn()
+    assert agent.summary["env_steps"] == 512
+    assert agent.algorithm.clip_ratio == pytest.approx(0.05)
+
+
+@pytest.mark.parametrize("closed_form", [True, False])
+def test_the_update_clips_at_the_scheduled_range(closed_form):
+    """Mid-schedule the logged clip fraction is that of the scheduled ε (0.11), counted here from
+    the ratios of the model's and the stored policy, not that of clip_ratio (0.2)."""
+    torch.manual_seed(0)
+    model = ActorCritic(OBS, spaces.Discrete(3), ModelConfig())
+    algo = PPOAlgorithm(model, PPOConfig(closed_form=closed_form, clip_ratio=0.2, clip_final=0.02, decay_steps=100,
+                                         epochs=1, minibatches=1), 100)
+    algo.set_progress(50)
+    g = torch.Generator().manual_seed(1)
+    obs, actions = torch.randn(256, 3, generator=g), torch.randint(0, 3, (256,), generator=g)
+    with torch.no_grad():
+        logits, _ = model(obs)
+    old = logits + 0.3 * torch.randn(logits.shape, generator=g)  # the policy that acted, a little off
+    batch = RolloutBatch(obs, actions, old, torch.randn(256, generator=g), torch.randn(256, generator=g),
+                         torch.randn(256, generator=g))
+    ratio = (logits.log_softmax(-1) - old.log_softmax(-1)).gather(1, actions[:, None]).squeeze(1).exp()
+    expected = ((ratio - 1).abs() > 0.11).float().mean().item()
+    assert expected != pytest.approx(((ratio - 1).abs() > 0.2).float().mean().item())  # the test can tell
+    assert algo.update(batch)["clipfrac"] == pytest.approx(expected, abs=1e-6)
+
+
 def test_entropy_schedule_is_refused_for_a3c():
     with pytest.raises(ValueError, match="entropy_final .* not supported by a3c"):
         default_config("a3c", "CartPole-v1").with_overrides(["algorithm.entropy_final=0.0"])
@@ -262,3 +311,33 @@ def test_mlp_tanh_is_two_sigmoids_of_twice_x_minus_one_bit_for_bit(dtype):
     (tanh(xa) * reference).sum().backward()
     ((torch.sigmoid(2 * xb) * 2 - 1) * reference).sum().backward()
     assert torch.equal(xa.grad, xb.grad)
+
+
+# -- channels-last CNN -----------------------------------------------------------------------------
+@pytest.mark.parametrize("shape", [(4, 36, 40), (36, 40, 4)], ids=["chw", "hwc"])
+def test_cnn_channels_last_gives_the_outputs_and_gradients_of_the_plain_layout(shape):
+    """``model.cnn_channels_last`` stores the Nature CNN's weights as NHWC and runs each batch so;
+    the actor-critic's policy, value and every gradient equal the default layout's."""
+    space = spaces.Box(0, 255, shape, np.uint8)
+    torch.manual_seed(0)
+    plain = ActorCritic(space, spaces.Discrete(4), ModelConfig())
+    fast = ActorCritic(space, spaces.Discrete(4), ModelConfig(cnn_channels_last=True))
+    fast.load_state_dict(plain.state_dict())
+    conv = fast.actor_encoder.conv[0].weight
+    assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
+    assert plain.actor_encoder.conv[0].weight.is_contiguous()
+    obs = torch.randint(0, 256, (6, *shape), dtype=torch.uint8)
+    grads = []
+    for model in (plain, fast):
+        logits, value = model(obs)
+        torch.testing.assert_close(logits, plain(obs)[0], atol=1e-5, rtol=1e-5)
+        (logits.square().sum() + value.sum()).backward()
+        grads.append([p.grad for p in model.parameters()])
+    for got, want in zip(grads[1], grads[0]):
+        torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(fast(obs)[1], plain(obs)[1], atol=1e-5, rtol=1e-5)
+
+
+def test_cnn_channels_last_is_refused_without_a_nature_cnn():
+    with pytest.raises(ValueError, match="model.cnn_channels_last applies to the Nature CNN .* MLP: drop"):
+        ActorCritic(OBS, ACT, ModelConfig(cnn_channels_last=True))

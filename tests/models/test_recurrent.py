@@ -28,6 +28,7 @@ from advantage.data.batch import sequences
 from advantage.data.estimators import estimate
 from advantage.envs.vector import VecEnv, make_vec_env
 from advantage.models import ActorCritic_LSTM, ActorCriticLSTM, make_model
+from advantage.models.lstm import LSTM_PASSES, LSTM_STEPS, episode_segments
 from advantage.training.checkpoint import load_checkpoint
 from advantage.training.collector import RolloutCollector
 from advantage.training.evaluation import evaluate
@@ -230,13 +231,14 @@ def test_a_mask_one_step_late_is_detected(collected):
     assert diff > 1e-2
 
 
+@pytest.mark.parametrize("lstm_pass", LSTM_PASSES)
 @pytest.mark.parametrize("shared", [False, True])
-def test_sequence_core_equals_independent_unroll(shared):
-    """The split-at-starts sequence pass equals the step-by-step LSTM equations."""
+def test_sequence_core_equals_independent_unroll(shared, lstm_pass):
+    """Every sequence pass (``model.lstm_pass``) equals the step-by-step LSTM equations."""
     torch.manual_seed(1)
     model = ActorCriticLSTM(
-        spaces.Box(-1, 1, (3,), np.float32), spaces.Discrete(4), ModelConfig(policy="lstm", shared=shared),
-        cell_size=CELL,
+        spaces.Box(-1, 1, (3,), np.float32), spaces.Discrete(4),
+        ModelConfig(policy="lstm", shared=shared, lstm_pass=lstm_pass), cell_size=CELL,
     )
     obs = torch.randn(30, 5, 3)
     starts = torch.rand(30, 5) < 0.2
@@ -250,6 +252,124 @@ def test_sequence_core_equals_independent_unroll(shared):
     starts[1:] = False
     logits, values = reference_pass(model, obs, starts, state)
     torch.testing.assert_close(model(obs, starts, state)[1], values.reshape(150), atol=1e-5, rtol=0)
+
+
+def test_episode_segments_by_hand():
+    """T = 4, B = 2; env 0 starts an episode at t = 1, env 1 at t = 0 and t = 3. Pieces, env-major:
+    env 0 steps 0 (carries the stored state), env 0 steps 1-3, env 1 steps 0-2 (zero state: it
+    starts), env 1 step 3: 4 pieces, the longest 3 steps."""
+    starts = torch.tensor([[False, True], [True, False], [False, False], [False, True]])
+    s = episode_segments(starts, torch.float32)
+    assert (s.length, s.count) == (3, 4)
+    assert s.env.tolist() == [0, 0, 1, 1]
+    assert s.carry.flatten().tolist() == [1.0, 0.0, 0.0, 0.0]
+    # slot (i, piece) reads time-major position t * 2 + b; padding reads 0
+    assert s.gather.view(3, 4).tolist() == [[0, 2, 1, 7], [0, 4, 3, 0], [0, 6, 5, 0]]
+    # step (t, b) sits in slot i * 4 + piece
+    assert s.scatter.view(4, 2).tolist() == [[0, 2], [1, 6], [5, 10], [9, 3]]
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_lstm_passes_give_the_same_outputs_and_gradients(shared):
+    """segments and spans (the fast passes) against steps (one masked cell per step): outputs
+    and every parameter's gradient agree to float tolerance, on starts at t = 0 and inside."""
+    torch.manual_seed(2)
+    model = ActorCriticLSTM(
+        spaces.Box(-1, 1, (3,), np.float32), spaces.Discrete(4), ModelConfig(policy="lstm", shared=shared),
+        cell_size=CELL,
+    )
+    obs = torch.randn(20, 6, 3)
+    starts = torch.rand(20, 6) < 0.15
+    starts[0, :3] = True
+    state = torch.randn(*model.initial_memory(6).shape)
+    weights = torch.randn(20 * 6, 4)
+    results = {}
+    for lstm_pass in LSTM_PASSES:
+        model.config = dataclasses.replace(model.config, lstm_pass=lstm_pass)
+        model.zero_grad()
+        policy, value = model(obs, starts, state)
+        ((policy * weights).sum() + value.square().sum()).backward()
+        results[lstm_pass] = policy.detach(), value.detach(), [p.grad.clone() for p in model.parameters()]
+    reference = results["steps"]
+    for lstm_pass in ("segments", "spans"):
+        policy, value, grads = results[lstm_pass]
+        torch.testing.assert_close(policy, reference[0], atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(value, reference[1], atol=1e-5, rtol=1e-5)
+        for got, want in zip(grads, reference[2]):
+            torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize(("lstm_pass", "calls"), [("segments", 1), ("spans", 4), ("steps", 0)])
+def test_lstm_pass_switches_the_sequence_pass(monkeypatch, lstm_pass, calls):
+    """``model.lstm_pass`` decides how many fused ``nn.LSTM`` calls a training pass makes: one over
+    the episode pieces, one per span between starts (3 inner starts: 4 spans), none for steps."""
+    model = ActorCriticLSTM(
+        spaces.Box(-1, 1, (3,), np.float32), spaces.Discrete(4),
+        ModelConfig(policy="lstm", shared=True, lstm_pass=lstm_pass), cell_size=CELL,
+    )
+    starts = torch.zeros(12, 3, dtype=torch.bool)
+    starts[3, 0] = starts[5, 1] = starts[9, 2] = True
+    counted = []
+    original = torch.nn.LSTM.forward
+    monkeypatch.setattr(torch.nn.LSTM, "forward", lambda self, *a, **k: counted.append(1) or original(self, *a, **k))
+    model(torch.randn(12, 3, 3), starts, model.initial_memory(3))
+    assert len(counted) == calls
+    counted.clear()
+    model.act(torch.randn(3, 3), starts[0], model.initial_memory(3))  # acting: one masked cell
+    assert counted == []
+
+
+def test_unknown_lstm_pass_is_refused():
+    with pytest.raises(ValueError, match="unknown lstm_pass 'packed'; choose one of"):
+        ModelConfig(policy="lstm", lstm_pass="packed")
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_lstm_steps_act_alike(shared):
+    """``model.lstm_step``: one masked ``torch.lstm_cell`` (cell) and one ``nn.LSTM`` call on a
+    length-1 sequence (layer) give the same policy, value, action and next memory, from a stored
+    state with some envs starting an episode, and the same bootstrap value."""
+    torch.manual_seed(3)
+    model = ActorCriticLSTM(
+        spaces.Box(-1, 1, (3,), np.float32), spaces.Discrete(4), ModelConfig(policy="lstm", shared=shared),
+        cell_size=CELL,
+    )
+    obs, starts = torch.randn(6, 3), torch.tensor([True, False, False, True, False, False])
+    state = torch.randn(*model.initial_memory(6).shape)
+    results = {}
+    for lstm_step in LSTM_STEPS:
+        model.config = dataclasses.replace(model.config, lstm_step=lstm_step)
+        results[lstm_step] = (*model.act(obs, starts, state, deterministic=True), model.value(obs, starts, state))
+    for got, want in zip(results["cell"], results["layer"]):
+        torch.testing.assert_close(got, want, atol=1e-6, rtol=1e-6)
+    action, value, policy, memory, _ = results["cell"]
+    # the step really read the state: zeroing it where no episode starts changes the next memory
+    moved = model.act(obs, starts, torch.where(starts[None, :, None], state, 0.0), deterministic=True)[3]
+    assert (moved - memory)[:, ~starts].abs().max() > 1e-3
+    torch.testing.assert_close(moved[:, starts], memory[:, starts])
+
+
+@pytest.mark.parametrize(("lstm_step", "calls"), [("cell", 0), ("layer", 2)])
+def test_lstm_step_switches_the_acting_path(monkeypatch, lstm_step, calls):
+    """``model.lstm_step`` decides whether a step calls ``nn.LSTM`` (layer: once per tower, actor
+    and critic) or not at all (cell); a sequence pass is unaffected."""
+    model = ActorCriticLSTM(
+        spaces.Box(-1, 1, (3,), np.float32), spaces.Discrete(4),
+        ModelConfig(policy="lstm", shared=False, lstm_step=lstm_step), cell_size=CELL,
+    )
+    counted = []
+    original = torch.nn.LSTM.forward
+    monkeypatch.setattr(torch.nn.LSTM, "forward", lambda self, *a, **k: counted.append(1) or original(self, *a, **k))
+    model.act(torch.randn(3, 3), torch.zeros(3, dtype=torch.bool), model.initial_memory(3))
+    assert len(counted) == calls
+    counted.clear()
+    model(torch.randn(5, 3, 3), torch.zeros(5, 3, dtype=torch.bool), model.initial_memory(3))
+    assert len(counted) == 2  # segments: one fused call per tower
+
+
+def test_unknown_lstm_step_is_refused():
+    with pytest.raises(ValueError, match="unknown lstm_step 'fused'; choose one of"):
+        ModelConfig(policy="lstm", lstm_step="fused")
 
 
 def test_sequences_cut_chunks_with_their_stored_states(collected):

@@ -1,0 +1,154 @@
+"""Recurrent PPO steps/s on CartPoleNoVel-v1: advantage's LSTM passes vs sb3-contrib RecurrentPPO, same settings.
+
+    PYTHONPATH=. python benchmarks/recurrent_speed.py --steps 30000 --rounds 3 \
+        --out benchmarks/results/recurrent_speed_issue32.jsonl
+
+Both sides: 8 envs × 32 steps, 10 epochs of one minibatch of all 256 steps (whole env
+sequences), lr 1e-3, gamma 0.98, GAE 0.8, clip 0.2, no entropy bonus, observations normalised,
+a 64-cell LSTM for the actor and its own for the critic, ReLU, PyTorch's default init, one torch
+thread, no evaluation during training. advantage's MLP (64) sits before its LSTM, sb3-contrib's
+after it (``net_arch`` pi/vf [64]): the same layers, in a different order.
+
+Each round runs every variant once, each in a fresh Python process, in turn, so a change of load
+on the shared machine hits all of them; a JSON line per run is appended to ``--out`` as it
+finishes. The table gives the median steps/s of each variant over the rounds and each advantage
+variant's ratio to sb3-contrib (the median of the per-round ratios).
+Each run also records its process CPU time: on a loaded shared machine wall time includes the
+waits for a core, CPU time only the work, so the ratio of steps per CPU second is given beside
+the wall-clock one.
+
+Variants: ``segments``, ``spans``, ``steps`` (advantage with ``model.lstm_pass`` set to it, acting
+by one masked ``torch.lstm_cell``: ``model.lstm_step = "cell"``), ``segments-layer`` (the segments
+pass, acting by an ``nn.LSTM`` call: ``model.lstm_step = "layer"``) and ``sb3-rppo``. The learning
+rate and clip range stay constant on both sides, as sb3-contrib's are without a schedule.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ENV_ID = "CartPoleNoVel-v1"
+NUM_ENVS, NSTEPS, EPOCHS = 8, 32, 10
+ADVANTAGE = ("segments", "spans", "steps", "segments-layer")
+VARIANTS = (*ADVANTAGE, "sb3-rppo")
+
+
+def run_advantage(variant: str, seed: int, steps: int) -> dict[str, Any]:
+    import torch
+
+    from advantage import PPO
+    from advantage.app.defaults import default_config
+
+    lstm_pass, _, lstm_step = variant.partition("-")
+    torch.set_num_threads(1)
+    config = default_config("ppo", ENV_ID).with_overrides([
+        f"num_envs={NUM_ENVS}", f"trainer.nsteps={NSTEPS}", f"algorithm.epochs={EPOCHS}", "algorithm.minibatches=1",
+        "algorithm.lr=1e-3", "algorithm.lr_final=1e-3", "algorithm.clip_ratio=0.2", "algorithm.clip_final=none",
+        "algorithm.entropy_coeff=0.0", "trainer.gamma=0.98",
+        "trainer.lambda_=0.8", "model.normalize_obs=true", "model.normalize_reward=false", "model.shared=false",
+        "model.cell_size=64", "model.hidden_sizes=[64]", "model.activation=relu", "model.ortho_init=false",
+        f"model.lstm_pass={lstm_pass}", f"model.lstm_step={lstm_step or 'cell'}", f"trainer.seed={seed}",
+        f"trainer.total_steps={steps}",
+        "trainer.validate_freq=0", "trainer.tensorboard=false", "algorithm.device=cpu", "trainer.torch_threads=1",
+    ])
+    agent = PPO(run_config=config)
+    start, cpu = time.perf_counter(), time.process_time()
+    agent.learn()
+    return {"env_steps": agent.summary["env_steps"], "train_seconds": time.perf_counter() - start,
+            "cpu_seconds": time.process_time() - cpu}
+
+
+def run_sb3(seed: int, steps: int) -> dict[str, Any]:
+    import torch
+    from sb3_contrib import RecurrentPPO
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    import advantage.envs.ids  # noqa: F401 — registers CartPoleNoVel-v1
+
+    torch.set_num_threads(1)
+    env = VecNormalize(make_vec_env(ENV_ID, n_envs=NUM_ENVS, seed=seed), norm_obs=True, norm_reward=False)
+    model = RecurrentPPO(
+        "MlpLstmPolicy", env, n_steps=NSTEPS, batch_size=NUM_ENVS * NSTEPS, n_epochs=EPOCHS, gamma=0.98,
+        gae_lambda=0.8, ent_coef=0.0, learning_rate=1e-3, clip_range=0.2, seed=seed, device="cpu",
+        policy_kwargs=dict(
+            ortho_init=False, activation_fn=torch.nn.ReLU, lstm_hidden_size=64,
+            enable_critic_lstm=True, net_arch=dict(pi=[64], vf=[64]),
+        ),
+    )
+    start, cpu = time.perf_counter(), time.process_time()
+    model.learn(steps)
+    return {"env_steps": int(model.num_timesteps), "train_seconds": time.perf_counter() - start,
+            "cpu_seconds": time.process_time() - cpu}
+
+
+def run_child(spec: dict[str, Any]) -> None:
+    if spec["variant"] == "sb3-rppo":
+        result = run_sb3(spec["seed"], spec["steps"])
+    else:
+        result = run_advantage(spec["variant"], spec["seed"], spec["steps"])
+    print(json.dumps(result))
+
+
+def launch(variant: str, seed: int, steps: int) -> dict[str, Any]:
+    spec = json.dumps({"variant": variant, "seed": seed, "steps": steps})
+    out = subprocess.run([sys.executable, __file__, "--child", spec], check=True, stdout=subprocess.PIPE, text=True)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    return {"variant": variant, "seed": seed, **result, "steps_per_second": result["env_steps"] / result["train_seconds"],
+            "steps_per_cpu_second": result["env_steps"] / result["cpu_seconds"]}
+
+
+def table(records: list[dict[str, Any]]) -> str:
+    rounds = sorted({r["round"] for r in records})
+    by = {(r["round"], r["variant"]): r["steps_per_second"] for r in records}
+    by_cpu = {(r["round"], r["variant"]): r["steps_per_cpu_second"] for r in records if "steps_per_cpu_second" in r}
+    rows = ["| variant | steps/s (median; per round) | ratio to sb3-contrib (median; per round) | per CPU second: ratio (median; per round) |", "|---|---|---|---|"]
+    for variant in VARIANTS:
+        sps = [by[(k, variant)] for k in rounds if (k, variant) in by]
+        if not sps:
+            continue
+        ratios = [by[(k, variant)] / by[(k, "sb3-rppo")] for k in rounds if (k, variant) in by and (k, "sb3-rppo") in by]
+        ratio = f"{statistics.median(ratios):.2f}x ({', '.join(f'{x:.2f}' for x in ratios)})" if ratios else "-"
+        cpu = [by_cpu[(k, variant)] / by_cpu[(k, "sb3-rppo")] for k in rounds if (k, variant) in by_cpu and (k, "sb3-rppo") in by_cpu]
+        cpu_ratio = f"{statistics.median(cpu):.2f}x ({', '.join(f'{x:.2f}' for x in cpu)})" if cpu else "-"
+        rows.append(f"| {variant} | {statistics.median(sps):,.0f} ({', '.join(f'{x:,.0f}' for x in sps)}) | {ratio} | {cpu_ratio} |")
+    return "\n".join(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
+    parser.add_argument("--steps", type=int, default=30_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=4)
+    parser.add_argument("--out", type=Path, help="JSONL file: one line per run, appended as it finishes")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        run_child(json.loads(args.child))
+        return
+    if "sb3-rppo" in args.variants:
+        from advantage.tools.bench import require_bench_packages
+
+        require_bench_packages(sb3_contrib=True)
+    records = []
+    for k in range(args.rounds):
+        for variant in args.variants:
+            record = {"round": k, **launch(variant, args.seed + k, args.steps)}
+            records.append(record)
+            print(f"round {k} {variant:>9}: {record['steps_per_second']:,.0f} steps/s", file=sys.stderr, flush=True)
+            if args.out:
+                with args.out.open("a") as f:
+                    f.write(json.dumps(record) + "\n")
+    print(table(records))
+
+
+if __name__ == "__main__":
+    main()

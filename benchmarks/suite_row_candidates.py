@@ -1,0 +1,62 @@
+"""A suite row run exactly as ``advantage bench --suite`` runs it, with candidate settings on top.
+
+Screens new defaults for a row before they go into ``advantage/app/defaults.toml``: each seed is
+one fresh process running the suite's own runner (``advantage.tools.suite_runs.run``: the row's
+budget, validation every ``eval_freq`` steps, 10 greedy episodes at the end), the row's overrides
+followed by ``--set`` assignments. One JSON line per run is appended to ``--out`` as it ends (the
+suite's record plus ``name`` and ``sets``); runs already recorded under the same name are skipped.
+
+    python benchmarks/suite_row_candidates.py NAME ROW --seeds 1 2 3 [--set key=value ...] --out FILE
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from advantage.tools.suite_rows import ROWS, SuiteRow
+
+
+def launch(row: SuiteRow, seed: int, workdir: Path) -> dict:
+    """The suite's runner for ``row`` and ``seed`` in a fresh process; its record."""
+    spec = {"row": dataclasses.asdict(row), "library": "advantage", "seed": seed, "t0": time.time(),
+            "run_dir": str(workdir / f"run-s{seed}"), "result": str(workdir / f"result-s{seed}.json")}
+    done = subprocess.run([sys.executable, "-m", "advantage.tools.suite_runs", json.dumps(spec)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        return {"error": (done.stdout + done.stderr)[-800:]}
+    return json.loads(Path(spec["result"]).read_text())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("name")
+    parser.add_argument("row")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--set", dest="sets", action="append", default=[])
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    row = ROWS[args.row]
+    row = dataclasses.replace(row, overrides=(*row.overrides, *args.sets))
+    done = set()
+    if args.out.exists():
+        done = {(r["name"], r["seed"]) for r in map(json.loads, args.out.read_text().splitlines()) if r.get("name")}
+    for seed in args.seeds:
+        if (args.name, seed) in done:
+            continue
+        with tempfile.TemporaryDirectory() as tmp:
+            record = {"name": args.name, "sets": args.sets, "seed": seed, **launch(row, seed, Path(tmp))}
+        with args.out.open("a") as f:
+            f.write(json.dumps(record) + "\n")
+        print(args.name, seed, record.get("final_return"), record.get("steps_to_threshold"), record.get("error", ""),
+              flush=True)
+
+
+if __name__ == "__main__":
+    main()
