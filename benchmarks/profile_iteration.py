@@ -5,14 +5,17 @@ of steps without validation, then prints each phase's share of the wall time and
 
     python benchmarks/profile_iteration.py --algo ppo --env CartPole-v1 --steps 200000 \
         [--set num_envs=64 --set trainer.nsteps=32 ...] [--json out.json]
+    python benchmarks/profile_iteration.py --env Hopper-v5 --sb3-mujoco --steps 40960
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from collections import defaultdict
+from pathlib import Path
 
 import torch
 
@@ -45,10 +48,17 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=200_000)
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     parser.add_argument("--json", default=None)
+    parser.add_argument("--sb3-mujoco", action="store_true",
+                        help="PPO with SB3's settings as benchmarks/mujoco_speed_vs_sb3.py sets them (before --set)")
     args = parser.parse_args()
 
+    preset = []
+    if args.sb3_mujoco:
+        sys.path.insert(0, str(Path(__file__).parent))
+        from mujoco_speed_vs_sb3 import ADVANTAGE_SETTINGS
+        preset = ADVANTAGE_SETTINGS
     config = default_config(args.algo, args.env).with_overrides(
-        [*args.overrides, "trainer.validate_freq=0", f"trainer.total_steps={args.steps}"]
+        [*preset, *args.overrides, "trainer.validate_freq=0", f"trainer.total_steps={args.steps}"]
     )
     # phases: the env step, the acting forward pass (+ sampling), the rest of collect is storage
     VecEnv.step = timed("env step", VecEnv.step)
@@ -82,9 +92,9 @@ def main() -> None:
         "returns / advantages": t["returns / advantages"],
         "flatten batch": t["flatten batch"],
     }
-    if t["closed form: clip + optimiser"]:  # PPO or A2C on an MLP: no autograd in the update
+    if t["closed form: gradients"]:  # PPO or A2C on an MLP: no autograd in the update
         net = t["closed form: network forward"] + t["closed form: gradients"]
-        step = t["closed form: clip + optimiser"]
+        step = t["clip + optimiser"]
         phases["update: network forward + gradients (closed form)"] = net
         phases["update: clip + optimiser"] = step
         phases["update: loss, batching, metrics"] = t["update (total)"] - net - step
