@@ -56,11 +56,14 @@ def both_paths(model: ActorCritic, obs: np.ndarray):
 
 @pytest.mark.parametrize("model_kw", [
     {}, {"shared": True}, {"activation": "relu", "hidden_sizes": (32, 16, 8)}, {"normalize_obs": False},
+    {"hidden_sizes": (160, 130)},  # wider than FUSE_MAX_WIDTH: the towers run one after the other
 ])
 @pytest.mark.parametrize("n", [1, 6])
 def test_numpy_act_equals_model_act(model_kw, n):
     model = make_model(**model_kw)
     assert NumpyActor.supports(model, torch.device("cpu"))
+    towers = 1 if model_kw.get("shared") or max(model.config.hidden_sizes) <= 128 else 2
+    assert len(NumpyActor(model).towers) == towers
     obs = np.random.default_rng(n).normal(size=(n, 5)).astype(np.float32) * 3
     (action, value, policy), (t_action, t_value, t_policy, _) = both_paths(model, obs)
     torch.testing.assert_close(torch.from_numpy(action), t_action, **TOL)
@@ -174,3 +177,18 @@ def test_trainer_config_field_reaches_the_collector():
         trainer = SyncMultiEnvTrainer(envs, PPOAlgorithm(model, PPOConfig(), 1000), None,
                                       TrainerConfig(nsteps=8, numpy_act=on, validate_freq=0))
         assert (trainer.collector.numpy_actor is not None) == on
+
+
+def test_every_rollout_reads_the_weights_afresh():
+    """The update between two rollouts changes the weights: the second rollout must act with them."""
+    model = make_model()
+    envs = VecEnv(SyncVectorEnv([Drift], autoreset_mode=AutoresetMode.NEXT_STEP))
+    collector = RolloutCollector(envs, model, 3, torch.device("cpu"))
+    collector.reset(seed=0)
+    collector.collect()
+    with torch.no_grad():
+        model.value_head.bias.add_(100.0)
+    obs = torch.from_numpy(collector.obs).clone()
+    values = collector.collect().values[0]
+    expected = model.value(obs, torch.zeros(1, dtype=torch.bool), model.initial_memory(1))
+    torch.testing.assert_close(values, expected, **TOL)
