@@ -51,8 +51,9 @@ agent = PPO(run_config=config)
 wall, cpu = time.perf_counter(), time.process_time()
 agent.learn()
 wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+import advantage
 print(json.dumps({"env_steps": agent.summary["env_steps"], "wall_s": wall, "cpu_s": cpu,
-                  "config": config.to_dict()}))
+                  "config": config.to_dict(), "source": advantage.__file__}))
 """
 
 SB3_RUN = """
@@ -78,8 +79,11 @@ def run_once(library: str, tree: str, env_id: str, seed: int, steps: int, extra:
     argv = [sys.executable, "-c", code, env_id, str(seed), str(steps)]
     if library != "sb3":
         argv.append(json.dumps([*ADVANTAGE_SETTINGS, *extra]))
+    else:
+        tree = str(Path(__file__).resolve().parents[1])
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONPATH": tree}
-    done = subprocess.run(argv, env=env, capture_output=True, text=True)
+    # run from the tree: ``python -c`` puts the working directory first on sys.path
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, cwd=tree)
     if done.returncode:
         raise RuntimeError(f"{library} run failed:\n{done.stderr[-3000:]}")
     record = json.loads(done.stdout.strip().splitlines()[-1])

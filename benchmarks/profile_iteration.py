@@ -27,7 +27,11 @@ from advantage.data import batch, estimators
 from advantage.envs.vector import VecEnv
 from advantage.models import ActorCritic
 from advantage.training import collector as rollout
-from advantage.training.numpy_act import NumpyActor
+
+try:  # trainer.numpy_act's acting path; absent in trees older than it (profiled for a before/after)
+    from advantage.training.numpy_act import NumpyActor
+except ImportError:
+    NumpyActor = None
 
 TIMES: dict[str, float] = defaultdict(float)
 
@@ -64,7 +68,8 @@ def main() -> None:
     # phases: the env step, the acting forward pass (+ sampling), the rest of collect is storage
     VecEnv.step = timed("env step", VecEnv.step)
     ActorCritic.act = timed("act (forward + sample)", ActorCritic.act)
-    NumpyActor.act = timed("act (forward + sample)", NumpyActor.act)  # trainer.numpy_act's path
+    if NumpyActor is not None:
+        NumpyActor.act = timed("act (forward + sample)", NumpyActor.act)
     rollout.RolloutCollector.collect = timed("collect (total)", rollout.RolloutCollector.collect)
     from advantage.training import loop as trainer_module  # it imported these names directly
 
