@@ -4,8 +4,8 @@ At the MuJoCo settings (one env, 2048 steps a rollout) the collector acts on a b
 observation 2048 times per update, and each torch operation costs a few microseconds of dispatch
 while the arithmetic of a 64×64 MLP at batch 1 costs less than one: the model's ``act`` (module
 calls, normalisation, two towers, sampling, packing) spent ~200 µs per step on these machines,
-as much as a MuJoCo step. The same computation on numpy arrays that view the model's parameters
-costs ~20 µs:
+as much as a MuJoCo step. The same computation in numpy, on copies of the parameters laid out
+once per rollout, costs ~20 µs:
 
     x = clip((o − μ_obs) / √(σ²_obs + ε), ±c)                        (observation normaliser)
     h_actor = f(…f(x W₁ᵀ + b₁)…),  h_critic likewise                  (the MLP towers, run as one:
