@@ -5,14 +5,17 @@ of steps without validation, then prints each phase's share of the wall time and
 
     python benchmarks/profile_iteration.py --algo ppo --env CartPole-v1 --steps 200000 \
         [--set num_envs=64 --set trainer.nsteps=32 ...] [--clock cpu] [--json out.json]
+    python benchmarks/profile_iteration.py --env Hopper-v5 --sb3-mujoco --steps 40960
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from collections import defaultdict
+from pathlib import Path
 
 import torch
 
@@ -24,6 +27,11 @@ from advantage.data import batch, estimators
 from advantage.envs.vector import VecEnv
 from advantage.models import ActorCritic, ActorCriticLSTM
 from advantage.training import collector as rollout
+
+try:  # trainer.numpy_act's acting path; absent in trees older than it (profiled for a before/after)
+    from advantage.training.numpy_act import NumpyActor
+except ImportError:
+    NumpyActor = None
 
 TIMES: dict[str, float] = defaultdict(float)
 CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
@@ -49,17 +57,26 @@ def main() -> None:
     parser.add_argument("--json", default=None)
     parser.add_argument("--clock", choices=CLOCKS, default="wall",
                         help="cpu: the process's CPU time, which a loaded shared machine does not inflate")
+    parser.add_argument("--sb3-mujoco", action="store_true",
+                        help="PPO with SB3's settings as benchmarks/mujoco_speed_vs_sb3.py sets them (before --set)")
     args = parser.parse_args()
     global clock
     clock = CLOCKS[args.clock]
 
+    preset = []
+    if args.sb3_mujoco:
+        sys.path.insert(0, str(Path(__file__).parent))
+        from mujoco_speed_vs_sb3 import ADVANTAGE_SETTINGS
+        preset = ADVANTAGE_SETTINGS
     config = default_config(args.algo, args.env).with_overrides(
-        [*args.overrides, "trainer.validate_freq=0", f"trainer.total_steps={args.steps}"]
+        [*preset, *args.overrides, "trainer.validate_freq=0", f"trainer.total_steps={args.steps}"]
     )
     # phases: the env step, the acting forward pass (+ sampling), the rest of collect is storage
     VecEnv.step = timed("env step", VecEnv.step)
     ActorCritic.act = timed("act (forward + sample)", ActorCritic.act)
     ActorCriticLSTM.act = timed("act (forward + sample)", ActorCriticLSTM.act)
+    if NumpyActor is not None:
+        NumpyActor.act = timed("act (forward + sample)", NumpyActor.act)
     rollout.RolloutCollector.collect = timed("collect (total)", rollout.RolloutCollector.collect)
     from advantage.training import loop as trainer_module  # it imported these names directly
 
@@ -90,9 +107,9 @@ def main() -> None:
         "returns / advantages": t["returns / advantages"],
         "flatten batch": t["flatten batch"],
     }
-    if t["closed form: clip + optimiser"]:  # PPO or A2C on an MLP: no autograd in the update
+    if t["closed form: gradients"]:  # PPO or A2C on an MLP: no autograd in the update
         net = t["closed form: network forward"] + t["closed form: gradients"]
-        step = t["closed form: clip + optimiser"]
+        step = t["clip + optimiser"]
         phases["update: network forward + gradients (closed form)"] = net
         phases["update: clip + optimiser"] = step
         phases["update: loss, batching, metrics"] = t["update (total)"] - net - step

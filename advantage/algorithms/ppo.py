@@ -142,11 +142,12 @@ class PPOAlgorithm(Algorithm):
         cfg = self.config
         fused = self.closed_form is not None and batch.action_mask is None  # the closed form has no masks
         gradients = self.closed_form.gradients if fused else self.gradients
+        minibatch_source = self.closed_form.prepare(batch) if fused else batch
         logged: list[torch.Tensor] = []
         grad_norm = 0.0
         stopped = False
         for _ in range(cfg.epochs):
-            for mb in self.minibatches(batch):
+            for mb in self.minibatches(minibatch_source):
                 terms = gradients(mb)
                 stopped = cfg.target_kl is not None and terms[3].item() > 1.5 * cfg.target_kl
                 if stopped:  # the step that would overshoot is not taken

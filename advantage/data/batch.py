@@ -33,7 +33,7 @@ class RolloutBatch:
         return self.advantages.shape[0]
 
     def _select(self, idx) -> RolloutBatch:
-        return RolloutBatch(*(
+        return type(self)(*(  # a subclass's own per-sample fields are selected alike
             None if getattr(self, f) is None else getattr(self, f)[idx] for f in self.__dataclass_fields__
         ))
 

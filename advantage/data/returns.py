@@ -19,6 +19,7 @@ vectorised over environments.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 
@@ -123,12 +124,29 @@ def gae(
     not_terminal, continues = _flags(terminated, truncated, rewards)
     deltas = rewards + gamma * not_terminal * next_values - values
     decay = gamma * lambda_ * continues
-    advantages = torch.empty_like(rewards)
-    running = torch.zeros_like(rewards[0])
-    for t in range(rewards.shape[0] - 1, -1, -1):
-        running = deltas[t] + decay[t] * running
-        advantages[t] = running
+    advantages = backward_scan(deltas, decay)
     return advantages, advantages + values
+
+
+def backward_scan(x: torch.Tensor, decay: torch.Tensor) -> torch.Tensor:
+    """``y_t = x_t + decay_t · y_{t+1}`` backwards over the time dim, ``y_T = 0`` (a new tensor).
+
+    On the CPU (nothing to differentiate) the loop runs over numpy views of the same memory: the
+    same float operations in the same order, so the same bits, at ~1 µs a step instead of torch's
+    ~5 µs of dispatch (2048 steps a rollout at the MuJoCo settings)."""
+    out = torch.empty_like(x)
+    if x.device.type == "cpu" and not (x.requires_grad or decay.requires_grad):
+        xs, ds, ys = x.detach().numpy(), decay.detach().numpy(), out.numpy()
+        running = np.zeros_like(xs[0])
+        for t in range(xs.shape[0] - 1, -1, -1):
+            running = xs[t] + ds[t] * running
+            ys[t] = running
+        return out
+    running = torch.zeros_like(x[0])
+    for t in range(x.shape[0] - 1, -1, -1):
+        running = x[t] + decay[t] * running
+        out[t] = running
+    return out
 
 
 def lambda_returns(

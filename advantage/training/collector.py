@@ -30,6 +30,7 @@ import torch
 from advantage.data.batch import Rollout
 from advantage.envs.vector import VecEnv
 from advantage.models.sde import StateDependentNoiseHead, resample_due
+from advantage.training.numpy_act import NumpyActor
 
 
 def _torch_dtype(np_dtype: np.dtype) -> torch.dtype:
@@ -43,8 +44,13 @@ class RolloutCollector:
     checkpoint can hold them.
     """
 
-    def __init__(self, envs: VecEnv, model: torch.nn.Module, nsteps: int, device: torch.device) -> None:
+    def __init__(
+        self, envs: VecEnv, model: torch.nn.Module, nsteps: int, device: torch.device, numpy_act: bool = True
+    ) -> None:
         self.envs, self.model, self.nsteps, self.device = envs, model, nsteps, device
+        self.numpy_actor = NumpyActor(model) if numpy_act and NumpyActor.supports(model, device) else None
+        """Acts in numpy instead of ``model.act`` (``trainer.numpy_act``, where the model allows it:
+        see :mod:`advantage.training.numpy_act`); None: the model's own ``act``."""
         self.sde_sample_freq = model.config.sde_sample_freq if isinstance(model.head, StateDependentNoiseHead) else None
         """gSDE heads draw new exploration matrices on this schedule (see :func:`resample_due`)."""
         T, N = nsteps, envs.num_envs
@@ -87,11 +93,28 @@ class RolloutCollector:
         env gave, which acting obeyed, when it masks actions)."""
         if self.obs is None:
             raise RuntimeError("call reset(seed) before collect()")
-        s, head, device = self.storage, self.model.head, self.device
-        rewards, terminated, truncated, reset_step = self._env_side.values()
+        s, device = self.storage, self.device
         if self.envs.action_mask is not None and s.action_mask is None:
             s.action_mask = torch.zeros(self.nsteps, *self.envs.action_mask.shape, dtype=torch.bool, device=device)
         s.episode_start[0] = self.episode_start  # later steps' masks are the reset steps before them
+        if self.numpy_actor is not None:
+            self._collect_numpy()
+        else:
+            self._collect_torch()
+        if device.type != "cpu":
+            for name, array in self._env_side.items():
+                getattr(s, name).copy_(torch.from_numpy(array))
+        s.episode_start[1:] = s.reset_step[:-1]
+        s.last_obs = torch.from_numpy(self.obs).to(device, copy=True)  # the env may reuse its array
+        s.last_episode_start = self.episode_start.clone()
+        with torch.inference_mode():
+            s.last_value.copy_(self.bootstrap_value(s.last_obs))
+        return s
+
+    def _collect_torch(self) -> None:
+        """The rollout's steps with the model's own ``act``."""
+        s, head, device = self.storage, self.model.head, self.device
+        rewards, terminated, truncated, reset_step = self._env_side.values()
         for t in range(self.nsteps):
             obs = torch.from_numpy(self.obs).to(device)
             mask = None if s.action_mask is None else torch.from_numpy(self.envs.action_mask).to(device)
@@ -108,15 +131,22 @@ class RolloutCollector:
             rewards[t], terminated[t] = step.reward, step.terminated
             truncated[t], reset_step[t] = step.truncated, step.reset_step
             self.obs = step.obs
-        if device.type != "cpu":
-            for name, array in self._env_side.items():
-                getattr(s, name).copy_(torch.from_numpy(array))
-        s.episode_start[1:] = s.reset_step[:-1]
-        s.last_obs = torch.from_numpy(self.obs).to(device, copy=True)  # the env may reuse its array
-        s.last_episode_start = self.episode_start.clone()
-        with torch.inference_mode():
-            s.last_value.copy_(self.bootstrap_value(s.last_obs))
-        return s
+
+    def _collect_numpy(self) -> None:
+        """The rollout's steps with :class:`NumpyActor` (on the CPU): the same storage filled
+        through numpy views of it, one ``model.act`` replaced by numpy arithmetic per step."""
+        s, head, actor = self.storage, self.model.head, self.numpy_actor
+        actor.refresh()
+        rewards, terminated, truncated, reset_step = self._env_side.values()
+        obs_s, actions, policy, values = (t.numpy() for t in (s.obs, s.actions, s.policy, s.values))
+        for t in range(self.nsteps):
+            obs_s[t] = self.obs
+            actor.act(self.obs, actions[t], values[t], policy[t])
+            step = self.envs.step(head.to_env(torch.from_numpy(actions[t])))
+            rewards[t], terminated[t] = step.reward, step.terminated
+            truncated[t], reset_step[t] = step.truncated, step.reset_step
+            self.obs = step.obs
+        self.episode_start = torch.from_numpy(reset_step[-1].copy())
 
     def act(
         self, t: int, obs: torch.Tensor, action_mask: torch.Tensor | None = None

@@ -190,3 +190,35 @@ def test_mlp_functional_forward_equals_its_layers(activation):
         twin.net[1].weight.add_(1.0)
     torch.testing.assert_close(twin(obs), twin.net(obs), atol=0, rtol=0)
     assert not torch.equal(twin(obs), mlp(obs))
+
+
+@pytest.mark.parametrize("discrete", [True, False])
+def test_prepared_batch_gives_the_per_minibatch_bits(discrete):
+    """The update computes the network input and the old log-probabilities once per update
+    (:class:`PreparedBatch`); a minibatch of it must give exactly (atol 0) the gradients and
+    logged values that the same minibatch gives when both are computed from it."""
+    from advantage.algorithms.ppo_closed_form import PreparedBatch
+
+    torch.manual_seed(0)
+    space = spaces.Discrete(3) if discrete else spaces.Box(-1, 1, (2,), np.float32)
+    model = ActorCritic(OBS, space, ModelConfig(normalize_obs=True))
+    with torch.no_grad():
+        model.obs_normalizer.rms.mean.add_(0.3)
+        model.obs_normalizer.rms.var.mul_(2.0)
+    algo = PPOAlgorithm(model, PPOConfig(entropy_coeff=0.01), 10**6)
+    batch = make_batch(model, discrete)
+    prepared = algo.closed_form.prepare(batch)
+    assert isinstance(prepared, PreparedBatch)
+    order = torch.randperm(B)[:41]
+    plain_mb, prepared_mb = batch.index(order), prepared.index(order)
+    assert isinstance(prepared_mb, PreparedBatch) and prepared_mb.old_logp.shape == (41,)
+    results = []
+    for mb in (plain_mb, prepared_mb):
+        logged = algo.closed_form.gradients(mb)
+        results.append((logged, [p.grad.clone() for p in model.parameters()]))
+    (plain_logged, plain_grads), (prep_logged, prep_grads) = results
+    torch.testing.assert_close(prep_logged, plain_logged, atol=0, rtol=0)
+    for p, q in zip(prep_grads, plain_grads):
+        torch.testing.assert_close(p, q, atol=0, rtol=0)
+    with torch.no_grad():  # and the statistics really entered the prepared input
+        assert not torch.equal(prepared.net_input, batch.obs)

@@ -287,3 +287,24 @@ def test_scalar_inputs_raise():
     x, f = torch.tensor(1.0), torch.tensor(False)
     with pytest.raises(ValueError, match="leading time dimension"):
         nstep_returns(x, x, f, f, 0.9)
+
+
+def test_backward_scan_numpy_loop_gives_torch_loops_bits():
+    """On the CPU the scan runs over numpy views; it must give exactly (atol 0) what the torch
+    loop gives: the same float32 operations in the same order. A tensor that requires grad takes
+    the torch loop (gradients flow through it)."""
+    from advantage.data.returns import backward_scan
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(300, 3, generator=g)
+    decay = 0.99 * 0.95 * (torch.rand(300, 3, generator=g) > 0.05).float()
+    expected = torch.empty_like(x)
+    running = torch.zeros(3)
+    for t in range(299, -1, -1):
+        running = x[t] + decay[t] * running
+        expected[t] = running
+    assert torch.equal(backward_scan(x, decay), expected)
+    leaf = x.clone().requires_grad_()
+    out = backward_scan(leaf, decay)
+    out.sum().backward()
+    assert torch.equal(out.detach(), expected) and leaf.grad is not None

@@ -488,3 +488,22 @@ def test_minibatches_partition_a_shuffled_batch_into_views():
     for p in parts:
         assert torch.equal(p.obs[:, 0].long(), p.actions) and torch.equal(p.returns, 2 * p.advantages)
     assert parts[1].advantages.data_ptr() == parts[0].advantages.data_ptr() + 4 * 4  # same storage
+
+
+def test_checked_env_passes_on_only_the_info_vec_env_reads():
+    """Action masks and Atari scores reach the vector env; the rest of an env's info (MuJoCo's
+    reward terms) is dropped before Gymnasium batches it, at reset and at every step."""
+    from advantage.envs.vector import CheckedEnv
+
+    class Talkative(CounterEnv):
+        def reset(self, *, seed=None, options=None):
+            obs, _ = super().reset(seed=seed)
+            return obs, {"action_mask": np.ones(2, dtype=bool), "x_position": 1.0}
+
+        def step(self, action):
+            obs, reward, terminated, truncated, _ = super().step(action)
+            return obs, reward, terminated, truncated, {"episode": {"r": 1.0, "l": 1}, "reward_ctrl": -0.1}
+
+    env = CheckedEnv(Talkative(), "Talkative", 0)
+    assert set(env.reset(seed=0)[1]) == {"action_mask"}
+    assert set(env.step(0)[4]) == {"episode"}

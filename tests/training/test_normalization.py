@@ -94,3 +94,25 @@ def test_trainer_and_workers_own_the_same_stage(owner):
         source = inspect.getsource(module)
         assert "reward_scaler" not in source and "obs_normalizer" not in source, module.__name__
     assert "Normalization(" in inspect.getsource(loop if owner == "loop" else workers)
+
+
+def test_reward_discount_on_cpu_gives_the_torch_recurrences_bits():
+    """The CPU loop over numpy views must carry each env's return exactly (atol 0) as the torch
+    recurrence with ``masked_fill`` does, across two rollouts (the return in flight carried)."""
+    from advantage.models.normalization import RewardScaler
+
+    g = torch.Generator().manual_seed(0)
+    scaler = RewardScaler()
+    carried = torch.zeros(2, dtype=torch.float64)
+    for _ in range(2):
+        rewards = torch.randn(50, 2, generator=g)
+        done = torch.rand(50, 2, generator=g) < 0.1
+        reset_step = torch.zeros(50, 2, dtype=torch.bool)
+        reset_step[1:] = done[:-1]
+        expected = torch.empty(50, 2, dtype=torch.float64)
+        for t in range(50):
+            carried = carried * 0.99 + rewards[t]
+            expected[t] = carried
+            carried = carried.masked_fill(done[t], 0.0)
+        assert torch.equal(scaler.discount(rewards, done, reset_step, 0.99), expected[~reset_step])
+        assert torch.equal(scaler.discounted, carried)

@@ -133,7 +133,8 @@ class RolloutWorker:
         self.model = algorithm.model if algorithm is not None else make_model(
             self.envs.env_observation_space, self.envs.single_action_space, cfg.model
         )
-        self.collector = RolloutCollector(self.envs, self.model, cfg.trainer.nsteps, torch.device("cpu"))
+        self.collector = RolloutCollector(self.envs, self.model, cfg.trainer.nsteps, torch.device("cpu"),
+                                          cfg.trainer.numpy_act)
         self.normalization = Normalization(self.model, cfg.trainer.gamma)
         """Scales with the learner's statistics (broadcast with the weights) and never updates them."""
         self.collector.reset(seed=env_seed)
