@@ -27,12 +27,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from speed_rounds import launch, table  # this directory is the script's, first on sys.path
 
 ENV_ID = "CartPoleNoVel-v1"
 NUM_ENVS, NSTEPS, EPOCHS = 8, 32, 10
@@ -97,31 +97,6 @@ def run_child(spec: dict[str, Any]) -> None:
     print(json.dumps(result))
 
 
-def launch(variant: str, seed: int, steps: int) -> dict[str, Any]:
-    spec = json.dumps({"variant": variant, "seed": seed, "steps": steps})
-    out = subprocess.run([sys.executable, __file__, "--child", spec], check=True, stdout=subprocess.PIPE, text=True)
-    result = json.loads(out.stdout.strip().splitlines()[-1])
-    return {"variant": variant, "seed": seed, **result, "steps_per_second": result["env_steps"] / result["train_seconds"],
-            "steps_per_cpu_second": result["env_steps"] / result["cpu_seconds"]}
-
-
-def table(records: list[dict[str, Any]]) -> str:
-    rounds = sorted({r["round"] for r in records})
-    by = {(r["round"], r["variant"]): r["steps_per_second"] for r in records}
-    by_cpu = {(r["round"], r["variant"]): r["steps_per_cpu_second"] for r in records if "steps_per_cpu_second" in r}
-    rows = ["| variant | steps/s (median; per round) | ratio to sb3-contrib (median; per round) | per CPU second: ratio (median; per round) |", "|---|---|---|---|"]
-    for variant in VARIANTS:
-        sps = [by[(k, variant)] for k in rounds if (k, variant) in by]
-        if not sps:
-            continue
-        ratios = [by[(k, variant)] / by[(k, "sb3-rppo")] for k in rounds if (k, variant) in by and (k, "sb3-rppo") in by]
-        ratio = f"{statistics.median(ratios):.2f}x ({', '.join(f'{x:.2f}' for x in ratios)})" if ratios else "-"
-        cpu = [by_cpu[(k, variant)] / by_cpu[(k, "sb3-rppo")] for k in rounds if (k, variant) in by_cpu and (k, "sb3-rppo") in by_cpu]
-        cpu_ratio = f"{statistics.median(cpu):.2f}x ({', '.join(f'{x:.2f}' for x in cpu)})" if cpu else "-"
-        rows.append(f"| {variant} | {statistics.median(sps):,.0f} ({', '.join(f'{x:,.0f}' for x in sps)}) | {ratio} | {cpu_ratio} |")
-    return "\n".join(rows)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
@@ -141,13 +116,13 @@ def main() -> None:
     records = []
     for k in range(args.rounds):
         for variant in args.variants:
-            record = {"round": k, **launch(variant, args.seed + k, args.steps)}
+            record = {"round": k, **launch(__file__, variant, args.seed + k, args.steps)}
             records.append(record)
             print(f"round {k} {variant:>9}: {record['steps_per_second']:,.0f} steps/s", file=sys.stderr, flush=True)
             if args.out:
                 with args.out.open("a") as f:
                     f.write(json.dumps(record) + "\n")
-    print(table(records))
+    print(table(records, VARIANTS, "sb3-rppo", "sb3-contrib"))
 
 
 if __name__ == "__main__":
