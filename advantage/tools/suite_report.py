@@ -175,7 +175,7 @@ def suite_command(records: list[dict[str, Any]], out: Path) -> str:
     seeds = " ".join(["--seeds", *map(str, sorted({r["seed"] for r in records}))])
     libraries = " ".join(["--libraries", *[lib for lib in LIBRARY_LABELS if any(r["library"] == lib for r in records)]])
     rows = recorded_rows(records)
-    timing = " --stop-at-threshold" if any(r.get("stop_at_threshold") for r in records) else ""
+    timing = " --stop-at-threshold" if _timing_runs(records) else ""
     commands = []
     for ms in sorted({row.env_step_ms for row in rows}):
         delay = f" --env-step-ms {ms:g}" if ms else ""

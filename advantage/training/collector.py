@@ -45,7 +45,7 @@ class RolloutCollector:
     """
 
     def __init__(
-        self, envs: VecEnv, model: torch.nn.Module, nsteps: int, device: torch.device, numpy_act: bool = True
+        self, envs: VecEnv, model: torch.nn.Module, nsteps: int, device: torch.device, numpy_act: bool = False
     ) -> None:
         self.envs, self.model, self.nsteps, self.device = envs, model, nsteps, device
         self.numpy_actor = NumpyActor(model) if numpy_act and NumpyActor.supports(model, device) else None

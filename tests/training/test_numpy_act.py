@@ -183,7 +183,7 @@ def test_every_rollout_reads_the_weights_afresh():
     """The update between two rollouts changes the weights: the second rollout must act with them."""
     model = make_model()
     envs = VecEnv(SyncVectorEnv([Drift], autoreset_mode=AutoresetMode.NEXT_STEP))
-    collector = RolloutCollector(envs, model, 3, torch.device("cpu"))
+    collector = RolloutCollector(envs, model, 3, torch.device("cpu"), numpy_act=True)
     collector.reset(seed=0)
     collector.collect()
     with torch.no_grad():
