@@ -19,6 +19,8 @@ import torch
 
 from advantage.algorithms.base import AlgoConfig, Algorithm, explained_variance, model_outputs
 from advantage.algorithms.closed_form import ClosedFormActorCritic, private_ops_work
+from advantage.algorithms.numpy_closed_form import NumpyActorCritic
+from advantage.algorithms.numpy_updates import NumpyA2CUpdate
 from advantage.algorithms.spec import AlgorithmSpec
 from advantage.data.batch import RolloutBatch, SequenceBatch
 from advantage.data.estimators import Estimator
@@ -48,10 +50,18 @@ class A2CConfig(AlgoConfig):
     only by ``A2CAlgorithm`` itself (subclasses such as A3C's get autograd), for feed-forward
     batches without action masks, and where torch's private kernels work. False always uses
     autograd."""
+    numpy_update: bool = False
+    """With the closed form: take the update's gradient step in NumPy on flat copies of the
+    parameters and the optimiser state (the same maths; float32 rounding apart the same step; see
+    ``numpy_updates.py``). For an MLP actor-critic on the CPU stepped by adam, rmsprop or
+    rmsprop_tf; other runs take the torch closed form. Needs ``closed_form``."""
 
     def __post_init__(self) -> None:
         self.device = cpu_if_no_cuda(self.device)
         super().__post_init__()
+        if self.numpy_update and not self.closed_form:
+            raise ValueError("numpy_update computes the closed form in NumPy: it needs closed_form=true "
+                             "(or set numpy_update=false for autograd)")
 
 
 _fallback_noted = False
@@ -90,10 +100,13 @@ class A2CAlgorithm(Algorithm):
         takes = (config.closed_form and type(self) is A2CAlgorithm and ClosedFormActorCritic.supports(model)
                  and private_ops_work())
         self.closed_form = ClosedFormActorCritic(model) if takes else None
+        takes_numpy = config.numpy_update and takes and NumpyActorCritic.supports(model, self.optimizer)
+        self.numpy_update = NumpyA2CUpdate(self) if takes_numpy else None
+        """The update in NumPy (``numpy_update``, where the model and optimiser allow it); None: torch."""
 
     def update(self, batch: RolloutBatch | SequenceBatch) -> dict[str, float]:
         if self.closed_form is not None and isinstance(batch, RolloutBatch) and batch.action_mask is None:
-            return self.closed_form_update(batch)
+            return self.closed_form_update(batch) if self.numpy_update is None else self.numpy_update.update(batch)
         return self.update_on(*model_outputs(self.model, batch))
 
     @torch.no_grad()
