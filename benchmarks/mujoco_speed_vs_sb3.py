@@ -12,7 +12,8 @@ zoo's) never enter the comparison.
 Each run is a fresh process timing ``learn()`` alone (imports and env construction excluded) by
 the wall clock and by the process's CPU time; runs alternate library by library within each
 round, so both see the same machine. ``--trees`` adds advantage source trees (a before/after
-comparison in the same run). One JSON line per run to ``--out``, written as each run ends.
+comparison in the same run), ``--tree-set`` an override for one of them (two names for one tree
+compare a speed path's switch). One JSON line per run to ``--out``, written as each run ends.
 
     OMP_NUM_THREADS=1 nice -n 5 .venv/bin/python benchmarks/mujoco_speed_vs_sb3.py \\
         --envs HalfCheetah-v5 Hopper-v5 --steps 20480 --rounds 3 --out benchmarks/results/mujoco_speed.jsonl
@@ -101,12 +102,21 @@ def main() -> None:
                         help="advantage source trees to time (default: this one, as 'advantage')")
     parser.add_argument("--set", dest="extra", action="append", default=[],
                         help="an extra advantage override for every tree (e.g. a speed path's switch)")
+    parser.add_argument("--tree-set", dest="tree_extra", action="append", default=[], metavar="NAME:KEY=VALUE",
+                        help="an extra override for one tree only (e.g. --trees plain=. numpy=. "
+                             "--tree-set numpy:algorithm.numpy_update=true)")
     parser.add_argument("--no-sb3", action="store_true")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     here = str(Path(__file__).resolve().parents[1])
     trees = dict(t.split("=", 1) for t in args.trees) or {"advantage": here}
     sides = [(name, "advantage", path) for name, path in trees.items()]
+    tree_extra: dict[str, list[str]] = {}
+    for item in args.tree_extra:
+        name, _, assignment = item.partition(":")
+        if name not in trees:
+            raise SystemExit(f"--tree-set {item!r} names no tree of --trees ({', '.join(trees)})")
+        tree_extra.setdefault(name, []).append(assignment)
     if not args.no_sb3:
         sides.append(("sb3", "sb3", here))
     results: dict[tuple[str, str], list[dict]] = {}
@@ -114,9 +124,9 @@ def main() -> None:
         for env_id in args.envs:
             order = sides if round_ % 2 == 0 else sides[::-1]  # alternate who runs first
             for name, library, tree in order:
+                extra = [*args.extra, *tree_extra.get(name, [])] if library != "sb3" else []
                 record = {"env": env_id, "side": name, "round": round_, "steps_requested": args.steps,
-                          "extra": args.extra if library != "sb3" else [],
-                          **run_once(library, tree, env_id, args.seed, args.steps, args.extra)}
+                          "extra": extra, **run_once(library, tree, env_id, args.seed, args.steps, extra)}
                 record["sps_wall"] = record["env_steps"] / record["wall_s"]
                 record["sps_cpu"] = record["env_steps"] / record["cpu_s"]
                 results.setdefault((env_id, name), []).append(record)
