@@ -34,10 +34,11 @@ LOGGED_SIGNS = np.array([-1.0, 0.5, 1.0, 1.0, 1.0])
 
 def standardised(adv: np.ndarray) -> np.ndarray:
     """``(A − mean A) / (std A + 10⁻⁸)`` with the unbiased std; a single sample is left as it is."""
-    if adv.shape[0] < 2:
+    n = adv.shape[0]
+    if n < 2:
         return adv
-    mean = adv.mean()
-    return (adv - mean) / (np.sqrt(np.square(adv - mean).sum() / (adv.shape[0] - 1)) + np.float32(1e-8))
+    centred = adv - np.float32(adv.sum() / n)
+    return centred / np.float32(math.sqrt(float(np.dot(centred, centred)) / (n - 1)) + 1e-8)
 
 
 def explained_variance(predicted: np.ndarray, target: np.ndarray) -> float:
