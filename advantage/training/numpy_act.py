@@ -1,24 +1,42 @@
-"""Acting with numpy for a feed-forward MLP actor-critic with a Gaussian head, on the CPU.
+"""Acting with numpy for a feed-forward MLP actor-critic on the CPU: Gaussian, gSDE and
+categorical heads.
 
 At the MuJoCo settings (one env, 2048 steps a rollout) the collector acts on a batch of one
 observation 2048 times per update, and each torch operation costs a few microseconds of dispatch
 while the arithmetic of a 64×64 MLP at batch 1 costs less than one: the model's ``act`` (module
 calls, normalisation, two towers, sampling, packing) spent ~200 µs per step on these machines,
-as much as a MuJoCo step. The same computation in numpy, on copies of the parameters laid out
-once per rollout, costs ~20 µs:
+as much as a MuJoCo step. A2C's 8 envs × 5 steps pay the same per call, once per 8 samples. The
+same computation in numpy, on copies of the parameters laid out once per rollout, costs ~20 µs:
 
     x = clip((o − μ_obs) / √(σ²_obs + ε), ±c)                        (observation normaliser)
     h_actor = f(…f(x W₁ᵀ + b₁)…),  h_critic likewise                  (the MLP towers, run as one:
                                                                        see FUSE_MAX_WIDTH)
-    μ = h_actor W_μᵀ + b_μ,   σ = exp(log σ),   V = h_critic W_vᵀ + b_v
-    a = μ + σ · ξ,   ξ ~ N(0, I) drawn by ``torch.randn`` (the model's own draw, same generator)
+    out = h_actor W_πᵀ + b_π,   V = h_critic W_vᵀ + b_v
+
+then, by head:
+
+- Gaussian: ``a = μ + σ · ξ``, ``σ = exp(log σ)``, ``ξ ~ N(0, I)`` drawn by ``torch.randn`` (the
+  model's own draw, same generator, same numbers).
+- gSDE (:class:`~advantage.models.sde.StateDependentNoiseHead`): ``a = μ + zᵀ E`` with ``z`` the
+  actor's last features and ``E`` the head's own exploration matrices (drawn by its
+  ``reset_noise``, on the collector's schedule, as in the torch path: the same matrices), and
+  ``σ_j = √(Σ_i z_i² exp(2 log σ_ij) + ε)`` packed beside ``μ``.
+- Categorical: ``p = softmax(logits)`` (float64), sampled by the inverse CDF,
+  ``a = #{k < n − 1 : P_k ≤ u · P_{n−1}}`` with ``P`` the cumulative sums of ``p`` and
+  ``u ~ U[0, 1)`` from ``torch.rand`` (float32: multiples of 2⁻²⁴, so ``u · P_{n−1} < P_{n−1}``
+  and an action of probability 0 is never drawn). ``torch.multinomial``'s own stream cannot be
+  reproduced in numpy, so this path draws other actions than the torch path from the same seed
+  (each with the same probabilities), one uniform per env per step from torch's generator: the
+  run's seed still governs it, and a seed gives the same actions run to run. Action masks are
+  supported: illegal actions get probability 0 (the torch path's ``masked_fill`` with the
+  float32 minimum, whose softmax is 0 there too), and the packed policy is the unmasked logits,
+  as the torch path stores it.
 
 An accelerator beside the reference (``ActorCritic.act``), used only where :meth:`NumpyActor.supports`
-the model and ``trainer.numpy_act`` is on. The noise comes from torch's generator exactly as the
-reference draws it, so a run consumes the same random numbers; the matrix products and tanh are
-numpy's (summed in another order, the fused towers' zero blocks included), whose float32
-rounding differs from torch's kernels (``tanh`` there is 2·sigmoid(2x) − 1) by a few units in the
-last place (``tests/training/test_numpy_act.py`` bounds it).
+the model and ``trainer.numpy_act`` is on. The matrix products and tanh are numpy's (summed in
+another order, the fused towers' zero blocks included), whose float32 rounding differs from
+torch's kernels (``tanh`` there is 2·sigmoid(2x) − 1) by a few units in the last place
+(``tests/training/test_numpy_act.py`` bounds it).
 """
 
 from __future__ import annotations
@@ -29,8 +47,9 @@ from torch import nn
 
 from advantage.models.actor_critic import ActorCritic
 from advantage.models.encoders import MLP
-from advantage.models.heads import GaussianHead
+from advantage.models.heads import CategoricalHead, GaussianHead
 from advantage.models.normalization import ObsNormalizer
+from advantage.models.sde import VARIANCE_EPS, StateDependentNoiseHead
 
 
 def _relu(x: np.ndarray) -> np.ndarray:
@@ -42,11 +61,27 @@ def _tanh(x: np.ndarray) -> np.ndarray:
 
 
 ACTIVATIONS = {"tanh": _tanh, "relu": _relu}
+HEADS = (GaussianHead, StateDependentNoiseHead, CategoricalHead)
+"""The heads this path acts for (exactly these classes, not subclasses)."""
 
 
 def _view(t: torch.Tensor) -> np.ndarray:
     """A numpy array sharing ``t``'s memory."""
     return t.detach().numpy()
+
+
+def sample_categorical(logits: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+    """One action per row of ``logits`` (B, n) from ``softmax(logits)`` over the legal actions
+    (``mask`` (B, n) bool, True = legal), by the inverse CDF on ``torch.rand`` uniforms (see the
+    module docstring); int64 (B,)."""
+    z = logits.astype(np.float64)
+    if mask is not None:
+        z[~mask] = -np.inf
+    z -= z.max(axis=1, keepdims=True)
+    cdf = np.cumsum(np.exp(z, out=z), axis=1)
+    u = torch.rand(z.shape[0]).numpy().astype(np.float64)
+    u *= cdf[:, -1]
+    return np.count_nonzero(cdf[:, :-1] <= u[:, None], axis=1).astype(np.int64)
 
 
 FUSE_MAX_WIDTH = 128
@@ -74,20 +109,22 @@ class NumpyActor:
 
     The parameters and the float32 normalisation statistics are read by :meth:`refresh`, which
     the collector calls before every rollout: the weights change between rollouts (each update,
-    a loaded checkpoint), the statistics after each update.
+    a loaded checkpoint), the statistics after each update. A gSDE head's exploration matrices
+    are read at every step (the collector redraws them within a rollout).
     """
 
     @staticmethod
     def supports(model: nn.Module, device: torch.device) -> bool:
         """A plain :class:`ActorCritic` on the CPU with MLP towers (tanh or ReLU), a plain
-        Gaussian head, float32 parameters, and no or a plain observation normaliser."""
+        Gaussian, gSDE or categorical head, float32 parameters, and no or a plain observation
+        normaliser."""
         normalizer = getattr(model, "obs_normalizer", None)
         return (
             device.type == "cpu"
             and type(model) is ActorCritic
             and type(model.actor_encoder) is MLP
             and (model.critic_encoder is None or type(model.critic_encoder) is MLP)
-            and type(model.head) is GaussianHead
+            and type(model.head) in HEADS
             and model.config.activation in ACTIVATIONS
             and all(p.dtype == torch.float32 and p.device.type == "cpu" for p in model.parameters())
             and (normalizer is None or (type(normalizer) is ObsNormalizer and normalizer.raw is None))
@@ -95,31 +132,40 @@ class NumpyActor:
 
     def __init__(self, model: ActorCritic) -> None:
         if not self.supports(model, torch.device("cpu")):
-            raise TypeError(f"numpy acting needs an MLP ActorCritic with a Gaussian head, got {type(model).__name__}")
+            raise TypeError(
+                "numpy acting needs an MLP ActorCritic with a Gaussian, gSDE or categorical head on the CPU, "
+                f"got {type(model).__name__} with {type(getattr(model, 'head', None)).__name__}"
+            )
         self.model = model
+        self.head = model.head
         self.activation = ACTIVATIONS[model.config.activation]
+        self.actor_width = model.actor_encoder.linears[-1].out_features
+        """The actor's feature width: the first columns of the fused towers' output (gSDE reads them)."""
         self.refresh()
 
     def refresh(self) -> None:
         """Take the parameters and the normaliser's statistics as they are now (copies laid out
         for the products: the weights change only between rollouts)."""
-        model = self.model
+        model, head = self.model, self.head
         t = lambda layer: (np.ascontiguousarray(_view(layer.weight).T), _view(layer.bias).copy())  # noqa: E731
         actor = [t(layer) for layer in model.actor_encoder.linears]
-        mu, value = t(model.head.mu), t(model.value_head)
-        if model.critic_encoder is None:  # one tower; μ and V from one product
+        pi, value = t(head.linear if isinstance(head, CategoricalHead) else head.mu), t(model.value_head)
+        if model.critic_encoder is None:  # one tower; the policy and V from one product
             self.towers = [actor]
-            self.heads = [(0, np.concatenate([mu[0], value[0]], 1), np.concatenate([mu[1], value[1]]))]
+            self.heads = [(0, np.concatenate([pi[0], value[0]], 1), np.concatenate([pi[1], value[1]]))]
         else:
             critic = [t(layer) for layer in model.critic_encoder.linears]
             if max(model.config.hidden_sizes) <= FUSE_MAX_WIDTH:
                 self.towers = [[_side_by_side(a, c, first=i == 0) for i, (a, c) in enumerate(zip(actor, critic))]]
-                self.heads = [(0, *_side_by_side(mu, value, first=False))]
+                self.heads = [(0, *_side_by_side(pi, value, first=False))]
             else:
                 self.towers = [actor, critic]
-                self.heads = [(0, *mu), (1, *value)]
+                self.heads = [(0, *pi), (1, *value)]
         with torch.no_grad():
-            self.sigma = model.head.log_std.exp().numpy()
+            if isinstance(head, GaussianHead):
+                self.sigma = head.log_std.exp().numpy()
+            if isinstance(head, StateDependentNoiseHead):
+                self.sde_variance = head.log_std.mul(2).exp().numpy()  # exp(2 log σ), as the head computes it
             norm = model.obs_normalizer
             self.norm = None if norm is None else (
                 norm.rms.mean.to(torch.float32).numpy(),
@@ -127,10 +173,8 @@ class NumpyActor:
                 np.float32(norm.clip),
             )
 
-    def act(self, obs: np.ndarray, action: np.ndarray, value: np.ndarray, policy: np.ndarray) -> None:
-        """Sample actions for the (N, ...) observations ``obs``, writing the action (N, A), the
-        value (N,) and the packed policy ``[μ, σ]`` (N, 2A) into the given arrays (a rollout's
-        storage rows)."""
+    def _forward(self, obs: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+        """The policy outputs and the value side by side (N, P + 1), and each tower's last features."""
         x = obs.reshape(obs.shape[0], -1).astype(np.float32)
         if self.norm is not None:
             mean, std, clip = self.norm
@@ -144,11 +188,37 @@ class NumpyActor:
                 activation(np.add(h, bias, out=h))
             features.append(h)
         outs = [np.add(np.dot(features[i], weight), bias) for i, weight, bias in self.heads]
-        out = outs[0] if len(outs) == 1 else np.concatenate(outs, 1)
-        dim = action.shape[1]
-        mu = out[:, :dim]
-        noise = torch.randn(mu.shape).numpy()  # the draw of GaussianHead.sample's randn_like(mu)
-        np.add(mu, np.multiply(self.sigma, noise, out=noise), out=action)
+        return (outs[0] if len(outs) == 1 else np.concatenate(outs, 1)), features
+
+    def value(self, obs: np.ndarray) -> np.ndarray:
+        """``V(obs)`` (N,) float32, as ``ActorCritic.value`` (the rollout's bootstrap)."""
+        return self._forward(obs)[0][:, -1].copy()
+
+    def act(
+        self, obs: np.ndarray, action: np.ndarray, value: np.ndarray, policy: np.ndarray,
+        action_mask: np.ndarray | None = None,
+    ) -> None:
+        """Sample actions for the (N, ...) observations ``obs``, writing the action ((N, A) or
+        (N,) for a categorical head), the value (N,) and the packed policy (``[μ, σ]`` (N, 2A), or
+        the logits (N, n)) into the given arrays (a rollout's storage rows). ``action_mask``
+        (N, n) bool: the legal actions of a categorical head."""
+        out, features = self._forward(obs)
+        head, dim = self.head, policy.shape[1] if isinstance(self.head, CategoricalHead) else action.shape[1]
         value[:] = out[:, dim]
+        if isinstance(head, CategoricalHead):
+            logits = out[:, :dim]
+            policy[:] = logits
+            action[:] = sample_categorical(logits, action_mask)
+            return
+        mu = out[:, :dim]
         policy[:, :dim] = mu
-        policy[:, dim:] = self.sigma
+        if isinstance(head, GaussianHead):
+            noise = torch.randn(mu.shape).numpy()  # the draw of GaussianHead.sample's randn_like(mu)
+            np.add(mu, np.multiply(self.sigma, noise, out=noise), out=action)
+            policy[:, dim:] = self.sigma
+            return
+        z = features[0][:, :self.actor_width]  # gSDE: the actor's features (the fused towers' first columns)
+        if head.exploration is None or head.exploration.shape[0] != mu.shape[0]:
+            head.reset_noise(mu.shape[0])  # as StateDependentNoiseHead.sample does
+        np.add(mu, np.matmul(z[:, None, :], _view(head.exploration))[:, 0], out=action)
+        np.sqrt(np.add(np.dot(np.square(z), self.sde_variance), VARIANCE_EPS), out=policy[:, dim:])
