@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import importlib
 import importlib.util
+import math
 import signal
 import time
 from collections.abc import Callable
@@ -283,7 +284,7 @@ class VecEnv:
         truncated = np.asarray(truncated, dtype=bool)
         done = terminated | truncated
         live = ~reset_step
-        self._ep_return += np.where(live, reward, 0.0)
+        self._ep_return += reward * live  # reward where the step was a transition, else 0 (finite rewards)
         self._ep_length += live
         if self.score_key is None:
             ended, returns, lengths = done, self._ep_return, self._ep_length
@@ -294,22 +295,26 @@ class VecEnv:
         if ended.any():
             self._finished_returns.append(np.asarray(returns, dtype=np.float64)[ended])
             self._finished_lengths.append(np.asarray(lengths, dtype=np.int64)[ended])
-        self._ep_return[done] = 0.0
-        self._ep_length[done] = 0
+        if ended is done or done.any():  # (ended is done: its any() was just taken)
+            self._ep_return[done] = 0.0
+            self._ep_length[done] = 0
         self._prev_done = done
-        self._read_masks(obs_in, info, done)
+        if self.mask_source is not None:
+            self._read_masks(obs_in, info, done)
         return StepResult(obs, reward, terminated, truncated, reset_step)
 
     def _check_finite(self, obs: np.ndarray, reward: np.ndarray) -> None:
         """Stop on NaN/Inf from an env, naming the env index and the vector step."""
-        if np.isfinite(reward).all() and (obs.dtype.kind != "f" or np.isfinite(obs).all()):
-            return  # the common case in two reductions; the culprit is looked for only on failure
+        floating = obs.dtype.kind == "f"
+        total = float(reward.sum()) + (float(obs.sum()) if floating else 0.0)
+        if math.isfinite(total):
+            return  # the common case in two sums (a NaN or ±inf makes a sum non-finite)
         bad_reward = ~np.isfinite(reward)
         bad_obs = (
             ~np.isfinite(obs).reshape(self.num_envs, -1).all(axis=1)
-            if np.issubdtype(obs.dtype, np.floating) else np.zeros(self.num_envs, dtype=bool)
+            if floating else np.zeros(self.num_envs, dtype=bool)
         )
-        if bad_reward.any() or bad_obs.any():
+        if bad_reward.any() or bad_obs.any():  # else only a sum of finite numbers overflowed
             what = "reward" if bad_reward.any() else "observation"
             index = int(np.flatnonzero(bad_reward | bad_obs)[0])
             raise FloatingPointError(
