@@ -107,11 +107,8 @@ class RolloutCollector:
         s.episode_start[1:] = s.reset_step[:-1]
         s.last_obs = torch.from_numpy(self.obs).to(device, copy=True)  # the env may reuse its array
         s.last_episode_start = self.episode_start.clone()
-        if self.numpy_actor is not None:  # the bootstrap from the same arithmetic as the rollout's values
-            s.last_value.numpy()[:] = self.numpy_actor.value(self.obs)
-        else:
-            with torch.inference_mode():
-                s.last_value.copy_(self.bootstrap_value(s.last_obs))
+        with torch.inference_mode():
+            s.last_value.copy_(self.bootstrap_value(s.last_obs))
         return s
 
     def _collect_torch(self) -> None:

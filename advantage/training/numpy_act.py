@@ -73,15 +73,15 @@ def _view(t: torch.Tensor) -> np.ndarray:
 def sample_categorical(logits: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
     """One action per row of ``logits`` (B, n) from ``softmax(logits)`` over the legal actions
     (``mask`` (B, n) bool, True = legal), by the inverse CDF on ``torch.rand`` uniforms (see the
-    module docstring); int64 (B,)."""
+    module docstring); int64 (B,). (ufunc methods rather than their wrappers: A2C calls this with
+    8 rows, where each wrapper's overhead costs more than its arithmetic.)"""
     z = logits.astype(np.float64)
     if mask is not None:
         z[~mask] = -np.inf
-    z -= z.max(axis=1, keepdims=True)
-    cdf = np.cumsum(np.exp(z, out=z), axis=1)
-    u = torch.rand(z.shape[0]).numpy().astype(np.float64)
-    u *= cdf[:, -1]
-    return np.count_nonzero(cdf[:, :-1] <= u[:, None], axis=1).astype(np.int64)
+    np.subtract(z, np.maximum.reduce(z, axis=1, keepdims=True), out=z)
+    cdf = np.add.accumulate(np.exp(z, out=z), axis=1, out=z)  # unnormalised: P_{n-1} = Σ p
+    u = torch.rand(z.shape[0]).numpy() * cdf[:, -1]
+    return np.add.reduce(cdf[:, :-1] <= u[:, None], axis=1, dtype=np.int64)
 
 
 FUSE_MAX_WIDTH = 128
@@ -91,17 +91,34 @@ layer serve both (half the calls; at batch 1 the doubled arithmetic of a 128-wid
 than a call). Wider towers run one after the other."""
 
 
-def _side_by_side(a: tuple[np.ndarray, np.ndarray], c: tuple[np.ndarray, np.ndarray], first: bool):
-    """One layer computing actor layer ``a`` and critic layer ``c`` (weights as ``(in, out)``) at
-    once: on the same input (``first``), or on the actor's and critic's features side by side."""
-    (wa, ba), (wc, bc) = a, c
-    if first:
-        weight = np.concatenate([wa, wc], 1)
-    else:
-        weight = np.zeros((wa.shape[0] + wc.shape[0], wa.shape[1] + wc.shape[1]), np.float32)
-        weight[:wa.shape[0], :wa.shape[1]] = wa
-        weight[wa.shape[0]:, wa.shape[1]:] = wc
-    return weight, np.concatenate([ba, bc])
+class _Layer:
+    """One product ``x W + b`` of the numpy path: the weight ``(in, out)`` and bias ``(out,)``
+    arrays, laid out once, and where each torch layer's parameters go in them (blocks: side by
+    side for two towers on one input, block-diagonal for two towers on their own features)."""
+
+    def __init__(self, parts: list[tuple[nn.Linear, int, int]]) -> None:
+        rows = max(r + lin.in_features for lin, r, _ in parts)
+        cols = max(c + lin.out_features for lin, _, c in parts)
+        self.weight = np.zeros((rows, cols), np.float32)
+        self.bias = np.zeros(cols, np.float32)
+        self.copies = [
+            [param, dst, None, None] for lin, r, c in parts for param, dst in (
+                (lin.weight, self.weight[r:r + lin.in_features, c:c + lin.out_features]),
+                (lin.bias, self.bias[c:c + lin.out_features]),
+            )
+        ]
+        """``[parameter, its block, a numpy view of the parameter, the view's data pointer]``."""
+
+    def refresh(self) -> None:
+        """Copy the layers' current parameters into their blocks (the zeros between stay). The
+        numpy views of the parameters are kept while a parameter's memory stays where it was (an
+        optimiser steps in place), so a refresh costs the copies alone."""
+        for copy in self.copies:
+            param, dst, src, ptr = copy
+            if param.data_ptr() != ptr:
+                src = _view(param)
+                copy[2:] = (src.T if src.ndim == 2 else src), param.data_ptr()
+            np.copyto(dst, copy[2])
 
 
 class NumpyActor:
@@ -137,36 +154,41 @@ class NumpyActor:
                 f"got {type(model).__name__} with {type(getattr(model, 'head', None)).__name__}"
             )
         self.model = model
-        self.head = model.head
+        self.head = head = model.head
         self.activation = ACTIVATIONS[model.config.activation]
         self.actor_width = model.actor_encoder.linears[-1].out_features
         """The actor's feature width: the first columns of the fused towers' output (gSDE reads them)."""
+        actor = list(model.actor_encoder.linears)
+        pi, value = head.linear if isinstance(head, CategoricalHead) else head.mu, model.value_head
+        P = pi.out_features
+        if model.critic_encoder is None:  # one tower; the policy and V from one product
+            self.towers = [[_Layer([(lin, 0, 0)]) for lin in actor]]
+            self.heads = [(0, _Layer([(pi, 0, 0), (value, 0, P)]))]
+        else:
+            critic = list(model.critic_encoder.linears)
+            if max(model.config.hidden_sizes) <= FUSE_MAX_WIDTH:
+                fused = [_Layer([(actor[0], 0, 0), (critic[0], 0, actor[0].out_features)])]
+                fused += [_Layer([(a, 0, 0), (c, a.in_features, a.out_features)]) for a, c in zip(actor[1:], critic[1:])]
+                self.towers = [fused]
+                self.heads = [(0, _Layer([(pi, 0, 0), (value, self.actor_width, P)]))]
+            else:
+                self.towers = [[_Layer([(lin, 0, 0)]) for lin in actor], [_Layer([(lin, 0, 0)]) for lin in critic]]
+                self.heads = [(0, _Layer([(pi, 0, 0)])), (1, _Layer([(value, 0, 0)]))]
+        self._layers = [layer for tower in self.towers for layer in tower] + [layer for _, layer in self.heads]
         self.refresh()
 
     def refresh(self) -> None:
-        """Take the parameters and the normaliser's statistics as they are now (copies laid out
-        for the products: the weights change only between rollouts)."""
-        model, head = self.model, self.head
-        t = lambda layer: (np.ascontiguousarray(_view(layer.weight).T), _view(layer.bias).copy())  # noqa: E731
-        actor = [t(layer) for layer in model.actor_encoder.linears]
-        pi, value = t(head.linear if isinstance(head, CategoricalHead) else head.mu), t(model.value_head)
-        if model.critic_encoder is None:  # one tower; the policy and V from one product
-            self.towers = [actor]
-            self.heads = [(0, np.concatenate([pi[0], value[0]], 1), np.concatenate([pi[1], value[1]]))]
-        else:
-            critic = [t(layer) for layer in model.critic_encoder.linears]
-            if max(model.config.hidden_sizes) <= FUSE_MAX_WIDTH:
-                self.towers = [[_side_by_side(a, c, first=i == 0) for i, (a, c) in enumerate(zip(actor, critic))]]
-                self.heads = [(0, *_side_by_side(pi, value, first=False))]
-            else:
-                self.towers = [actor, critic]
-                self.heads = [(0, *pi), (1, *value)]
+        """Take the parameters and the normaliser's statistics as they are now (copied into the
+        layout built once: the weights change only between rollouts)."""
+        for layer in self._layers:
+            layer.refresh()
+        head = self.head
         with torch.no_grad():
             if isinstance(head, GaussianHead):
                 self.sigma = head.log_std.exp().numpy()
             if isinstance(head, StateDependentNoiseHead):
                 self.sde_variance = head.log_std.mul(2).exp().numpy()  # exp(2 log σ), as the head computes it
-            norm = model.obs_normalizer
+            norm = self.model.obs_normalizer
             self.norm = None if norm is None else (
                 norm.rms.mean.to(torch.float32).numpy(),
                 (norm.rms.var + norm.epsilon).sqrt().to(torch.float32).numpy(),
@@ -183,16 +205,12 @@ class NumpyActor:
         activation, features = self.activation, []
         for tower in self.towers:
             h = x
-            for weight, bias in tower:
-                h = np.dot(h, weight)
-                activation(np.add(h, bias, out=h))
+            for layer in tower:
+                h = np.dot(h, layer.weight)
+                activation(np.add(h, layer.bias, out=h))
             features.append(h)
-        outs = [np.add(np.dot(features[i], weight), bias) for i, weight, bias in self.heads]
+        outs = [np.add(np.dot(features[i], layer.weight), layer.bias) for i, layer in self.heads]
         return (outs[0] if len(outs) == 1 else np.concatenate(outs, 1)), features
-
-    def value(self, obs: np.ndarray) -> np.ndarray:
-        """``V(obs)`` (N,) float32, as ``ActorCritic.value`` (the rollout's bootstrap)."""
-        return self._forward(obs)[0][:, -1].copy()
 
     def act(
         self, obs: np.ndarray, action: np.ndarray, value: np.ndarray, policy: np.ndarray,

@@ -368,3 +368,19 @@ def test_sde_rollouts_agree_between_the_paths(sample_freq):
     for _ in range(draws):
         torch.randn(2, 64, 2)
     assert torch.equal(torch.get_rng_state(), fast_rng)  # one (N, features, actions) draw per resampling
+
+
+def test_refresh_sees_a_parameter_whose_memory_was_replaced():
+    """A parameter given new memory (``.data =``, as a load or a non-in-place update may do) is
+    read from there: the cached view of the old memory is dropped."""
+    model = make_model()
+    actor = NumpyActor(model)
+    model.value_head.weight.data = model.value_head.weight.data * 3.0  # new storage
+    model.head.mu.bias.data = model.head.mu.bias.data + 1.0
+    actor.refresh()
+    obs = np.ones((2, 5), np.float32)
+    action, value, policy = np.zeros((2, 2), np.float32), np.zeros(2, np.float32), np.zeros((2, 4), np.float32)
+    actor.act(obs, action, value, policy)
+    _, t_value, t_policy, _ = model.act(torch.from_numpy(obs), torch.zeros(2, dtype=torch.bool), model.initial_memory(2))
+    torch.testing.assert_close(torch.from_numpy(value), t_value, **TOL)
+    torch.testing.assert_close(torch.from_numpy(policy), t_policy, **TOL)
