@@ -94,12 +94,12 @@ def _kept_transitions(
     for the dispatch than for the copies)."""
     fields = [source.obs, source.actions, source.policy, source.values, advantages, returns, source.action_mask]
     if all(x is None or (x.device.type == "cpu" and not x.requires_grad) for x in (keep, *fields)):
-        idx = np.flatnonzero(keep.numpy())
+        positions = np.flatnonzero(keep.numpy())
 
         def flat(x: torch.Tensor) -> torch.Tensor:
-            return torch.from_numpy(x.numpy().reshape(-1, *x.shape[2:])[idx])
+            return torch.from_numpy(x.numpy().reshape(-1, *x.shape[2:])[positions])
 
-        idx = torch.from_numpy(idx)
+        idx = torch.from_numpy(positions)
     else:
         idx = keep.reshape(-1).nonzero().squeeze(1)
 

@@ -105,9 +105,12 @@ def nstep_returns(
         not_terminal, continues = _numpy_flags(term, trunc, r.dtype)
         out = np.empty_like(r)
         future = nv[-1]
+        # the factors that do not depend on the recursion, for all t at once (elementwise, so the
+        # same bits as the torch loop's per-step products)
+        bootstrap, discount = (1.0 - continues) * nv, gamma * not_terminal
         for t in range(r.shape[0] - 1, -1, -1):
-            future = continues[t] * future + (1.0 - continues[t]) * nv[t]
-            future = r[t] + gamma * not_terminal[t] * future
+            future = continues[t] * future + bootstrap[t]
+            future = r[t] + discount[t] * future
             out[t] = future
         return torch.from_numpy(out)
     not_terminal, continues = _flags(terminated, truncated, rewards)
