@@ -51,6 +51,10 @@ VECTOR_MIN_ENVS = 3
 """``auto`` steps fewer copies of an env of :mod:`advantage.envs.classic_vector` with ``sync``:
 one step of 1-2 Gymnasium Acrobots (63 µs each) or Pendulums (11 µs) is cheaper than a vectorised step."""
 
+_any, _sum = np.logical_or.reduce, np.add.reduce
+"""``array.any()`` and ``array.sum()`` without their Python-level wrappers (a vector step calls
+them on every step, on arrays of a few elements)."""
+
 EnvFactory = Callable[[], gym.Env]
 """A callable returning a new env (an env class, ``functools.partial(gym.make, ...)``, a lambda)."""
 
@@ -292,10 +296,10 @@ class VecEnv:
             ended = np.asarray(info.get(f"_{self.score_key}", np.zeros(self.num_envs, dtype=bool)))
             scores = info.get(self.score_key, {})
             returns, lengths = scores.get("r"), scores.get("l")
-        if ended.any():
+        if _any(ended):
             self._finished_returns.append(np.asarray(returns, dtype=np.float64)[ended])
             self._finished_lengths.append(np.asarray(lengths, dtype=np.int64)[ended])
-        if ended is done or done.any():  # (ended is done: its any() was just taken)
+        if ended is done or _any(done):  # (ended is done: its any() was just taken)
             self._ep_return[done] = 0.0
             self._ep_length[done] = 0
         self._prev_done = done
@@ -306,7 +310,7 @@ class VecEnv:
     def _check_finite(self, obs: np.ndarray, reward: np.ndarray) -> None:
         """Stop on NaN/Inf from an env, naming the env index and the vector step."""
         floating = obs.dtype.kind == "f"
-        total = float(reward.sum()) + (float(obs.sum()) if floating else 0.0)
+        total = float(_sum(reward, axis=None)) + (float(_sum(obs, axis=None)) if floating else 0.0)
         if math.isfinite(total):
             return  # the common case in two sums (a NaN or ±inf makes a sum non-finite)
         bad_reward = ~np.isfinite(reward)
