@@ -96,16 +96,23 @@ class RolloutCollector:
         s, device = self.storage, self.device
         if self.envs.action_mask is not None and s.action_mask is None:
             s.action_mask = torch.zeros(self.nsteps, *self.envs.action_mask.shape, dtype=torch.bool, device=device)
-        s.episode_start[0] = self.episode_start  # later steps' masks are the reset steps before them
+        cpu = device.type == "cpu"  # (then written through numpy views: cheaper per call than tensor indexing)
+        if cpu:
+            s.episode_start.numpy()[0] = self.episode_start.numpy()  # later steps' masks are the reset steps before them
+        else:
+            s.episode_start[0] = self.episode_start
         if self.numpy_actor is not None:
             self._collect_numpy()
         else:
             self._collect_torch()
-        if device.type != "cpu":
+        if cpu:
+            s.episode_start.numpy()[1:] = self._env_side["reset_step"][:-1]
+            s.last_obs = torch.from_numpy(self.obs.copy())  # the env may reuse its array
+        else:
             for name, array in self._env_side.items():
                 getattr(s, name).copy_(torch.from_numpy(array))
-        s.episode_start[1:] = s.reset_step[:-1]
-        s.last_obs = torch.from_numpy(self.obs).to(device, copy=True)  # the env may reuse its array
+            s.episode_start[1:] = s.reset_step[:-1]
+            s.last_obs = torch.from_numpy(self.obs).to(device, copy=True)
         s.last_episode_start = self.episode_start.clone()
         with torch.inference_mode():
             s.last_value.copy_(self.bootstrap_value(s.last_obs))
@@ -122,9 +129,11 @@ class RolloutCollector:
             obs_s, actions_s, policy_s, values_s = (x.numpy() for x in (s.obs, s.actions, s.policy, s.values))
         store_memory = s.memory.numel() > 0
         for t in range(self.nsteps):
-            obs = torch.from_numpy(self.obs).to(device)
+            obs = torch.from_numpy(self.obs)
             if cpu:
                 obs_s[t] = self.obs  # before the step: an env may reuse its observation array
+            else:
+                obs = obs.to(device)
             mask = None if s.action_mask is None else torch.from_numpy(self.envs.action_mask).to(device)
             if store_memory:
                 s.memory[t] = self.memory
@@ -132,7 +141,8 @@ class RolloutCollector:
             if mask is not None:
                 s.action_mask[t] = mask
             step = self.envs.step(head.to_env(action.cpu()))
-            self.episode_start = torch.from_numpy(step.reset_step).to(device)
+            episode_start = torch.from_numpy(step.reset_step)
+            self.episode_start = episode_start if cpu else episode_start.to(device)
             if cpu:
                 actions_s[t], policy_s[t], values_s[t] = action.numpy(), policy.numpy(), value.numpy()
             else:
