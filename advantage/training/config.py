@@ -65,7 +65,7 @@ class TrainerConfig(Settings):
     numpy_act: bool = False
     """Feed-forward MLP policies on the CPU with a Gaussian, gSDE or categorical head (action masks
     included): collect rollouts acting with numpy on views of the weights (~8x less time per
-    step at one env, ~10x at A2C's 8 envs; see ``training/numpy_act.py``). Gaussian and gSDE heads
+    step at one env, 3-4.5x at A2C's 8-16 envs; see ``training/numpy_act.py``). Gaussian and gSDE heads
     draw the same noise as the torch path (float32 rounding apart the same actions); categorical
     heads sample by the inverse CDF on ``torch.rand`` uniforms (the same probabilities, other
     draws than ``torch.multinomial``'s, governed by the same seed). Other models (LSTM, CNN,
