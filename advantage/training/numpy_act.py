@@ -6,7 +6,8 @@ observation 2048 times per update, and each torch operation costs a few microsec
 while the arithmetic of a 64×64 MLP at batch 1 costs less than one: the model's ``act`` (module
 calls, normalisation, two towers, sampling, packing) spent ~200 µs per step on these machines,
 as much as a MuJoCo step. A2C's 8 envs × 5 steps pay the same per call, once per 8 samples. The
-same computation in numpy, on copies of the parameters laid out once per rollout, costs ~20 µs:
+same computation in numpy, on copies of the parameters (laid out once, refreshed before every
+rollout), costs ~20 µs:
 
     x = clip((o − μ_obs) / √(σ²_obs + ε), ±c)                        (observation normaliser)
     h_actor = f(…f(x W₁ᵀ + b₁)…),  h_critic likewise                  (the MLP towers, run as one:
@@ -221,7 +222,8 @@ class NumpyActor:
         the logits (N, n)) into the given arrays (a rollout's storage rows). ``action_mask``
         (N, n) bool: the legal actions of a categorical head."""
         out, features = self._forward(obs)
-        head, dim = self.head, policy.shape[1] if isinstance(self.head, CategoricalHead) else action.shape[1]
+        head = self.head
+        dim = policy.shape[1] if isinstance(head, CategoricalHead) else action.shape[1]  # width of the policy's output
         value[:] = out[:, dim]
         if isinstance(head, CategoricalHead):
             logits = out[:, :dim]
