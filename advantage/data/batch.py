@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
 
@@ -86,11 +87,24 @@ def _kept_transitions(
     source: Rollout | SequenceBatch, advantages: torch.Tensor, returns: torch.Tensor, keep: torch.Tensor
 ) -> tuple[RolloutBatch, torch.Tensor]:
     """The transitions ``keep`` marks in (time, env-or-sequence, ...) fields as one flat batch (one
-    gather per field, no loop), and their flat time-major positions."""
-    idx = keep.reshape(-1).nonzero().squeeze(1)
+    gather per field, no loop), and their flat time-major positions.
 
-    def flat(x: torch.Tensor) -> torch.Tensor:
-        return x.reshape(-1, *x.shape[2:])[idx]
+    On the CPU the gathers are numpy's fancy indexing on views of the tensors (the same copied
+    bits at ~1 µs a field instead of torch's ~4 µs of dispatch: A2C's 40-sample batches paid more
+    for the dispatch than for the copies)."""
+    fields = [source.obs, source.actions, source.policy, source.values, advantages, returns, source.action_mask]
+    if all(x is None or (x.device.type == "cpu" and not x.requires_grad) for x in (keep, *fields)):
+        positions = np.flatnonzero(keep.numpy())
+
+        def flat(x: torch.Tensor) -> torch.Tensor:
+            return torch.from_numpy(x.numpy().reshape(-1, *x.shape[2:])[positions])
+
+        idx = torch.from_numpy(positions)
+    else:
+        idx = keep.reshape(-1).nonzero().squeeze(1)
+
+        def flat(x: torch.Tensor) -> torch.Tensor:
+            return x.reshape(-1, *x.shape[2:])[idx]
 
     batch = RolloutBatch(
         obs=flat(source.obs), actions=flat(source.actions), policy=flat(source.policy), values=flat(source.values),

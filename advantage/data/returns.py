@@ -47,6 +47,29 @@ def _flags(
     return (~terminated).to(like.dtype), (~(terminated | truncated)).to(like.dtype)
 
 
+_NUMPY_EXACT = {torch.bool, torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64, torch.float32, torch.float64}
+"""dtypes whose numpy arithmetic rounds as torch's CPU kernels do (not float16 or bfloat16, which
+torch computes in float32)."""
+
+
+def _numpy_views(*tensors: torch.Tensor) -> list[np.ndarray] | None:
+    """numpy views of ``tensors`` when all are CPU tensors with nothing to differentiate, else None.
+
+    The recursions below then run on the views: the same float operations in the same order (a
+    Python float meets a float32 array as it meets a float32 tensor, rounded to float32 first),
+    so the same bits, at ~1 µs an operation instead of torch's ~3-5 µs of dispatch. A2C's rollouts
+    of 5 steps × 8 envs spent more time in that dispatch than in the arithmetic."""
+    if all(t.device.type == "cpu" and not t.requires_grad and t.dtype in _NUMPY_EXACT for t in tensors):
+        return [t.detach().numpy() for t in tensors]
+    return None
+
+
+def _numpy_flags(terminated: np.ndarray, truncated: np.ndarray, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_flags` on numpy arrays."""
+    terminated, truncated = terminated.astype(bool), truncated.astype(bool)
+    return (~terminated).astype(dtype), (~(terminated | truncated)).astype(dtype)
+
+
 def nstep_returns(
     rewards: torch.Tensor,
     next_values: torch.Tensor,
@@ -76,6 +99,20 @@ def nstep_returns(
         tensor([ 9.8010,  9.9000, 10.0000])
     """
     _check_inputs(rewards=rewards, next_values=next_values, terminated=terminated, truncated=truncated)
+    views = _numpy_views(rewards, next_values, terminated, truncated)
+    if views is not None:
+        r, nv, term, trunc = views
+        not_terminal, continues = _numpy_flags(term, trunc, r.dtype)
+        out = np.empty_like(r)
+        future = nv[-1]
+        # the factors that do not depend on the recursion, for all t at once (elementwise, so the
+        # same bits as the torch loop's per-step products)
+        bootstrap, discount = (1.0 - continues) * nv, gamma * not_terminal
+        for t in range(r.shape[0] - 1, -1, -1):
+            future = continues[t] * future + bootstrap[t]
+            future = r[t] + discount[t] * future
+            out[t] = future
+        return torch.from_numpy(out)
     not_terminal, continues = _flags(terminated, truncated, rewards)
     returns = torch.empty_like(rewards)
     future = next_values[-1]
@@ -121,6 +158,13 @@ def gae(
     _check_inputs(
         rewards=rewards, values=values, next_values=next_values, terminated=terminated, truncated=truncated
     )
+    views = _numpy_views(rewards, values, next_values, terminated, truncated)
+    if views is not None:
+        r, v, nv, term, trunc = views
+        not_terminal, continues = _numpy_flags(term, trunc, r.dtype)
+        deltas = r + gamma * not_terminal * nv - v
+        advantages = _numpy_scan(deltas, gamma * lambda_ * continues)
+        return torch.from_numpy(advantages), torch.from_numpy(advantages + v)
     not_terminal, continues = _flags(terminated, truncated, rewards)
     deltas = rewards + gamma * not_terminal * next_values - values
     decay = gamma * lambda_ * continues
@@ -134,15 +178,21 @@ def backward_scan(x: torch.Tensor, decay: torch.Tensor) -> torch.Tensor:
     On the CPU (nothing to differentiate) the loop runs over numpy views of the same memory: the
     same float operations in the same order, so the same bits, at ~1 µs a step instead of torch's
     ~5 µs of dispatch (2048 steps a rollout at the MuJoCo settings)."""
+    views = _numpy_views(x, decay)
+    if views is not None:
+        return torch.from_numpy(_numpy_scan(*views))
     out = torch.empty_like(x)
-    if x.device.type == "cpu" and not (x.requires_grad or decay.requires_grad):
-        xs, ds, ys = x.detach().numpy(), decay.detach().numpy(), out.numpy()
-        running = np.zeros_like(xs[0])
-        for t in range(xs.shape[0] - 1, -1, -1):
-            running = xs[t] + ds[t] * running
-            ys[t] = running
-        return out
     running = torch.zeros_like(x[0])
+    for t in range(x.shape[0] - 1, -1, -1):
+        running = x[t] + decay[t] * running
+        out[t] = running
+    return out
+
+
+def _numpy_scan(x: np.ndarray, decay: np.ndarray) -> np.ndarray:
+    """:func:`backward_scan` on numpy arrays (a new array of ``x``'s dtype)."""
+    out = np.empty_like(x)
+    running = np.zeros_like(x[0])
     for t in range(x.shape[0] - 1, -1, -1):
         running = x[t] + decay[t] * running
         out[t] = running

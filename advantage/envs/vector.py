@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import importlib
 import importlib.util
+import math
 import signal
 import time
 from collections.abc import Callable
@@ -49,6 +50,10 @@ BACKENDS = ("auto", "vector", "sync", "async", "envpool")
 VECTOR_MIN_ENVS = 3
 """``auto`` steps fewer copies of an env of :mod:`advantage.envs.classic_vector` with ``sync``:
 one step of 1-2 Gymnasium Acrobots (63 µs each) or Pendulums (11 µs) is cheaper than a vectorised step."""
+
+_any, _sum = np.logical_or.reduce, np.add.reduce
+"""``array.any()`` and ``array.sum()`` without their Python-level wrappers (a vector step calls
+them on every step, on arrays of a few elements)."""
 
 EnvFactory = Callable[[], gym.Env]
 """A callable returning a new env (an env class, ``functools.partial(gym.make, ...)``, a lambda)."""
@@ -283,7 +288,7 @@ class VecEnv:
         truncated = np.asarray(truncated, dtype=bool)
         done = terminated | truncated
         live = ~reset_step
-        self._ep_return += np.where(live, reward, 0.0)
+        self._ep_return += reward * live  # reward where the step was a transition, else 0 (finite rewards)
         self._ep_length += live
         if self.score_key is None:
             ended, returns, lengths = done, self._ep_return, self._ep_length
@@ -291,25 +296,29 @@ class VecEnv:
             ended = np.asarray(info.get(f"_{self.score_key}", np.zeros(self.num_envs, dtype=bool)))
             scores = info.get(self.score_key, {})
             returns, lengths = scores.get("r"), scores.get("l")
-        if ended.any():
+        if _any(ended):
             self._finished_returns.append(np.asarray(returns, dtype=np.float64)[ended])
             self._finished_lengths.append(np.asarray(lengths, dtype=np.int64)[ended])
-        self._ep_return[done] = 0.0
-        self._ep_length[done] = 0
+        if ended is done or _any(done):  # (ended is done: its any() was just taken)
+            self._ep_return[done] = 0.0
+            self._ep_length[done] = 0
         self._prev_done = done
-        self._read_masks(obs_in, info, done)
+        if self.mask_source is not None:
+            self._read_masks(obs_in, info, done)
         return StepResult(obs, reward, terminated, truncated, reset_step)
 
     def _check_finite(self, obs: np.ndarray, reward: np.ndarray) -> None:
         """Stop on NaN/Inf from an env, naming the env index and the vector step."""
-        if np.isfinite(reward).all() and (obs.dtype.kind != "f" or np.isfinite(obs).all()):
-            return  # the common case in two reductions; the culprit is looked for only on failure
+        floating = obs.dtype.kind == "f"
+        total = float(_sum(reward, axis=None)) + (float(_sum(obs, axis=None)) if floating else 0.0)
+        if math.isfinite(total):
+            return  # the common case in two sums (a NaN or ±inf makes a sum non-finite)
         bad_reward = ~np.isfinite(reward)
         bad_obs = (
             ~np.isfinite(obs).reshape(self.num_envs, -1).all(axis=1)
-            if np.issubdtype(obs.dtype, np.floating) else np.zeros(self.num_envs, dtype=bool)
+            if floating else np.zeros(self.num_envs, dtype=bool)
         )
-        if bad_reward.any() or bad_obs.any():
+        if bad_reward.any() or bad_obs.any():  # else only a sum of finite numbers overflowed
             what = "reward" if bad_reward.any() else "observation"
             index = int(np.flatnonzero(bad_reward | bad_obs)[0])
             raise FloatingPointError(

@@ -96,52 +96,83 @@ class RolloutCollector:
         s, device = self.storage, self.device
         if self.envs.action_mask is not None and s.action_mask is None:
             s.action_mask = torch.zeros(self.nsteps, *self.envs.action_mask.shape, dtype=torch.bool, device=device)
-        s.episode_start[0] = self.episode_start  # later steps' masks are the reset steps before them
+        cpu = device.type == "cpu"  # (then written through numpy views: cheaper per call than tensor indexing)
+        if cpu:
+            s.episode_start.numpy()[0] = self.episode_start.numpy()  # later steps' masks are the reset steps before them
+        else:
+            s.episode_start[0] = self.episode_start
         if self.numpy_actor is not None:
             self._collect_numpy()
         else:
             self._collect_torch()
-        if device.type != "cpu":
+        if cpu:
+            s.episode_start.numpy()[1:] = self._env_side["reset_step"][:-1]
+            s.last_obs = torch.from_numpy(self.obs.copy())  # the env may reuse its array
+        else:
             for name, array in self._env_side.items():
                 getattr(s, name).copy_(torch.from_numpy(array))
-        s.episode_start[1:] = s.reset_step[:-1]
-        s.last_obs = torch.from_numpy(self.obs).to(device, copy=True)  # the env may reuse its array
+            s.episode_start[1:] = s.reset_step[:-1]
+            s.last_obs = torch.from_numpy(self.obs).to(device, copy=True)
         s.last_episode_start = self.episode_start.clone()
         with torch.inference_mode():
             s.last_value.copy_(self.bootstrap_value(s.last_obs))
         return s
 
     def _collect_torch(self) -> None:
-        """The rollout's steps with the model's own ``act``."""
+        """The rollout's steps with the model's own ``act``. On the CPU the storage rows are
+        written through numpy views of the tensors (the same bits as tensor index-assigns, at a
+        fraction of their per-call cost); a feed-forward model's empty memory is not stored."""
         s, head, device = self.storage, self.model.head, self.device
         rewards, terminated, truncated, reset_step = self._env_side.values()
+        cpu = device.type == "cpu"
+        if cpu:
+            obs_s, actions_s, policy_s, values_s = (x.numpy() for x in (s.obs, s.actions, s.policy, s.values))
+        store_memory = s.memory.numel() > 0
         for t in range(self.nsteps):
-            obs = torch.from_numpy(self.obs).to(device)
+            obs = torch.from_numpy(self.obs)
+            if cpu:
+                obs_s[t] = self.obs  # before the step: an env may reuse its observation array
+            else:
+                obs = obs.to(device)
             mask = None if s.action_mask is None else torch.from_numpy(self.envs.action_mask).to(device)
-            s.memory[t] = self.memory
+            if store_memory:
+                s.memory[t] = self.memory
             action, value, policy, self.memory = self.act(t, obs, mask)
             if mask is not None:
                 s.action_mask[t] = mask
             step = self.envs.step(head.to_env(action.cpu()))
-            self.episode_start = torch.from_numpy(step.reset_step).to(device)
-            s.obs[t] = obs
-            s.actions[t] = action
-            s.policy[t] = policy
-            s.values[t] = value
+            episode_start = torch.from_numpy(step.reset_step)
+            self.episode_start = episode_start if cpu else episode_start.to(device)
+            if cpu:
+                actions_s[t], policy_s[t], values_s[t] = action.numpy(), policy.numpy(), value.numpy()
+            else:
+                s.obs[t] = obs
+                s.actions[t] = action
+                s.policy[t] = policy
+                s.values[t] = value
             rewards[t], terminated[t] = step.reward, step.terminated
             truncated[t], reset_step[t] = step.truncated, step.reset_step
             self.obs = step.obs
 
     def _collect_numpy(self) -> None:
         """The rollout's steps with :class:`NumpyActor` (on the CPU): the same storage filled
-        through numpy views of it, one ``model.act`` replaced by numpy arithmetic per step."""
+        through numpy views of it, one ``model.act`` replaced by numpy arithmetic per step. gSDE's
+        exploration matrices are redrawn on the torch path's schedule (the same draws); the env's
+        action masks are stored and obeyed as there."""
         s, head, actor = self.storage, self.model.head, self.numpy_actor
         actor.refresh()
         rewards, terminated, truncated, reset_step = self._env_side.values()
-        obs_s, actions, policy, values = (t.numpy() for t in (s.obs, s.actions, s.policy, s.values))
+        obs_s, actions, policy, values = (x.numpy() for x in (s.obs, s.actions, s.policy, s.values))
+        masks = None if s.action_mask is None else s.action_mask.numpy()
+        mask = None
         for t in range(self.nsteps):
             obs_s[t] = self.obs
-            actor.act(self.obs, actions[t], values[t], policy[t])
+            if self.sde_sample_freq is not None and resample_due(t, self.sde_sample_freq):
+                head.reset_noise(self.envs.num_envs)
+            if masks is not None:
+                mask = masks[t]
+                mask[:] = self.envs.action_mask
+            actor.act(self.obs, actions[t], values[t], policy[t], mask)
             step = self.envs.step(head.to_env(torch.from_numpy(actions[t])))
             rewards[t], terminated[t] = step.reward, step.terminated
             truncated[t], reset_step[t] = step.truncated, step.reset_step

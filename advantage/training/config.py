@@ -63,12 +63,16 @@ class TrainerConfig(Settings):
     tensorboard: bool = True
     """Write TensorBoard event files next to metrics.csv."""
     numpy_act: bool = False
-    """Feed-forward MLP policies with Gaussian heads on the CPU: collect rollouts acting with numpy
-    on views of the weights (the same sampling noise, float32 rounding apart the same actions, ~8x
-    less time per step at one env; see ``training/numpy_act.py``). Other models, and False, act
-    with the model's own torch ``act``. Off by default until the suite rows it changes (PPO
-    HalfCheetah, Hopper and BipedalWalker, A2C HalfCheetah) are checked on 3 seeds: the rounding
-    takes a run along another trajectory (Hopper seed 1: 3421.7 at the end, against 3331.7)."""
+    """Feed-forward MLP policies on the CPU with a Gaussian, gSDE or categorical head (action masks
+    included): collect rollouts acting with numpy on views of the weights (~8x less time per
+    step at one env, 3-4.5x at A2C's 8-16 envs; see ``training/numpy_act.py``). Gaussian and gSDE heads
+    draw the same noise as the torch path (float32 rounding apart the same actions); categorical
+    heads sample by the inverse CDF on ``torch.rand`` uniforms (the same probabilities, other
+    draws than ``torch.multinomial``'s, governed by the same seed). Other models (LSTM, CNN,
+    MultiDiscrete, MultiBinary), and False, act with the model's own torch ``act``. Off by default
+    until the suite rows it changes are checked on 3 seeds: the rounding (and, for discrete
+    actions, the draws) takes a run along another trajectory (Hopper seed 1: 3421.7 at the end,
+    against 3331.7)."""
     deterministic: bool = False
     """Use only deterministic torch kernels; with the sync or vector env backend on CPU a resumed
     run then ends bit for bit where an uninterrupted one does."""

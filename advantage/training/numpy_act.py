@@ -1,24 +1,43 @@
-"""Acting with numpy for a feed-forward MLP actor-critic with a Gaussian head, on the CPU.
+"""Acting with numpy for a feed-forward MLP actor-critic on the CPU: Gaussian, gSDE and
+categorical heads.
 
 At the MuJoCo settings (one env, 2048 steps a rollout) the collector acts on a batch of one
 observation 2048 times per update, and each torch operation costs a few microseconds of dispatch
 while the arithmetic of a 64×64 MLP at batch 1 costs less than one: the model's ``act`` (module
 calls, normalisation, two towers, sampling, packing) spent ~200 µs per step on these machines,
-as much as a MuJoCo step. The same computation in numpy, on copies of the parameters laid out
-once per rollout, costs ~20 µs:
+as much as a MuJoCo step. A2C's 8 envs × 5 steps pay the same per call, once per 8 samples. The
+same computation in numpy, on copies of the parameters (laid out once, refreshed before every
+rollout), costs ~20 µs:
 
     x = clip((o − μ_obs) / √(σ²_obs + ε), ±c)                        (observation normaliser)
     h_actor = f(…f(x W₁ᵀ + b₁)…),  h_critic likewise                  (the MLP towers, run as one:
                                                                        see FUSE_MAX_WIDTH)
-    μ = h_actor W_μᵀ + b_μ,   σ = exp(log σ),   V = h_critic W_vᵀ + b_v
-    a = μ + σ · ξ,   ξ ~ N(0, I) drawn by ``torch.randn`` (the model's own draw, same generator)
+    out = h_actor W_πᵀ + b_π,   V = h_critic W_vᵀ + b_v
+
+then, by head:
+
+- Gaussian: ``a = μ + σ · ξ``, ``σ = exp(log σ)``, ``ξ ~ N(0, I)`` drawn by ``torch.randn`` (the
+  model's own draw, same generator, same numbers).
+- gSDE (:class:`~advantage.models.sde.StateDependentNoiseHead`): ``a = μ + zᵀ E`` with ``z`` the
+  actor's last features and ``E`` the head's own exploration matrices (drawn by its
+  ``reset_noise``, on the collector's schedule, as in the torch path: the same matrices), and
+  ``σ_j = √(Σ_i z_i² exp(2 log σ_ij) + ε)`` packed beside ``μ``.
+- Categorical: ``p = softmax(logits)`` (float64), sampled by the inverse CDF,
+  ``a = #{k < n − 1 : P_k ≤ u · P_{n−1}}`` with ``P`` the cumulative sums of ``p`` and
+  ``u ~ U[0, 1)`` from ``torch.rand`` (float32: multiples of 2⁻²⁴, so ``u · P_{n−1} < P_{n−1}``
+  and an action of probability 0 is never drawn). ``torch.multinomial``'s own stream cannot be
+  reproduced in numpy, so this path draws other actions than the torch path from the same seed
+  (each with the same probabilities), one uniform per env per step from torch's generator: the
+  run's seed still governs it, and a seed gives the same actions run to run. Action masks are
+  supported: illegal actions get probability 0 (the torch path's ``masked_fill`` with the
+  float32 minimum, whose softmax is 0 there too), and the packed policy is the unmasked logits,
+  as the torch path stores it.
 
 An accelerator beside the reference (``ActorCritic.act``), used only where :meth:`NumpyActor.supports`
-the model and ``trainer.numpy_act`` is on. The noise comes from torch's generator exactly as the
-reference draws it, so a run consumes the same random numbers; the matrix products and tanh are
-numpy's (summed in another order, the fused towers' zero blocks included), whose float32
-rounding differs from torch's kernels (``tanh`` there is 2·sigmoid(2x) − 1) by a few units in the
-last place (``tests/training/test_numpy_act.py`` bounds it).
+the model and ``trainer.numpy_act`` is on. The matrix products and tanh are numpy's (summed in
+another order, the fused towers' zero blocks included), whose float32 rounding differs from
+torch's kernels (``tanh`` there is 2·sigmoid(2x) − 1) by a few units in the last place
+(``tests/training/test_numpy_act.py`` bounds it).
 """
 
 from __future__ import annotations
@@ -29,8 +48,9 @@ from torch import nn
 
 from advantage.models.actor_critic import ActorCritic
 from advantage.models.encoders import MLP
-from advantage.models.heads import GaussianHead
+from advantage.models.heads import CategoricalHead, GaussianHead
 from advantage.models.normalization import ObsNormalizer
+from advantage.models.sde import VARIANCE_EPS, StateDependentNoiseHead
 
 
 def _relu(x: np.ndarray) -> np.ndarray:
@@ -42,11 +62,27 @@ def _tanh(x: np.ndarray) -> np.ndarray:
 
 
 ACTIVATIONS = {"tanh": _tanh, "relu": _relu}
+HEADS = (GaussianHead, StateDependentNoiseHead, CategoricalHead)
+"""The heads this path acts for (exactly these classes, not subclasses)."""
 
 
 def _view(t: torch.Tensor) -> np.ndarray:
     """A numpy array sharing ``t``'s memory."""
     return t.detach().numpy()
+
+
+def sample_categorical(logits: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+    """One action per row of ``logits`` (B, n) from ``softmax(logits)`` over the legal actions
+    (``mask`` (B, n) bool, True = legal), by the inverse CDF on ``torch.rand`` uniforms (see the
+    module docstring); int64 (B,). (ufunc methods rather than their wrappers: A2C calls this with
+    8 rows, where each wrapper's overhead costs more than its arithmetic.)"""
+    z = logits.astype(np.float64)
+    if mask is not None:
+        z[~mask] = -np.inf
+    np.subtract(z, np.maximum.reduce(z, axis=1, keepdims=True), out=z)
+    cdf = np.add.accumulate(np.exp(z, out=z), axis=1, out=z)  # unnormalised: P_{n-1} = Σ p
+    u = torch.rand(z.shape[0]).numpy() * cdf[:, -1]
+    return np.add.reduce(cdf[:, :-1] <= u[:, None], axis=1, dtype=np.int64)
 
 
 FUSE_MAX_WIDTH = 128
@@ -56,17 +92,34 @@ layer serve both (half the calls; at batch 1 the doubled arithmetic of a 128-wid
 than a call). Wider towers run one after the other."""
 
 
-def _side_by_side(a: tuple[np.ndarray, np.ndarray], c: tuple[np.ndarray, np.ndarray], first: bool):
-    """One layer computing actor layer ``a`` and critic layer ``c`` (weights as ``(in, out)``) at
-    once: on the same input (``first``), or on the actor's and critic's features side by side."""
-    (wa, ba), (wc, bc) = a, c
-    if first:
-        weight = np.concatenate([wa, wc], 1)
-    else:
-        weight = np.zeros((wa.shape[0] + wc.shape[0], wa.shape[1] + wc.shape[1]), np.float32)
-        weight[:wa.shape[0], :wa.shape[1]] = wa
-        weight[wa.shape[0]:, wa.shape[1]:] = wc
-    return weight, np.concatenate([ba, bc])
+class _Layer:
+    """One product ``x W + b`` of the numpy path: the weight ``(in, out)`` and bias ``(out,)``
+    arrays, laid out once, and where each torch layer's parameters go in them (blocks: side by
+    side for two towers on one input, block-diagonal for two towers on their own features)."""
+
+    def __init__(self, parts: list[tuple[nn.Linear, int, int]]) -> None:
+        rows = max(r + lin.in_features for lin, r, _ in parts)
+        cols = max(c + lin.out_features for lin, _, c in parts)
+        self.weight = np.zeros((rows, cols), np.float32)
+        self.bias = np.zeros(cols, np.float32)
+        self.copies = [
+            [param, dst, None, None] for lin, r, c in parts for param, dst in (
+                (lin.weight, self.weight[r:r + lin.in_features, c:c + lin.out_features]),
+                (lin.bias, self.bias[c:c + lin.out_features]),
+            )
+        ]
+        """``[parameter, its block, a numpy view of the parameter, the view's data pointer]``."""
+
+    def refresh(self) -> None:
+        """Copy the layers' current parameters into their blocks (the zeros between stay). The
+        numpy views of the parameters are kept while a parameter's memory stays where it was (an
+        optimiser steps in place), so a refresh costs the copies alone."""
+        for copy in self.copies:
+            param, dst, src, ptr = copy
+            if param.data_ptr() != ptr:
+                src = _view(param)
+                copy[2:] = (src.T if src.ndim == 2 else src), param.data_ptr()
+            np.copyto(dst, copy[2])
 
 
 class NumpyActor:
@@ -74,20 +127,22 @@ class NumpyActor:
 
     The parameters and the float32 normalisation statistics are read by :meth:`refresh`, which
     the collector calls before every rollout: the weights change between rollouts (each update,
-    a loaded checkpoint), the statistics after each update.
+    a loaded checkpoint), the statistics after each update. A gSDE head's exploration matrices
+    are read at every step (the collector redraws them within a rollout).
     """
 
     @staticmethod
     def supports(model: nn.Module, device: torch.device) -> bool:
         """A plain :class:`ActorCritic` on the CPU with MLP towers (tanh or ReLU), a plain
-        Gaussian head, float32 parameters, and no or a plain observation normaliser."""
+        Gaussian, gSDE or categorical head, float32 parameters, and no or a plain observation
+        normaliser."""
         normalizer = getattr(model, "obs_normalizer", None)
         return (
             device.type == "cpu"
             and type(model) is ActorCritic
             and type(model.actor_encoder) is MLP
             and (model.critic_encoder is None or type(model.critic_encoder) is MLP)
-            and type(model.head) is GaussianHead
+            and type(model.head) in HEADS
             and model.config.activation in ACTIVATIONS
             and all(p.dtype == torch.float32 and p.device.type == "cpu" for p in model.parameters())
             and (normalizer is None or (type(normalizer) is ObsNormalizer and normalizer.raw is None))
@@ -95,42 +150,54 @@ class NumpyActor:
 
     def __init__(self, model: ActorCritic) -> None:
         if not self.supports(model, torch.device("cpu")):
-            raise TypeError(f"numpy acting needs an MLP ActorCritic with a Gaussian head, got {type(model).__name__}")
+            raise TypeError(
+                "numpy acting needs an MLP ActorCritic with a Gaussian, gSDE or categorical head on the CPU, "
+                f"got {type(model).__name__} with {type(getattr(model, 'head', None)).__name__}"
+            )
         self.model = model
+        self.head = head = model.head
         self.activation = ACTIVATIONS[model.config.activation]
+        self.actor_width = model.actor_encoder.linears[-1].out_features
+        """The actor's feature width: the first columns of the fused towers' output (gSDE reads them)."""
+        actor = list(model.actor_encoder.linears)
+        pi, value = head.linear if isinstance(head, CategoricalHead) else head.mu, model.value_head
+        P = pi.out_features
+        if model.critic_encoder is None:  # one tower; the policy and V from one product
+            self.towers = [[_Layer([(lin, 0, 0)]) for lin in actor]]
+            self.heads = [(0, _Layer([(pi, 0, 0), (value, 0, P)]))]
+        else:
+            critic = list(model.critic_encoder.linears)
+            if max(model.config.hidden_sizes) <= FUSE_MAX_WIDTH:
+                fused = [_Layer([(actor[0], 0, 0), (critic[0], 0, actor[0].out_features)])]
+                fused += [_Layer([(a, 0, 0), (c, a.in_features, a.out_features)]) for a, c in zip(actor[1:], critic[1:])]
+                self.towers = [fused]
+                self.heads = [(0, _Layer([(pi, 0, 0), (value, self.actor_width, P)]))]
+            else:
+                self.towers = [[_Layer([(lin, 0, 0)]) for lin in actor], [_Layer([(lin, 0, 0)]) for lin in critic]]
+                self.heads = [(0, _Layer([(pi, 0, 0)])), (1, _Layer([(value, 0, 0)]))]
+        self._layers = [layer for tower in self.towers for layer in tower] + [layer for _, layer in self.heads]
         self.refresh()
 
     def refresh(self) -> None:
-        """Take the parameters and the normaliser's statistics as they are now (copies laid out
-        for the products: the weights change only between rollouts)."""
-        model = self.model
-        t = lambda layer: (np.ascontiguousarray(_view(layer.weight).T), _view(layer.bias).copy())  # noqa: E731
-        actor = [t(layer) for layer in model.actor_encoder.linears]
-        mu, value = t(model.head.mu), t(model.value_head)
-        if model.critic_encoder is None:  # one tower; μ and V from one product
-            self.towers = [actor]
-            self.heads = [(0, np.concatenate([mu[0], value[0]], 1), np.concatenate([mu[1], value[1]]))]
-        else:
-            critic = [t(layer) for layer in model.critic_encoder.linears]
-            if max(model.config.hidden_sizes) <= FUSE_MAX_WIDTH:
-                self.towers = [[_side_by_side(a, c, first=i == 0) for i, (a, c) in enumerate(zip(actor, critic))]]
-                self.heads = [(0, *_side_by_side(mu, value, first=False))]
-            else:
-                self.towers = [actor, critic]
-                self.heads = [(0, *mu), (1, *value)]
+        """Take the parameters and the normaliser's statistics as they are now (copied into the
+        layout built once: the weights change only between rollouts)."""
+        for layer in self._layers:
+            layer.refresh()
+        head = self.head
         with torch.no_grad():
-            self.sigma = model.head.log_std.exp().numpy()
-            norm = model.obs_normalizer
+            if isinstance(head, GaussianHead):
+                self.sigma = head.log_std.exp().numpy()
+            if isinstance(head, StateDependentNoiseHead):
+                self.sde_variance = head.log_std.mul(2).exp().numpy()  # exp(2 log σ), as the head computes it
+            norm = self.model.obs_normalizer
             self.norm = None if norm is None else (
                 norm.rms.mean.to(torch.float32).numpy(),
                 (norm.rms.var + norm.epsilon).sqrt().to(torch.float32).numpy(),
                 np.float32(norm.clip),
             )
 
-    def act(self, obs: np.ndarray, action: np.ndarray, value: np.ndarray, policy: np.ndarray) -> None:
-        """Sample actions for the (N, ...) observations ``obs``, writing the action (N, A), the
-        value (N,) and the packed policy ``[μ, σ]`` (N, 2A) into the given arrays (a rollout's
-        storage rows)."""
+    def _forward(self, obs: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+        """The policy outputs and the value side by side (N, P + 1), and each tower's last features."""
         x = obs.reshape(obs.shape[0], -1).astype(np.float32)
         if self.norm is not None:
             mean, std, clip = self.norm
@@ -139,16 +206,39 @@ class NumpyActor:
         activation, features = self.activation, []
         for tower in self.towers:
             h = x
-            for weight, bias in tower:
-                h = np.dot(h, weight)
-                activation(np.add(h, bias, out=h))
+            for layer in tower:
+                h = np.dot(h, layer.weight)
+                activation(np.add(h, layer.bias, out=h))
             features.append(h)
-        outs = [np.add(np.dot(features[i], weight), bias) for i, weight, bias in self.heads]
-        out = outs[0] if len(outs) == 1 else np.concatenate(outs, 1)
-        dim = action.shape[1]
-        mu = out[:, :dim]
-        noise = torch.randn(mu.shape).numpy()  # the draw of GaussianHead.sample's randn_like(mu)
-        np.add(mu, np.multiply(self.sigma, noise, out=noise), out=action)
+        outs = [np.add(np.dot(features[i], layer.weight), layer.bias) for i, layer in self.heads]
+        return (outs[0] if len(outs) == 1 else np.concatenate(outs, 1)), features
+
+    def act(
+        self, obs: np.ndarray, action: np.ndarray, value: np.ndarray, policy: np.ndarray,
+        action_mask: np.ndarray | None = None,
+    ) -> None:
+        """Sample actions for the (N, ...) observations ``obs``, writing the action ((N, A) or
+        (N,) for a categorical head), the value (N,) and the packed policy (``[μ, σ]`` (N, 2A), or
+        the logits (N, n)) into the given arrays (a rollout's storage rows). ``action_mask``
+        (N, n) bool: the legal actions of a categorical head."""
+        out, features = self._forward(obs)
+        head = self.head
+        dim = policy.shape[1] if isinstance(head, CategoricalHead) else action.shape[1]  # width of the policy's output
         value[:] = out[:, dim]
+        if isinstance(head, CategoricalHead):
+            logits = out[:, :dim]
+            policy[:] = logits
+            action[:] = sample_categorical(logits, action_mask)
+            return
+        mu = out[:, :dim]
         policy[:, :dim] = mu
-        policy[:, dim:] = self.sigma
+        if isinstance(head, GaussianHead):
+            noise = torch.randn(mu.shape).numpy()  # the draw of GaussianHead.sample's randn_like(mu)
+            np.add(mu, np.multiply(self.sigma, noise, out=noise), out=action)
+            policy[:, dim:] = self.sigma
+            return
+        z = features[0][:, :self.actor_width]  # gSDE: the actor's features (the fused towers' first columns)
+        if head.exploration is None or head.exploration.shape[0] != mu.shape[0]:
+            head.reset_noise(mu.shape[0])  # as StateDependentNoiseHead.sample does
+        np.add(mu, np.matmul(z[:, None, :], _view(head.exploration))[:, 0], out=action)
+        np.sqrt(np.add(np.dot(np.square(z), self.sde_variance), VARIANCE_EPS), out=policy[:, dim:])

@@ -308,3 +308,27 @@ def test_backward_scan_numpy_loop_gives_torch_loops_bits():
     out = backward_scan(leaf, decay)
     out.sum().backward()
     assert torch.equal(out.detach(), expected) and leaf.grad is not None
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("flag_dtype", [torch.bool, torch.float32])
+def test_nstep_and_gae_numpy_paths_give_the_torch_paths_bits(dtype, flag_dtype):
+    """On the CPU nstep_returns and gae run on numpy views; a rewards tensor that requires grad
+    takes the torch ops. Both must give the same bits (atol 0), episode ends of both kinds, odd
+    γ and λ (whose float32 rounding the two libraries must apply alike) and A2C's tiny shape
+    included."""
+    g = torch.Generator().manual_seed(1)
+    for T, N in ((5, 8), (37, 3)):
+        rewards = torch.randn(T, N, generator=g, dtype=dtype)
+        values, next_values = torch.randn(T, N, generator=g, dtype=dtype), torch.randn(T, N, generator=g, dtype=dtype)
+        terminated = (torch.rand(T, N, generator=g) < 0.15).to(flag_dtype)
+        truncated = (torch.rand(T, N, generator=g) < 0.15).to(flag_dtype)
+        grad = rewards.clone().requires_grad_()
+        fast = nstep_returns(rewards, next_values, terminated, truncated, 0.987)
+        slow = nstep_returns(grad, next_values, terminated, truncated, 0.987)
+        assert slow.requires_grad and fast.dtype == dtype
+        assert torch.equal(fast, slow.detach())
+        fast_adv, fast_ret = gae(rewards, values, next_values, terminated, truncated, 0.987, 0.913)
+        slow_adv, slow_ret = gae(grad, values, next_values, terminated, truncated, 0.987, 0.913)
+        assert slow_adv.requires_grad and fast_adv.dtype == dtype
+        assert torch.equal(fast_adv, slow_adv.detach()) and torch.equal(fast_ret, slow_ret.detach())

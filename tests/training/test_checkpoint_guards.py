@@ -105,6 +105,28 @@ def test_non_finite_env_output_names_env_index_and_step(field, word):
         envs.step(np.zeros(2, dtype=np.int64))
 
 
+class _HugeButFinite(gym.Env):
+    """Finite float32 observations and rewards near float32's maximum: their sums overflow."""
+
+    observation_space = gym.spaces.Box(-np.inf, np.inf, (2,), np.float32)
+    action_space = gym.spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.full(2, 3e38, np.float32), {}
+
+    def step(self, action):
+        return np.full(2, 3e38, np.float32), 3e38, False, False, {}
+
+
+def test_finite_env_output_whose_sum_overflows_is_accepted():
+    """The finiteness check sums first; a sum that overflows on finite values is no error."""
+    envs = VecEnv(SyncVectorEnv([_HugeButFinite, _HugeButFinite], autoreset_mode=AutoresetMode.NEXT_STEP), "Huge")
+    envs.reset(seed=0)
+    step = envs.step(np.zeros(2, dtype=np.int64))
+    assert np.all(step.reward == np.float32(3e38))
+
+
 def _trained_one_iteration(tmp_path):
     """A PPO agent, its 4 CartPole envs and a trainer that has done one 64-step iteration."""
     from advantage.envs.vector import make_vec_env

@@ -359,6 +359,38 @@ def test_flatten_drops_reset_steps(collector, estimator):
     assert len(batch) == expected_len
 
 
+def test_flatten_numpy_gather_equals_torch_gather():
+    """On the CPU flatten and SequenceBatch.kept gather through numpy views; a field that requires
+    grad takes torch's indexing. Both give the same fields and positions, bit for bit, with an
+    action mask and on the transposed (non-contiguous) fields of BPTT chunks too."""
+    from advantage.data.batch import Rollout, sequences
+
+    g = torch.Generator().manual_seed(0)
+    T, N = 6, 3
+    rollout = Rollout(
+        obs=torch.randn(T, N, 4, generator=g), actions=torch.randint(0, 5, (T, N), generator=g),
+        policy=torch.randn(T, N, 5, generator=g), values=torch.randn(T, N, generator=g),
+        rewards=torch.zeros(T, N), terminated=torch.zeros(T, N, dtype=torch.bool),
+        truncated=torch.zeros(T, N, dtype=torch.bool), reset_step=torch.zeros(T, N, dtype=torch.bool),
+        last_value=torch.zeros(N), episode_start=torch.zeros(T, N, dtype=torch.bool), memory=torch.zeros(T, 0, N, 0),
+        action_mask=torch.rand(T, N, 5, generator=g) < 0.5,
+    )
+    adv, ret = torch.randn(T, N, generator=g), torch.randn(T, N, generator=g)
+    keep = torch.rand(T, N, generator=g) < 0.7
+    fast = flatten(rollout, adv, ret, keep)
+    slow = flatten(rollout, adv.clone().requires_grad_(), ret, keep)
+    for name in ("obs", "actions", "policy", "values", "advantages", "returns", "action_mask"):
+        assert torch.equal(getattr(fast, name), getattr(slow, name).detach()), name
+    assert len(fast) == int(keep.sum()) and torch.equal(fast.obs, rollout.obs[keep])
+    chunks = sequences(rollout, adv, ret, keep, length=4)  # padded, transposed fields
+    (fast, fast_idx) = chunks.kept()
+    chunks.advantages = chunks.advantages.clone().requires_grad_()
+    (slow, slow_idx) = chunks.kept()
+    assert torch.equal(fast_idx, slow_idx)
+    for name in ("obs", "actions", "policy", "values", "advantages", "returns", "action_mask"):
+        assert torch.equal(getattr(fast, name), getattr(slow, name).detach()), name
+
+
 # ---------------------------------------------------------------------- episode statistics
 
 
