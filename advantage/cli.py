@@ -310,8 +310,9 @@ def _report(agent, run_dir: Path) -> None:
     stopped = ""
     if s["stopped_by"] and not s["solved_at_step"]:
         stopped = f"stopped by {s['stopped_by']} at step {s['env_steps']}; continue with: advantage train --resume {run_dir}\n"
+    paths = f" [{s['paths']}]" if s.get("paths") else ""
     print(
-        f"done: {s['env_steps']} steps in {s['wall_time']:.1f} s ({s['sps']:.0f} steps/s), "
+        f"done: {s['env_steps']} steps in {s['wall_time']:.1f} s ({s['sps']:.0f} steps/s{paths}), "
         f"last greedy eval {s['last_eval_return']:.1f}{solved}\n{stopped}run directory: {run_dir}\n"
         f"evaluate it with: advantage eval {run_dir} --deterministic",
         flush=True,

@@ -249,6 +249,7 @@ class SyncMultiEnvTrainer:
             "solved_at_step": solved[0] if solved else None, "stopped_by": self.callbacks.stopped_by,
             "resumed_from_step": self.start_steps if self.resumed else None,
             "run_dir": str(self.run_dir) if self.run_dir else None,
+            "paths": speed_paths(self.collector, self.algorithm),
         }
 
     def validate(self) -> dict[str, float]:
@@ -371,3 +372,16 @@ class SyncMultiEnvTrainer:
 def _vec_env(envs: VecEnv | gym.vector.VectorEnv | None) -> VecEnv | None:
     """advantage's view of a Gymnasium vector env (its episode statistics and reset steps)."""
     return VecEnv(envs) if isinstance(envs, gym.vector.VectorEnv) else envs
+
+
+def speed_paths(collector: Any, algorithm: Any) -> str:
+    """Which acting and update paths the run took (the config asks; the model decides where an
+    accelerator applies): ``acting numpy|torch, update numpy|closed form|autograd``."""
+    acting = "numpy" if getattr(collector, "numpy_actor", None) is not None else "torch"
+    if getattr(algorithm, "numpy_update", None) is not None:
+        update = "numpy"
+    elif getattr(algorithm, "closed_form", None) is not None:
+        update = "closed form"
+    else:
+        update = "autograd"
+    return f"acting {acting}, update {update}"
