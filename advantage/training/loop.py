@@ -30,6 +30,7 @@ from advantage.models.encoders import NatureCNN
 from advantage.training.callbacks import CallbackList, Run
 from advantage.training.checkpoint import list_checkpoints, prune_checkpoints, save_checkpoint
 from advantage.training.collector import RolloutCollector
+from advantage.training.numpy_act import NumpyActor
 from advantage.training.config import RunConfig, TrainerConfig
 from advantage.training.interrupts import StopRequest
 from advantage.training.normalization import Normalization
@@ -249,7 +250,7 @@ class SyncMultiEnvTrainer:
             "solved_at_step": solved[0] if solved else None, "stopped_by": self.callbacks.stopped_by,
             "resumed_from_step": self.start_steps if self.resumed else None,
             "run_dir": str(self.run_dir) if self.run_dir else None,
-            "paths": speed_paths(self.collector, self.algorithm),
+            "paths": speed_paths(self.collector, self.algorithm, self.config.numpy_act),
         }
 
     def validate(self) -> dict[str, float]:
@@ -374,14 +375,19 @@ def _vec_env(envs: VecEnv | gym.vector.VectorEnv | None) -> VecEnv | None:
     return VecEnv(envs) if isinstance(envs, gym.vector.VectorEnv) else envs
 
 
-def speed_paths(collector: Any, algorithm: Any) -> str:
+def speed_paths(collector: Any, algorithm: Any, numpy_act: bool) -> str:
     """Which acting and update paths the run took (the config asks; the model decides where an
-    accelerator applies): ``acting numpy|torch, update numpy|closed form|autograd``."""
-    acting = "numpy" if getattr(collector, "numpy_actor", None) is not None else "torch"
+    accelerator applies): ``acting numpy|torch, update numpy|closed form|autograd``. Rollout
+    workers (Ray) build their collectors from the same config and model, so they act as a local
+    collector over this model would."""
+    if isinstance(collector, RolloutCollector):
+        numpy_acting = collector.numpy_actor is not None
+    else:
+        numpy_acting = numpy_act and NumpyActor.supports(algorithm.model, torch.device("cpu"))
     if getattr(algorithm, "numpy_update", None) is not None:
         update = "numpy"
     elif getattr(algorithm, "closed_form", None) is not None:
         update = "closed form"
     else:
         update = "autograd"
-    return f"acting {acting}, update {update}"
+    return f"acting {'numpy' if numpy_acting else 'torch'}, update {update}"

@@ -3,19 +3,25 @@ model decides whether it applies, and the summary and the CLI's last line name w
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
+from gymnasium import spaces
 
+from advantage.algorithms import PPOAlgorithm, PPOConfig
 from advantage.cli import main
+from advantage.models import ActorCritic, ActorCriticLSTM, ModelConfig
+from advantage.training.loop import speed_paths
 
 QUICK = ["--env", "CartPole-v1", "--num-envs", "2", "--total-timesteps", "64", "--no-progress",
          "--set", "trainer.nsteps=16", "--set", "trainer.validate_freq=0", "--set", "trainer.tensorboard=false"]
 
 
 @pytest.mark.parametrize("algo, sets, paths", [
-    ("ppo", [], "acting torch, update closed form"),
+    ("ppo", ["trainer.numpy_act=false", "algorithm.numpy_update=false"], "acting torch, update closed form"),
     ("ppo", ["trainer.numpy_act=true", "algorithm.numpy_update=true"], "acting numpy, update numpy"),
-    ("a2c", ["algorithm.numpy_update=true"], "acting torch, update numpy"),
-    ("ppo", ["algorithm.closed_form=false"], "acting torch, update autograd"),
+    ("a2c", ["trainer.numpy_act=false", "algorithm.numpy_update=true"], "acting torch, update numpy"),
+    ("ppo", ["algorithm.closed_form=false", "algorithm.numpy_update=false", "trainer.numpy_act=false"],
+     "acting torch, update autograd"),
     # an LSTM takes neither accelerator, whatever the config asks
     ("ppo", ["model.policy=\"lstm\"", "trainer.numpy_act=true", "algorithm.numpy_update=true"],
      "acting torch, update autograd"),
@@ -24,3 +30,14 @@ def test_the_last_line_names_the_paths_taken(tmp_path, capsys, algo, sets, paths
     extra = [arg for s in sets for arg in ("--set", s)]
     assert main(["train", "--algo", algo, *QUICK, *extra, "--run-dir", str(tmp_path / "run")]) == 0
     assert f"steps/s [{paths}])" in capsys.readouterr().out
+
+
+def test_remote_collectors_act_as_the_config_and_model_allow():
+    """Ray's rollout workers build their collectors from the run's config over the same model."""
+    box, actions = spaces.Box(-1.0, 1.0, (3,), np.float32), spaces.Discrete(2)
+    mlp = PPOAlgorithm(ActorCritic(box, actions, ModelConfig()), PPOConfig(numpy_update=True))
+    lstm = PPOAlgorithm(ActorCriticLSTM(box, actions, ModelConfig(policy="lstm")), PPOConfig())
+    remote = object()
+    assert speed_paths(remote, mlp, numpy_act=True) == "acting numpy, update numpy"
+    assert speed_paths(remote, mlp, numpy_act=False) == "acting torch, update numpy"
+    assert speed_paths(remote, lstm, numpy_act=True) == "acting torch, update autograd"
