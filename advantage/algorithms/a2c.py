@@ -54,7 +54,9 @@ class A2CConfig(AlgoConfig):
     """With the closed form: take the update's gradient step in NumPy on flat copies of the
     parameters and the optimiser state (the same maths; float32 rounding apart the same step; see
     ``numpy_updates.py``). For an MLP actor-critic on the CPU stepped by adam, rmsprop or
-    rmsprop_tf; other runs take the torch closed form. Needs ``closed_form``."""
+    rmsprop_tf; other runs take the torch closed form. Needs ``closed_form``. Off here; on in
+    the defaults of the env families whose suite rows were checked on 3 seeds with it
+    (``app/defaults.toml``)."""
 
     def __post_init__(self) -> None:
         self.device = cpu_if_no_cuda(self.device)

@@ -80,7 +80,9 @@ class PPOConfig(AlgoConfig):
     parameters and the optimiser state (the same maths; float32 rounding apart the same steps,
     ~3x less time per step at 64-256-sample minibatches; see ``numpy_updates.py``). For an MLP
     actor-critic on the CPU stepped by adam, rmsprop or rmsprop_tf, on batches without action
-    masks; other runs take the torch closed form. Needs ``closed_form``."""
+    masks; other runs take the torch closed form. Needs ``closed_form``. Off here; on in the
+    defaults of the env families whose suite rows were checked on 3 seeds with it
+    (``app/defaults.toml``)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -69,10 +69,11 @@ class TrainerConfig(Settings):
     draw the same noise as the torch path (float32 rounding apart the same actions); categorical
     heads sample by the inverse CDF on ``torch.rand`` uniforms (the same probabilities, other
     draws than ``torch.multinomial``'s, governed by the same seed). Other models (LSTM, CNN,
-    MultiDiscrete, MultiBinary), and False, act with the model's own torch ``act``. Off by default
-    until the suite rows it changes are checked on 3 seeds: the rounding (and, for discrete
-    actions, the draws) takes a run along another trajectory (Hopper seed 1: 3421.7 at the end,
-    against 3331.7)."""
+    MultiDiscrete, MultiBinary), and False, act with the model's own torch ``act``. Off here; on
+    in the defaults of the env families whose suite rows were checked on 3 seeds with it
+    (``app/defaults.toml``: classic control and MuJoCo PPO), as the rounding (and, for discrete
+    actions, the draws) takes a run along another trajectory. The run's last line names the path
+    taken."""
     deterministic: bool = False
     """Use only deterministic torch kernels; with the sync or vector env backend on CPU a resumed
     run then ends bit for bit where an uninterrupted one does."""
