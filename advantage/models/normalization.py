@@ -63,9 +63,10 @@ class RewardScaler(nn.Module):
     Per env, ``R_t = r_t + gamma * R_{t-1}``, restarted at 0 after every episode end; the
     statistics of ``R`` are updated with a rollout's ``R_t`` (reset steps, which carry no
     transition, left out) and the rollout's rewards become ``clip(r_t / sqrt(var(R) + eps), ±clip)``.
-    Only the statistics are buffers (saved in checkpoints); the per-env return in flight is not,
-    so a reloaded scaler starts every env's return at 0. The mean is not subtracted: shifting
-    rewards would change which policy is optimal.
+    Only the statistics are buffers (in the model's ``state_dict``, broadcast to Ray workers with
+    the weights); the per-env return in flight, ``discounted``, belongs to the episodes in flight
+    and is checkpointed with the envs by the trainer (``resume.reward_returns``). The mean
+    is not subtracted: shifting rewards would change which policy is optimal.
     """
 
     def __init__(self, clip: float = 10.0, epsilon: float = 1e-8) -> None:

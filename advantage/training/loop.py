@@ -50,6 +50,10 @@ besides the callbacks' states (``callbacks``; ``loop`` in checkpoints written be
 MEMORY_KEYS = ("memory", "episode_start")
 """The collector's memory and episode-start mask: needed to resume a recurrent model exactly (a
 feed-forward model's memory is empty, so a checkpoint without them resumes it just the same)."""
+REWARD_RETURNS_KEY = "reward_returns"
+"""The reward scaler's discounted return in flight per env (float64, (N,); None before the first
+rollout), saved with the envs it belongs to: needed to resume a run that scales rewards exactly.
+A checkpoint written before it resumes with every env's return at 0 (and says so)."""
 LEGACY_CALLBACK_KEYS = ("loop", "last_eval_return", "validations")
 """Where checkpoints written before callbacks kept the built-ins' state."""
 
@@ -206,6 +210,7 @@ class SyncMultiEnvTrainer:
             np.random.seed(cfg.seed)
             random.seed(cfg.seed)
             self.collector.reset(seed=cfg.seed)
+            self.normalization.restore_returns(None, self.device)  # new episodes: their returns start at 0
         if self.run_dir:
             self.run_dir.mkdir(parents=True, exist_ok=True)
         self._started, self.started_at = time.perf_counter(), time.time()
@@ -284,6 +289,7 @@ class SyncMultiEnvTrainer:
                 "obs": encode(self.collector.obs) if env_state is not None else None,
                 "memory": self.collector.memory.cpu().clone() if env_state is not None else None,
                 "episode_start": self.collector.episode_start.cpu().clone() if env_state is not None else None,
+                REWARD_RETURNS_KEY: self.normalization.returns_in_flight() if env_state is not None else None,
             },
         }
 
@@ -292,7 +298,8 @@ class SyncMultiEnvTrainer:
 
         Environments whose state could not be saved (subprocess workers, Box2D, MuJoCo) restart
         with fresh episodes (and the model's initial memory): training continues correctly but not
-        bit for bit. With the envs restored, the memory and episode-start mask continue too.
+        bit for bit. With the envs restored, the memory and episode-start mask continue too, and so
+        does each env's discounted return that reward scaling carries (which otherwise restarts at 0).
         """
         if payload.get("format") != CHECKPOINT_FORMAT or "resume" not in payload:
             raise ValueError(
@@ -318,6 +325,13 @@ class SyncMultiEnvTrainer:
             if resume.get("memory") is not None:  # absent from feed-forward checkpoints of before
                 self.collector.memory = resume["memory"].to(self.device)
                 self.collector.episode_start = resume["episode_start"].to(self.device)
+            if self.normalization.rewards is not None and REWARD_RETURNS_KEY not in resume:
+                warnings.warn(
+                    "the checkpoint predates saving the reward scaler's returns in flight; they restart at 0, "
+                    "so this resume is not bit-for-bit",
+                    stacklevel=2,
+                )
+            self.normalization.restore_returns(resume.get(REWARD_RETURNS_KEY), self.device)
         else:
             warnings.warn(
                 "the environment state was not saved ("
@@ -326,6 +340,7 @@ class SyncMultiEnvTrainer:
                 stacklevel=2,
             )
             self.collector.reset(seed=self.config.seed + self.env_steps)
+            self.normalization.restore_returns(None, self.device)
         self.resumed = True
 
     def save_final(self) -> Path:

@@ -4,6 +4,10 @@ owns and the Ray workers build alike.
 The statistics are the model's buffers (:class:`~advantage.models.normalization.ObsNormalizer`,
 :class:`~advantage.models.normalization.RewardScaler`): acting normalises with them, and they are
 saved, restored and broadcast with the weights, in the model's ``state_dict`` and nowhere else.
+Each env's discounted return in flight, from which the next rollout's return statistics go on,
+belongs to that env's episode: the trainer saves and restores it with the envs
+(:meth:`Normalization.returns_in_flight`, :meth:`Normalization.restore_returns`), and it restarts
+at 0 wherever the episodes restart.
 This stage is the one place that updates them and scales rewards:
 
 - the local loop and the actor-learner: scale a rollout's rewards (:meth:`scale_rewards`, which
@@ -49,6 +53,19 @@ class Normalization:
         discounted = self.rewards.discount(rollout.rewards, done, rollout.reset_step, self.gamma)
         rollout.rewards.copy_(self.rewards.scale(rollout.rewards))
         return discounted
+
+    def returns_in_flight(self) -> torch.Tensor | None:
+        """A CPU copy of each env's discounted return in flight (float64, (N,)) for a checkpoint;
+        None without reward scaling or before the first rollout."""
+        if self.rewards is None or self.rewards.discounted is None:
+            return None
+        return self.rewards.discounted.cpu().clone()
+
+    def restore_returns(self, returns: torch.Tensor | None, device: torch.device) -> None:
+        """Continue each env's discounted return from ``returns`` (from :meth:`returns_in_flight`);
+        None restarts them at 0, as new episodes do."""
+        if self.rewards is not None:
+            self.rewards.discounted = None if returns is None else returns.to(device, torch.float64).clone()
 
     def observations(self, obs: torch.Tensor) -> torch.Tensor | None:
         """A copy of ``obs`` for the learner's observation statistics, or None without them."""

@@ -318,3 +318,52 @@ def test_api_resume_matches_an_uninterrupted_run(tmp_path, policy, saved_as):
     # so the metrics files differ there by design; the kill tests compare them)
     steps = [row["step"] for row in _rows(tmp_path / "stopped")]
     assert len(steps) == len(set(steps))
+
+
+def test_resume_with_reward_scaling_matches_an_uninterrupted_run(tmp_path):
+    """A2C on Pendulum scales rewards by the std of each env's discounted return (its defaults).
+    Stopped at 512 steps (mid-episode: 64 of 200 steps), the checkpoint holds each env's return in
+    flight, and the resumed run ends bit for bit where the uninterrupted one does. A checkpoint
+    written before those returns were saved still resumes, warning, with them at 0 (the same
+    bits as zeros saved), and so ends elsewhere; envs that restart their episodes restart them too."""
+    import shutil
+
+    from advantage import A2C
+    from advantage.app.defaults import default_config
+    from advantage.training.loop import REWARD_RETURNS_KEY
+
+    config = default_config("a2c", "Pendulum-v1").with_overrides([
+        "num_envs=8", "trainer.nsteps=8", "algorithm.decay_steps=100000", "trainer.validate_freq=0",
+        "trainer.save_freq=512", "trainer.tensorboard=false", "trainer.seed=3", "trainer.deterministic=true",
+    ])
+    assert config.model.normalize_reward
+    reference = A2C(run_config=config).learn(1024, run_dir=tmp_path / "reference")
+    stopped = A2C(run_config=config).learn(512, run_dir=tmp_path / "stopped")
+    path = tmp_path / "stopped" / "checkpoints" / "step_0000000512.pt"
+    saved = torch.load(path, weights_only=True)["resume"][REWARD_RETURNS_KEY]
+    assert saved.dtype == torch.float64 and saved.shape == (8,) and bool((saved != 0).all())
+    for variant, returns in (("old", None), ("zeros", torch.zeros(8, dtype=torch.float64))):
+        shutil.copytree(tmp_path / "stopped", tmp_path / variant)
+        payload = torch.load(tmp_path / variant / path.relative_to(tmp_path / "stopped"), weights_only=True)
+        if returns is None:
+            del payload["resume"][REWARD_RETURNS_KEY]
+        else:
+            payload["resume"][REWARD_RETURNS_KEY] = returns
+        torch.save(payload, tmp_path / variant / path.relative_to(tmp_path / "stopped"))
+
+    resumed = A2C.resume(tmp_path / "stopped").learn(512)
+    for key, value in reference.model.state_dict().items():
+        assert torch.equal(resumed.model.state_dict()[key], value), key
+    with pytest.warns(UserWarning, match="predates saving the reward scaler's returns"):
+        old = A2C.resume(tmp_path / "old").learn(512)
+    zeros = A2C.resume(tmp_path / "zeros").learn(512)
+    for key, value in zeros.model.state_dict().items():
+        assert torch.equal(old.model.state_dict()[key], value), key
+    assert not torch.equal(old.model.state_dict()["value_head.weight"], reference.model.state_dict()["value_head.weight"])
+
+    payload = stopped.trainer.state()  # as if its envs could not be saved: new episodes, returns from 0
+    payload["resume"].update(envs=None, envs_uncaptured=["a test's envs"])
+    assert stopped.trainer.normalization.rewards.discounted is not None
+    with pytest.warns(UserWarning, match="not bit-for-bit"):
+        stopped.trainer.restore(payload)
+    assert stopped.trainer.normalization.rewards.discounted is None

@@ -116,3 +116,27 @@ def test_reward_discount_on_cpu_gives_the_torch_recurrences_bits():
             carried = carried.masked_fill(done[t], 0.0)
         assert torch.equal(scaler.discount(rewards, done, reset_step, 0.99), expected[~reset_step])
         assert torch.equal(scaler.discounted, carried)
+
+
+def test_the_returns_in_flight_are_saved_and_a_restored_stage_continues_them():
+    """What a checkpoint keeps of reward scaling besides the statistics: each env's discounted
+    return so far. A stage restored from it continues the return; one restored from None (new
+    episodes, or a checkpoint written before it was saved) starts again from 0."""
+    stage = Normalization(model(), gamma=0.5)
+    assert stage.returns_in_flight() is None  # no rollout yet
+    stage.scale_rewards_frozen(rollout([1.0, 2.0, 4.0]))  # R = 1, 2 + 0.5·1 = 2.5, 4 + 0.5·2.5 = 5.25
+    saved = stage.returns_in_flight()
+    assert saved.dtype == torch.float64 and saved.device.type == "cpu" and saved.tolist() == [5.25]
+    saved_copy = saved.clone()
+    assert stage.scale_rewards_frozen(rollout([2.0])).tolist() == [4.625]  # the original goes on: 2 + 0.5·5.25
+    assert torch.equal(saved, saved_copy)  # a copy: the checkpoint did not move with the scaler
+
+    restored = Normalization(model(), gamma=0.5)
+    restored.restore_returns(saved, torch.device("cpu"))
+    assert restored.scale_rewards_frozen(rollout([2.0])).tolist() == [4.625]  # continues where it was saved
+    restored.restore_returns(None, torch.device("cpu"))
+    assert restored.scale_rewards_frozen(rollout([2.0])).tolist() == [2.0]  # from 0, as a new episode
+
+    unscaled = Normalization(model(reward=False), gamma=0.5)
+    unscaled.restore_returns(saved, torch.device("cpu"))
+    assert unscaled.returns_in_flight() is None

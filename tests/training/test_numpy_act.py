@@ -388,9 +388,8 @@ def test_refresh_sees_a_parameter_whose_memory_was_replaced():
 
 @pytest.mark.parametrize("algo, env, overrides", [
     ("ppo", "CartPole-v1", ["num_envs=4", "trainer.nsteps=64", "algorithm.epochs=2"]),  # categorical
-    # gSDE with normalised observations; reward scaling off: its returns in flight are not checkpointed
-    # (models/normalization.py), so no run that scales rewards resumes bit for bit, on either path
-    ("a2c", "Pendulum-v1", ["num_envs=4", "model.normalize_reward=false"]),
+    # gSDE with normalised observations and scaled rewards (each env's return in flight checkpointed)
+    ("a2c", "Pendulum-v1", ["num_envs=4"]),
 ])
 def test_train_save_resume_eval_with_numpy_act(tmp_path, algo, env, overrides):
     """``trainer.numpy_act=true`` end to end: a run stopped at 512 steps and resumed to 1,024
