@@ -19,13 +19,13 @@ parameters and optimiser state of the steps before written back, and the torch p
 from __future__ import annotations
 
 import math
+
 import numpy as np
 import torch
 
 from advantage.algorithms.base import Algorithm
 from advantage.algorithms.numpy_closed_form import NumpyActorCritic
 from advantage.data.batch import RolloutBatch
-
 
 LOGGED_SIGNS = np.array([-1.0, 0.5, 1.0, 1.0, 1.0])
 """From the means of (objective, squared value error, entropy, KL term, clipped) to the logged

@@ -30,10 +30,10 @@ from advantage.models.encoders import NatureCNN
 from advantage.training.callbacks import CallbackList, Run
 from advantage.training.checkpoint import list_checkpoints, prune_checkpoints, save_checkpoint
 from advantage.training.collector import RolloutCollector
-from advantage.training.numpy_act import NumpyActor
 from advantage.training.config import RunConfig, TrainerConfig
 from advantage.training.interrupts import StopRequest
 from advantage.training.normalization import Normalization
+from advantage.training.numpy_act import NumpyActor
 from advantage.training.standard_callbacks import (
     Evaluate,
     StopAtReturn,
