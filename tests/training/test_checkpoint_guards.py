@@ -215,13 +215,23 @@ def test_dead_worker_stops_training_with_exit_code_1(tmp_path, capsys):
         gym.registry.pop("DiesAfterTenSteps-v0")
 
 
-@pytest.mark.parametrize("closed_form", [False, True], ids=["autograd", "closed-form"])
-def test_non_finite_gradient_names_the_parameter_and_step(tmp_path, monkeypatch, closed_form):
+@pytest.mark.parametrize("path", ["autograd", "closed-form", "numpy"])
+def test_non_finite_gradient_names_the_parameter_and_step(tmp_path, monkeypatch, path):
     """A finite loss whose gradient is NaN stops before the optimiser moves any weight."""
     agent, envs, trainer = _trained_one_iteration(tmp_path)
     algo = agent.algorithm
-    assert (algo.closed_form is not None) is True
-    if closed_form:
+    assert algo.closed_form is not None and algo.numpy_update is not None  # CartPole's defaults
+    if path == "numpy":
+        net = algo.numpy_update.net
+        backward = net.backward
+
+        def nan_value_gradient(*args):
+            backward(*args)
+            net.value_head[2][...] = float("nan")
+
+        monkeypatch.setattr(net, "backward", nan_value_gradient)
+    elif path == "closed-form":
+        algo.numpy_update = None
         gradients = algo.closed_form.gradients
 
         def nan_value_gradient(*args):
@@ -231,7 +241,7 @@ def test_non_finite_gradient_names_the_parameter_and_step(tmp_path, monkeypatch,
 
         monkeypatch.setattr(algo.closed_form, "gradients", nan_value_gradient)
     else:
-        algo.closed_form = None  # the autograd path: a hook poisons the gradient
+        algo.closed_form = algo.numpy_update = None  # the autograd path: a hook poisons the gradient
         agent.model.value_head.weight.register_hook(lambda grad: grad * float("nan"))
     before = {k: v.clone() for k, v in agent.model.state_dict().items()}
     with pytest.raises(FloatingPointError, match=r"non-finite gradient of value_head.weight in ppo update at env step 64"):
