@@ -23,7 +23,7 @@ import math
 import numpy as np
 import torch
 
-from advantage.algorithms.base import Algorithm
+from advantage.algorithms.base import Algorithm, explained_variance
 from advantage.algorithms.numpy_closed_form import NumpyActorCritic
 from advantage.data.batch import RolloutBatch
 
@@ -39,13 +39,6 @@ def standardised(adv: np.ndarray) -> np.ndarray:
         return adv
     centred = adv - np.float32(adv.sum() / n)
     return centred / np.float32(math.sqrt(float(np.dot(centred, centred)) / (n - 1)) + 1e-8)
-
-
-def explained_variance(predicted: np.ndarray, target: np.ndarray) -> float:
-    """``1 − Var[G − V] / Var[G]`` (NaN where the targets do not vary), as
-    :func:`~advantage.algorithms.base.explained_variance` on arrays."""
-    var = target.var()
-    return float("nan") if var == 0 else float(1 - (target - predicted).var() / var)
 
 
 def _raise_non_finite(algo: Algorithm, net: NumpyActorCritic, terms: dict[str, float]) -> None:
@@ -113,7 +106,7 @@ class NumpyPPOUpdate:
             metrics = dict(zip(algo.LOGGED, np.mean(logged, 0).tolist()))
             metrics["grad_norm"] = grad_norm / steps
         metrics["gradient_steps"] = float(steps)
-        metrics["explained_variance"] = explained_variance(data["values"], data["returns"])
+        metrics["explained_variance"] = explained_variance(batch.values, batch.returns)
         return metrics
 
     def gradients(self, mb: dict[str, np.ndarray]) -> np.ndarray:
@@ -191,6 +184,6 @@ class NumpyA2CUpdate:
         net.state.store()
         metrics = {"policy_loss": terms["policy_loss"], "value_loss": terms["value_loss"],
                    "entropy": terms["entropy_loss"]}
-        metrics["explained_variance"] = explained_variance(batch.values.numpy(), returns)
+        metrics["explained_variance"] = explained_variance(batch.values, batch.returns)
         metrics["grad_norm"] = norm
         return metrics

@@ -181,18 +181,17 @@ def backward_scan(x: torch.Tensor, decay: torch.Tensor) -> torch.Tensor:
     views = _numpy_views(x, decay)
     if views is not None:
         return torch.from_numpy(_numpy_scan(*views))
-    out = torch.empty_like(x)
-    running = torch.zeros_like(x[0])
-    for t in range(x.shape[0] - 1, -1, -1):
-        running = x[t] + decay[t] * running
-        out[t] = running
-    return out
+    return _scan(x, decay, torch.empty_like(x), torch.zeros_like(x[0]))
 
 
 def _numpy_scan(x: np.ndarray, decay: np.ndarray) -> np.ndarray:
     """:func:`backward_scan` on numpy arrays (a new array of ``x``'s dtype)."""
-    out = np.empty_like(x)
-    running = np.zeros_like(x[0])
+    return _scan(x, decay, np.empty_like(x), np.zeros_like(x[0]))
+
+
+def _scan(x, decay, out, running):
+    """The recursion of :func:`backward_scan` into ``out``, from ``running`` (zeros), on torch
+    tensors or numpy arrays alike."""
     for t in range(x.shape[0] - 1, -1, -1):
         running = x[t] + decay[t] * running
         out[t] = running

@@ -21,13 +21,19 @@ from advantage.models import ActorCritic, ActorCriticLSTM, ModelConfig
 OBS = ppo_cases.OBS
 
 
-def train_ppo(numpy_update: bool, discrete: bool, model_kw: dict, algo_kw: dict):
+def make_model(discrete: bool, model_kw: dict) -> ActorCritic:
+    """The closed-form tests' model: seeded, statistics away from identity (normalisation matters)."""
     torch.manual_seed(0)
     action_space = spaces.Discrete(3) if discrete else spaces.Box(-1, 1, (2,), np.float32)
     model = ActorCritic(OBS, action_space, ModelConfig(normalize_obs=True, **model_kw))
     with torch.no_grad():
         model.obs_normalizer.rms.mean.add_(0.3)
         model.obs_normalizer.rms.var.mul_(2.0)
+    return model
+
+
+def train_ppo(numpy_update: bool, discrete: bool, model_kw: dict, algo_kw: dict):
+    model = make_model(discrete, model_kw)
     settings = {"epochs": 3, "minibatches": 5, "lr": 3e-3, "entropy_coeff": 0.01, **algo_kw}
     algo = PPOAlgorithm(model, PPOConfig(numpy_update=numpy_update, **settings), 10**6)
     assert (algo.numpy_update is not None) == numpy_update
@@ -55,12 +61,7 @@ def test_numpy_ppo_update_equals_the_torch_closed_form(discrete, model_kw, algo_
 
 
 def train_a2c(numpy_update: bool, discrete: bool, model_kw: dict, algo_kw: dict):
-    torch.manual_seed(0)
-    action_space = spaces.Discrete(3) if discrete else spaces.Box(-1, 1, (2,), np.float32)
-    model = ActorCritic(OBS, action_space, ModelConfig(normalize_obs=True, **model_kw))
-    with torch.no_grad():
-        model.obs_normalizer.rms.mean.add_(0.3)
-        model.obs_normalizer.rms.var.mul_(2.0)
+    model = make_model(discrete, model_kw)
     settings = {"lr": 3e-3, "entropy_coeff": 0.01, "device": "cpu", **algo_kw}
     algo = A2CAlgorithm(model, A2CConfig(numpy_update=numpy_update, **settings), 10**6)
     assert (algo.numpy_update is not None) == numpy_update

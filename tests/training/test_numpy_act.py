@@ -144,6 +144,11 @@ def collect(numpy_act: bool, calls: list[int]):
         return original(*args, **kwargs)
 
     model.act = counted
+    return drift_rollout(model, numpy_act)
+
+
+def drift_rollout(model, numpy_act: bool):
+    """One 11-step rollout of two Drift envs (seeded alike on both paths), and the torch RNG state after it."""
     envs = VecEnv(SyncVectorEnv([Drift, Drift], autoreset_mode=AutoresetMode.NEXT_STEP))
     collector = RolloutCollector(envs, model, 11, torch.device("cpu"), numpy_act=numpy_act)
     assert (collector.numpy_actor is not None) == numpy_act
@@ -346,16 +351,8 @@ def test_sde_draws_matrices_when_it_has_none_for_this_batch():
 def test_sde_rollouts_agree_between_the_paths(sample_freq):
     """The same exploration matrices on the same schedule (resampled at steps 0, 3, 6, 9 with
     sde_sample_freq 3): both rollouts agree to float32 rounding and consume the same random numbers."""
-    def run(numpy_act: bool):
-        model = make_sde_model(sde_sample_freq=sample_freq)
-        envs = VecEnv(SyncVectorEnv([Drift, Drift], autoreset_mode=AutoresetMode.NEXT_STEP))
-        collector = RolloutCollector(envs, model, 11, torch.device("cpu"), numpy_act=numpy_act)
-        assert (collector.numpy_actor is not None) == numpy_act
-        collector.reset(seed=0)
-        torch.manual_seed(11)
-        return collector.collect(), torch.get_rng_state()
-
-    (fast, fast_rng), (slow, slow_rng) = run(True), run(False)
+    (fast, fast_rng), (slow, slow_rng) = (drift_rollout(make_sde_model(sde_sample_freq=sample_freq), numpy_act)
+                                          for numpy_act in (True, False))
     assert torch.equal(fast_rng, slow_rng)
     for name in ("obs", "reset_step", "episode_start"):
         assert torch.equal(getattr(fast, name), getattr(slow, name)), name
