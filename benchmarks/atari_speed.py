@@ -1,4 +1,4 @@
-"""PPO Atari steps/s: advantage with and without channels-last CNN memory vs Stable-Baselines3, side by side.
+"""PPO Atari steps/s: advantage's CNN memory layouts and precisions vs Stable-Baselines3, side by side.
 
     PYTHONPATH=. python benchmarks/atari_speed.py --steps 5120 --rounds 2 \
         --out benchmarks/results/atari_speed_issue32.jsonl
@@ -12,8 +12,9 @@ Each run also records its process CPU time: on a loaded shared machine wall time
 waits for a core, CPU time only the work, so the ratio of steps per CPU second is given beside
 the wall-clock one.
 
-Variants: ``plain`` (advantage, default memory layout), ``channels-last``
-(``model.cnn_channels_last=true``), ``sb3``.
+Variants: ``plain`` (advantage, default memory layout, float32), ``channels-last``
+(``model.cnn_channels_last=true``, float32), ``bfloat16`` (channels-last and
+``model.cnn_precision="bfloat16"``: mixed precision), ``sb3`` (float32, default layout).
 """
 
 from __future__ import annotations
@@ -28,7 +29,11 @@ from typing import Any
 from speed_rounds import launch, table  # this directory is the script's, first on sys.path
 
 ENV_ID = "BreakoutNoFrameskip-v4"
-ADVANTAGE = {"plain": ["model.cnn_channels_last=false"], "channels-last": ["model.cnn_channels_last=true"]}
+ADVANTAGE = {
+    "plain": ["model.cnn_channels_last=false", 'model.cnn_precision="float32"'],
+    "channels-last": ["model.cnn_channels_last=true", 'model.cnn_precision="float32"'],
+    "bfloat16": ["model.cnn_channels_last=true", 'model.cnn_precision="bfloat16"'],
+}
 VARIANTS = (*ADVANTAGE, "sb3")
 
 

@@ -9,6 +9,7 @@ from gymnasium import spaces
 from torch import nn
 
 from advantage.data.observations import is_image_space
+from advantage.models.encoders import CNN_PRECISIONS
 from advantage.models.heads import GaussianHead, make_head
 from advantage.models.init import layer_init, reset_to_torch_defaults
 from advantage.models.lstm import LSTM_PASSES, LSTM_STEPS
@@ -55,6 +56,11 @@ class ModelConfig(Settings):
     cnn_channels_last: bool = False
     """Nature CNN encoders: run the convolutions on channels-last (NHWC) memory, oneDNN's faster
     layout on CPU; the same outputs and gradients as the default layout (tested)."""
+    cnn_precision: str = "float32"
+    """Nature CNN encoders: float32; bfloat16, mixed precision (the convolutions and the 512-unit
+    layer under ``torch.autocast``, weights, gradients, optimiser and heads in float32); or auto,
+    bfloat16 where the device computes it in hardware (AVX512-BF16 or AMX CPUs, CUDA) and float32
+    elsewhere. The run's last line names the precision taken. Exported policies compute in float32."""
     lstm_pass: str = "segments"
     """How the training pass runs an LSTM over sequences with episode starts inside: segments
     (cut each sequence into its episodes once, one fused ``nn.LSTM`` call over them all), spans
@@ -74,6 +80,8 @@ class ModelConfig(Settings):
             raise ValueError(f"unknown encoder {self.encoder!r}; choose one of {ENCODERS}")
         if self.policy not in POLICIES:
             raise ValueError(f"unknown policy {self.policy!r}; choose one of {POLICIES}")
+        if self.cnn_precision not in CNN_PRECISIONS:
+            raise ValueError(f"unknown cnn_precision {self.cnn_precision!r}; choose one of {CNN_PRECISIONS}")
         if self.lstm_pass not in LSTM_PASSES:
             raise ValueError(f"unknown lstm_pass {self.lstm_pass!r}; choose one of {LSTM_PASSES}")
         if self.lstm_step not in LSTM_STEPS:

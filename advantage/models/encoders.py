@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import numpy as np
@@ -82,6 +83,23 @@ class MLP(nn.Module):
         return x
 
 
+CNN_PRECISIONS = ("float32", "bfloat16", "auto")
+"""What the Nature CNN computes in: float32, bfloat16 (mixed precision), or auto (bfloat16 where
+the device computes it natively, see :func:`native_bfloat16`, float32 elsewhere)."""
+
+
+@functools.cache
+def native_bfloat16(device_type: str) -> bool:
+    """Whether ``device_type`` runs bfloat16 convolutions in hardware: a CUDA GPU that supports
+    them, or a CPU with AVX512-BF16 or AMX (elsewhere oneDNN emulates bfloat16, slower than float32)."""
+    if device_type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if device_type == "cpu":
+        return any(bool(getattr(torch.cpu, probe, lambda: False)())
+                   for probe in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
+    return False
+
+
 class NatureCNN(nn.Module):
     """Mnih et al. (2015): three convolutions and a 512-unit layer; uint8 pixels scaled to [0, 1].
 
@@ -90,13 +108,21 @@ class NatureCNN(nn.Module):
     body network of the specification's agents: ``NatureCNN(input_size, features=512)``.
     """
 
-    def __init__(self, obs_shape: Sequence[int], features: int = 512, memory_channels_last: bool = False) -> None:
+    def __init__(
+        self, obs_shape: Sequence[int], features: int = 512, memory_channels_last: bool = False,
+        precision: str = "float32",
+    ) -> None:
         super().__init__()
+        if precision not in CNN_PRECISIONS:
+            raise ValueError(f"unknown cnn_precision {precision!r}; choose one of {CNN_PRECISIONS}")
         self.channels_last = obs_shape[-1] < obs_shape[0]
         self.memory_channels_last = memory_channels_last
         """Run the convolutions on channels-last (NHWC) memory (the same maths; oneDNN's faster
         layout on CPU): the weights are stored that way and each batch is laid out so once, as it
         is turned into floats (no copy at all for channel-last observations)."""
+        self.precision = precision
+        """bfloat16: the layers run under ``torch.autocast`` (weights and their gradients stay
+        float32, the products are bfloat16, the features come out as float32); see :data:`CNN_PRECISIONS`."""
         if self.channels_last:
             obs_shape = (obs_shape[2], obs_shape[0], obs_shape[1])
         channels = obs_shape[0]
@@ -113,6 +139,12 @@ class NatureCNN(nn.Module):
         if memory_channels_last:
             self.conv.to(memory_format=torch.channels_last)
 
+    def computes_in(self, device: torch.device) -> torch.dtype:
+        """The dtype of the products on ``device`` (``auto`` resolved)."""
+        if self.precision == "bfloat16" or (self.precision == "auto" and native_bfloat16(device.type)):
+            return torch.bfloat16
+        return torch.float32
+
     @property
     def dense_size(self) -> int:
         """Width of the features (the specification's name for ``out_features``)."""
@@ -120,6 +152,20 @@ class NatureCNN(nn.Module):
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         x = obs.permute(0, 3, 1, 2) if self.channels_last else obs
+        dtype = self.computes_in(x.device)
         if self.memory_channels_last:
-            x = x.to(torch.float32, memory_format=torch.channels_last)
-        return self.fc(self.conv(x.float() / 255.0))
+            x = x.to(dtype, memory_format=torch.channels_last)
+        if dtype == torch.float32:
+            return self.fc(self.conv(x.float() / 255.0))
+        with torch.autocast(x.device.type, dtype=dtype):
+            features = self.fc(self.conv(x.to(dtype) / 255.0))
+        return features.float()
+
+
+def set_cnn_precision(module: nn.Module, precision: str) -> None:
+    """Make every Nature CNN inside ``module`` compute in ``precision`` (one of :data:`CNN_PRECISIONS`)."""
+    if precision not in CNN_PRECISIONS:
+        raise ValueError(f"unknown cnn_precision {precision!r}; choose one of {CNN_PRECISIONS}")
+    for cnn in module.modules():
+        if isinstance(cnn, NatureCNN):
+            cnn.precision = precision

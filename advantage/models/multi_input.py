@@ -58,10 +58,12 @@ class SmallCNN(nn.Module):
         return self.conv(x.permute(0, 3, 1, 2) if self.channels_last else x)
 
 
-def image_encoder(obs_shape: Sequence[int], channels_last: bool = False) -> NatureCNN | SmallCNN:
+def image_encoder(obs_shape: Sequence[int], channels_last: bool = False, precision: str = "float32") -> NatureCNN | SmallCNN:
     """The Nature CNN for images of at least 36×36 pixels, :class:`SmallCNN` below."""
     _, h, w = chw(obs_shape)
-    return NatureCNN(obs_shape, memory_channels_last=channels_last) if min(h, w) >= NATURE_MIN_SIZE else SmallCNN(obs_shape)
+    if min(h, w) >= NATURE_MIN_SIZE:
+        return NatureCNN(obs_shape, memory_channels_last=channels_last, precision=precision)
+    return SmallCNN(obs_shape)
 
 
 class MultiInputEncoder(nn.Module):
@@ -94,13 +96,18 @@ def make_encoder(observation_space: spaces.Space, config) -> tuple[nn.Module, bo
         encoder = MultiInputEncoder(ObsLayout(observation_space), config.hidden_sizes, config.activation)
         has_cnn = bool(len(encoder.cnns))
     elif config.encoder == "cnn" or (config.encoder == "auto" and is_image_space(observation_space)):
-        encoder, has_cnn = image_encoder(observation_space.shape, config.cnn_channels_last), True
+        encoder, has_cnn = image_encoder(observation_space.shape, config.cnn_channels_last, config.cnn_precision), True
     else:
         encoder, has_cnn = MLP(observation_space.shape, config.hidden_sizes, config.activation), False
     if config.cnn_channels_last and not isinstance(encoder, NatureCNN):
         raise ValueError(
             "model.cnn_channels_last applies to the Nature CNN (image observations of at least 36x36 "
             f"pixels); this model's encoder is a {type(encoder).__name__}: drop model.cnn_channels_last"
+        )
+    if config.cnn_precision != "float32" and not isinstance(encoder, NatureCNN):
+        raise ValueError(
+            f"model.cnn_precision={config.cnn_precision} applies to the Nature CNN (image observations of at "
+            f"least 36x36 pixels); this model's encoder is a {type(encoder).__name__}: drop model.cnn_precision"
         )
     return encoder, has_cnn
 

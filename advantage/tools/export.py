@@ -9,6 +9,8 @@ sequences with random episode starts, its state carried); its actions must be th
 library's own policy (``model.act(..., deterministic=True)``, as :meth:`Agent.predict`) chooses.
 Discrete actions must be equal, except where two actions' logits tie within
 :data:`TIE_TOLERANCE`; continuous actions and states must agree within :data:`TOLERANCE`.
+A Nature CNN trained in bfloat16 (``model.cnn_precision``) is exported, and checked, in float32:
+its weights are float32, and the file runs where bfloat16 kernels do not.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from gymnasium import spaces
 
 from advantage.app.api import Agent, resolve_checkpoint
 from advantage.data.observations import MASK_KEY
+from advantage.models.encoders import set_cnn_precision
 from advantage.models.heads import CategoricalHead, MultiDiscreteHead
 from advantage.tools.export_graph import ExportError, PolicyGraph, TensorSpec
 
@@ -94,6 +97,7 @@ def export(
         except FileNotFoundError as exc:
             raise ExportError(str(exc)) from exc
     model = copy.deepcopy(agent.model).to("cpu").eval()
+    set_cnn_precision(model, "float32")  # the file computes in float32, whatever the run trained in
     graph = PolicyGraph(model, agent.observation_space, agent.action_space, action_mask).eval().requires_grad_(False)
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)

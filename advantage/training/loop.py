@@ -392,9 +392,10 @@ def _vec_env(envs: VecEnv | gym.vector.VectorEnv | None) -> VecEnv | None:
 
 def speed_paths(collector: Any, algorithm: Any, numpy_act: bool) -> str:
     """Which acting and update paths the run took (the config asks; the model decides where an
-    accelerator applies): ``acting numpy|torch, update numpy|closed form|autograd``. Rollout
-    workers (Ray) build their collectors from the same config and model, so they act as a local
-    collector over this model would."""
+    accelerator applies): ``acting numpy|torch, update numpy|closed form|autograd``, and for a
+    Nature CNN the precision it computes in (``cnn float32|bfloat16``, ``model.cnn_precision``
+    resolved on the learner's device). Rollout workers (Ray) build their collectors from the same
+    config and model, so they act as a local collector over this model would."""
     if isinstance(collector, RolloutCollector):
         numpy_acting = collector.numpy_actor is not None
     else:
@@ -405,4 +406,9 @@ def speed_paths(collector: Any, algorithm: Any, numpy_act: bool) -> str:
         update = "closed form"
     else:
         update = "autograd"
-    return f"acting {'numpy' if numpy_acting else 'torch'}, update {update}"
+    paths = f"acting {'numpy' if numpy_acting else 'torch'}, update {update}"
+    cnn = next((m for m in algorithm.model.modules() if isinstance(m, NatureCNN)), None)
+    if cnn is not None:
+        device = next(algorithm.model.parameters()).device
+        paths += f", cnn {str(cnn.computes_in(device)).removeprefix('torch.')}"
+    return paths
