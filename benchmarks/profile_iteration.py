@@ -38,13 +38,20 @@ CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 clock = time.perf_counter
 
 
+ACTIVE: set[str] = set()
+
+
 def timed(name, fn):
     def wrapper(*args, **kwargs):
+        if name in ACTIVE:  # a timed call inside another of the same phase (step_lean's fallback to step)
+            return fn(*args, **kwargs)
+        ACTIVE.add(name)
         start = clock()
         try:
             return fn(*args, **kwargs)
         finally:
             TIMES[name] += clock() - start
+            ACTIVE.discard(name)
     return wrapper
 
 
@@ -73,6 +80,8 @@ def main() -> None:
     )
     # phases: the env step, the acting forward pass (+ sampling), the rest of collect is storage
     VecEnv.step = timed("env step", VecEnv.step)
+    if hasattr(VecEnv, "step_lean"):  # trainer.lean_env_step's path; absent in trees older than it
+        VecEnv.step_lean = timed("env step", VecEnv.step_lean)
     ActorCritic.act = timed("act (forward + sample)", ActorCritic.act)
     ActorCriticLSTM.act = timed("act (forward + sample)", ActorCriticLSTM.act)
     if NumpyActor is not None:

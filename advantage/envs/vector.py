@@ -55,6 +55,9 @@ _any, _sum = np.logical_or.reduce, np.add.reduce
 """``array.any()`` and ``array.sum()`` without their Python-level wrappers (a vector step calls
 them on every step, on arrays of a few elements)."""
 
+_SYNC_STATE = ("_env_obs", "_observations", "_rewards", "_terminations", "_truncations", "_autoreset_envs")
+"""The ``SyncVectorEnv`` attributes :meth:`VecEnv.step_lean` updates as Gymnasium 1.x's step does."""
+
 EnvFactory = Callable[[], gym.Env]
 """A callable returning a new env (an env class, ``functools.partial(gym.make, ...)``, a lambda)."""
 
@@ -249,9 +252,12 @@ class VecEnv:
         self._ep_length = np.zeros(self.num_envs, dtype=np.int64)
         self._finished_returns: list[np.ndarray] = []
         self._finished_lengths: list[np.ndarray] = []
+        self._lean: bool | None = None
+        """Whether :meth:`step_lean` applies; None: to be found at its next call."""
 
     def reset(self, seed: int | None = None) -> np.ndarray:
         obs, info = self._call_workers("reset", self.env.reset, seed=seed)
+        self._lean = None
         self._prev_done[:] = False
         self._ep_return[:] = 0.0
         self._ep_length[:] = 0
@@ -278,14 +284,74 @@ class VecEnv:
 
     def step(self, actions: np.ndarray) -> StepResult:
         obs, reward, terminated, truncated, info = self._call_workers("step", self.env.step, actions)
-        obs_in = obs
-        obs = self._flat(obs)
+        result = self._account(
+            self._flat(obs), np.asarray(reward, dtype=np.float32),
+            np.asarray(terminated, dtype=bool), np.asarray(truncated, dtype=bool), info,
+        )
+        if self.mask_source is not None:
+            self._read_masks(obs, info, self._prev_done)
+        return result
+
+    def _lean_applies(self) -> bool:
+        """Whether :meth:`step_lean` steps the envs itself: Gymnasium's own ``SyncVectorEnv`` with
+        next-step autoreset over :class:`CheckedEnv` envs of Box observations, no Atari scores and
+        no action masks (none found at the first reset)."""
+        env = self.env
+        return (
+            type(env) is gym.vector.SyncVectorEnv
+            and env.autoreset_mode == AutoresetMode.NEXT_STEP
+            and isinstance(self.single_observation_space, gym.spaces.Box)
+            and self.layout is None and self.score_key is None
+            and self._mask_source_found and self.mask_source is None
+            and all(type(sub) is CheckedEnv for sub in env.envs)
+            and all(hasattr(env, name) for name in _SYNC_STATE)
+        )
+
+    def step_lean(self, actions: np.ndarray) -> StepResult:
+        """:meth:`step`, stepping the envs of a Gymnasium ``SyncVectorEnv`` directly where
+        it can (see :meth:`_lean_applies`; else :meth:`step` itself): the same results, the same state left in the
+        vector env (a snapshot, a later :meth:`step` go on alike) and the same errors, without
+        Gymnasium's generic batching (action iteration, info merging, ``concatenate``,
+        ``deepcopy``) that a Box batch does not need: ~30 µs a step at one MuJoCo env on this
+        machine, where Hopper's own step is ~100 µs (BENCHMARKS.md, issue 32, session 40).
+        ``trainer.lean_env_step`` switches it."""
+        if self._lean is None:
+            self._lean = self._lean_applies()
+        if not self._lean:
+            return self.step(actions)
+        self._call_workers("step", self._step_sync_envs, actions)
+        env = self.env
+        obs = env._observations.copy() if env.copy else env._observations
+        return self._account(
+            obs, env._rewards.astype(np.float32), env._terminations.copy(), env._truncations.copy(), None,
+        )
+
+    def _step_sync_envs(self, actions: np.ndarray) -> None:
+        """``SyncVectorEnv.step`` with next-step autoreset, as it leaves its state (``_env_obs``,
+        ``_observations``, ``_rewards``, ``_terminations``, ``_truncations``, ``_autoreset_envs``);
+        the infos, which nothing reads here, are not gathered."""
+        env = self.env
+        env_obs, rewards, terminations, truncations = env._env_obs, env._rewards, env._terminations, env._truncations
+        autoreset = env._autoreset_envs
+        for i, sub in enumerate(env.envs):
+            if autoreset[i]:
+                env_obs[i], _ = sub.reset()
+                rewards[i], terminations[i], truncations[i] = 0.0, False, False
+            else:
+                env_obs[i], rewards[i], terminations[i], truncations[i], _ = sub.step(actions[i])
+        batch = env._observations  # concatenate's np.stack(out=): CheckedEnv checked each shape and dtype
+        for i, obs in enumerate(env_obs):
+            batch[i] = obs
+        env._autoreset_envs = np.logical_or(terminations, truncations)
+
+    def _account(
+        self, obs: np.ndarray, reward: np.ndarray, terminated: np.ndarray, truncated: np.ndarray,
+        info: dict[str, Any] | None,
+    ) -> StepResult:
+        """A step's checks and episode statistics, from its batch (float32 rewards, bool flags)."""
         self.steps += 1
         reset_step = self._prev_done.copy()
-        reward = np.asarray(reward, dtype=np.float32)
         self._check_finite(obs, reward)
-        terminated = np.asarray(terminated, dtype=bool)
-        truncated = np.asarray(truncated, dtype=bool)
         done = terminated | truncated
         live = ~reset_step
         self._ep_return += reward * live  # reward where the step was a transition, else 0 (finite rewards)
@@ -303,8 +369,6 @@ class VecEnv:
             self._ep_return[done] = 0.0
             self._ep_length[done] = 0
         self._prev_done = done
-        if self.mask_source is not None:
-            self._read_masks(obs_in, info, done)
         return StepResult(obs, reward, terminated, truncated, reset_step)
 
     def _check_finite(self, obs: np.ndarray, reward: np.ndarray) -> None:
@@ -392,6 +456,7 @@ class VecEnv:
         self._prev_done, self._ep_return, self._ep_length = own["prev_done"], own["ep_return"], own["ep_length"]
         self.mask_source, self.action_mask = own.get("mask_source"), own.get("action_mask")
         self._mask_source_found = True
+        self._lean = None
         self._finished_returns.clear()
         self._finished_lengths.clear()
 

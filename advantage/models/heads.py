@@ -61,7 +61,11 @@ class CategoricalHead(nn.Module):
         return packed
 
     def to_env(self, action: torch.Tensor) -> np.ndarray:
-        return action.numpy() + self.start if self.start else action.numpy()
+        return self.env_action(action.numpy())
+
+    def env_action(self, action: np.ndarray) -> np.ndarray:
+        """:meth:`to_env` of the actions as a numpy array (numpy acting's)."""
+        return action + self.start if self.start else action
 
 
 class MultiDiscreteHead(nn.Module):
@@ -198,8 +202,12 @@ class GaussianHead(nn.Module):
         return mu, sigma
 
     def to_env(self, action: torch.Tensor) -> np.ndarray:
-        clipped = np.clip(action.numpy(), self.low, self.high)
-        return clipped.reshape((-1, *self.env_shape))
+        return self.env_action(action.numpy())
+
+    def env_action(self, action: np.ndarray) -> np.ndarray:
+        """:meth:`to_env` of the actions as a numpy array (numpy acting's): clipped to the bounds
+        (``np.clip``'s ``min(max(a, low), high)``, without its wrapper's cost)."""
+        return np.minimum(np.maximum(action, self.low), self.high).reshape((-1, *self.env_shape))
 
 
 ActionHead = CategoricalHead | MultiDiscreteHead | BernoulliHead | GaussianHead

@@ -69,3 +69,4 @@ class StateDependentNoiseHead(nn.Module):
     pack = staticmethod(GaussianHead.pack)
     unpack = staticmethod(GaussianHead.unpack)
     to_env = GaussianHead.to_env
+    env_action = GaussianHead.env_action

@@ -45,9 +45,13 @@ class RolloutCollector:
     """
 
     def __init__(
-        self, envs: VecEnv, model: torch.nn.Module, nsteps: int, device: torch.device, numpy_act: bool = False
+        self, envs: VecEnv, model: torch.nn.Module, nsteps: int, device: torch.device, numpy_act: bool = False,
+        lean_env_step: bool = False,
     ) -> None:
         self.envs, self.model, self.nsteps, self.device = envs, model, nsteps, device
+        self.env_step = envs.step_lean if lean_env_step else envs.step
+        """Steps the envs: :meth:`VecEnv.step_lean` (``trainer.lean_env_step``: the same results,
+        without Gymnasium's generic batching where it applies) or :meth:`VecEnv.step`."""
         self.numpy_actor = NumpyActor(model) if numpy_act and NumpyActor.supports(model, device) else None
         """Acts in numpy instead of ``model.act`` (``trainer.numpy_act``, where the model allows it:
         see :mod:`advantage.training.numpy_act`); None: the model's own ``act``."""
@@ -140,7 +144,7 @@ class RolloutCollector:
             action, value, policy, self.memory = self.act(t, obs, mask)
             if mask is not None:
                 s.action_mask[t] = mask
-            step = self.envs.step(head.to_env(action.cpu()))
+            step = self.env_step(head.to_env(action.cpu()))
             episode_start = torch.from_numpy(step.reset_step)
             self.episode_start = episode_start if cpu else episode_start.to(device)
             if cpu:
@@ -173,7 +177,7 @@ class RolloutCollector:
                 mask = masks[t]
                 mask[:] = self.envs.action_mask
             actor.act(self.obs, actions[t], values[t], policy[t], mask)
-            step = self.envs.step(head.to_env(torch.from_numpy(actions[t])))
+            step = self.env_step(head.env_action(actions[t]))
             rewards[t], terminated[t] = step.reward, step.terminated
             truncated[t], reset_step[t] = step.truncated, step.reset_step
             self.obs = step.obs

@@ -150,7 +150,8 @@ class SyncMultiEnvTrainer:
         self.started_at, self.elapsed = 0.0, 0.0
 
     def make_collector(self) -> RolloutCollector:
-        return RolloutCollector(self.envs, self.model, self.config.nsteps, self.device, self.config.numpy_act)
+        return RolloutCollector(self.envs, self.model, self.config.nsteps, self.device, self.config.numpy_act,
+                                self.config.lean_env_step)
 
     def make_batch(self, rollout: Rollout, advantages: torch.Tensor, returns: torch.Tensor, keep: torch.Tensor):
         """What the algorithm learns from: the kept transitions as one flat batch, or for a recurrent

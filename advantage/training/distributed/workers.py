@@ -134,7 +134,7 @@ class RolloutWorker:
             self.envs.env_observation_space, self.envs.single_action_space, cfg.model
         )
         self.collector = RolloutCollector(self.envs, self.model, cfg.trainer.nsteps, torch.device("cpu"),
-                                          cfg.trainer.numpy_act)
+                                          cfg.trainer.numpy_act, cfg.trainer.lean_env_step)
         self.normalization = Normalization(self.model, cfg.trainer.gamma)
         """Scales with the learner's statistics (broadcast with the weights) and never updates them."""
         self.collector.reset(seed=env_seed)
