@@ -395,8 +395,10 @@ def speed_paths(collector: Any, algorithm: Any, numpy_act: bool) -> str:
     """Which acting and update paths the run took (the config asks; the model decides where an
     accelerator applies): ``acting numpy|torch, update numpy|closed form|autograd``, and for a
     Nature CNN the precision it computes in (``cnn float32|bfloat16``, ``model.cnn_precision``
-    resolved on the learner's device). Rollout workers (Ray) build their collectors from the same
-    config and model, so they act as a local collector over this model would."""
+    resolved on the learner's device), and ``env step lean`` where a local collector stepped its
+    envs with :meth:`VecEnv.step_lean` and it applied (``trainer.lean_env_step``). Rollout workers
+    (Ray) build their collectors from the same config and model, so they act as a local collector
+    over this model would."""
     if isinstance(collector, RolloutCollector):
         numpy_acting = collector.numpy_actor is not None
     else:
@@ -408,6 +410,8 @@ def speed_paths(collector: Any, algorithm: Any, numpy_act: bool) -> str:
     else:
         update = "autograd"
     paths = f"acting {'numpy' if numpy_acting else 'torch'}, update {update}"
+    if isinstance(collector, RolloutCollector) and collector.env_step == collector.envs.step_lean and collector.envs._lean:
+        paths += ", env step lean"
     cnn = next((m for m in algorithm.model.modules() if isinstance(m, NatureCNN)), None)
     if cnn is not None:
         device = next(algorithm.model.parameters()).device

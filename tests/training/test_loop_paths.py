@@ -32,6 +32,16 @@ def test_the_last_line_names_the_paths_taken(tmp_path, capsys, algo, sets, paths
     assert f"steps/s [{paths}])" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("backend, lean, named", [
+    ("sync", "true", True), ("sync", "false", False), ("vector", "true", False),  # vector: no SyncVectorEnv
+])
+def test_the_last_line_names_the_lean_env_step_where_it_ran(tmp_path, capsys, backend, lean, named):
+    args = ["train", "--algo", "ppo", *QUICK, "--env", "Pendulum-v1", "--set", f"env_backend='{backend}'",
+            "--set", f"trainer.lean_env_step={lean}", "--run-dir", str(tmp_path / "run")]
+    assert main(args) == 0
+    assert ("env step lean]" in capsys.readouterr().out) is named
+
+
 def test_remote_collectors_act_as_the_config_and_model_allow():
     """Ray's rollout workers build their collectors from the run's config over the same model."""
     box, actions = spaces.Box(-1.0, 1.0, (3,), np.float32), spaces.Discrete(2)
