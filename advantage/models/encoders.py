@@ -93,7 +93,12 @@ def native_bfloat16(device_type: str) -> bool:
     """Whether ``device_type`` runs bfloat16 convolutions in hardware: a CUDA GPU that supports
     them, or a CPU with AVX512-BF16 or AMX (elsewhere oneDNN emulates bfloat16, slower than float32)."""
     if device_type == "cuda":
-        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+        if not torch.cuda.is_available():
+            return False
+        try:  # torch >= 2.3 counts emulated bfloat16 (pre-Ampere GPUs) unless told not to
+            return torch.cuda.is_bf16_supported(including_emulation=False)
+        except TypeError:
+            return torch.cuda.is_bf16_supported()
     if device_type == "cpu":
         return any(bool(getattr(torch.cpu, probe, lambda: False)())
                    for probe in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))

@@ -106,6 +106,24 @@ def test_native_bfloat16_reads_the_cpu_flags(monkeypatch, avx512_bf16, amx, nati
         native_bfloat16.cache_clear()
 
 
+@pytest.mark.parametrize("available, native", [(True, True), (True, False), (False, True)])
+def test_native_bfloat16_on_cuda_counts_only_hardware_bfloat16(monkeypatch, available, native):
+    asked = {}
+
+    def supported(including_emulation=True):
+        asked["including_emulation"] = including_emulation
+        return native or including_emulation  # an emulating GPU says yes unless told not to count it
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: available)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", supported)
+    native_bfloat16.cache_clear()
+    try:
+        assert native_bfloat16("cuda") is (available and native)
+        assert asked == ({"including_emulation": False} if available else {})
+    finally:
+        native_bfloat16.cache_clear()
+
+
 def test_set_cnn_precision_switches_every_nature_cnn():
     _, mixed = _models("bfloat16")
     set_cnn_precision(mixed, "float32")
