@@ -198,7 +198,9 @@ class GaussianHead(nn.Module):
         return mu, sigma
 
     def to_env(self, action: torch.Tensor) -> np.ndarray:
-        clipped = np.clip(action.numpy(), self.low, self.high)
+        """The actions clipped to the space's bounds, in its shape (the array's own ``clip``:
+        ``np.clip`` without its ~3 µs of wrappers, paid once per env step)."""
+        clipped = action.numpy().clip(self.low, self.high)
         return clipped.reshape((-1, *self.env_shape))
 
 

@@ -11,6 +11,7 @@ torch's ~3 µs of dispatch (A2C updates its statistics after every 40-80 transit
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -59,15 +60,21 @@ class RunningMeanStd(nn.Module):
         mean, var = self.mean, self.var
         return self.merges, mean._version, var._version, mean.data_ptr(), var.data_ptr()
 
-    @torch.no_grad()
     def update(self, batch: torch.Tensor) -> None:
-        batch = batch.to(torch.float64).reshape(-1, *self.mean.shape)
+        """Merge the mean and variance of ``batch`` (samples along the leading dims, then the
+        statistics' shape) into the running ones (torch's reductions; see :func:`merge_moments`)."""
+        batch = batch.detach().to(torch.float64).reshape(-1, *self.mean.shape)
         n = batch.shape[0]
         batch_mean, batch_var = batch.mean(0), batch.var(0, unbiased=False)
         buffers = (self.mean, self.var, self.count)
         if _numpy_ok(*buffers, batch):
             buffers, batch_mean, batch_var = [t.numpy() for t in buffers], batch_mean.numpy(), batch_var.numpy()
-        merged = merge_moments(*buffers, batch_mean, batch_var, n)
+            if batch_mean.ndim == 0:  # one statistic: Python floats, the same IEEE double operations
+                merged = merge_moments(*(float(x) for x in (*buffers, batch_mean, batch_var)), n)
+            else:
+                merged = merge_moments(*buffers, batch_mean, batch_var, n)
+        else:
+            merged = merge_moments(*buffers, batch_mean, batch_var, n)
         for buffer, value in zip(buffers, merged):
             buffer[...] = value
         self.merges += 1
@@ -158,8 +165,8 @@ class RewardScaler(nn.Module):
         returns = torch.empty(rewards.shape, dtype=torch.float64, device=rewards.device)
         if rewards.device.type == "cpu":  # the same operations on numpy views: the same bits, ~5x faster a step
             carried, r, d, out = self.discounted.numpy().copy(), rewards.numpy(), done.numpy(), returns.numpy()
-            for t in range(r.shape[0]):
-                carried = carried * gamma + r[t]
+            for t in range(r.shape[0]):  # in place: carried · γ, then + r_t (as float64), as above
+                np.add(np.multiply(carried, gamma, out=carried), r[t], out=carried)
                 out[t] = carried
                 carried[d[t]] = 0.0
             self.discounted = torch.from_numpy(carried)
@@ -172,10 +179,9 @@ class RewardScaler(nn.Module):
 
     def scale(self, rewards: torch.Tensor) -> torch.Tensor:
         """``clip(r / sqrt(var(R) + eps), ±clip)``, a new tensor of ``rewards``' dtype."""
-        if _numpy_ok(rewards, self.rms.var):  # the same operations on numpy views
+        if _numpy_ok(rewards, self.rms.var):  # the same operations on a numpy view and Python floats
             r = rewards.numpy()
-            std = np.sqrt(self.rms.var.numpy() + self.epsilon).astype(r.dtype)
-            out = np.divide(r, std)
+            out = np.divide(r, r.dtype.type(math.sqrt(float(self.rms.var) + self.epsilon)))
             return torch.from_numpy(np.minimum(np.maximum(out, -self.clip, out=out), self.clip, out=out))
         std = (self.rms.var + self.epsilon).sqrt().to(rewards.dtype)
         return (rewards / std).clamp(-self.clip, self.clip)
