@@ -30,6 +30,13 @@ def _numpy_ok(*tensors: torch.Tensor) -> bool:
     )
 
 
+_NUMPY_INPUTS = {torch.float32, torch.float64, torch.float16, torch.uint8, torch.int8, torch.int16, torch.int32,
+                 torch.int64, torch.bool}
+"""Input dtypes numpy converts to float32 as torch does (bfloat16 has no numpy dtype)."""
+_NUMPY_FLOATS = {torch.float32, torch.float64}
+"""dtypes whose numpy arithmetic rounds as torch's (torch computes float16 in float32)."""
+
+
 def merge_moments(mean, var, count, batch_mean, batch_var, n: int):
     """Chan et al.'s merge of running ``(mean, var, count)`` with a batch's ``(mean, var)`` of
     ``n`` samples, written once for torch tensors and numpy arrays (the same operations in the
@@ -99,7 +106,7 @@ class ObsNormalizer(nn.Module):
         """:meth:`float32_statistics` with the statistics' :meth:`RunningMeanStd.stamp` they were read at."""
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        if self.raw is None and _numpy_ok(obs, self.rms.mean):  # the same operations on numpy views
+        if self.raw is None and obs.dtype in _NUMPY_INPUTS and _numpy_ok(obs, self.rms.mean):  # the same operations on numpy views
             return torch.from_numpy(self.normalize_numpy(obs.numpy()))
         mean = self.rms.mean.to(torch.float32)
         std = (self.rms.var + self.epsilon).sqrt().to(torch.float32)
@@ -179,7 +186,7 @@ class RewardScaler(nn.Module):
 
     def scale(self, rewards: torch.Tensor) -> torch.Tensor:
         """``clip(r / sqrt(var(R) + eps), ±clip)``, a new tensor of ``rewards``' dtype."""
-        if _numpy_ok(rewards, self.rms.var):  # the same operations on a numpy view and Python floats
+        if rewards.dtype in _NUMPY_FLOATS and _numpy_ok(rewards, self.rms.var):  # the same operations on a numpy view and Python floats
             r = rewards.numpy()
             out = np.divide(r, r.dtype.type(math.sqrt(float(self.rms.var) + self.epsilon)))
             return torch.from_numpy(np.minimum(np.maximum(out, -self.clip, out=out), self.clip, out=out))

@@ -200,7 +200,9 @@ def test_obs_normaliser_on_cpu_gives_the_torch_bits_and_follows_its_statistics()
     other.rms.update(torch.randn(30, 3, generator=g) * 9.0)
     norm.load_state_dict(other.state_dict())  # copied into the same buffers
     assert torch.equal(check(), other(obs))
-    assert torch.equal(norm(obs.double()), reference(obs.double()))  # float64 input: float32 out, as torch
+    for dtype in (torch.float64, torch.float16, torch.bfloat16, torch.uint8):  # float32 out, as torch (bfloat16: torch's path)
+        x = (obs.abs() * 20).to(dtype)
+        assert torch.equal(norm(x), reference(x)), dtype
 
 
 def test_reward_scale_on_cpu_gives_the_torch_bits():
