@@ -74,7 +74,11 @@ class Normalization:
     def learn_observations(self, rollout: Rollout) -> None:
         """Learn the observation statistics from the rollout's observations (reset steps left out)."""
         if self.obs is not None:
-            self.obs.rms.update(rollout.obs[~rollout.reset_step])
+            obs, reset_step = rollout.obs, rollout.reset_step
+            if obs.device.type == reset_step.device.type == "cpu" and not obs.requires_grad:  # numpy's gather: the same rows
+                self.obs.rms.update(torch.from_numpy(obs.numpy()[~reset_step.numpy()]))
+            else:
+                self.obs.rms.update(obs[~reset_step])
 
     def learn(self, obs: torch.Tensor | None = None, discounted: torch.Tensor | None = None) -> None:
         """Learn from what workers sent: their observations and their envs' discounted returns."""

@@ -190,11 +190,7 @@ class NumpyActor:
             if isinstance(head, StateDependentNoiseHead):
                 self.sde_variance = head.log_std.mul(2).exp().numpy()  # exp(2 log σ), as the head computes it
             norm = self.model.obs_normalizer
-            self.norm = None if norm is None else (
-                norm.rms.mean.to(torch.float32).numpy(),
-                (norm.rms.var + norm.epsilon).sqrt().to(torch.float32).numpy(),
-                np.float32(norm.clip),
-            )
+            self.norm = None if norm is None else (*norm.float32_statistics(), np.float32(norm.clip))
 
     def _forward(self, obs: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
         """The policy outputs and the value side by side (N, P + 1), and each tower's last features."""

@@ -140,3 +140,81 @@ def test_the_returns_in_flight_are_saved_and_a_restored_stage_continues_them():
     unscaled = Normalization(model(reward=False), gamma=0.5)
     unscaled.restore_returns(saved, torch.device("cpu"))
     assert unscaled.returns_in_flight() is None
+
+
+def _torch_merge(mean, var, count, batch):
+    """The running statistics' merge as torch computes it (the reference the CPU path must equal)."""
+    batch = batch.to(torch.float64).reshape(-1, *mean.shape)
+    n = batch.shape[0]
+    batch_mean, batch_var = batch.mean(0), batch.var(0, unbiased=False)
+    delta = batch_mean - mean
+    total = count + n
+    return mean + delta * n / total, (var * count + batch_var * n + delta.pow(2) * count * n / total) / total, total
+
+
+@pytest.mark.parametrize("shape", [(), (3,)])
+def test_running_statistics_on_cpu_merge_to_the_torch_bits(shape):
+    """The CPU update merges through numpy views of the buffers: after five batches of different
+    sizes and scales, mean, variance and count equal torch's merge bit for bit (atol 0)."""
+    g = torch.Generator().manual_seed(1)
+    rms = RunningMeanStd(shape)
+    mean, var, count = rms.mean.clone(), rms.var.clone(), rms.count.clone()
+    for n, scale in ((7, 1.0), (40, 30.0), (1, 0.1), (64, 5.0), (13, 1e3)):
+        batch = torch.randn(n, *shape, generator=g) * scale + 3.0
+        mean, var, count = _torch_merge(mean, var, count, batch)
+        rms.update(batch)
+        assert torch.equal(rms.mean, mean) and torch.equal(rms.var, var) and torch.equal(rms.count, count)
+    assert rms.merges == 5
+
+
+def test_obs_normaliser_on_cpu_gives_the_torch_bits_and_follows_its_statistics():
+    """On CPU tensors the normaliser computes in numpy (its float32 statistics kept until the
+    statistics change); a tensor that requires grad takes torch's operations. Both equal the torch
+    formula bit for bit, clipped values included, and the cached statistics follow every change:
+    an update, an in-place write, a loaded state dict."""
+    from advantage.models.normalization import ObsNormalizer
+
+    g = torch.Generator().manual_seed(2)
+    norm = ObsNormalizer((3,), clip=2.0)
+    obs = torch.randn(50, 3, generator=g) * 4.0
+
+    def reference(x):
+        mean = norm.rms.mean.to(torch.float32)
+        std = (norm.rms.var + norm.epsilon).sqrt().to(torch.float32)
+        return ((x.float() - mean) / std).clamp(-2.0, 2.0)
+
+    def check():
+        fast, slow = norm(obs), norm(obs.clone().requires_grad_())
+        assert torch.equal(fast, reference(obs)) and torch.equal(slow.detach(), fast)
+        assert fast.dtype == torch.float32
+        return fast
+
+    first = check()
+    assert (first.abs() == 2.0).any() and (first.abs() < 2.0).any()  # some clipped, some not
+    norm.rms.update(torch.randn(20, 3, generator=g) + 1.0)
+    assert not torch.equal(check(), first)  # an update: new statistics
+    norm.rms.var.fill_(0.25)  # an in-place torch write
+    torch.testing.assert_close(norm(obs), ((obs - norm.rms.mean.float()) / 0.5).clamp(-2, 2), rtol=1e-6, atol=1e-6)
+    check()
+    other = ObsNormalizer((3,), clip=2.0)
+    other.rms.update(torch.randn(30, 3, generator=g) * 9.0)
+    norm.load_state_dict(other.state_dict())  # copied into the same buffers
+    assert torch.equal(check(), other(obs))
+    for dtype in (torch.float64, torch.float16, torch.bfloat16, torch.uint8):  # float32 out, as torch (bfloat16: torch's path)
+        x = (obs.abs() * 20).to(dtype)
+        assert torch.equal(norm(x), reference(x)), dtype
+
+
+def test_reward_scale_on_cpu_gives_the_torch_bits():
+    """``clip(r / sqrt(var + eps), ±clip)`` on numpy views equals torch's operations bit for bit."""
+    from advantage.models.normalization import RewardScaler
+
+    g = torch.Generator().manual_seed(3)
+    scaler = RewardScaler(clip=3.0)
+    scaler.rms.update(torch.randn(100, generator=g, dtype=torch.float64) * 0.3)
+    rewards = torch.randn(8, 5, generator=g)
+    std = (scaler.rms.var + scaler.epsilon).sqrt().to(torch.float32)
+    expected = (rewards / std).clamp(-3.0, 3.0)
+    scaled = scaler.scale(rewards)
+    assert torch.equal(scaled, expected) and (scaled.abs() == 3.0).any()
+    assert torch.equal(scaler.scale(rewards.clone().requires_grad_()).detach(), expected)
