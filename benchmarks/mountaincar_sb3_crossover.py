@@ -13,6 +13,9 @@ stopping at the threshold:
   acting on the torch path (the NumPy actor reads the statistics once per rollout);
 - ``ret_step``: return statistics updated at every step, that step's rewards scaled by them;
 - ``both``: the two together; ``none``: the unpatched runner (with the same --set);
+- ``stored``: ``both``, and the update trains on the observations as they were normalised when
+  collected (SB3's rollout buffer keeps the normalised observations) instead of normalising the
+  raw ones again with the statistics at the rollout's end;
 - ``sb3_vf025``: the other direction, SB3's side of the row with ``vf_coef = 0.25``, the value
   weight advantage's ``value_coeff = 0.5`` gives (advantage's PPO value loss is ½ MSE, SB3's MSE).
 
@@ -32,7 +35,7 @@ from pathlib import Path
 
 import torch
 
-VARIANTS = ("none", "obs_step", "ret_step", "both", "sb3_vf025")
+VARIANTS = ("none", "obs_step", "ret_step", "both", "stored", "sb3_vf025")
 
 
 def patch_obs_step() -> None:
@@ -52,6 +55,36 @@ def patch_obs_step() -> None:
 
     RolloutCollector.act = act_after_learning
     Normalization.learn_observations = lambda self, rollout: None
+
+
+def patch_stored() -> None:
+    """Keep each step's normalised observations in the rollout; the update reads them as they are."""
+    from advantage.algorithms.ppo import PPOAlgorithm
+    from advantage.training.collector import RolloutCollector
+
+    act = RolloutCollector.act  # (already patched by patch_obs_step: statistics updated first)
+
+    def act_and_store(self, t, obs, action_mask=None):
+        out = act(self, t, obs, action_mask)
+        norm = self.model.obs_normalizer
+        self.storage.obs[t] = norm(obs)
+        return out
+
+    update = PPOAlgorithm.update
+
+    def update_as_stored(self, batch):
+        rms = self.model.obs_normalizer.rms
+        kept = rms.mean.clone(), rms.var.clone()
+        rms.mean.zero_()
+        rms.var.fill_(1.0 - self.model.obs_normalizer.epsilon)  # the normaliser is the identity
+        try:
+            return update(self, batch)
+        finally:
+            rms.mean.copy_(kept[0])
+            rms.var.copy_(kept[1])
+
+    RolloutCollector.act = act_and_store
+    PPOAlgorithm.update = update_as_stored
 
 
 def patch_ret_step() -> None:
@@ -83,11 +116,14 @@ def one_run(variant: str, seed: int, sets: list[str], budget: int, workdir: Path
         ZOO_HYPERPARAMS[("ppo", "MountainCar-v0")]["vf_coef"] = 0.25
         library = "sb3"
 
-    if variant in ("obs_step", "both"):
+    if variant in ("obs_step", "both", "stored"):
         patch_obs_step()
         sets = [*sets, "trainer.numpy_act=false"]
-    if variant in ("ret_step", "both"):
+    if variant in ("ret_step", "both", "stored"):
         patch_ret_step()
+    if variant == "stored":
+        patch_stored()
+        sets = [*sets, "algorithm.numpy_update=false"]  # the torch update reads the normaliser's buffers
     row = dataclasses.replace(ROWS["ppo-mountaincar"], overrides=tuple(sets), stop_at_threshold=True, budget=budget)
     spec = {"row": dataclasses.asdict(row), "library": library, "seed": seed, "t0": time.time(),
             "run_dir": str(workdir / "run")}
