@@ -7,6 +7,10 @@ followed by ``--set`` assignments. One JSON line per run is appended to ``--out`
 suite's record plus ``name`` and ``sets``); runs already recorded under the same name are skipped.
 
     python benchmarks/suite_row_candidates.py NAME ROW --seeds 1 2 3 [--set key=value ...] --out FILE
+
+``--stop-at-threshold`` (with ``--budget``) makes it a steps-to-threshold screen: each run stops at
+the first validation at or above the row's threshold, as ``advantage bench --suite
+--stop-at-threshold`` does; ``--library sb3`` runs the row's SB3 side (zoo settings) instead.
 """
 
 from __future__ import annotations
@@ -23,9 +27,9 @@ from pathlib import Path
 from advantage.tools.suite_rows import ROWS, SuiteRow
 
 
-def launch(row: SuiteRow, seed: int, workdir: Path) -> dict:
+def launch(row: SuiteRow, seed: int, workdir: Path, library: str = "advantage") -> dict:
     """The suite's runner for ``row`` and ``seed`` in a fresh process; its record."""
-    spec = {"row": dataclasses.asdict(row), "library": "advantage", "seed": seed, "t0": time.time(),
+    spec = {"row": dataclasses.asdict(row), "library": library, "seed": seed, "t0": time.time(),
             "run_dir": str(workdir / f"run-s{seed}"), "result": str(workdir / f"result-s{seed}.json")}
     done = subprocess.run([sys.executable, "-m", "advantage.tools.suite_runs", json.dumps(spec)],
                           capture_output=True, text=True)
@@ -41,9 +45,15 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--set", dest="sets", action="append", default=[])
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--stop-at-threshold", action="store_true", help="stop each run at the threshold")
+    parser.add_argument("--budget", type=int, default=None, help="env steps (default: the row's)")
+    parser.add_argument("--library", choices=("advantage", "sb3"), default="advantage")
     args = parser.parse_args()
     row = ROWS[args.row]
-    row = dataclasses.replace(row, overrides=(*row.overrides, *args.sets))
+    if args.library == "sb3" and args.sets:
+        parser.error("--set changes advantage's config; the sb3 side runs the zoo's settings")
+    row = dataclasses.replace(row, overrides=(*row.overrides, *args.sets), stop_at_threshold=args.stop_at_threshold,
+                              budget=args.budget or row.budget)
     done = set()
     if args.out.exists():
         done = {(r["name"], r["seed"]) for r in map(json.loads, args.out.read_text().splitlines()) if r.get("name")}
@@ -51,7 +61,7 @@ def main() -> None:
         if (args.name, seed) in done:
             continue
         with tempfile.TemporaryDirectory() as tmp:
-            record = {"name": args.name, "sets": args.sets, "seed": seed, **launch(row, seed, Path(tmp))}
+            record = {"name": args.name, "sets": args.sets, "seed": seed, **launch(row, seed, Path(tmp), args.library)}
         with args.out.open("a") as f:
             f.write(json.dumps(record) + "\n")
         print(args.name, seed, record.get("final_return"), record.get("steps_to_threshold"), record.get("error", ""),

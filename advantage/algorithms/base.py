@@ -62,7 +62,9 @@ class AlgoConfig(Settings):
     value_coeff: float = 0.5
     """Weight of the value loss. Which loss it multiplies is each algorithm's: A2C, A3C, IMPALA,
     UNREAL and PG's baseline use the whole mean squared error mean((G − V)²), as the
-    specification's ``a2c_error``; PPO and APPO half of it, ½ mean((G − V)²), as ``ppo_error``."""
+    specification's ``a2c_error``; PPO and APPO half of it, ½ mean((G − V)²), as ``ppo_error``
+    (CleanRL's form). SB3's PPO multiplies the whole MSE: its ``vf_coef`` c (rl-baselines3-zoo's
+    0.5) is ``value_coeff`` 2c here."""
     optimizer: str = "adam"
     """adam, rmsprop (torch's: the mean square starts at 0) or rmsprop_tf (TensorFlow's, as the A2C
     paper's implementation: it starts at 1, ε inside the root)."""
