@@ -410,10 +410,10 @@ def speed_paths(collector: Any, algorithm: Any, numpy_act: bool) -> str:
     else:
         update = "autograd"
     paths = f"acting {'numpy' if numpy_acting else 'torch'}, update {update}"
-    if isinstance(collector, RolloutCollector) and collector.env_step == collector.envs.step_lean and collector.envs._lean:
-        paths += ", env step lean"
     cnn = next((m for m in algorithm.model.modules() if isinstance(m, NatureCNN)), None)
     if cnn is not None:
         device = next(algorithm.model.parameters()).device
         paths += f", cnn {str(cnn.computes_in(device)).removeprefix('torch.')}"
+    if isinstance(collector, RolloutCollector) and collector.env_step == collector.envs.step_lean and collector.envs._lean:
+        paths += ", env step lean"
     return paths

@@ -154,7 +154,7 @@ def _train(tmp_path, backend: str, capsys) -> tuple[int, str]:
 
 def test_bfloat16_trains_resumes_evaluates_and_exports_in_float32(tmp_path, capsys):
     code, out = _train(tmp_path, "local", capsys)
-    assert code == 0 and "[acting torch, update autograd, cnn bfloat16" in out
+    assert code == 0 and "[acting torch, update autograd, cnn bfloat16, env step lean]" in out
     run = tmp_path / "run"
     assert main(["train", "--resume", str(run), "--total-timesteps", "128", "--no-progress"]) == 0
     assert "cnn bfloat16" in capsys.readouterr().out
