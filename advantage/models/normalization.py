@@ -69,9 +69,12 @@ class RunningMeanStd(nn.Module):
 
     def update(self, batch: torch.Tensor) -> None:
         """Merge the mean and variance of ``batch`` (samples along the leading dims, then the
-        statistics' shape) into the running ones (torch's reductions; see :func:`merge_moments`)."""
+        statistics' shape) into the running ones (torch's reductions; see :func:`merge_moments`).
+        An empty batch (a rollout of reset steps only) changes nothing."""
         batch = batch.detach().to(torch.float64).reshape(-1, *self.mean.shape)
         n = batch.shape[0]
+        if n == 0:
+            return
         batch_mean, batch_var = batch.mean(0), batch.var(0, unbiased=False)
         buffers = (self.mean, self.var, self.count)
         if _numpy_ok(*buffers, batch):

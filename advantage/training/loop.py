@@ -168,14 +168,15 @@ class SyncMultiEnvTrainer:
         self.callbacks.fire("on_rollout_end", self.run)
         self.normalization.scale_rewards(rollout)
         advantages, returns, keep = self.algorithm.estimator(rollout, self.model)
-        batch = self.make_batch(rollout, advantages, returns, keep)
-        try:
-            metrics = self.algorithm.update(batch)
-        except FloatingPointError as exc:  # the last checkpoint on disk is still the last good one
-            raise FloatingPointError(f"{exc} at env step {self.env_steps}; training stopped") from exc
+        metrics: dict[str, float] = {}
+        if has_transitions(keep):
+            try:
+                metrics = self.algorithm.update(self.make_batch(rollout, advantages, returns, keep))
+            except FloatingPointError as exc:  # the last checkpoint on disk is still the last good one
+                raise FloatingPointError(f"{exc} at env step {self.env_steps}; training stopped") from exc
+            self.updates += 1
         self.normalization.learn_observations(rollout)  # after the update: acting and learning saw the same statistics
         self.env_steps += rollout.rewards.numel()
-        self.updates += 1
         metrics["lr"] = self.algorithm.lr
         return metrics
 
@@ -389,6 +390,13 @@ class SyncMultiEnvTrainer:
 def _vec_env(envs: VecEnv | gym.vector.VectorEnv | None) -> VecEnv | None:
     """advantage's view of a Gymnasium vector env (its episode statistics and reset steps)."""
     return VecEnv(envs) if isinstance(envs, gym.vector.VectorEnv) else envs
+
+
+def has_transitions(keep: torch.Tensor) -> bool:
+    """Whether a rollout's ``keep`` mask holds a transition to learn from. A rollout of reset steps
+    only (``nsteps = 1`` with every env's episode just ended) holds none: the update is skipped,
+    as a gradient of an empty batch is 0/0, and its steps still count."""
+    return bool(keep.any())
 
 
 def speed_paths(collector: Any, algorithm: Any, numpy_act: bool) -> str:
