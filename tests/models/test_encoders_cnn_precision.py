@@ -80,6 +80,28 @@ def test_bfloat16_computes_the_cnn_in_bfloat16_and_hands_on_float32(channels_las
         assert cosine > 0.99, (name, cosine)
 
 
+@pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "nhwc"])
+def test_without_autograd_the_weights_are_cast_once_and_give_autocasts_numbers(channels_last):
+    """Acting and evaluation (no autograd) run the layers on bfloat16 weights cast once: the same
+    bits as autocast's forward, and cast anew after an optimiser step or a load changes them."""
+    _, mixed = _models("bfloat16", channels_last)
+    cnn, obs = mixed.actor_encoder, _obs()
+    with torch.no_grad():
+        cast = cnn(obs)
+        first = cnn._cast_weights(torch.bfloat16)
+        assert cnn._cast_weights(torch.bfloat16) is first  # kept while nothing changes
+    assert torch.equal(cast, cnn(obs).detach())  # autocast's forward, with autograd on
+    optimiser = torch.optim.SGD(cnn.parameters(), lr=0.5)
+    cnn(obs).square().sum().backward()
+    optimiser.step()
+    with torch.inference_mode():
+        stepped = cnn(obs)
+    assert not torch.equal(stepped, cast) and torch.equal(stepped, cnn(obs).detach())
+    state = {k: v + 0.25 for k, v in cnn.state_dict().items()}
+    cnn.load_state_dict(state)
+    assert torch.equal(torch.no_grad()(cnn)(obs), cnn(obs).detach())
+
+
 def test_float32_is_the_plain_cnn_bit_for_bit():
     plain, same = _models("float32")
     assert torch.equal(same(_obs())[0], plain(_obs())[0])
