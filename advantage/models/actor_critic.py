@@ -9,7 +9,7 @@ from gymnasium import spaces
 from torch import nn
 
 from advantage.data.observations import is_image_space
-from advantage.models.encoders import CNN_PRECISIONS
+from advantage.models.encoders import check_cnn_precision
 from advantage.models.heads import GaussianHead, make_head
 from advantage.models.init import layer_init, reset_to_torch_defaults
 from advantage.models.lstm import LSTM_PASSES, LSTM_STEPS
@@ -80,8 +80,7 @@ class ModelConfig(Settings):
             raise ValueError(f"unknown encoder {self.encoder!r}; choose one of {ENCODERS}")
         if self.policy not in POLICIES:
             raise ValueError(f"unknown policy {self.policy!r}; choose one of {POLICIES}")
-        if self.cnn_precision not in CNN_PRECISIONS:
-            raise ValueError(f"unknown cnn_precision {self.cnn_precision!r}; choose one of {CNN_PRECISIONS}")
+        check_cnn_precision(self.cnn_precision)
         if self.lstm_pass not in LSTM_PASSES:
             raise ValueError(f"unknown lstm_pass {self.lstm_pass!r}; choose one of {LSTM_PASSES}")
         if self.lstm_step not in LSTM_STEPS:

@@ -88,6 +88,12 @@ CNN_PRECISIONS = ("float32", "bfloat16", "auto")
 the device computes it natively, see :func:`native_bfloat16`, float32 elsewhere)."""
 
 
+def check_cnn_precision(precision: str) -> None:
+    """Refuse a precision outside :data:`CNN_PRECISIONS`, naming the choices."""
+    if precision not in CNN_PRECISIONS:
+        raise ValueError(f"unknown cnn_precision {precision!r}; choose one of {CNN_PRECISIONS}")
+
+
 @functools.cache
 def native_bfloat16(device_type: str) -> bool:
     """Whether ``device_type`` runs bfloat16 convolutions in hardware: a CUDA GPU that supports
@@ -118,8 +124,7 @@ class NatureCNN(nn.Module):
         precision: str = "float32",
     ) -> None:
         super().__init__()
-        if precision not in CNN_PRECISIONS:
-            raise ValueError(f"unknown cnn_precision {precision!r}; choose one of {CNN_PRECISIONS}")
+        check_cnn_precision(precision)
         self.channels_last = obs_shape[-1] < obs_shape[0]
         self.memory_channels_last = memory_channels_last
         """Run the convolutions on channels-last (NHWC) memory (the same maths; oneDNN's faster
@@ -143,6 +148,10 @@ class NatureCNN(nn.Module):
         self.out_features = features
         if memory_channels_last:
             self.conv.to(memory_format=torch.channels_last)
+        self._weighted: list[nn.Conv2d | nn.Linear] = [*(m for m in self.conv if isinstance(m, nn.Conv2d)), self.fc[0]]
+        self._cast: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self._cast_key: tuple | None = None
+        """:meth:`_cast_weights`' copies and the parameters' state they were cast at."""
 
     def computes_in(self, device: torch.device) -> torch.dtype:
         """The dtype of the products on ``device`` (``auto`` resolved)."""
@@ -169,31 +178,28 @@ class NatureCNN(nn.Module):
             features = self.fc(self.conv(x))
         return features.float()
 
-    def _layers(self) -> list[nn.Module]:
-        return [*(m for m in self.conv if isinstance(m, nn.Conv2d)), self.fc[0]]
-
-    def _cast_weights(self, dtype: torch.dtype) -> list[torch.Tensor]:
-        """The layers' weights and biases in ``dtype``, cast once and kept until a parameter
+    def _cast_weights(self, dtype: torch.dtype) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Each layer's ``(weight, bias)`` in ``dtype``, cast once and kept until a parameter
         changes (its version counter, storage or dtype): autocast casts them anew on every call,
         which at an acting batch of 8 frames costs as much as the convolutions."""
-        params = [p for layer in self._layers() for p in (layer.weight, layer.bias)]
+        params = [p for layer in self._weighted for p in (layer.weight, layer.bias)]
         key = (dtype, *((p._version, p.data_ptr()) for p in params))
-        if getattr(self, "_cast_key", None) != key:
-            self._cast, self._cast_key = [p.detach().to(dtype) for p in params], key
+        if self._cast_key != key:
+            cast = [p.detach().to(dtype) for p in params]
+            self._cast, self._cast_key = list(zip(cast[::2], cast[1::2])), key
         return self._cast
 
-    def _forward_cast(self, x: torch.Tensor, weights: list[torch.Tensor]) -> torch.Tensor:
+    def _forward_cast(self, x: torch.Tensor, weights: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
         """The layers on weights already in ``x``'s dtype: what autocast runs, without its casts."""
-        convs = [m for m in self.conv if isinstance(m, nn.Conv2d)]
-        for i, conv in enumerate(convs):
-            x = torch.relu(F.conv2d(x, weights[2 * i], weights[2 * i + 1], conv.stride))
-        return torch.relu(F.linear(x.flatten(1), weights[-2], weights[-1]))
+        *convs, _ = self._weighted
+        for conv, (weight, bias) in zip(convs, weights):
+            x = torch.relu(F.conv2d(x, weight, bias, conv.stride))
+        return torch.relu(F.linear(x.flatten(1), *weights[-1]))
 
 
 def set_cnn_precision(module: nn.Module, precision: str) -> None:
     """Make every Nature CNN inside ``module`` compute in ``precision`` (one of :data:`CNN_PRECISIONS`)."""
-    if precision not in CNN_PRECISIONS:
-        raise ValueError(f"unknown cnn_precision {precision!r}; choose one of {CNN_PRECISIONS}")
+    check_cnn_precision(precision)
     for cnn in module.modules():
         if isinstance(cnn, NatureCNN):
             cnn.precision = precision

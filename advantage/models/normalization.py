@@ -49,6 +49,13 @@ def merge_moments(mean, var, count, batch_mean, batch_var, n: int):
     return mean + delta * n / total, (var * count + batch_var * n + delta * delta * count * n / total) / total, total
 
 
+def normalize_in_place(x: np.ndarray, mean: np.ndarray, std: np.ndarray, clip: np.float32) -> np.ndarray:
+    """``clip((x - mean) / std, -clip, clip)`` written into the float32 array ``x`` (returned):
+    :class:`ObsNormalizer`'s arithmetic, in the order and rounding of its torch path."""
+    np.divide(np.subtract(x, mean, out=x), std, out=x)
+    return np.minimum(np.maximum(x, -clip, out=x), clip, out=x)
+
+
 class RunningMeanStd(nn.Module):
     """Mean and variance of everything passed to :meth:`update`, merged batch by batch."""
 
@@ -131,10 +138,7 @@ class ObsNormalizer(nn.Module):
     def normalize_numpy(self, obs: np.ndarray) -> np.ndarray:
         """:meth:`forward` (without ``raw`` elements) on a numpy array of CPU statistics: a new
         float32 array, the same bits."""
-        mean, std = self.float32_statistics()
-        out = obs.astype(np.float32)  # a copy, then worked on in place
-        np.divide(np.subtract(out, mean, out=out), std, out=out)
-        return np.minimum(np.maximum(out, np.float32(-self.clip), out=out), np.float32(self.clip), out=out)
+        return normalize_in_place(obs.astype(np.float32), *self.float32_statistics(), np.float32(self.clip))
 
 
 class RewardScaler(nn.Module):

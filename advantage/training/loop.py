@@ -160,6 +160,18 @@ class SyncMultiEnvTrainer:
             return sequences(rollout, advantages, returns, keep, self.algorithm.sequence_length)
         return flatten(rollout, advantages, returns, keep)
 
+    def learn(self, rollout: Rollout, advantages: torch.Tensor, returns: torch.Tensor, keep: torch.Tensor) -> dict[str, float]:
+        """One update on the rollout's kept transitions (counted in ``updates``); its metrics, or
+        none for a rollout without a transition (see :func:`has_transitions`)."""
+        if not has_transitions(keep):
+            return {}
+        try:
+            metrics = self.algorithm.update(self.make_batch(rollout, advantages, returns, keep))
+        except FloatingPointError as exc:  # the last checkpoint on disk is still the last good one
+            raise FloatingPointError(f"{exc} at env step {self.env_steps}; training stopped") from exc
+        self.updates += 1
+        return metrics
+
     # -- one iteration -------------------------------------------------------------------------
     def iteration(self) -> dict[str, float]:
         """Collect one rollout (then ``on_rollout_end``) and learn from it; returns the update's metrics."""
@@ -168,13 +180,7 @@ class SyncMultiEnvTrainer:
         self.callbacks.fire("on_rollout_end", self.run)
         self.normalization.scale_rewards(rollout)
         advantages, returns, keep = self.algorithm.estimator(rollout, self.model)
-        metrics: dict[str, float] = {}
-        if has_transitions(keep):
-            try:
-                metrics = self.algorithm.update(self.make_batch(rollout, advantages, returns, keep))
-            except FloatingPointError as exc:  # the last checkpoint on disk is still the last good one
-                raise FloatingPointError(f"{exc} at env step {self.env_steps}; training stopped") from exc
-            self.updates += 1
+        metrics = self.learn(rollout, advantages, returns, keep)
         self.normalization.learn_observations(rollout)  # after the update: acting and learning saw the same statistics
         self.env_steps += rollout.rewards.numel()
         metrics["lr"] = self.algorithm.lr

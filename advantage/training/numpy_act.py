@@ -49,7 +49,7 @@ from torch import nn
 from advantage.models.actor_critic import ActorCritic
 from advantage.models.encoders import MLP
 from advantage.models.heads import CategoricalHead, GaussianHead
-from advantage.models.normalization import ObsNormalizer
+from advantage.models.normalization import ObsNormalizer, normalize_in_place
 from advantage.models.sde import VARIANCE_EPS, StateDependentNoiseHead
 
 
@@ -196,9 +196,7 @@ class NumpyActor:
         """The policy outputs and the value side by side (N, P + 1), and each tower's last features."""
         x = obs.reshape(obs.shape[0], -1).astype(np.float32)
         if self.norm is not None:
-            mean, std, clip = self.norm
-            np.divide(np.subtract(x, mean, out=x), std, out=x)
-            np.minimum(np.maximum(x, -clip, out=x), clip, out=x)  # clamp(x, -c, c)
+            normalize_in_place(x, *self.norm)
         activation, features = self.activation, []
         for tower in self.towers:
             h = x

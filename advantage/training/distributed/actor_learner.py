@@ -33,7 +33,7 @@ from advantage.envs.vector import VecEnv
 from advantage.training.config import RunConfig, TrainerConfig
 from advantage.training.distributed.sampling import concat_rollouts
 from advantage.training.distributed.workers import Sample, WorkerPool
-from advantage.training.loop import SyncMultiEnvTrainer, has_transitions
+from advantage.training.loop import SyncMultiEnvTrainer
 
 
 class ActorLearnerTrainer(SyncMultiEnvTrainer):
@@ -102,13 +102,7 @@ class ActorLearnerTrainer(SyncMultiEnvTrainer):
         rollout = self.rollout = concat_rollouts([s.rollout for s in samples], self.device)
         self.callbacks.fire("on_rollout_end", self.run)  # the learner's batch of trajectories is in
         advantages, returns, keep = self.algorithm.estimator(rollout, self.model)
-        metrics: dict[str, float] = {}
-        if has_transitions(keep):
-            try:
-                metrics = self.algorithm.update(self.make_batch(rollout, advantages, returns, keep))
-            except FloatingPointError as exc:  # the last checkpoint on disk is still the last good one
-                raise FloatingPointError(f"{exc} at env step {self.env_steps}; training stopped") from exc
-            self.updates += 1
+        metrics = self.learn(rollout, advantages, returns, keep)
         self.normalization.learn_observations(rollout)  # after the update, as the local loop does
         if self.normalization.rewards is not None:  # the actors scaled with the statistics their weights came with
             self.normalization.learn(discounted=torch.cat([s.discounted_returns for s in samples]).to(self.device))
