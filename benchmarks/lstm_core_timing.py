@@ -1,8 +1,10 @@
-"""Time four ways of running a masked LSTM over (T, B) sequences, forward + backward, on CPU.
+"""Time five ways of running a masked LSTM over (T, B) sequences, forward + backward, on CPU.
 
     .venv/bin/python benchmarks/lstm_core_timing.py
 
-- ``segments`` (``model.lstm_pass = "segments"``, the default since issue 32): cut every sequence
+- ``separators`` (``model.lstm_pass = "separators"``, the default since session 41): every
+  sequence in its own column, a gate-closing separator step before each episode start, ONE call;
+- ``segments`` (``model.lstm_pass = "segments"``, the default from issue 32 to session 40): cut every sequence
   into its episode pieces once, lay them side by side padded, ONE ``nn.LSTM`` call, gather back;
 - ``split`` (``model.lstm_pass = "spans"``): cut the time axis where any sequence
   starts an episode, one ``nn.LSTM`` call per span, entry state masked;
@@ -11,12 +13,13 @@
   (``pack_padded_sequence``), each episode from its own initial state.
 
 ``p`` is the probability that a step starts an episode (CartPole episodes last 10-500 steps).
-All four give the same outputs (checked); the script prints CPU milliseconds (process time: a loaded
+All five give the same outputs (checked); the script prints CPU milliseconds (process time: a loaded
 shared machine does not inflate it) per forward+backward.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import time
 
@@ -37,8 +40,9 @@ def split_core(model: ActorCriticLSTM, obs, starts, state):
     return model._run(obs, starts, state)[0]  # asking for the final state: the spans pass (one shared LSTM)
 
 
-def segments_core(model: ActorCriticLSTM, obs, starts, state):
-    return model._run(obs, starts, state, final_state=False)[0]  # the training pass: segments
+def training_core(model: ActorCriticLSTM, obs, starts, state, lstm_pass: str):
+    model.config = dataclasses.replace(model.config, lstm_pass=lstm_pass)
+    return model._run(obs, starts, state, final_state=False)[0]  # the training pass
 
 
 def loop_core(model: ActorCriticLSTM, obs, starts, state):
@@ -80,8 +84,8 @@ def main() -> None:
         spaces.Box(-1, 1, (2,), np.float32), spaces.Discrete(2), ModelConfig(policy="lstm", shared=True)
     )
     variants = {name: functools.partial(fn, model)
-                for name, fn in (("segments", segments_core), ("split", split_core), ("loop", loop_core),
-                                 ("packed", packed_core))}
+                for name, fn in (("split", split_core), ("loop", loop_core), ("packed", packed_core))}
+    variants = {name: functools.partial(training_core, model, lstm_pass=name) for name in ("separators", "segments")} | variants
     print("| T | B | p(start) | " + " | ".join(f"{name} ms" for name in variants) + " |")
     print("|---|---|---|" + "---|" * len(variants))
     cases = [(32, 8, 0.05), (32, 8, 0.01), (128, 8, 0.05), (128, 8, 0.002), (32, 64, 0.01), (8, 64, 0.05),

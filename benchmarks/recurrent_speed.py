@@ -17,7 +17,7 @@ Each run also records its process CPU time: on a loaded shared machine wall time
 waits for a core, CPU time only the work, so the ratio of steps per CPU second is given beside
 the wall-clock one.
 
-Variants: ``segments``, ``spans``, ``steps`` (advantage with ``model.lstm_pass`` set to it, acting
+Variants: ``separators``, ``segments``, ``spans``, ``steps`` (advantage with ``model.lstm_pass`` set to it, acting
 by one masked ``torch.lstm_cell``: ``model.lstm_step = "cell"``), ``segments-layer`` (the segments
 pass, acting by an ``nn.LSTM`` call: ``model.lstm_step = "layer"``) and ``sb3-rppo``. The learning
 rate and clip range stay constant on both sides, as sb3-contrib's are without a schedule.
@@ -36,7 +36,7 @@ from speed_rounds import launch, table  # this directory is the script's, first 
 
 ENV_ID = "CartPoleNoVel-v1"
 NUM_ENVS, NSTEPS, EPOCHS = 8, 32, 10
-ADVANTAGE = ("segments", "spans", "steps", "segments-layer")
+ADVANTAGE = ("separators", "segments", "spans", "steps", "segments-layer")
 VARIANTS = (*ADVANTAGE, "sb3-rppo")
 
 

@@ -61,13 +61,15 @@ class ModelConfig(Settings):
     layer under ``torch.autocast``, weights, gradients, optimiser and heads in float32); or auto,
     bfloat16 where the device computes it in hardware (AVX512-BF16 or AMX CPUs, CUDA) and float32
     elsewhere. The run's last line names the precision taken. Exported policies compute in float32."""
-    lstm_pass: str = "segments"
-    """How the training pass runs an LSTM over sequences with episode starts inside: segments
-    (cut each sequence into its episodes once, one fused ``nn.LSTM`` call over them all), spans
-    (one call per span between steps where any sequence starts), or steps (one masked cell per
-    step, the reference). All three compute the same outputs; see ``models/lstm.py``. segments
-    yields no final state, so a pass that needs the state after a sequence (UNREAL's auxiliary
-    core) takes spans. A single step (acting) takes ``lstm_step``."""
+    lstm_pass: str = "separators"
+    """How the training pass runs an LSTM over sequences with episode starts inside: separators
+    (one fused LSTM call over the sequences as they are, with a step that closes the input and
+    forget gates inserted before each episode start, zeroing the state), segments (cut each
+    sequence into its episodes once, one fused ``nn.LSTM`` call over them all), spans (one call
+    per span between steps where any sequence starts), or steps (one masked cell per step, the
+    reference). All four compute the same outputs and gradients; see ``models/lstm.py``.
+    separators and segments yield no final state, so a pass that needs the state after a
+    sequence (UNREAL's auxiliary core) takes spans. A single step (acting) takes ``lstm_step``."""
     lstm_step: str = "cell"
     """How an LSTM policy runs a single step (acting, the rollout's bootstrap value): cell (one
     masked ``torch.lstm_cell`` per LSTM, the layer's weights without ``nn.LSTM``'s per-call

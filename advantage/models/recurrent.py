@@ -33,11 +33,13 @@ from advantage.models.heads import GaussianHead, make_head
 from advantage.models.init import layer_init, reset_to_torch_defaults
 from advantage.models.lstm import (
     episode_segments,
+    episode_separators,
     lstm_layer,
     masked_cell,
     masked_lstm,
     reset_spans,
     segment_lstm,
+    separator_lstm,
     step_lstm,
 )
 from advantage.models.multi_input import flat_obs_shape, make_encoder, make_obs_normalizer
@@ -128,10 +130,12 @@ class ActorCriticLSTM(nn.Module):
         path = self.config.lstm_pass
         if T == 1:
             path = "cell" if self.config.lstm_step == "cell" else "spans"
-        elif path == "segments" and final_state:
+        elif path in ("separators", "segments") and final_state:
             path = "spans"
         if path == "cell":
             keep = (~episode_start[0]).to(state.dtype).unsqueeze(1)
+        elif path == "separators":
+            layout = episode_separators(episode_start)
         elif path == "segments":
             pieces = episode_segments(episode_start, state.dtype)
         elif path == "spans":
@@ -143,6 +147,8 @@ class ActorCriticLSTM(nn.Module):
             if path == "cell":
                 h, c = masked_cell(lstm, x[0], h[0], c[0], keep)
                 out, h, c = h.unsqueeze(0), h.unsqueeze(0), c.unsqueeze(0)
+            elif path == "separators":
+                out = separator_lstm(lstm, x, h, c, episode_start, layout, select)
             elif path == "segments":
                 out = segment_lstm(lstm, x, h, c, pieces, select)
             elif path == "spans":

@@ -28,7 +28,13 @@ from advantage.data.batch import sequences
 from advantage.data.estimators import estimate
 from advantage.envs.vector import VecEnv, make_vec_env
 from advantage.models import ActorCritic_LSTM, ActorCriticLSTM, make_model
-from advantage.models.lstm import LSTM_PASSES, LSTM_STEPS, episode_segments
+from advantage.models.lstm import (
+    LSTM_PASSES,
+    LSTM_STEPS,
+    episode_segments,
+    episode_separators,
+    separator_lstm,
+)
 from advantage.training.checkpoint import load_checkpoint
 from advantage.training.collector import RolloutCollector
 from advantage.training.evaluation import evaluate
@@ -269,6 +275,42 @@ def test_episode_segments_by_hand():
     assert s.scatter.view(4, 2).tolist() == [[0, 2], [1, 6], [5, 10], [9, 3]]
 
 
+def test_episode_separators_by_hand():
+    """T = 4, B = 2; env 0 starts an episode at t = 1, env 1 at t = 0 and t = 3. Column 0 gets a
+    separator before t = 1, column 1 one before t = 3 (t = 0 is the entry state's mask): 5 steps."""
+    starts = torch.tensor([[False, True], [True, False], [False, False], [False, True]])
+    layout = episode_separators(starts)
+    assert layout.length == 5
+    # step (t, b) sits in slot t' * 2 + b: column 0 at t' = 0, 2, 3, 4; column 1 at t' = 0, 1, 2, 4
+    assert layout.steps.view(4, 2).tolist() == [[0, 1], [4, 3], [6, 5], [8, 9]]
+    assert sorted(layout.separators.tolist()) == [2, 7]
+
+
+def test_separator_step_zeroes_the_state_and_stops_gradients():
+    """At a separator the gates close: the output there is exactly 0 (so the next step starts from
+    the zero state), and no gradient reaches the steps before it."""
+    torch.manual_seed(3)
+    lstm = torch.nn.LSTM(4, CELL)
+    x = torch.randn(6, 2, 4, requires_grad=True)
+    starts = torch.zeros(6, 2, dtype=torch.bool)
+    starts[3, 0] = True
+    h, c = torch.randn(1, 2, CELL), torch.randn(1, 2, CELL) * 5
+    layout = episode_separators(starts)
+    seen = []
+    fused = torch.lstm
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(torch, "lstm", lambda *a: seen.append(fused(*a)[0]) or seen[-1:] + [None, None])
+        out = separator_lstm(lstm, x, h, c, starts, layout)
+    separator_output = seen[0].reshape(-1, CELL)[layout.separators]
+    assert torch.equal(separator_output, torch.zeros_like(separator_output))
+    (grad,) = torch.autograd.grad(out[3:, 0].sum(), x)
+    assert torch.equal(grad[:3, 0], torch.zeros_like(grad[:3, 0]))
+    assert grad[3:, 0].abs().min() > 0
+    # without the start, the later outputs do depend on the earlier steps
+    (grad,) = torch.autograd.grad(separator_lstm(lstm, x, h, c, starts & False, episode_separators(starts & False))[3:, 0].sum(), x)
+    assert grad[:3, 0].abs().sum() > 0
+
+
 @pytest.mark.parametrize("shared", [False, True])
 def test_lstm_passes_give_the_same_outputs_and_gradients(shared):
     """segments and spans (the fast passes) against steps (one masked cell per step): outputs
@@ -291,7 +333,7 @@ def test_lstm_passes_give_the_same_outputs_and_gradients(shared):
         ((policy * weights).sum() + value.square().sum()).backward()
         results[lstm_pass] = policy.detach(), value.detach(), [p.grad.clone() for p in model.parameters()]
     reference = results["steps"]
-    for lstm_pass in ("segments", "spans"):
+    for lstm_pass in ("separators", "segments", "spans"):
         policy, value, grads = results[lstm_pass]
         torch.testing.assert_close(policy, reference[0], atol=1e-5, rtol=1e-5)
         torch.testing.assert_close(value, reference[1], atol=1e-5, rtol=1e-5)
@@ -299,10 +341,14 @@ def test_lstm_passes_give_the_same_outputs_and_gradients(shared):
             torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4)
 
 
-@pytest.mark.parametrize(("lstm_pass", "calls"), [("segments", 1), ("spans", 4), ("steps", 0)])
-def test_lstm_pass_switches_the_sequence_pass(monkeypatch, lstm_pass, calls):
-    """``model.lstm_pass`` decides how many fused ``nn.LSTM`` calls a training pass makes: one over
-    the episode pieces, one per span between starts (3 inner starts: 4 spans), none for steps."""
+@pytest.mark.parametrize(
+    ("lstm_pass", "calls", "separator_calls"), [("separators", 0, 1), ("segments", 1, 0), ("spans", 4, 0), ("steps", 0, 0)]
+)
+def test_lstm_pass_switches_the_sequence_pass(monkeypatch, lstm_pass, calls, separator_calls):
+    """``model.lstm_pass`` decides how many fused LSTM calls a training pass makes: one over the
+    columns with separators (``torch.lstm`` on the layer's weights plus the separator column), one
+    ``nn.LSTM`` call over the episode pieces, one per span between starts (3 inner starts: 4
+    spans), none for steps."""
     model = ActorCriticLSTM(
         spaces.Box(-1, 1, (3,), np.float32), spaces.Discrete(4),
         ModelConfig(policy="lstm", shared=True, lstm_pass=lstm_pass), cell_size=CELL,
@@ -312,8 +358,13 @@ def test_lstm_pass_switches_the_sequence_pass(monkeypatch, lstm_pass, calls):
     counted = []
     original = torch.nn.LSTM.forward
     monkeypatch.setattr(torch.nn.LSTM, "forward", lambda self, *a, **k: counted.append(1) or original(self, *a, **k))
+    functional, fused = [], torch.lstm
+    monkeypatch.setattr(torch, "lstm", lambda *a: functional.append(a[0].shape) or fused(*a))
     model(torch.randn(12, 3, 3), starts, model.initial_memory(3))
     assert len(counted) == calls
+    assert len(functional) == separator_calls
+    if separator_calls:
+        assert functional[0] == (13, 3, model.encoder.out_features + 1)  # one start per column: 12 + 1 steps
     counted.clear()
     model.act(torch.randn(3, 3), starts[0], model.initial_memory(3))  # acting: one masked cell
     assert counted == []
@@ -363,8 +414,10 @@ def test_lstm_step_switches_the_acting_path(monkeypatch, lstm_step, calls):
     model.act(torch.randn(3, 3), torch.zeros(3, dtype=torch.bool), model.initial_memory(3))
     assert len(counted) == calls
     counted.clear()
+    functional, fused = [], torch.lstm
+    monkeypatch.setattr(torch, "lstm", lambda *a: functional.append(1) or fused(*a))
     model(torch.randn(5, 3, 3), torch.zeros(5, 3, dtype=torch.bool), model.initial_memory(3))
-    assert len(counted) == 2  # segments: one fused call per tower
+    assert (len(counted), len(functional)) == (0, 2)  # separators: one fused call per tower
 
 
 def test_unknown_lstm_step_is_refused():
