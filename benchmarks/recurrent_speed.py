@@ -19,7 +19,8 @@ the wall-clock one.
 
 Variants: ``separators``, ``segments``, ``spans``, ``steps`` (advantage with ``model.lstm_pass`` set to it, acting
 by one masked ``torch.lstm_cell``: ``model.lstm_step = "cell"``), ``segments-layer`` (the segments
-pass, acting by an ``nn.LSTM`` call: ``model.lstm_step = "layer"``) and ``sb3-rppo``. The learning
+pass, acting by an ``nn.LSTM`` call: ``model.lstm_step = "layer"``), ``separators-numpy`` (acting in
+NumPy: ``trainer.numpy_act = true``) and ``sb3-rppo``. The learning
 rate and clip range stay constant on both sides, as sb3-contrib's are without a schedule.
 """
 
@@ -36,7 +37,7 @@ from speed_rounds import launch, table  # this directory is the script's, first 
 
 ENV_ID = "CartPoleNoVel-v1"
 NUM_ENVS, NSTEPS, EPOCHS = 8, 32, 10
-ADVANTAGE = ("separators", "segments", "spans", "steps", "segments-layer")
+ADVANTAGE = ("separators", "separators-numpy", "segments", "spans", "steps", "segments-layer")
 VARIANTS = (*ADVANTAGE, "sb3-rppo")
 
 
@@ -46,7 +47,8 @@ def run_advantage(variant: str, seed: int, steps: int) -> dict[str, Any]:
     from advantage import PPO
     from advantage.app.defaults import default_config
 
-    lstm_pass, _, lstm_step = variant.partition("-")
+    lstm_pass, *options = variant.split("-")
+    lstm_step = "layer" if "layer" in options else "cell"
     torch.set_num_threads(1)
     config = default_config("ppo", ENV_ID).with_overrides([
         f"num_envs={NUM_ENVS}", f"trainer.nsteps={NSTEPS}", f"algorithm.epochs={EPOCHS}", "algorithm.minibatches=1",
@@ -54,7 +56,7 @@ def run_advantage(variant: str, seed: int, steps: int) -> dict[str, Any]:
         "algorithm.entropy_coeff=0.0", "trainer.gamma=0.98",
         "trainer.lambda_=0.8", "model.normalize_obs=true", "model.normalize_reward=false", "model.shared=false",
         "model.cell_size=64", "model.hidden_sizes=[64]", "model.activation=relu", "model.ortho_init=false",
-        f"model.lstm_pass={lstm_pass}", f"model.lstm_step={lstm_step or 'cell'}", f"trainer.seed={seed}",
+        f"model.lstm_pass={lstm_pass}", f"model.lstm_step={lstm_step}", f"trainer.numpy_act={str('numpy' in options).lower()}", f"trainer.seed={seed}",
         f"trainer.total_steps={steps}",
         "trainer.validate_freq=0", "trainer.tensorboard=false", "algorithm.device=cpu", "trainer.torch_threads=1",
     ])

@@ -30,7 +30,7 @@ import torch
 from advantage.data.batch import Rollout
 from advantage.envs.vector import VecEnv
 from advantage.models.sde import StateDependentNoiseHead, resample_due
-from advantage.training.numpy_act import NumpyActor
+from advantage.training.numpy_act import RecurrentNumpyActor, numpy_actor
 
 
 def _torch_dtype(np_dtype: np.dtype) -> torch.dtype:
@@ -52,7 +52,7 @@ class RolloutCollector:
         self.env_step = envs.step_lean if lean_env_step else envs.step
         """Steps the envs: :meth:`VecEnv.step_lean` (``trainer.lean_env_step``: the same results,
         without Gymnasium's generic batching where it applies) or :meth:`VecEnv.step`."""
-        self.numpy_actor = NumpyActor(model) if numpy_act and NumpyActor.supports(model, device) else None
+        self.numpy_actor = numpy_actor(model, device) if numpy_act else None
         """Acts in numpy instead of ``model.act`` (``trainer.numpy_act``, where the model allows it:
         see :mod:`advantage.training.numpy_act`); None: the model's own ``act``."""
         self.sde_sample_freq = model.config.sde_sample_freq if isinstance(model.head, StateDependentNoiseHead) else None
@@ -159,8 +159,9 @@ class RolloutCollector:
             self.obs = step.obs
 
     def _collect_numpy(self) -> None:
-        """The rollout's steps with :class:`NumpyActor` (on the CPU): the same storage filled
-        through numpy views of it, one ``model.act`` replaced by numpy arithmetic per step. gSDE's
+        """The rollout's steps with the numpy actor (on the CPU): the same storage filled through
+        numpy views of it, one ``model.act`` replaced by numpy arithmetic per step (an LSTM model's
+        memory stored before each step and advanced in place). gSDE's
         exploration matrices are redrawn on the torch path's schedule (the same draws); the env's
         action masks are stored and obeyed as there."""
         s, head, actor = self.storage, self.model.head, self.numpy_actor
@@ -169,6 +170,10 @@ class RolloutCollector:
         obs_s, actions, policy, values = (x.numpy() for x in (s.obs, s.actions, s.policy, s.values))
         masks = None if s.action_mask is None else s.action_mask.numpy()
         mask = None
+        recurrent = isinstance(actor, RecurrentNumpyActor)
+        if recurrent:  # the memory advances in place: a fresh tensor, so no earlier holder sees it move
+            self.memory = self.memory.detach().clone(memory_format=torch.contiguous_format)
+            memory, memory_s, starts = self.memory.numpy(), s.memory.numpy(), s.episode_start.numpy()
         for t in range(self.nsteps):
             obs_s[t] = self.obs
             if self.sde_sample_freq is not None and resample_due(t, self.sde_sample_freq):
@@ -176,7 +181,12 @@ class RolloutCollector:
             if masks is not None:
                 mask = masks[t]
                 mask[:] = self.envs.action_mask
-            actor.act(self.obs, actions[t], values[t], policy[t], mask)
+            if recurrent:
+                memory_s[t] = memory
+                actor.act(self.obs, starts[0] if t == 0 else reset_step[t - 1], memory, actions[t], values[t],
+                          policy[t], mask)
+            else:
+                actor.act(self.obs, actions[t], values[t], policy[t], mask)
             step = self.env_step(head.env_action(actions[t]))
             rewards[t], terminated[t] = step.reward, step.terminated
             truncated[t], reset_step[t] = step.truncated, step.reset_step

@@ -63,12 +63,12 @@ class TrainerConfig(Settings):
     tensorboard: bool = True
     """Write TensorBoard event files next to metrics.csv."""
     numpy_act: bool = False
-    """Feed-forward MLP policies on the CPU with a Gaussian, gSDE or categorical head (action masks
-    included): collect rollouts acting with numpy on views of the weights (~8x less time per
-    step at one env, 3-4.5x at A2C's 8-16 envs; see ``training/numpy_act.py``). Gaussian and gSDE heads
+    """MLP policies on the CPU, feed-forward or LSTM, with a Gaussian, gSDE or categorical head
+    (action masks included): collect rollouts acting with numpy on views of the weights (~8x less
+    time per step at one env, 3-4.5x at A2C's 8-16 envs; see ``training/numpy_act.py``). Gaussian and gSDE heads
     draw the same noise as the torch path (float32 rounding apart the same actions); categorical
     heads sample by the inverse CDF on ``torch.rand`` uniforms (the same probabilities, other
-    draws than ``torch.multinomial``'s, governed by the same seed). Other models (LSTM, CNN,
+    draws than ``torch.multinomial``'s, governed by the same seed). Other models (CNN,
     MultiDiscrete, MultiBinary), and False, act with the model's own torch ``act``. Off here; on
     in the defaults of the env families whose suite rows were checked on 3 seeds with it
     (``app/defaults.toml``: classic control and MuJoCo PPO), as the rounding (and, for discrete

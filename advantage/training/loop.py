@@ -33,7 +33,7 @@ from advantage.training.collector import RolloutCollector
 from advantage.training.config import RunConfig, TrainerConfig
 from advantage.training.interrupts import StopRequest
 from advantage.training.normalization import Normalization
-from advantage.training.numpy_act import NumpyActor
+from advantage.training.numpy_act import numpy_acting_applies
 from advantage.training.standard_callbacks import (
     Evaluate,
     StopAtReturn,
@@ -416,7 +416,7 @@ def speed_paths(collector: Any, algorithm: Any, numpy_act: bool) -> str:
     if isinstance(collector, RolloutCollector):
         numpy_acting = collector.numpy_actor is not None
     else:
-        numpy_acting = numpy_act and NumpyActor.supports(algorithm.model, torch.device("cpu"))
+        numpy_acting = numpy_act and numpy_acting_applies(algorithm.model, torch.device("cpu"))
     if getattr(algorithm, "numpy_update", None) is not None:
         update = "numpy"
     elif getattr(algorithm, "closed_form", None) is not None:

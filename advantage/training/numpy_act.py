@@ -33,8 +33,19 @@ then, by head:
   float32 minimum, whose softmax is 0 there too), and the packed policy is the unmasked logits,
   as the torch path stores it.
 
-An accelerator beside the reference (``ActorCritic.act``), used only where :meth:`NumpyActor.supports`
-the model and ``trainer.numpy_act`` is on. The matrix products and tanh are numpy's (summed in
+Recurrent models (:class:`~advantage.models.ActorCriticLSTM` with MLP encoders) act through
+:class:`RecurrentNumpyActor`: the towers' features ``x_k``, then one step of each LSTM from the
+state masked where an episode starts,
+
+    (h, c) ← (1 − episode_start) · (h, c)
+    [i, f, g, o] = [x_k, h] [W_ih; W_hh]ᵀ + b_ih + b_hh
+    c ← σ(f) · c + σ(i) · tanh(g),   h ← σ(o) · tanh(c)
+
+(the actor's and the critic's LSTMs as one block-diagonal product), written into the memory in
+place; the heads read ``h`` of each tower. The sampling and packing above are shared.
+
+An accelerator beside the reference (``ActorCritic.act``, ``ActorCriticLSTM.act``), used only where
+:func:`numpy_actor` supports the model and ``trainer.numpy_act`` is on. The matrix products and tanh are numpy's (summed in
 another order, the fused towers' zero blocks included), whose float32 rounding differs from
 torch's kernels (``tanh`` there is 2·sigmoid(2x) − 1) by a few units in the last place
 (``tests/training/test_numpy_act.py`` bounds it).
@@ -50,6 +61,7 @@ from advantage.models.actor_critic import ActorCritic
 from advantage.models.encoders import MLP
 from advantage.models.heads import CategoricalHead, GaussianHead
 from advantage.models.normalization import ObsNormalizer, normalize_in_place
+from advantage.models.recurrent import ActorCriticLSTM
 from advantage.models.sde import VARIANCE_EPS, StateDependentNoiseHead
 
 
@@ -122,6 +134,36 @@ class _Layer:
             np.copyto(dst, copy[2])
 
 
+def _plain_parts(model: nn.Module, device: torch.device, encoder: nn.Module) -> bool:
+    """What both numpy actors need besides the model class: the CPU, MLP encoders (tanh or ReLU), a
+    plain Gaussian, gSDE or categorical head, float32 parameters, no or a plain obs normaliser."""
+    normalizer = getattr(model, "obs_normalizer", None)
+    return (
+        device.type == "cpu"
+        and type(encoder) is MLP
+        and (model.critic_encoder is None or type(model.critic_encoder) is MLP)
+        and type(model.head) in HEADS
+        and model.config.activation in ACTIVATIONS
+        and all(p.dtype == torch.float32 and p.device.type == "cpu" for p in model.parameters())
+        and (normalizer is None or (type(normalizer) is ObsNormalizer and normalizer.raw is None))
+    )
+
+
+def _mlp_towers(actor: list[nn.Linear], critic: list[nn.Linear] | None, widest: int) -> list[list[_Layer]]:
+    """The numpy layers of the actor's MLP and the critic's (None: one tower): fused into one
+    tower while every layer is at most ``FUSE_MAX_WIDTH`` wide (``widest``), else one each. A
+    fused tower's features are the actor's then the critic's, side by side."""
+    if critic is None:
+        return [[_Layer([(lin, 0, 0)]) for lin in actor]]
+    if widest <= FUSE_MAX_WIDTH:
+        if not actor:
+            return [[]]
+        fused = [_Layer([(actor[0], 0, 0), (critic[0], 0, actor[0].out_features)])]
+        fused += [_Layer([(a, 0, 0), (c, a.in_features, a.out_features)]) for a, c in zip(actor[1:], critic[1:])]
+        return [fused]
+    return [[_Layer([(lin, 0, 0)]) for lin in actor], [_Layer([(lin, 0, 0)]) for lin in critic]]
+
+
 class NumpyActor:
     """``ActorCritic.act`` for a supported model, on numpy arrays (see the module docstring).
 
@@ -136,17 +178,7 @@ class NumpyActor:
         """A plain :class:`ActorCritic` on the CPU with MLP towers (tanh or ReLU), a plain
         Gaussian, gSDE or categorical head, float32 parameters, and no or a plain observation
         normaliser."""
-        normalizer = getattr(model, "obs_normalizer", None)
-        return (
-            device.type == "cpu"
-            and type(model) is ActorCritic
-            and type(model.actor_encoder) is MLP
-            and (model.critic_encoder is None or type(model.critic_encoder) is MLP)
-            and type(model.head) in HEADS
-            and model.config.activation in ACTIVATIONS
-            and all(p.dtype == torch.float32 and p.device.type == "cpu" for p in model.parameters())
-            and (normalizer is None or (type(normalizer) is ObsNormalizer and normalizer.raw is None))
-        )
+        return type(model) is ActorCritic and _plain_parts(model, device, model.actor_encoder)
 
     def __init__(self, model: ActorCritic) -> None:
         if not self.supports(model, torch.device("cpu")):
@@ -162,19 +194,14 @@ class NumpyActor:
         actor = list(model.actor_encoder.linears)
         pi, value = head.linear if isinstance(head, CategoricalHead) else head.mu, model.value_head
         P = pi.out_features
-        if model.critic_encoder is None:  # one tower; the policy and V from one product
-            self.towers = [[_Layer([(lin, 0, 0)]) for lin in actor]]
+        critic = None if model.critic_encoder is None else list(model.critic_encoder.linears)
+        self.towers = _mlp_towers(actor, critic, max(model.config.hidden_sizes))
+        if critic is None:  # one tower; the policy and V from one product
             self.heads = [(0, _Layer([(pi, 0, 0), (value, 0, P)]))]
+        elif len(self.towers) == 1:
+            self.heads = [(0, _Layer([(pi, 0, 0), (value, self.actor_width, P)]))]
         else:
-            critic = list(model.critic_encoder.linears)
-            if max(model.config.hidden_sizes) <= FUSE_MAX_WIDTH:
-                fused = [_Layer([(actor[0], 0, 0), (critic[0], 0, actor[0].out_features)])]
-                fused += [_Layer([(a, 0, 0), (c, a.in_features, a.out_features)]) for a, c in zip(actor[1:], critic[1:])]
-                self.towers = [fused]
-                self.heads = [(0, _Layer([(pi, 0, 0), (value, self.actor_width, P)]))]
-            else:
-                self.towers = [[_Layer([(lin, 0, 0)]) for lin in actor], [_Layer([(lin, 0, 0)]) for lin in critic]]
-                self.heads = [(0, _Layer([(pi, 0, 0)])), (1, _Layer([(value, 0, 0)]))]
+            self.heads = [(0, _Layer([(pi, 0, 0)])), (1, _Layer([(value, 0, 0)]))]
         self._layers = [layer for tower in self.towers for layer in tower] + [layer for _, layer in self.heads]
         self.refresh()
 
@@ -216,6 +243,14 @@ class NumpyActor:
         the logits (N, n)) into the given arrays (a rollout's storage rows). ``action_mask``
         (N, n) bool: the legal actions of a categorical head."""
         out, features = self._forward(obs)
+        self._emit(out, features[0][:, :self.actor_width], action, value, policy, action_mask)
+
+    def _emit(
+        self, out: np.ndarray, z: np.ndarray, action: np.ndarray, value: np.ndarray, policy: np.ndarray,
+        action_mask: np.ndarray | None,
+    ) -> None:
+        """From the heads' outputs ``out`` (N, P + 1) (the policy's, then V) and the actor's last
+        features ``z`` (gSDE's input): the value, the packed policy and sampled actions."""
         head = self.head
         dim = policy.shape[1] if isinstance(head, CategoricalHead) else action.shape[1]  # width of the policy's output
         value[:] = out[:, dim]
@@ -231,8 +266,128 @@ class NumpyActor:
             np.add(mu, np.multiply(self.sigma, noise, out=noise), out=action)
             policy[:, dim:] = self.sigma
             return
-        z = features[0][:, :self.actor_width]  # gSDE: the actor's features (the fused towers' first columns)
         if head.exploration is None or head.exploration.shape[0] != mu.shape[0]:
             head.reset_noise(mu.shape[0])  # as StateDependentNoiseHead.sample does
         np.add(mu, np.matmul(z[:, None, :], _view(head.exploration))[:, 0], out=action)
         np.sqrt(np.add(np.dot(np.square(z), self.sde_variance), VARIANCE_EPS), out=policy[:, dim:])
+
+
+class _LSTMGates:
+    """The gate pre-activations of one or two LSTMs (actor, critic) as one product: the input
+    ``[x_1, h_1, x_2, h_2]`` times a block-diagonal ``[W_ih; W_hh]ᵀ`` per LSTM, plus
+    ``b_ih + b_hh``: ``(N, 4C)`` per LSTM, side by side."""
+
+    def __init__(self, lstms: list[nn.LSTM], in_widths: list[int]) -> None:
+        C = lstms[0].hidden_size
+        self.blocks = []
+        row = 0
+        for k, (lstm, width) in enumerate(zip(lstms, in_widths)):
+            self.blocks.append((lstm, row, width, 4 * C * k))
+            row += width + C
+        self.weight = np.zeros((row, 4 * C * len(lstms)), np.float32)
+        self.bias = np.zeros(4 * C * len(lstms), np.float32)
+
+    def refresh(self) -> None:
+        """Copy the LSTMs' current weights and summed biases into their blocks."""
+        with torch.no_grad():
+            for lstm, row, width, col in self.blocks:
+                cols = slice(col, col + 4 * lstm.hidden_size)
+                self.weight[row:row + width, cols] = _view(lstm.weight_ih_l0).T
+                self.weight[row + width:row + width + lstm.hidden_size, cols] = _view(lstm.weight_hh_l0).T
+                np.add(_view(lstm.bias_ih_l0), _view(lstm.bias_hh_l0), out=self.bias[cols])
+
+
+class RecurrentNumpyActor(NumpyActor):
+    """``ActorCriticLSTM.act`` for a supported model, on numpy arrays: the MLP towers as
+    :class:`NumpyActor` runs them, one step of the LSTMs (see the module docstring), the heads on
+    their outputs, and the same sampling. :meth:`act` takes the episode starts and the memory
+    ``(2 · LSTMs, N, C)`` (``h, c`` of the actor's LSTM, then the critic's), which it advances in
+    place."""
+
+    @staticmethod
+    def supports(model: nn.Module, device: torch.device) -> bool:
+        """An :class:`ActorCriticLSTM` on the CPU with MLP encoders and the heads, parameters and
+        normaliser :class:`NumpyActor` takes."""
+        return type(model) is ActorCriticLSTM and _plain_parts(model, device, model.encoder)
+
+    def __init__(self, model: ActorCriticLSTM) -> None:  # the feed-forward layout of NumpyActor.__init__ does not apply
+        if not self.supports(model, torch.device("cpu")):
+            raise TypeError(
+                "recurrent numpy acting needs an ActorCriticLSTM with MLP encoders and a Gaussian, gSDE or "
+                f"categorical head on the CPU, got {type(model).__name__} with {type(getattr(model, 'head', None)).__name__}"
+            )
+        self.model = model
+        self.head = head = model.head
+        self.activation = ACTIVATIONS[model.config.activation]
+        C = self.cell_size = model.cell_size
+        self.actor_width = C
+        encoders = [model.encoder] + ([model.critic_encoder] if model.critic_encoder is not None else [])
+        lstms = [model.lstm] + ([model.critic_lstm] if model.critic_lstm is not None else [])
+        critic = None if len(encoders) == 1 else list(encoders[1].linears)
+        self.towers = _mlp_towers(list(encoders[0].linears), critic, max(model.config.hidden_sizes, default=0))
+        self.widths = [e.out_features for e in encoders]
+        """Each LSTM's input width: its encoder's features (a fused tower's, side by side)."""
+        self.gates = _LSTMGates(lstms, self.widths)
+        pi = head.linear if isinstance(head, CategoricalHead) else head.mu
+        P = pi.out_features
+        self.heads = [(0, _Layer([(pi, 0, 0), (model.value_head, C * (len(lstms) - 1), P)]))]
+        self._layers = [layer for tower in self.towers for layer in tower] + [self.heads[0][1]]
+        self.refresh()
+
+    def refresh(self) -> None:
+        """As :meth:`NumpyActor.refresh`, and the LSTMs' weights."""
+        super().refresh()
+        self.gates.refresh()
+
+    def act(
+        self, obs: np.ndarray, episode_start: np.ndarray, memory: np.ndarray, action: np.ndarray, value: np.ndarray,
+        policy: np.ndarray, action_mask: np.ndarray | None = None,
+    ) -> None:
+        """One step for the (N, ...) observations ``obs``: ``memory (2 · LSTMs, N, C)`` is zeroed
+        where ``episode_start (N,)`` is set and advanced in place; the action, value and packed
+        policy are written as :meth:`NumpyActor.act` writes them."""
+        N, C = obs.shape[0], self.cell_size
+        x = obs.reshape(N, -1).astype(np.float32)
+        if self.norm is not None:
+            normalize_in_place(x, *self.norm)
+        features = []
+        for tower in self.towers:
+            h = x
+            for layer in tower:
+                h = np.dot(h, layer.weight)
+                self.activation(np.add(h, layer.bias, out=h))
+            features.append(h)
+        if len(features) < len(self.widths):
+            if self.towers[0]:  # fused towers: the actor's columns, then the critic's
+                features = [features[0][:, :self.widths[0]], features[0][:, self.widths[0]:]]
+            else:  # no hidden layers: both LSTMs read the observation
+                features = features * len(self.widths)
+        state = memory.reshape(len(self.widths), 2, N, C)
+        if episode_start.any():
+            state[:, :, episode_start] = 0.0
+        z = np.concatenate([part for k, f in enumerate(features) for part in (f, state[k, 0])], axis=1)
+        gates = np.add(np.dot(z, self.gates.weight), self.gates.bias).reshape(N, len(self.widths), 4, C)
+        g = np.tanh(gates[:, :, 2])
+        sig = np.tanh(np.multiply(gates, 0.5, out=gates), out=gates)  # σ(x) = (1 + tanh(x / 2)) / 2 on i, f, o
+        np.add(np.multiply(sig, 0.5, out=sig), 0.5, out=sig)
+        c = np.add(sig[:, :, 1] * state[:, 1].transpose(1, 0, 2), sig[:, :, 0] * g)  # (N, LSTMs, C)
+        h = np.multiply(sig[:, :, 3], np.tanh(c), out=g)
+        state[:, 0] = h.transpose(1, 0, 2)
+        state[:, 1] = c.transpose(1, 0, 2)
+        layer = self.heads[0][1]
+        out = np.add(np.dot(h.reshape(N, -1), layer.weight), layer.bias)
+        self._emit(out, h[:, 0], action, value, policy, action_mask)
+
+
+def numpy_actor(model: nn.Module, device: torch.device) -> NumpyActor | None:
+    """The numpy actor for ``model`` (:class:`RecurrentNumpyActor` for a supported LSTM model,
+    :class:`NumpyActor` for a supported feed-forward one), or None where neither applies."""
+    for actor in (NumpyActor, RecurrentNumpyActor):
+        if actor.supports(model, device):
+            return actor(model)
+    return None
+
+
+def numpy_acting_applies(model: nn.Module, device: torch.device) -> bool:
+    """Whether :func:`numpy_actor` would act for ``model``."""
+    return NumpyActor.supports(model, device) or RecurrentNumpyActor.supports(model, device)

@@ -152,13 +152,15 @@ RETUNED: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
         "algorithm": {"lr": 1e-3, "epochs": 20, "minibatches": 1},
     },
     ("pg", "CartPole-v1"): {"algorithm": {"lr": 1e-2}, "trainer": {"gamma": 0.98, "returns": "lambda", "lambda_": 1.0}},
-    ("ppo", "CartPoleNoVel-v1"): {
+    ("ppo", "CartPoleNoVel-v1"): {  # numpy_act: session 41, the LSTM acting in NumPy
         "run": {"num_envs": 16},
         "model": {"activation": "relu", "ortho_init": False, "normalize_reward": True},
+        "trainer": {"numpy_act": True},
     },
-    ("a2c", "CartPoleNoVel-v1"): {
+    ("a2c", "CartPoleNoVel-v1"): {  # numpy_act: session 41, the LSTM acting in NumPy
         "run": {"num_envs": 16},
         "model": {"activation": "relu", "ortho_init": False, "normalize_reward": True},
+        "trainer": {"numpy_act": True},
     },
     ("a2c", "CartPole-v1"): {
         "run": {"num_envs": 8},

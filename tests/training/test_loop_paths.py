@@ -22,9 +22,10 @@ QUICK = ["--env", "CartPole-v1", "--num-envs", "2", "--total-timesteps", "64", "
     ("a2c", ["trainer.numpy_act=false", "algorithm.numpy_update=true"], "acting torch, update numpy"),
     ("ppo", ["algorithm.closed_form=false", "algorithm.numpy_update=false", "trainer.numpy_act=false"],
      "acting torch, update autograd"),
-    # an LSTM takes neither accelerator, whatever the config asks
+    # an LSTM acts in numpy where asked; its update stays autograd's, whatever the config asks
     ("ppo", ["model.policy=\"lstm\"", "trainer.numpy_act=true", "algorithm.numpy_update=true"],
-     "acting torch, update autograd"),
+     "acting numpy, update autograd"),
+    ("ppo", ["model.policy=\"lstm\"", "trainer.numpy_act=false"], "acting torch, update autograd"),
 ])
 def test_the_last_line_names_the_paths_taken(tmp_path, capsys, algo, sets, paths):
     extra = [arg for s in sets for arg in ("--set", s)]
@@ -50,4 +51,5 @@ def test_remote_collectors_act_as_the_config_and_model_allow():
     remote = object()
     assert speed_paths(remote, mlp, numpy_act=True) == "acting numpy, update numpy"
     assert speed_paths(remote, mlp, numpy_act=False) == "acting torch, update numpy"
-    assert speed_paths(remote, lstm, numpy_act=True) == "acting torch, update autograd"
+    assert speed_paths(remote, lstm, numpy_act=True) == "acting numpy, update autograd"
+    assert speed_paths(remote, lstm, numpy_act=False) == "acting torch, update autograd"
