@@ -189,10 +189,14 @@ class PPOAlgorithm(Algorithm):
     """What :meth:`gradients` returns for one minibatch, in order (detached, on the model's device)."""
 
     def minibatches(self, batch: RolloutBatch | SequenceBatch) -> Iterator[RolloutBatch | SequenceBatch]:
-        """One epoch: shuffled minibatches of transitions (of whole sequences for a recurrent model)."""
+        """One epoch: shuffled minibatches of transitions (of whole sequences for a recurrent
+        model; all of them, unshuffled, as one minibatch: its loss is a mean over them, the same in
+        any order)."""
         parts = self.config.minibatches
         if isinstance(batch, SequenceBatch):
             size = batch.num_sequences
+            if parts == 1:
+                return iter([batch])
             order = torch.randperm(size, device=batch.keep.device).split(max(1, math.ceil(size / parts)))
             return (mb for mb in map(batch.index, order) if mb.keep.any())  # a short chunk may hold no kept step
         return iter(batch.minibatches(max(1, math.ceil(len(batch) / parts))))

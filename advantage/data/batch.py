@@ -10,6 +10,7 @@ memory) turns it into what an update consumes.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -151,7 +152,12 @@ class SequenceBatch:
         ))
 
     def kept(self) -> tuple[RolloutBatch, torch.Tensor]:
-        """The kept transitions as a flat batch, and their flat (time-major) positions."""
+        """The kept transitions as a flat batch, and their flat (time-major) positions (gathered
+        once: an update reads them every epoch, and a batch's fields do not change once built)."""
+        return self._kept
+
+    @functools.cached_property
+    def _kept(self) -> tuple[RolloutBatch, torch.Tensor]:
         return _kept_transitions(self, self.advantages, self.returns, self.keep)
 
 

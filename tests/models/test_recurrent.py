@@ -444,6 +444,26 @@ def test_sequences_cut_chunks_with_their_stored_states(collected):
             torch.testing.assert_close(seq.memory[:, b], first.memory[k * L, :, n])
 
 
+def test_one_minibatch_of_sequences_is_the_batch_itself_and_its_kept_steps_are_gathered_once(collected):
+    """PPO with one minibatch takes all sequences as they are each epoch (no shuffle: the loss is a
+    mean over them) and draws no permutation; with more it shuffles. The kept transitions are
+    gathered once per batch, whichever epoch asks."""
+    from advantage.algorithms import PPOAlgorithm, PPOConfig
+
+    model, _, first, _ = collected
+    advantages, returns, keep = estimate(first, "gae", 0.99, 0.95)
+    seq = sequences(first, advantages, returns, keep, None)
+    rng = torch.get_rng_state()
+    assert list(PPOAlgorithm(model, PPOConfig(minibatches=1)).minibatches(seq)) == [seq]
+    assert torch.equal(rng, torch.get_rng_state())
+    parts = list(PPOAlgorithm(model, PPOConfig(minibatches=3)).minibatches(seq))
+    assert len(parts) == 3 and sum(p.num_sequences for p in parts) == seq.num_sequences
+    assert seq.kept() is seq.kept()
+    flat, index = seq.kept()
+    assert torch.equal(index, keep.reshape(-1).nonzero().squeeze(1))
+    torch.testing.assert_close(flat.advantages, advantages.reshape(-1)[index])
+
+
 # ------------------------------------------------------------------------------ the env
 
 
