@@ -39,6 +39,7 @@ state (the path before either existed). Both compute the same step.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import torch
@@ -129,14 +130,20 @@ in float32 and bfloat16 for any bounded ``h`` and moderate weights."""
 class Separators:
     """``(T, B)`` sequences with a separator step before every episode start after ``t = 0``:
     ``length`` steps per column; ``steps (T * B,)`` the flat padded slot ``t' * B + b`` of each
-    time-major step ``(t, b)``; ``separators`` the flat slots of the separator steps."""
+    time-major step ``(t, b)``; ``flags (length * B, 1)`` the separator feature, 1 at the
+    separator steps and 0 elsewhere."""
 
     length: int
     steps: torch.Tensor
-    separators: torch.Tensor
+    flags: torch.Tensor
+
+    def pad(self, x: torch.Tensor) -> torch.Tensor:
+        """Time-major flat rows ``x (T * B, ...)`` laid out in the padded slots ``(length * B, ...)``,
+        zeros at the separators and after each column's last step."""
+        return x.new_zeros(self.flags.shape[0], *x.shape[1:]).index_copy(0, self.steps, x)
 
 
-def episode_separators(episode_start: torch.Tensor) -> Separators:
+def episode_separators(episode_start: torch.Tensor, dtype: torch.dtype) -> Separators:
     """Where the steps and the separators of ``(T, B)`` masks go: step ``(t, b)`` moves down by
     the number of starts in column ``b`` at ``1..t``, and a separator sits just above each start."""
     T, B = episode_start.shape
@@ -145,33 +152,39 @@ def episode_separators(episode_start: torch.Tensor) -> Separators:
     shift = inside.long().cumsum(0)
     column = torch.arange(B, device=episode_start.device)
     slot = (torch.arange(T, device=episode_start.device).unsqueeze(1) + shift) * B + column  # (T, B)
-    return Separators(T + int(shift[-1].max()), slot.reshape(-1), (slot - B)[inside])
+    length = T + int(shift[-1].max())
+    flags = torch.zeros(length * B, 1, dtype=dtype, device=episode_start.device)
+    flags[(slot - B)[inside]] = 1.0
+    return Separators(length, slot.reshape(-1), flags)
+
+
+@functools.cache
+def _closing_column(cell_size: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """The separator feature's weights ``(4C, 1)``: CLOSE into the input and forget gates (torch's
+    gate order i, f, g, o), 0 into the others. Read only (``torch.cat`` copies it)."""
+    column = torch.zeros(4 * cell_size, 1, dtype=dtype, device=device)
+    column[: 2 * cell_size] = CLOSE
+    return column
 
 
 def separator_lstm(
-    lstm: nn.LSTM, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor, episode_start: torch.Tensor,
-    layout: Separators, select: torch.Tensor | None = None,
+    lstm: nn.LSTM, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor, layout: Separators,
+    select: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Outputs ``(T, B, C)`` of ``lstm`` over ``x (T, B, F)`` from ``(h, c) (1, B, C)`` (zeroed
-    where ``episode_start[0]`` is set) in one fused LSTM call over the columns with their
-    separator steps (``layout``); with ``select``, only the flat time-major positions it lists,
-    ``(N, C)``."""
-    T, B, F = x.shape
-    C = lstm.hidden_size
-    padded = x.new_zeros(layout.length * B, F + 1)
-    padded[layout.separators, F] = 1.0
-    padded = padded.index_copy(0, layout.steps, torch.cat([x.reshape(T * B, F), x.new_zeros(T * B, 1)], 1))
-    close = x.new_zeros(4 * C, 1)
-    close[: 2 * C] = CLOSE  # gates in torch's order i, f, g, o
+    """Outputs ``(T, B, C)`` of ``lstm`` over inputs already in ``layout``'s padded slots
+    (``x (length * B, F)``, :meth:`Separators.pad`) from ``(h, c) (1, B, C)`` (masked by the
+    caller) in one fused LSTM call over the columns with their separator steps; with ``select``,
+    only the flat time-major positions it lists, ``(N, C)``."""
+    B, C = h.shape[1], lstm.hidden_size
     weight_ih, *rest = lstm._flat_weights
-    keep = (~episode_start[0]).to(x.dtype).view(1, B, 1)
     out = torch.lstm(
-        padded.view(layout.length, B, F + 1), ((h * keep).contiguous(), (c * keep).contiguous()),
-        [torch.cat([weight_ih, close], 1), *rest], lstm.bias, 1, 0.0, lstm.training, False, False,
+        torch.cat([x, layout.flags], 1).view(layout.length, B, -1), (h.contiguous(), c.contiguous()),
+        [torch.cat([weight_ih, _closing_column(C, weight_ih.dtype, weight_ih.device)], 1), *rest],
+        lstm.bias, 1, 0.0, lstm.training, False, False,
     )[0].reshape(layout.length * B, C)
     if select is not None:
         return out.index_select(0, layout.steps[select])
-    return out.index_select(0, layout.steps).view(T, B, C)
+    return out.index_select(0, layout.steps).view(-1, B, C)
 
 
 def masked_cell(lstm: nn.LSTM, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor, keep: torch.Tensor):

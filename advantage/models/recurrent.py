@@ -134,21 +134,25 @@ class ActorCriticLSTM(nn.Module):
             path = "spans"
         if path == "cell":
             keep = (~episode_start[0]).to(state.dtype).unsqueeze(1)
-        elif path == "separators":
-            layout = episode_separators(episode_start)
+        elif path == "separators":  # the observations laid out once (no gradient), both towers' inputs
+            layout = episode_separators(episode_start, state.dtype)
+            flat = layout.pad(flat)
+            keep = (~episode_start[0]).to(state.dtype).view(1, -1, 1)
         elif path == "segments":
             pieces = episode_segments(episode_start, state.dtype)
         elif path == "spans":
             spans = reset_spans(episode_start, state.dtype)
         outputs, final = [], []
         for k, (encoder, lstm) in enumerate(self._towers()):
-            x = encoder(flat).reshape(*lead, -1)  # (T, B, F)
+            x = encoder(flat)
+            if path != "separators":
+                x = x.reshape(*lead, -1)  # (T, B, F)
             h, c = state[2 * k : 2 * k + 1], state[2 * k + 1 : 2 * k + 2]
             if path == "cell":
                 h, c = masked_cell(lstm, x[0], h[0], c[0], keep)
                 out, h, c = h.unsqueeze(0), h.unsqueeze(0), c.unsqueeze(0)
             elif path == "separators":
-                out = separator_lstm(lstm, x, h, c, episode_start, layout, select)
+                out = separator_lstm(lstm, x, h * keep, c * keep, layout, select)
             elif path == "segments":
                 out = segment_lstm(lstm, x, h, c, pieces, select)
             elif path == "spans":

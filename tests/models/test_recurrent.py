@@ -279,11 +279,13 @@ def test_episode_separators_by_hand():
     """T = 4, B = 2; env 0 starts an episode at t = 1, env 1 at t = 0 and t = 3. Column 0 gets a
     separator before t = 1, column 1 one before t = 3 (t = 0 is the entry state's mask): 5 steps."""
     starts = torch.tensor([[False, True], [True, False], [False, False], [False, True]])
-    layout = episode_separators(starts)
+    layout = episode_separators(starts, torch.float32)
     assert layout.length == 5
     # step (t, b) sits in slot t' * 2 + b: column 0 at t' = 0, 2, 3, 4; column 1 at t' = 0, 1, 2, 4
     assert layout.steps.view(4, 2).tolist() == [[0, 1], [4, 3], [6, 5], [8, 9]]
-    assert sorted(layout.separators.tolist()) == [2, 7]
+    assert layout.flags.flatten().nonzero().flatten().tolist() == [2, 7]
+    padded = layout.pad(torch.arange(1.0, 9.0).unsqueeze(1))  # step (t, b) holds 1 + t * 2 + b
+    assert padded.flatten().tolist() == [1, 2, 0, 4, 3, 6, 5, 0, 7, 8]
 
 
 def test_separator_step_zeroes_the_state_and_stops_gradients():
@@ -295,19 +297,20 @@ def test_separator_step_zeroes_the_state_and_stops_gradients():
     starts = torch.zeros(6, 2, dtype=torch.bool)
     starts[3, 0] = True
     h, c = torch.randn(1, 2, CELL), torch.randn(1, 2, CELL) * 5
-    layout = episode_separators(starts)
+    layout = episode_separators(starts, torch.float32)
     seen = []
     fused = torch.lstm
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(torch, "lstm", lambda *a: seen.append(fused(*a)[0]) or seen[-1:] + [None, None])
-        out = separator_lstm(lstm, x, h, c, starts, layout)
-    separator_output = seen[0].reshape(-1, CELL)[layout.separators]
-    assert torch.equal(separator_output, torch.zeros_like(separator_output))
+        out = separator_lstm(lstm, layout.pad(x.reshape(12, 4)), h, c, layout)
+    separator_output = seen[0].reshape(-1, CELL)[layout.flags.flatten() == 1]
+    assert separator_output.shape == (1, CELL) and torch.equal(separator_output, torch.zeros_like(separator_output))
     (grad,) = torch.autograd.grad(out[3:, 0].sum(), x)
     assert torch.equal(grad[:3, 0], torch.zeros_like(grad[:3, 0]))
     assert grad[3:, 0].abs().min() > 0
     # without the start, the later outputs do depend on the earlier steps
-    (grad,) = torch.autograd.grad(separator_lstm(lstm, x, h, c, starts & False, episode_separators(starts & False))[3:, 0].sum(), x)
+    plain = episode_separators(starts & False, torch.float32)
+    (grad,) = torch.autograd.grad(separator_lstm(lstm, plain.pad(x.reshape(12, 4)), h, c, plain)[3:, 0].sum(), x)
     assert grad[:3, 0].abs().sum() > 0
 
 
