@@ -32,6 +32,10 @@ try:  # trainer.numpy_act's acting path; absent in trees older than it (profiled
     from advantage.training.numpy_act import NumpyActor
 except ImportError:
     NumpyActor = None
+try:  # its recurrent actor (session 41)
+    from advantage.training.numpy_act import RecurrentNumpyActor
+except ImportError:
+    RecurrentNumpyActor = None
 
 TIMES: dict[str, float] = defaultdict(float)
 CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
@@ -86,6 +90,8 @@ def main() -> None:
     ActorCriticLSTM.act = timed("act (forward + sample)", ActorCriticLSTM.act)
     if NumpyActor is not None:
         NumpyActor.act = timed("act (forward + sample)", NumpyActor.act)
+    if RecurrentNumpyActor is not None:
+        RecurrentNumpyActor.act = timed("act (forward + sample)", RecurrentNumpyActor.act)
     rollout.RolloutCollector.collect = timed("collect (total)", rollout.RolloutCollector.collect)
     from advantage.training import loop as trainer_module  # it imported these names directly
 
@@ -97,6 +103,8 @@ def main() -> None:
     ClosedFormActorCritic.backward = timed("closed form: gradients", ClosedFormActorCritic.backward)
     base.Algorithm.step = timed("clip + optimiser", base.Algorithm.step)
     ActorCritic.forward = timed("forward (all)", ActorCritic.forward)
+    ActorCriticLSTM.forward = timed("forward (all)", ActorCriticLSTM.forward)
+    base.Algorithm.backward = timed("backward", base.Algorithm.backward)
     trainer_module.sequences = timed("flatten batch", batch.sequences)
     algo_cls = type(api.agent_class(args.algo)(run_config=config).algorithm)
     algo_cls.update = timed("update (total)", algo_cls.update)
@@ -122,9 +130,11 @@ def main() -> None:
         phases["update: network forward + gradients (closed form)"] = net
         phases["update: clip + optimiser"] = step
         phases["update: loss, batching, metrics"] = t["update (total)"] - net - step
-    else:
-        phases["update: forward + loss"] = t["update (total)"] - t["backward + clip + optimiser"]
-        phases["update: backward + clip + optimiser"] = t["backward + clip + optimiser"]
+    else:  # autograd: optimize() = backward + step where an algorithm calls it, else each on its own
+        after_loss = t["backward + clip + optimiser"] or t["backward"] + t["clip + optimiser"]
+        phases["update: model forward"] = t["forward (all)"]
+        phases["update: loss, batching, metrics"] = t["update (total)"] - t["forward (all)"] - after_loss
+        phases["update: backward + clip + optimiser"] = after_loss
     phases["loop, logging, other"] = wall - sum(phases.values())
     print(f"{args.algo} {args.env} {config.num_envs} envs x {config.trainer.nsteps} steps, "
           f"{steps} steps in {wall:.2f} s ({args.clock}) = {steps / wall:,.0f} steps/s, torch threads {torch.get_num_threads()}")
