@@ -41,8 +41,8 @@ state masked where an episode starts,
     [i, f, g, o] = [x_k, h] [W_ih; W_hh]ᵀ + b_ih + b_hh
     c ← σ(f) · c + σ(i) · tanh(g),   h ← σ(o) · tanh(c)
 
-(the actor's and the critic's LSTMs as one block-diagonal product), written into the memory in
-place; the heads read ``h`` of each tower. The sampling and packing above are shared.
+(one product per LSTM, the actor's and the critic's), written into the memory in place; the heads
+read ``h`` of each tower. The sampling and packing above are shared.
 
 An accelerator beside the reference (``ActorCritic.act``, ``ActorCriticLSTM.act``), used only where
 :func:`numpy_actor` supports the model and ``trainer.numpy_act`` is on. The matrix products and tanh are numpy's (summed in
@@ -273,28 +273,25 @@ class NumpyActor:
 
 
 class _LSTMGates:
-    """The gate pre-activations of one or two LSTMs (actor, critic) as one product: the input
-    ``[x_1, h_1, x_2, h_2]`` times a block-diagonal ``[W_ih; W_hh]ᵀ`` per LSTM, plus
-    ``b_ih + b_hh``: ``(N, 4C)`` per LSTM, side by side."""
+    """Each LSTM's gate pre-activations as one product: ``[x, h] [W_ih; W_hh]ᵀ + b_ih + b_hh``,
+    ``(N, 4C)``, on its weights laid out once (one product per LSTM: at these sizes numpy's
+    block-diagonal product of both costs ~4x two small ones)."""
 
     def __init__(self, lstms: list[nn.LSTM], in_widths: list[int]) -> None:
-        C = lstms[0].hidden_size
-        self.blocks = []
-        row = 0
-        for k, (lstm, width) in enumerate(zip(lstms, in_widths)):
-            self.blocks.append((lstm, row, width, 4 * C * k))
-            row += width + C
-        self.weight = np.zeros((row, 4 * C * len(lstms)), np.float32)
-        self.bias = np.zeros(4 * C * len(lstms), np.float32)
+        self.blocks = [
+            (lstm, width, np.zeros((width + lstm.hidden_size, 4 * lstm.hidden_size), np.float32),
+             np.zeros(4 * lstm.hidden_size, np.float32))
+            for lstm, width in zip(lstms, in_widths)
+        ]
+        """``(lstm, input width, [W_ih; W_hh]ᵀ, b_ih + b_hh)`` per LSTM."""
 
     def refresh(self) -> None:
-        """Copy the LSTMs' current weights and summed biases into their blocks."""
+        """Copy the LSTMs' current weights and summed biases into their arrays."""
         with torch.no_grad():
-            for lstm, row, width, col in self.blocks:
-                cols = slice(col, col + 4 * lstm.hidden_size)
-                self.weight[row:row + width, cols] = _view(lstm.weight_ih_l0).T
-                self.weight[row + width:row + width + lstm.hidden_size, cols] = _view(lstm.weight_hh_l0).T
-                np.add(_view(lstm.bias_ih_l0), _view(lstm.bias_hh_l0), out=self.bias[cols])
+            for lstm, width, weight, bias in self.blocks:
+                weight[:width] = _view(lstm.weight_ih_l0).T
+                weight[width:] = _view(lstm.weight_hh_l0).T
+                np.add(_view(lstm.bias_ih_l0), _view(lstm.bias_hh_l0), out=bias)
 
 
 class RecurrentNumpyActor(NumpyActor):
@@ -362,21 +359,24 @@ class RecurrentNumpyActor(NumpyActor):
                 features = [features[0][:, :self.widths[0]], features[0][:, self.widths[0]:]]
             else:  # no hidden layers: both LSTMs read the observation
                 features = features * len(self.widths)
-        state = memory.reshape(len(self.widths), 2, N, C)
+        K = len(self.widths)
+        state = memory.reshape(K, 2, N, C)  # h, c of each LSTM
         if episode_start.any():
             state[:, :, episode_start] = 0.0
-        z = np.concatenate([part for k, f in enumerate(features) for part in (f, state[k, 0])], axis=1)
-        gates = np.add(np.dot(z, self.gates.weight), self.gates.bias).reshape(N, len(self.widths), 4, C)
+        gates = np.empty((K, N, 4 * C), np.float32)
+        for k, (x_k, (_, _, weight, bias)) in enumerate(zip(features, self.gates.blocks)):
+            np.add(np.dot(np.concatenate((x_k, state[k, 0]), axis=1), weight, out=gates[k]), bias, out=gates[k])
+        gates = gates.reshape(K, N, 4, C)
         g = np.tanh(gates[:, :, 2])
         sig = np.tanh(np.multiply(gates, 0.5, out=gates), out=gates)  # σ(x) = (1 + tanh(x / 2)) / 2 on i, f, o
         np.add(np.multiply(sig, 0.5, out=sig), 0.5, out=sig)
-        c = np.add(sig[:, :, 1] * state[:, 1].transpose(1, 0, 2), sig[:, :, 0] * g)  # (N, LSTMs, C)
+        c = np.add(np.multiply(sig[:, :, 1], state[:, 1]), np.multiply(sig[:, :, 0], g, out=g))  # (K, N, C)
         h = np.multiply(sig[:, :, 3], np.tanh(c), out=g)
-        state[:, 0] = h.transpose(1, 0, 2)
-        state[:, 1] = c.transpose(1, 0, 2)
+        state[:, 0] = h
+        state[:, 1] = c
         layer = self.heads[0][1]
-        out = np.add(np.dot(h.reshape(N, -1), layer.weight), layer.bias)
-        self._emit(out, h[:, 0], action, value, policy, action_mask)
+        out = np.add(np.dot(np.concatenate(h, axis=1), layer.weight), layer.bias)
+        self._emit(out, h[0], action, value, policy, action_mask)
 
 
 def numpy_actor(model: nn.Module, device: torch.device) -> NumpyActor | None:
