@@ -6,8 +6,10 @@
 Both sides: 8 envs × 32 steps, 10 epochs of one minibatch of all 256 steps (whole env
 sequences), lr 1e-3, gamma 0.98, GAE 0.8, clip 0.2, no entropy bonus, observations normalised,
 a 64-cell LSTM for the actor and its own for the critic, ReLU, PyTorch's default init, one torch
-thread, no evaluation during training. advantage's MLP (64) sits before its LSTM, sb3-contrib's
-after it (``net_arch`` pi/vf [64]): the same layers, in a different order.
+thread, no evaluation during training. sb3-contrib's LSTM reads the observation and its MLP
+(``net_arch`` pi/vf [64]) runs on the LSTM's output; advantage's variants ending in ``-first`` do
+the same (``model.lstm_first = true``), the others run the MLP first and the LSTM on its features
+(advantage's default order): the same layers, in a different order.
 
 Each round runs every variant once, each in a fresh Python process, in turn, so a change of load
 on the shared machine hits all of them; a JSON line per run is appended to ``--out`` as it
@@ -20,7 +22,8 @@ the wall-clock one.
 Variants: ``separators``, ``segments``, ``spans``, ``steps`` (advantage with ``model.lstm_pass`` set to it, acting
 by one masked ``torch.lstm_cell``: ``model.lstm_step = "cell"``), ``segments-layer`` (the segments
 pass, acting by an ``nn.LSTM`` call: ``model.lstm_step = "layer"``), ``separators-numpy`` (acting in
-NumPy: ``trainer.numpy_act = true``) and ``sb3-rppo``. The learning
+NumPy: ``trainer.numpy_act = true``), ``separators-numpy-first`` (and the LSTM first, as
+sb3-contrib's: the identical network) and ``sb3-rppo``. The learning
 rate and clip range stay constant on both sides, as sb3-contrib's are without a schedule.
 """
 
@@ -37,7 +40,7 @@ from speed_rounds import launch, table  # this directory is the script's, first 
 
 ENV_ID = "CartPoleNoVel-v1"
 NUM_ENVS, NSTEPS, EPOCHS = 8, 32, 10
-ADVANTAGE = ("separators", "separators-numpy", "segments", "spans", "steps", "segments-layer")
+ADVANTAGE = ("separators", "separators-numpy", "separators-numpy-first", "segments", "spans", "steps", "segments-layer")
 VARIANTS = (*ADVANTAGE, "sb3-rppo")
 
 
@@ -56,7 +59,8 @@ def run_advantage(variant: str, seed: int, steps: int) -> dict[str, Any]:
         "algorithm.entropy_coeff=0.0", "trainer.gamma=0.98",
         "trainer.lambda_=0.8", "model.normalize_obs=true", "model.normalize_reward=false", "model.shared=false",
         "model.cell_size=64", "model.hidden_sizes=[64]", "model.activation=relu", "model.ortho_init=false",
-        f"model.lstm_pass={lstm_pass}", f"model.lstm_step={lstm_step}", f"trainer.numpy_act={str('numpy' in options).lower()}", f"trainer.seed={seed}",
+        f"model.lstm_pass={lstm_pass}", f"model.lstm_step={lstm_step}", f"trainer.numpy_act={str('numpy' in options).lower()}",
+        f"model.lstm_first={str('first' in options).lower()}", f"trainer.seed={seed}",
         f"trainer.total_steps={steps}",
         "trainer.validate_freq=0", "trainer.tensorboard=false", "algorithm.device=cpu", "trainer.torch_threads=1",
     ])

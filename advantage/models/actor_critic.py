@@ -70,6 +70,10 @@ class ModelConfig(Settings):
     reference). All four compute the same outputs and gradients; see ``models/lstm.py``.
     separators and segments yield no final state, so a pass that needs the state after a
     sequence (UNREAL's auxiliary core) takes spans. A single step (acting) takes ``lstm_step``."""
+    lstm_first: bool = False
+    """policy lstm on Box observations: the LSTM reads the (normalised) observation and the MLP
+    (``hidden_sizes``, one per tower) runs on its output before the heads, sb3-contrib's
+    MlpLstmPolicy order; False (the default) runs the MLP first and the LSTM on its features."""
     lstm_step: str = "cell"
     """How an LSTM policy runs a single step (acting, the rollout's bootstrap value): cell (one
     masked ``torch.lstm_cell`` per LSTM, the layer's weights without ``nn.LSTM``'s per-call
@@ -93,6 +97,8 @@ class ModelConfig(Settings):
             raise ValueError(f"hidden_sizes must be positive, got {self.hidden_sizes}")
         if self.sde_sample_freq == 0 or self.sde_sample_freq < -1:
             raise ValueError(f"sde_sample_freq must be -1 (once per rollout) or >= 1, got {self.sde_sample_freq}")
+        if self.lstm_first and self.policy != "lstm":
+            raise ValueError("model.lstm_first applies to policy lstm; drop model.lstm_first or set model.policy = \"lstm\"")
         if self.use_sde and self.policy == "lstm":
             raise ValueError("use_sde is supported with policy mlp, not lstm; drop model.use_sde or use policy mlp")
 

@@ -28,7 +28,9 @@ import torch
 from gymnasium import spaces
 from torch import nn
 
+from advantage.data.observations import is_image_space
 from advantage.models.actor_critic import ModelConfig
+from advantage.models.encoders import MLP
 from advantage.models.heads import GaussianHead, make_head
 from advantage.models.init import layer_init, reset_to_torch_defaults
 from advantage.models.lstm import (
@@ -46,13 +48,31 @@ from advantage.models.multi_input import flat_obs_shape, make_encoder, make_obs_
 from advantage.models.normalization import RewardScaler
 
 
+def check_lstm_first(observation_space: spaces.Space, config: ModelConfig) -> None:
+    """``model.lstm_first`` takes flat Box observations and MLP encoders: an LSTM on raw pixels or
+    on a Dict's pieces is refused with the fix."""
+    if not isinstance(observation_space, spaces.Box) or is_image_space(observation_space) or config.encoder == "cnn":
+        shape = observation_space.shape
+        raise ValueError(
+            f"model.lstm_first takes Box observations read by an MLP (the LSTM reads them as they are); this env's "
+            f"observations are {type(observation_space).__name__}{shape or ''}: drop model.lstm_first"
+        )
+
+
+def _last_dim(mlp: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``mlp`` over the last dim of ``x (..., C)``."""
+    return mlp(x.reshape(-1, x.shape[-1])).reshape(*x.shape[:-1], -1)
+
+
 class ActorCriticLSTM(nn.Module):
     """Recurrent actor-critic for the observation and action spaces :class:`ActorCritic` takes.
 
     With ``ModelConfig.shared`` one encoder and one LSTM serve both heads; otherwise the critic
     has its own encoder and LSTM, so the value loss cannot crowd the policy out of the memory.
     Image observations always share (one Nature CNN). ``cell_size`` overrides
-    ``config.cell_size``.
+    ``config.cell_size``. With ``config.lstm_first`` (Box observations) each LSTM reads the
+    observation and each tower's MLP runs on its LSTM's output (``actor_post``, ``critic_post``),
+    sb3-contrib's order; the features the heads read are then the MLPs' outputs.
 
     The specification's ``ActorCritic_LSTM(model, input_size, action_size, cell_size, config,
     ...)`` (a body network first) is another class, :class:`advantage.compat.ActorCritic_LSTM`
@@ -77,17 +97,33 @@ class ActorCriticLSTM(nn.Module):
         self.obs_normalizer = make_obs_normalizer(observation_space) if config.normalize_obs else None
         self.reward_scaler = RewardScaler() if config.normalize_reward else None  # used by the trainer
         self.cell_size = config.cell_size
-        self.encoder, has_cnn = make_encoder(observation_space, config)
+        if config.lstm_first:
+            check_lstm_first(observation_space, config)
+            encoder_config = dataclasses.replace(config, hidden_sizes=())  # the LSTM reads the observation
+        else:
+            encoder_config = config
+        self.encoder, has_cnn = make_encoder(observation_space, encoder_config)
         self.lstm = lstm_layer(self.encoder.out_features, self.cell_size)
         self.critic_encoder: nn.Module | None = None
         self.critic_lstm: nn.LSTM | None = None
         if not (config.shared or has_cnn):
-            self.critic_encoder = make_encoder(observation_space, config)[0]
+            self.critic_encoder = make_encoder(observation_space, encoder_config)[0]
             self.critic_lstm = lstm_layer(self.critic_encoder.out_features, self.cell_size)
-        self.head = make_head(self.cell_size, action_space)
+        self.actor_post: MLP | None = None
+        """With ``lstm_first``: the actor's MLP on its LSTM's output (the critic's own beside it,
+        ``critic_post``, when the critic has its own LSTM)."""
+        self.critic_post: MLP | None = None
+        actor_width = critic_width = self.cell_size
+        if config.lstm_first:
+            self.actor_post = MLP((self.cell_size,), config.hidden_sizes, config.activation)
+            actor_width = critic_width = self.actor_post.out_features
+            if self.critic_lstm is not None:
+                self.critic_post = MLP((self.cell_size,), config.hidden_sizes, config.activation)
+                critic_width = self.critic_post.out_features
+        self.head = make_head(actor_width, action_space)
         if isinstance(self.head, GaussianHead):
             self.head.log_std.data.fill_(config.log_std_init)
-        self.value_head = layer_init(nn.Linear(self.cell_size, 1), std=1.0)
+        self.value_head = layer_init(nn.Linear(critic_width, 1), std=1.0)
         if not config.ortho_init:
             reset_to_torch_defaults(self)
 
@@ -163,7 +199,11 @@ class ActorCriticLSTM(nn.Module):
                 out = out.reshape(-1, out.shape[-1])[select]
             outputs.append(out)
             final += [h, c]
-        return outputs[0], outputs[-1], (torch.cat(final) if final_state else None)
+        actor, critic = outputs[0], outputs[-1]
+        if self.actor_post is not None:  # lstm_first: each tower's MLP on its LSTM's output
+            actor = _last_dim(self.actor_post, actor)
+            critic = actor if self.critic_post is None else _last_dim(self.critic_post, critic)
+        return actor, critic, (torch.cat(final) if final_state else None)
 
     def core(
         self, obs: torch.Tensor, episode_start: torch.Tensor, memory: torch.Tensor

@@ -42,7 +42,8 @@ state masked where an episode starts,
     c ← σ(f) · c + σ(i) · tanh(g),   h ← σ(o) · tanh(c)
 
 (one product per LSTM, the actor's and the critic's), written into the memory in place; the heads
-read ``h`` of each tower. The sampling and packing above are shared.
+read ``h`` of each tower (with ``model.lstm_first``: the LSTMs read the observation and each
+tower's MLP runs on its ``h`` before the heads). The sampling and packing above are shared.
 
 An accelerator beside the reference (``ActorCritic.act``, ``ActorCriticLSTM.act``), used only where
 :func:`numpy_actor` supports the model and ``trainer.numpy_act`` is on. The matrix products and tanh are numpy's (summed in
@@ -317,7 +318,6 @@ class RecurrentNumpyActor(NumpyActor):
         self.head = head = model.head
         self.activation = ACTIVATIONS[model.config.activation]
         C = self.cell_size = model.cell_size
-        self.actor_width = C
         encoders = [model.encoder] + ([model.critic_encoder] if model.critic_encoder is not None else [])
         lstms = [model.lstm] + ([model.critic_lstm] if model.critic_lstm is not None else [])
         critic = None if len(encoders) == 1 else list(encoders[1].linears)
@@ -325,10 +325,15 @@ class RecurrentNumpyActor(NumpyActor):
         self.widths = [e.out_features for e in encoders]
         """Each LSTM's input width: its encoder's features (a fused tower's, side by side)."""
         self.gates = _LSTMGates(lstms, self.widths)
+        posts = [mlp for mlp in (model.actor_post, model.critic_post) if mlp is not None]
+        self.post = [[_Layer([(lin, 0, 0)]) for lin in mlp.linears] for mlp in posts]
+        """``model.lstm_first``: each LSTM's MLP on its output (one tower each: numpy's block-diagonal
+        products cost more than two small ones), else none."""
+        self.actor_width = posts[0].out_features if posts else C
         pi = head.linear if isinstance(head, CategoricalHead) else head.mu
         P = pi.out_features
-        self.heads = [(0, _Layer([(pi, 0, 0), (model.value_head, C * (len(lstms) - 1), P)]))]
-        self._layers = [layer for tower in self.towers for layer in tower] + [self.heads[0][1]]
+        self.heads = [(0, _Layer([(pi, 0, 0), (model.value_head, self.actor_width * (len(lstms) - 1), P)]))]
+        self._layers = [layer for tower in self.towers + self.post for layer in tower] + [self.heads[0][1]]
         self.refresh()
 
     def refresh(self) -> None:
@@ -374,9 +379,14 @@ class RecurrentNumpyActor(NumpyActor):
         h = np.multiply(sig[:, :, 3], np.tanh(c), out=g)
         state[:, 0] = h
         state[:, 1] = c
+        features = list(h)  # (N, C) of each LSTM, then through its MLP with lstm_first
+        for k, tower in enumerate(self.post):
+            for layer in tower:
+                features[k] = np.dot(features[k], layer.weight)
+                self.activation(np.add(features[k], layer.bias, out=features[k]))
         layer = self.heads[0][1]
-        out = np.add(np.dot(np.concatenate(h, axis=1), layer.weight), layer.bias)
-        self._emit(out, h[0], action, value, policy, action_mask)
+        out = np.add(np.dot(np.concatenate(features, axis=1), layer.weight), layer.bias)
+        self._emit(out, features[0], action, value, policy, action_mask)
 
 
 def numpy_actor(model: nn.Module, device: torch.device) -> NumpyActor | None:
