@@ -23,7 +23,7 @@ def median(values: list[float]) -> float:
 
 
 def kilo(steps: float) -> str:
-    return "—" if math.isinf(steps) else f"{steps / 1000:g}"
+    return "—" if math.isinf(steps) else f"{steps / 1000:.0f}"
 
 
 def main() -> None:
@@ -37,7 +37,7 @@ def main() -> None:
             record = json.loads(line)
             if "error" not in record:
                 runs.setdefault(record["name"], {})[record["seed"]] = record
-    print("| run | seeds | at the first validation | median | steps by seed (k) | final greedy return |")
+    print("| run | seeds | at the first validation | median | steps by seed (k) | final greedy return (runs to the end of the budget) |")
     print("|---|---|---|---|---|---|")
     for name in args.names or list(runs):
         by_seed = dict(sorted(runs.get(name, {}).items()))
@@ -45,11 +45,15 @@ def main() -> None:
             continue
         steps = [math.inf if r["steps_to_threshold"] is None else r["steps_to_threshold"] for r in by_seed.values()]
         first = sum(s <= r["eval_freq"] * 1.01 for s, r in zip(steps, by_seed.values()))
-        finals = [r["final_return"] for r in by_seed.values() if r["final_return"] is not None]
+        finals = {seed: r["final_return"] for seed, r in by_seed.items() if r["final_return"] is not None}
+        if len(finals) == len(by_seed):
+            final = " / ".join(f"{f:.1f}" for f in finals.values())
+        else:  # stopped at the threshold; those that never reached it ran to the end
+            final = "; ".join(f"seed {seed}: {f:.1f}" for seed, f in finals.items()) or "stopped at the threshold"
         seeds = f"{min(by_seed)}-{max(by_seed)}" if len(by_seed) == max(by_seed) - min(by_seed) + 1 else \
             ",".join(map(str, by_seed))
         print(f"| {name} | {seeds} | {first}/{len(steps)} | {kilo(median(steps))} | "
-              f"{', '.join(kilo(s) for s in steps)} | {' / '.join(f'{f:.1f}' for f in finals) or 'stopped'} |")
+              f"{', '.join(kilo(s) for s in steps)} | {final} |")
 
 
 if __name__ == "__main__":
