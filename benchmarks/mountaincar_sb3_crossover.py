@@ -16,6 +16,9 @@ stopping at the threshold:
 - ``stored``: ``both``, and the update trains on the observations as they were normalised when
   collected (SB3's rollout buffer keeps the normalised observations) instead of normalising the
   raw ones again with the statistics at the rollout's end;
+- ``obs_first`` (session 41): the observation statistics learnt from the rollout before the update
+  instead of after it (once per rollout, the NumPy actor allowed), so the update normalises the
+  rollout's observations with statistics that include them, as ``obs_step``'s update does;
 - ``sb3_vf025``: the other direction, SB3's side of the row with ``vf_coef = 0.25``, the value
   weight advantage's ``value_coeff = 0.5`` gives (advantage's PPO value loss is ½ MSE, SB3's MSE).
 
@@ -39,7 +42,7 @@ from pathlib import Path
 
 import torch
 
-VARIANTS = ("none", "obs_step", "ret_step", "both", "stored", "sb3_vf025")
+VARIANTS = ("none", "obs_step", "ret_step", "both", "stored", "obs_first", "sb3_vf025")
 
 
 def patch_obs_step() -> None:
@@ -90,6 +93,21 @@ def patch_stored(algorithm_class: type) -> None:
     algorithm_class.update = update_as_stored
 
 
+def patch_obs_first() -> None:
+    """Learn the observation statistics from the rollout just before the update, not after it."""
+    from advantage.training.loop import SyncMultiEnvTrainer
+    from advantage.training.normalization import Normalization
+
+    learn_observations, learn = Normalization.learn_observations, SyncMultiEnvTrainer.learn
+
+    def learn_after_statistics(self, rollout, advantages, returns, keep):
+        learn_observations(self.normalization, rollout)
+        return learn(self, rollout, advantages, returns, keep)
+
+    SyncMultiEnvTrainer.learn = learn_after_statistics
+    Normalization.learn_observations = lambda self, rollout: None  # the loop's call after the update
+
+
 def patch_ret_step() -> None:
     from advantage.training.normalization import Normalization
 
@@ -127,6 +145,8 @@ def one_run(variant: str, seed: int, sets: list[str], budget: int, workdir: Path
         sets = [*sets, "trainer.numpy_act=false"]
     if variant in ("ret_step", "both", "stored"):
         patch_ret_step()
+    if variant == "obs_first":
+        patch_obs_first()
     if variant == "stored":
         patch_stored(ALGORITHMS[ROWS[row_name].algo].algorithm)
         sets = [*sets, "algorithm.numpy_update=false"]  # the torch update reads the normaliser's buffers
