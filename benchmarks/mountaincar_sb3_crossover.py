@@ -1,4 +1,4 @@
-"""PPO MountainCar against SB3: advantage with one of SB3's normalisation timings patched in.
+"""A suite row against SB3 (PPO MountainCar by default): advantage with one of SB3's normalisation timings patched in.
 
 Session 40's experiment for issue 32 (BENCHMARKS.md, "Session 40: PPO MountainCar steps against
 SB3"). SB3's ``VecNormalize`` updates the observation statistics with every vector step's
@@ -16,10 +16,17 @@ stopping at the threshold:
 - ``stored``: ``both``, and the update trains on the observations as they were normalised when
   collected (SB3's rollout buffer keeps the normalised observations) instead of normalising the
   raw ones again with the statistics at the rollout's end;
+- ``obs_first`` (session 41): the observation statistics learnt from the rollout before the update
+  instead of after it (once per rollout, the NumPy actor allowed), so the update normalises the
+  rollout's observations with statistics that include them, as ``obs_step``'s update does;
 - ``sb3_vf025``: the other direction, SB3's side of the row with ``vf_coef = 0.25``, the value
   weight advantage's ``value_coeff = 0.5`` gives (advantage's PPO value loss is ½ MSE, SB3's MSE).
 
     python benchmarks/mountaincar_sb3_crossover.py VARIANT --seeds 1 2 3 [--set key=value ...] --out FILE
+
+Session 41 (BENCHMARKS.md "Issue 32, session 41: A2C Acrobot and Pendulum steps") added ``--row``:
+any suite row whose algorithm is PPO or A2C, e.g. ``--row a2c-pendulum --budget 1000000`` (the
+row's own budget: the zoo's Pendulum learning rate decays over it).
 """
 
 from __future__ import annotations
@@ -35,7 +42,7 @@ from pathlib import Path
 
 import torch
 
-VARIANTS = ("none", "obs_step", "ret_step", "both", "stored", "sb3_vf025")
+VARIANTS = ("none", "obs_step", "ret_step", "both", "stored", "obs_first", "sb3_vf025")
 
 
 def patch_obs_step() -> None:
@@ -57,9 +64,8 @@ def patch_obs_step() -> None:
     Normalization.learn_observations = lambda self, rollout: None
 
 
-def patch_stored() -> None:
-    """Keep each step's normalised observations in the rollout; the update reads them as they are."""
-    from advantage.algorithms.ppo import PPOAlgorithm
+def patch_stored(algorithm_class: type) -> None:
+    """Keep each step's normalised observations in the rollout; ``algorithm_class``'s update reads them as they are."""
     from advantage.training.collector import RolloutCollector
 
     act = RolloutCollector.act  # (already patched by patch_obs_step: statistics updated first)
@@ -70,7 +76,7 @@ def patch_stored() -> None:
         self.storage.obs[t] = norm(obs)
         return out
 
-    update = PPOAlgorithm.update
+    update = algorithm_class.update
 
     def update_as_stored(self, batch):
         rms = self.model.obs_normalizer.rms
@@ -84,7 +90,22 @@ def patch_stored() -> None:
             rms.var.copy_(kept[1])
 
     RolloutCollector.act = act_and_store
-    PPOAlgorithm.update = update_as_stored
+    algorithm_class.update = update_as_stored
+
+
+def patch_obs_first() -> None:
+    """Learn the observation statistics from the rollout just before the update, not after it."""
+    from advantage.training.loop import SyncMultiEnvTrainer
+    from advantage.training.normalization import Normalization
+
+    learn_observations, learn = Normalization.learn_observations, SyncMultiEnvTrainer.learn
+
+    def learn_after_statistics(self, rollout, advantages, returns, keep):
+        learn_observations(self.normalization, rollout)
+        return learn(self, rollout, advantages, returns, keep)
+
+    SyncMultiEnvTrainer.learn = learn_after_statistics
+    Normalization.learn_observations = lambda self, rollout: None  # the loop's call after the update
 
 
 def patch_ret_step() -> None:
@@ -104,13 +125,16 @@ def patch_ret_step() -> None:
     Normalization.scale_rewards = scale_rewards
 
 
-def one_run(variant: str, seed: int, sets: list[str], budget: int, workdir: Path) -> dict:
+def one_run(variant: str, seed: int, sets: list[str], budget: int, workdir: Path, row_name: str = "ppo-mountaincar") -> dict:
+    from advantage.algorithms import ALGORITHMS
     from advantage.tools.suite_rows import ROWS
     from advantage.tools.suite_runs import run
     from advantage.tools.zoo import ZOO_HYPERPARAMS
 
     library = "advantage"
     if variant == "sb3_vf025":
+        if row_name != "ppo-mountaincar":
+            raise SystemExit("sb3_vf025 is the ppo-mountaincar row's SB3 side; drop --row")
         if sets:
             raise SystemExit("--set changes advantage's config; sb3_vf025 runs SB3")
         ZOO_HYPERPARAMS[("ppo", "MountainCar-v0")]["vf_coef"] = 0.25
@@ -121,10 +145,12 @@ def one_run(variant: str, seed: int, sets: list[str], budget: int, workdir: Path
         sets = [*sets, "trainer.numpy_act=false"]
     if variant in ("ret_step", "both", "stored"):
         patch_ret_step()
+    if variant == "obs_first":
+        patch_obs_first()
     if variant == "stored":
-        patch_stored()
+        patch_stored(ALGORITHMS[ROWS[row_name].algo].algorithm)
         sets = [*sets, "algorithm.numpy_update=false"]  # the torch update reads the normaliser's buffers
-    row = dataclasses.replace(ROWS["ppo-mountaincar"], overrides=tuple(sets), stop_at_threshold=True, budget=budget)
+    row = dataclasses.replace(ROWS[row_name], overrides=tuple(sets), stop_at_threshold=True, budget=budget)
     spec = {"row": dataclasses.asdict(row), "library": library, "seed": seed, "t0": time.time(),
             "run_dir": str(workdir / "run")}
     return run(spec)
@@ -137,15 +163,17 @@ def main() -> None:
     parser.add_argument("--set", dest="sets", action="append", default=[])
     parser.add_argument("--budget", type=int, default=300_000)
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--row", default="ppo-mountaincar", help="a suite row of PPO or A2C")
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)  # the child process
     args = parser.parse_args()
     if args.one:
         with tempfile.TemporaryDirectory() as tmp:
-            print(json.dumps(one_run(args.variant, args.seeds[0], args.sets, args.budget, Path(tmp))))
+            print(json.dumps(one_run(args.variant, args.seeds[0], args.sets, args.budget, Path(tmp), args.row)))
         return
     name = f"crossover:{args.variant}"
     for seed in args.seeds:
         command = [sys.executable, __file__, args.variant, "--one", "--seeds", str(seed), "--budget", str(args.budget),
+                   "--row", args.row,
                    *[a for s in args.sets for a in ("--set", s)]]
         done = subprocess.run(command, capture_output=True, text=True)
         record = (json.loads(done.stdout.splitlines()[-1]) if done.returncode == 0

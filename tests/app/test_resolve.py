@@ -33,7 +33,9 @@ def test_api_applies_a_value_equal_to_its_class_default_over_a_family_default_th
                     num_envs=2, trainer=TrainerConfig(nsteps=4, validate_freq=0, tensorboard=False))
     cfg = agent.config
     assert (cfg.algorithm.value_coeff, cfg.algorithm.device, cfg.model.normalize_reward) == (0.5, "cpu", False)
-    assert cfg.algorithm.lr == FAMILY.algorithm.lr and cfg.model.normalize_obs  # what was not given is the family's
+    not_given = (cfg.algorithm.entropy_coeff, cfg.algorithm.decay_steps)  # the family's, not the class's:
+    assert not_given == (FAMILY.algorithm.entropy_coeff, FAMILY.algorithm.decay_steps) == (0.0, None)
+    assert (A2CConfig.entropy_coeff, A2CConfig.decay_steps) == (0.01, 600_000) and cfg.model.normalize_obs
     assert agent.algorithm.config.value_coeff == 0.5 and agent.model.reward_scaler is None  # what trains
     agent.learn(8)
     assert agent.trainer.algorithm.config.value_coeff == 0.5
