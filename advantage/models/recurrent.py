@@ -152,9 +152,10 @@ class ActorCriticLSTM(nn.Module):
         self, obs: torch.Tensor, episode_start: torch.Tensor, state: torch.Tensor, final_state: bool = True,
         select: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """Actor and critic LSTM outputs ``(T, B, C)`` of sequences ``obs (T, B, ...)`` from
-        ``state`` (only the flat time-major positions ``select``, ``(N, C)``, when given), and the
-        state after the last step (None when ``final_state`` is False).
+        """The actor's and critic's features the heads read, ``(T, B, C)`` (the LSTM outputs; with
+        ``lstm_first`` each tower's MLP on them), of sequences ``obs (T, B, ...)`` from ``state``
+        (only the flat time-major positions ``select``, ``(N, C)``, when given), and the state
+        after the last step (None when ``final_state`` is False).
 
         ``episode_start (T, B)`` zeroes the state before the step where it is set. One step takes
         ``config.lstm_step`` (a masked ``torch.lstm_cell``, or ``layer``: one ``nn.LSTM`` call, as a
@@ -208,9 +209,9 @@ class ActorCriticLSTM(nn.Module):
     def core(
         self, obs: torch.Tensor, episode_start: torch.Tensor, memory: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Actor and critic LSTM outputs ``(T, B, C)`` of sequences ``obs (T, B, ...)`` from
-        ``memory``, and the memory after them: what the policy and value heads read (and
-        UNREAL's auxiliary heads)."""
+        """Actor and critic features ``(T, B, C)`` of sequences ``obs (T, B, ...)`` from
+        ``memory`` (see :meth:`_run`), and the memory after them: what the policy and value heads
+        read (and UNREAL's auxiliary heads)."""
         return self._run(obs, episode_start, memory)
 
     def features(self, obs: torch.Tensor) -> torch.Tensor:

@@ -150,6 +150,11 @@ def _plain_parts(model: nn.Module, device: torch.device, encoder: nn.Module) -> 
     )
 
 
+def _policy_linear(head: nn.Module) -> nn.Linear:
+    """The layer that gives a categorical head's logits or a Gaussian head's mean."""
+    return head.linear if isinstance(head, CategoricalHead) else head.mu
+
+
 def _mlp_towers(actor: list[nn.Linear], critic: list[nn.Linear] | None, widest: int) -> list[list[_Layer]]:
     """The numpy layers of the actor's MLP and the critic's (None: one tower): fused into one
     tower while every layer is at most ``FUSE_MAX_WIDTH`` wide (``widest``), else one each. A
@@ -181,19 +186,27 @@ class NumpyActor:
         normaliser."""
         return type(model) is ActorCritic and _plain_parts(model, device, model.actor_encoder)
 
-    def __init__(self, model: ActorCritic) -> None:
+    NEEDS = "numpy acting needs an MLP ActorCritic"
+    """The start of the error for a model :meth:`supports` refuses."""
+
+    def _bind(self, model: nn.Module) -> None:
+        """Check that this actor :meth:`supports` ``model`` and keep the model, its head and activation."""
         if not self.supports(model, torch.device("cpu")):
             raise TypeError(
-                "numpy acting needs an MLP ActorCritic with a Gaussian, gSDE or categorical head on the CPU, "
+                f"{self.NEEDS} with a Gaussian, gSDE or categorical head on the CPU, "
                 f"got {type(model).__name__} with {type(getattr(model, 'head', None)).__name__}"
             )
         self.model = model
-        self.head = head = model.head
+        self.head = model.head
         self.activation = ACTIVATIONS[model.config.activation]
+
+    def __init__(self, model: ActorCritic) -> None:
+        self._bind(model)
+        head = self.head
         self.actor_width = model.actor_encoder.linears[-1].out_features
         """The actor's feature width: the first columns of the fused towers' output (gSDE reads them)."""
         actor = list(model.actor_encoder.linears)
-        pi, value = head.linear if isinstance(head, CategoricalHead) else head.mu, model.value_head
+        pi, value = _policy_linear(head), model.value_head
         P = pi.out_features
         critic = None if model.critic_encoder is None else list(model.critic_encoder.linears)
         self.towers = _mlp_towers(actor, critic, max(model.config.hidden_sizes))
@@ -220,18 +233,23 @@ class NumpyActor:
             norm = self.model.obs_normalizer
             self.norm = None if norm is None else (*norm.float32_statistics(), np.float32(norm.clip))
 
-    def _forward(self, obs: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
-        """The policy outputs and the value side by side (N, P + 1), and each tower's last features."""
+    def _mlp(self, x: np.ndarray, tower: list[_Layer]) -> np.ndarray:
+        """``f(… f(x W₁ + b₁) …)`` through the layers of ``tower`` (``x`` itself without layers)."""
+        for layer in tower:
+            x = np.dot(x, layer.weight)
+            self.activation(np.add(x, layer.bias, out=x))
+        return x
+
+    def _tower_features(self, obs: np.ndarray) -> list[np.ndarray]:
+        """The normalised (N, ...) observations through each MLP tower: its last features."""
         x = obs.reshape(obs.shape[0], -1).astype(np.float32)
         if self.norm is not None:
             normalize_in_place(x, *self.norm)
-        activation, features = self.activation, []
-        for tower in self.towers:
-            h = x
-            for layer in tower:
-                h = np.dot(h, layer.weight)
-                activation(np.add(h, layer.bias, out=h))
-            features.append(h)
+        return [self._mlp(x, tower) for tower in self.towers]
+
+    def _forward(self, obs: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+        """The policy outputs and the value side by side (N, P + 1), and each tower's last features."""
+        features = self._tower_features(obs)
         outs = [np.add(np.dot(features[i], layer.weight), layer.bias) for i, layer in self.heads]
         return (outs[0] if len(outs) == 1 else np.concatenate(outs, 1)), features
 
@@ -308,15 +326,10 @@ class RecurrentNumpyActor(NumpyActor):
         normaliser :class:`NumpyActor` takes."""
         return type(model) is ActorCriticLSTM and _plain_parts(model, device, model.encoder)
 
+    NEEDS = "recurrent numpy acting needs an ActorCriticLSTM with MLP encoders"
+
     def __init__(self, model: ActorCriticLSTM) -> None:  # the feed-forward layout of NumpyActor.__init__ does not apply
-        if not self.supports(model, torch.device("cpu")):
-            raise TypeError(
-                "recurrent numpy acting needs an ActorCriticLSTM with MLP encoders and a Gaussian, gSDE or "
-                f"categorical head on the CPU, got {type(model).__name__} with {type(getattr(model, 'head', None)).__name__}"
-            )
-        self.model = model
-        self.head = head = model.head
-        self.activation = ACTIVATIONS[model.config.activation]
+        self._bind(model)
         C = self.cell_size = model.cell_size
         encoders = [model.encoder] + ([model.critic_encoder] if model.critic_encoder is not None else [])
         lstms = [model.lstm] + ([model.critic_lstm] if model.critic_lstm is not None else [])
@@ -330,7 +343,7 @@ class RecurrentNumpyActor(NumpyActor):
         """``model.lstm_first``: each LSTM's MLP on its output (one tower each: numpy's block-diagonal
         products cost more than two small ones), else none."""
         self.actor_width = posts[0].out_features if posts else C
-        pi = head.linear if isinstance(head, CategoricalHead) else head.mu
+        pi = _policy_linear(self.head)
         P = pi.out_features
         self.heads = [(0, _Layer([(pi, 0, 0), (model.value_head, self.actor_width * (len(lstms) - 1), P)]))]
         self._layers = [layer for tower in self.towers + self.post for layer in tower] + [self.heads[0][1]]
@@ -349,16 +362,7 @@ class RecurrentNumpyActor(NumpyActor):
         where ``episode_start (N,)`` is set and advanced in place; the action, value and packed
         policy are written as :meth:`NumpyActor.act` writes them."""
         N, C = obs.shape[0], self.cell_size
-        x = obs.reshape(N, -1).astype(np.float32)
-        if self.norm is not None:
-            normalize_in_place(x, *self.norm)
-        features = []
-        for tower in self.towers:
-            h = x
-            for layer in tower:
-                h = np.dot(h, layer.weight)
-                self.activation(np.add(h, layer.bias, out=h))
-            features.append(h)
+        features = self._tower_features(obs)
         if len(features) < len(self.widths):
             if self.towers[0]:  # fused towers: the actor's columns, then the critic's
                 features = [features[0][:, :self.widths[0]], features[0][:, self.widths[0]:]]
@@ -379,11 +383,7 @@ class RecurrentNumpyActor(NumpyActor):
         h = np.multiply(sig[:, :, 3], np.tanh(c), out=g)
         state[:, 0] = h
         state[:, 1] = c
-        features = list(h)  # (N, C) of each LSTM, then through its MLP with lstm_first
-        for k, tower in enumerate(self.post):
-            for layer in tower:
-                features[k] = np.dot(features[k], layer.weight)
-                self.activation(np.add(features[k], layer.bias, out=features[k]))
+        features = [self._mlp(h_k, tower) for h_k, tower in zip(h, self.post)] or list(h)  # lstm_first: each LSTM's MLP
         layer = self.heads[0][1]
         out = np.add(np.dot(np.concatenate(features, axis=1), layer.weight), layer.bias)
         self._emit(out, features[0], action, value, policy, action_mask)

@@ -8,6 +8,7 @@ import matrix_envs  # noqa: F401 — registers MatrixImage-v0
 import numpy as np
 import pytest
 import torch
+from end_to_end_checks import resume_evaluate_export
 from gymnasium import spaces
 from torch import nn
 from torch.nn import functional as F
@@ -177,17 +178,10 @@ def _train(tmp_path, backend: str, capsys) -> tuple[int, str]:
 def test_bfloat16_trains_resumes_evaluates_and_exports_in_float32(tmp_path, capsys):
     code, out = _train(tmp_path, "local", capsys)
     assert code == 0 and "[acting torch, update autograd, cnn bfloat16, env step lean]" in out
-    run = tmp_path / "run"
-    assert main(["train", "--resume", str(run), "--total-timesteps", "128", "--no-progress"]) == 0
-    assert "cnn bfloat16" in capsys.readouterr().out
-    final = max((run / "checkpoints").glob("step_*.pt"))
-    payload = torch.load(final, weights_only=True)
-    assert payload["env_steps"] >= 128 and payload["config"]["model"]["cnn_precision"] == "bfloat16"
+    resumed, payload = resume_evaluate_export(tmp_path / "run", tmp_path, capsys)
+    assert "cnn bfloat16" in resumed
+    assert payload["config"]["model"]["cnn_precision"] == "bfloat16"
     assert all(t.dtype != torch.bfloat16 for t in payload["model"].values())
-    gif = tmp_path / "episode.gif"
-    assert main(["eval", str(run), "--episodes", "1", "--video", str(gif)]) == 0 and gif.stat().st_size > 0
-    assert main(["export", str(run), "-o", str(tmp_path / "policy.onnx"), "--format", "onnx"]) == 0
-    assert "observations give torch's actions" in capsys.readouterr().out
 
 
 def test_bfloat16_on_ray_rollout_workers(tmp_path, capsys, ray_instance):

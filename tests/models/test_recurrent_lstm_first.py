@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from end_to_end_checks import resume_evaluate_export
 from gymnasium import spaces
 
 from advantage.cli import main
@@ -125,16 +126,9 @@ def _train(tmp_path, distributed: str, capsys) -> tuple[int, str]:
 def test_trains_resumes_evaluates_and_exports(tmp_path, capsys):
     code, out = _train(tmp_path, "local", capsys)
     assert code == 0 and "acting numpy" in out
-    run = tmp_path / "run"
-    assert main(["train", "--resume", str(run), "--total-timesteps", "128", "--no-progress"]) == 0
-    payload = torch.load(max((run / "checkpoints").glob("step_*.pt")), weights_only=True)
-    assert payload["env_steps"] >= 128 and payload["config"]["model"]["lstm_first"] is True
+    _, payload = resume_evaluate_export(tmp_path / "run", tmp_path, capsys)
+    assert payload["config"]["model"]["lstm_first"] is True
     assert "actor_post.net.1.weight" in payload["model"] and payload["model"]["lstm.weight_ih_l0"].shape == (32, 2)
-    capsys.readouterr()
-    gif = tmp_path / "episode.gif"
-    assert main(["eval", str(run), "--episodes", "1", "--video", str(gif)]) == 0 and gif.stat().st_size > 0
-    assert main(["export", str(run), "-o", str(tmp_path / "policy.onnx"), "--format", "onnx"]) == 0
-    assert "observations give torch's actions" in capsys.readouterr().out
 
 
 def test_on_ray_rollout_workers(tmp_path, capsys, ray_instance):
