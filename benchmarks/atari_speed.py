@@ -8,9 +8,10 @@ Both sides: BreakoutNoFrameskip-v4 with the standard preprocessing and 4 stacked
 clip 0.1, entropy 0.01, one torch thread, no evaluation (advantage's Atari defaults; SB3 as in
 ``benchmarks/mujoco_atari_vs_sb3.py``). Each round runs every variant once, each in a fresh
 process, in turn; a JSON line per run is appended to ``--out`` as it finishes.
-Each run also records its process CPU time: on a loaded shared machine wall time includes the
-waits for a core, CPU time only the work, so the ratio of steps per CPU second is given beside
-the wall-clock one.
+Each run is timed by ``training_clock.py`` (training seconds: from the start of training, envs
+made and reset, to the end of ``learn()``, the same points on both sides) by the wall clock and by
+the process's CPU time: on a loaded shared machine wall time includes the waits for a core, CPU
+time only the work, so the ratio of steps per CPU second is given beside the wall-clock one.
 
 Variants: ``plain`` (advantage, default memory layout, float32), ``channels-last``
 (``model.cnn_channels_last=true``, float32), ``bfloat16`` (channels-last and
@@ -22,11 +23,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 from speed_rounds import launch, table  # this directory is the script's, first on sys.path
+from training_clock import TrainingClock
 
 ENV_ID = "BreakoutNoFrameskip-v4"
 ADVANTAGE = {
@@ -46,10 +47,9 @@ def run_advantage(variant: str, seed: int, steps: int) -> dict[str, Any]:
         "trainer.tensorboard=false", "trainer.save_freq=0", "trainer.torch_threads=1", *ADVANTAGE[variant],
     ])
     agent = PPO(run_config=config)
-    start, cpu = time.perf_counter(), time.process_time()
-    agent.learn()
-    return {"env_steps": agent.summary["env_steps"], "train_seconds": time.perf_counter() - start,
-            "cpu_seconds": time.process_time() - cpu}
+    clock = TrainingClock()
+    agent.learn(callback=clock.advantage_callback())
+    return {"env_steps": agent.summary["env_steps"], **clock.read()}
 
 
 def run_child(spec: dict[str, Any]) -> None:
@@ -57,8 +57,7 @@ def run_child(spec: dict[str, Any]) -> None:
         sys.path.insert(0, str(Path(__file__).parent))
         from mujoco_atari_vs_sb3 import atari_sb3
 
-        cpu = time.process_time()
-        result = {**atari_sb3(ENV_ID, spec["seed"], spec["steps"], 1, False), "cpu_seconds": time.process_time() - cpu}
+        result = atari_sb3(ENV_ID, spec["seed"], spec["steps"], 1, False)
     else:
         result = run_advantage(spec["variant"], spec["seed"], spec["steps"])
     print(json.dumps(result))

@@ -15,7 +15,8 @@ frozen statistics give the final return.
 Atari: steps/s of PPO with the Atari settings (8 envs × 128 steps, 4 epochs of 256, Nature CNN,
 the standard preprocessing) on both sides for ``--atari-steps`` env steps, same torch threads.
 
-Only the standard library is imported at module level; SB3 comes from the ``[bench]`` extra
+Both sides are timed by ``training_clock.py`` (from the start of training, envs made and reset,
+to the end of ``learn()``). Only the standard library is imported at module level; SB3 comes from the ``[bench]`` extra
 (``make bench``).
 """
 
@@ -27,9 +28,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
+
+from training_clock import TrainingClock  # this directory is the script's, first on sys.path
 
 from advantage.tools.bench import require_bench_packages, versions
 
@@ -50,9 +52,9 @@ def mujoco_advantage(env_id: str, seed: int, steps: int, threads: int, anneal: b
         *([] if anneal else [f"lr_final={config.algorithm.lr}"]),
     ])
     agent = PPO(run_config=config)
-    start = time.time()
-    agent.learn()
-    seconds = time.time() - start
+    clock = TrainingClock()
+    agent.learn(callback=clock.advantage_callback())
+    seconds = clock.read()["train_seconds"]
     final = agent.evaluate(EVAL_EPISODES, deterministic=True, seed=seed + FINAL_SEED_OFFSET)
     return {"env_steps": agent.summary["env_steps"], "train_seconds": seconds,
             "final_return": float(final.mean()), "final_return_std": float(final.std())}
@@ -68,9 +70,9 @@ def mujoco_sb3(env_id: str, seed: int, steps: int, threads: int, anneal: bool) -
     torch.set_num_threads(threads)
     env = VecNormalize(make_vec_env(env_id, n_envs=1, seed=seed), gamma=0.99)
     model = PPO("MlpPolicy", env, seed=seed, device="cpu")  # defaults = the MuJoCo settings
-    start = time.time()
-    model.learn(steps)
-    seconds = time.time() - start
+    clock = TrainingClock()
+    model.learn(steps, callback=clock.sb3_callback())
+    seconds = clock.read()["train_seconds"]
     eval_env = VecNormalize(make_vec_env(env_id, n_envs=1, seed=seed + FINAL_SEED_OFFSET),
                             training=False, norm_reward=False)
     eval_env.obs_rms = env.obs_rms  # frozen training statistics
@@ -94,9 +96,9 @@ def atari_advantage(env_id: str, seed: int, steps: int, threads: int, anneal: bo
         "trainer.tensorboard=false", "trainer.save_freq=0", f"trainer.torch_threads={threads}",
     ])
     agent = PPO(run_config=config)
-    start = time.time()
-    agent.learn()
-    return {"env_steps": agent.summary["env_steps"], "train_seconds": time.time() - start}
+    clock = TrainingClock()
+    agent.learn(callback=clock.advantage_callback())
+    return {"env_steps": agent.summary["env_steps"], **clock.read()}
 
 
 def atari_sb3(env_id: str, seed: int, steps: int, threads: int, anneal: bool) -> dict[str, Any]:
@@ -112,9 +114,9 @@ def atari_sb3(env_id: str, seed: int, steps: int, threads: int, anneal: bool) ->
     env = VecFrameStack(make_atari_env(env_id, n_envs=8, seed=seed), n_stack=4)
     model = PPO("CnnPolicy", env, n_steps=128, n_epochs=4, batch_size=256, learning_rate=2.5e-4,
                 clip_range=0.1, ent_coef=0.01, vf_coef=0.5, seed=seed, device="cpu")
-    start = time.time()
-    model.learn(steps)
-    return {"env_steps": int(model.num_timesteps), "train_seconds": time.time() - start}
+    clock = TrainingClock()
+    model.learn(steps, callback=clock.sb3_callback())
+    return {"env_steps": int(model.num_timesteps), **clock.read()}
 
 
 RUNNERS = {

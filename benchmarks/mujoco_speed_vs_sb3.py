@@ -9,7 +9,8 @@ torch on one thread, no evaluation during training. advantage's settings are giv
 (:data:`ADVANTAGE_SETTINGS`) so that an env's own tuned defaults (HalfCheetah-v5 has the
 zoo's) never enter the comparison.
 
-Each run is a fresh process timing ``learn()`` alone (imports and env construction excluded) by
+Each run is a fresh process timing training seconds (``training_clock.py``: from the start of
+training, envs made and reset, to the end of ``learn()``; imports and env construction excluded) by
 the wall clock and by the process's CPU time; runs alternate library by library within each
 round, so both see the same machine. ``--trees`` adds advantage source trees (a before/after
 comparison in the same run), ``--tree-set`` an override for one of them (two names for one tree
@@ -42,23 +43,27 @@ ADVANTAGE_SETTINGS = [
 """advantage's side: every setting SB3's PPO defaults fix, given explicitly."""
 
 ADVANTAGE_RUN = """
-import json, sys, time
+import json, sys
+sys.path.insert(0, sys.argv.pop())  # this script's directory: training_clock.py
+from training_clock import TrainingClock
 from advantage import PPO
 from advantage.app.defaults import default_config
 env_id, seed, steps, extra = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), json.loads(sys.argv[4])
 config = default_config("ppo", env_id).with_overrides(
     [*extra, f"trainer.total_steps={steps}", f"trainer.seed={seed}"])
 agent = PPO(run_config=config)
-wall, cpu = time.perf_counter(), time.process_time()
-agent.learn()
-wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+clock = TrainingClock()
+agent.learn(callback=clock.advantage_callback())
+wall, cpu = clock.read().values()
 import advantage
 print(json.dumps({"env_steps": agent.summary["env_steps"], "wall_s": wall, "cpu_s": cpu,
                   "config": config.to_dict(), "source": advantage.__file__}))
 """
 
 SB3_RUN = """
-import json, sys, time
+import json, sys
+sys.path.insert(0, sys.argv.pop())  # this script's directory: training_clock.py
+from training_clock import TrainingClock
 import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.env_util import make_vec_env
@@ -67,9 +72,9 @@ env_id, seed, steps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 torch.set_num_threads(1)
 env = VecNormalize(make_vec_env(env_id, n_envs=1, seed=seed), gamma=0.99)
 model = PPO("MlpPolicy", env, seed=seed, device="cpu")  # its defaults are the settings above
-wall, cpu = time.perf_counter(), time.process_time()
-model.learn(steps)
-wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+clock = TrainingClock()
+model.learn(steps, callback=clock.sb3_callback())
+wall, cpu = clock.read().values()
 print(json.dumps({"env_steps": int(model.num_timesteps), "wall_s": wall, "cpu_s": cpu}))
 """
 
@@ -82,6 +87,7 @@ def run_once(library: str, tree: str, env_id: str, seed: int, steps: int, extra:
         argv.append(json.dumps([*ADVANTAGE_SETTINGS, *extra]))
     else:
         tree = str(Path(__file__).resolve().parents[1])
+    argv.append(str(Path(__file__).resolve().parent))  # where the child finds training_clock.py
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONPATH": tree}
     # run from the tree: ``python -c`` puts the working directory first on sys.path
     done = subprocess.run(argv, env=env, capture_output=True, text=True, cwd=tree)

@@ -15,7 +15,8 @@ Each round runs every variant once, each in a fresh Python process, in turn, so 
 on the shared machine hits all of them; a JSON line per run is appended to ``--out`` as it
 finishes. The table gives the median steps/s of each variant over the rounds and each advantage
 variant's ratio to sb3-contrib (the median of the per-round ratios).
-Each run also records its process CPU time: on a loaded shared machine wall time includes the
+Each run is timed by ``training_clock.py`` (training seconds, the same points on both sides) by the
+wall clock and by the process's CPU time: on a loaded shared machine wall time includes the
 waits for a core, CPU time only the work, so the ratio of steps per CPU second is given beside
 the wall-clock one.
 
@@ -32,11 +33,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 from speed_rounds import launch, table  # this directory is the script's, first on sys.path
+from training_clock import TrainingClock
 
 ENV_ID = "CartPoleNoVel-v1"
 NUM_ENVS, NSTEPS, EPOCHS = 8, 32, 10
@@ -65,10 +66,9 @@ def run_advantage(variant: str, seed: int, steps: int) -> dict[str, Any]:
         "trainer.validate_freq=0", "trainer.tensorboard=false", "algorithm.device=cpu", "trainer.torch_threads=1",
     ])
     agent = PPO(run_config=config)
-    start, cpu = time.perf_counter(), time.process_time()
-    agent.learn()
-    return {"env_steps": agent.summary["env_steps"], "train_seconds": time.perf_counter() - start,
-            "cpu_seconds": time.process_time() - cpu}
+    clock = TrainingClock()
+    agent.learn(callback=clock.advantage_callback())
+    return {"env_steps": agent.summary["env_steps"], **clock.read()}
 
 
 def run_sb3(seed: int, steps: int) -> dict[str, Any]:
@@ -89,10 +89,9 @@ def run_sb3(seed: int, steps: int) -> dict[str, Any]:
             enable_critic_lstm=True, net_arch=dict(pi=[64], vf=[64]),
         ),
     )
-    start, cpu = time.perf_counter(), time.process_time()
-    model.learn(steps)
-    return {"env_steps": int(model.num_timesteps), "train_seconds": time.perf_counter() - start,
-            "cpu_seconds": time.process_time() - cpu}
+    clock = TrainingClock()
+    model.learn(steps, callback=clock.sb3_callback())
+    return {"env_steps": int(model.num_timesteps), **clock.read()}
 
 
 def run_child(spec: dict[str, Any]) -> None:

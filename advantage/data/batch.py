@@ -34,13 +34,17 @@ class RolloutBatch:
     def __len__(self) -> int:
         return self.advantages.shape[0]
 
-    def _select(self, idx) -> RolloutBatch:
+    def _select(self, idx: slice) -> RolloutBatch:
         return type(self)(*(  # a subclass's own per-sample fields are selected alike
             None if getattr(self, f) is None else getattr(self, f)[idx] for f in self.__dataclass_fields__
         ))
 
     def index(self, idx: torch.Tensor) -> RolloutBatch:
-        return self._select(idx)
+        """The transitions ``idx`` (int64 positions), one ``index_select`` per field: the values of
+        ``field[idx]``, which for Atari's frames takes ~8x as long (a generic gather per element)."""
+        return type(self)(*(
+            None if getattr(self, f) is None else getattr(self, f).index_select(0, idx) for f in self.__dataclass_fields__
+        ))
 
     def minibatches(self, size: int) -> list[RolloutBatch]:
         """Shuffled minibatches of ``size``: one gather per field, then views of it (no copies)."""
@@ -148,7 +152,7 @@ class SequenceBatch:
     def index(self, idx: torch.Tensor) -> SequenceBatch:
         """The sequences ``idx`` (along dim 1 of every field)."""
         return SequenceBatch(*(
-            None if getattr(self, f.name) is None else getattr(self, f.name)[:, idx] for f in dataclasses.fields(self)
+            None if getattr(self, f.name) is None else getattr(self, f.name).index_select(1, idx) for f in dataclasses.fields(self)
         ))
 
     def kept(self) -> tuple[RolloutBatch, torch.Tensor]:

@@ -17,6 +17,7 @@ from advantage.app.defaults import default_config
 from advantage.data.batch import RolloutBatch
 from advantage.envs.vector import make_vec_env
 from advantage.models import ActorCritic, GaussianHead, ModelConfig
+from advantage.models.encoders import NatureCNN
 from advantage.models.sde import VARIANCE_EPS, StateDependentNoiseHead
 from advantage.training.collector import RolloutCollector
 from advantage.training.config import RunConfig, TrainerConfig
@@ -341,3 +342,26 @@ def test_cnn_channels_last_gives_the_outputs_and_gradients_of_the_plain_layout(s
 def test_cnn_channels_last_is_refused_without_a_nature_cnn():
     with pytest.raises(ValueError, match="model.cnn_channels_last applies to the Nature CNN .* MLP: drop"):
         ActorCritic(OBS, ACT, ModelConfig(cnn_channels_last=True))
+
+
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+@pytest.mark.parametrize("grad", [True, False], ids=["autograd", "inference"])
+def test_cnn_channels_last_lays_out_the_bytes_before_the_conversion(monkeypatch, precision, grad):
+    """With ``cnn_channels_last`` the uint8 batch is laid out NHWC before it becomes floats: the
+    first convolution reads an NHWC batch in the computing dtype, and the features equal (bit for
+    bit) those of converting straight into NHWC."""
+    torch.manual_seed(0)
+    cnn = NatureCNN((4, 36, 40), memory_channels_last=True, precision=precision)
+    dtype = torch.bfloat16 if precision == "bfloat16" else torch.float32
+    seen = []
+    conv2d = torch.nn.functional.conv2d
+    monkeypatch.setattr(torch.nn.functional, "conv2d", lambda x, *a, **k: seen.append(x) or conv2d(x, *a, **k))
+    obs = torch.randint(0, 256, (5, 4, 36, 40), dtype=torch.uint8)
+    with torch.set_grad_enabled(grad):
+        got = cnn(obs)
+    monkeypatch.undo()
+    assert seen[0].dtype == dtype and seen[0].is_contiguous(memory_format=torch.channels_last)
+    x = obs.to(dtype, memory_format=torch.channels_last) / 255.0
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype == torch.bfloat16):
+        want = cnn.fc(cnn.conv(x)).float()
+    assert torch.equal(got.detach(), want)
