@@ -10,7 +10,7 @@ from gymnasium.wrappers import AtariPreprocessing, FrameStackObservation, Transf
 from advantage import PPO, Agent
 from advantage.app.defaults import default_config, env_family
 from advantage.envs import atari as atari_module
-from advantage.envs.atari import EpisodicLife, FireReset
+from advantage.envs.atari import EpisodicLife, FireReset, ScreenPreprocessing
 from advantage.envs.vector import check_env_id, make_env, make_vec_env
 
 
@@ -51,15 +51,58 @@ def test_pipeline_shapes_dtypes_and_base_env(env_id, sticky):
         env.close()
 
 
+def _timeless(out: tuple) -> tuple:
+    """A step's or reset's outputs without the episode's wall-clock time (``info["episode"]["t"]``)."""
+    *head, info = out
+    if "episode" in info:
+        info = {**info, "episode": {k: v for k, v in info["episode"].items() if k != "t"}}
+    return (*head, info)
+
+
+def _play(env: gym.Env, steps: int, seed: int) -> list:
+    """Everything the env hands out over ``steps`` random actions, resetting at every episode end."""
+    rng = np.random.default_rng(seed)
+    seen = [env.reset(seed=seed)]
+    for _ in range(steps):
+        out = env.step(int(rng.integers(env.action_space.n)))
+        seen.append(out)
+        if out[2] or out[3]:
+            seen.append(env.reset())
+    return seen
+
+
+@pytest.mark.parametrize("training", [True, False], ids=["training", "evaluation"])
+@pytest.mark.parametrize("env_id", ["BreakoutNoFrameskip-v4", "ALE/Pong-v5"])
+def test_screen_from_the_emulator_gives_gymnasiums_stack_bit_for_bit(env_id, training):
+    """The raw env made with its RAM as observation (the default) hands out what Gymnasium's own
+    stack (``obs_type="rgb"``) does: observations, rewards, ends and infos, over lost lives, game
+    overs, sticky actions (Pong-v5) and resets."""
+    check_env_id(env_id)
+    lean, plain = make_env(env_id, training), make_env(env_id, training, obs_type="rgb")
+    try:
+        assert lean.unwrapped._obs_type == "ram" and plain.unwrapped._obs_type == "rgb"
+        assert ScreenPreprocessing in wrapper_types(lean) and ScreenPreprocessing not in wrapper_types(plain)
+        assert lean.observation_space == plain.observation_space
+        got, want = _play(lean, 1500, seed=5), _play(plain, 1500, seed=5)
+        assert len(got) == len(want) and sum(len(x) == 2 for x in want) >= 2  # an episode ended
+        for a, b in zip(got, want):
+            assert len(a) == len(b)
+            np.testing.assert_array_equal(a[0], b[0])
+            assert _timeless(a[1:]) == _timeless(b[1:])
+    finally:
+        lean.close()
+        plain.close()
+
+
 def test_training_and_evaluation_stacks():
     """Training adds episodic life and sign-clipped rewards; evaluation plays whole games unclipped."""
     train, evaluation = make_env("BreakoutNoFrameskip-v4"), make_env("BreakoutNoFrameskip-v4", training=False)
     try:
         train_types, eval_types = wrapper_types(train), wrapper_types(evaluation)
-        for needed in (EpisodicLife, FireReset, TransformReward, FrameStackObservation, AtariPreprocessing):
+        for needed in (EpisodicLife, FireReset, TransformReward, FrameStackObservation, ScreenPreprocessing):
             assert needed in train_types
         assert EpisodicLife not in eval_types and TransformReward not in eval_types
-        assert FireReset in eval_types and AtariPreprocessing in eval_types
+        assert FireReset in eval_types and ScreenPreprocessing in eval_types
     finally:
         train.close()
         evaluation.close()
