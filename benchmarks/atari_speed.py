@@ -69,6 +69,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5_120)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--trees", nargs="*", default=[], metavar="NAME=PATH",
+                        help="advantage source trees to time, each variant labelled VARIANT@NAME (a before/after "
+                             "comparison in the same run; SB3 runs once a round)")
     parser.add_argument("--out", type=Path, help="JSONL file: one line per run, appended as it finishes")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -79,16 +82,19 @@ def main() -> None:
         from advantage.tools.bench import require_bench_packages
 
         require_bench_packages()
+    trees = dict(t.split("=", 1) for t in args.trees)
+    runs = [(v, None, v) for v in args.variants if v == "sb3" or not trees]
+    runs += [(v, path, f"{v}@{name}") for name, path in trees.items() for v in args.variants if v != "sb3"]
     records = []
     for k in range(args.rounds):
-        for variant in args.variants:
-            record = {"round": k, **launch(__file__, variant, args.seed + k, args.steps)}
+        for variant, tree, label in runs:
+            record = {"round": k, **launch(__file__, variant, args.seed + k, args.steps, tree), "variant": label}
             records.append(record)
-            print(f"round {k} {variant:>13}: {record['steps_per_second']:,.0f} steps/s", file=sys.stderr, flush=True)
+            print(f"round {k} {label:>13}: {record['steps_per_second']:,.0f} steps/s", file=sys.stderr, flush=True)
             if args.out:
                 with args.out.open("a") as f:
                     f.write(json.dumps(record) + "\n")
-    print(table(records, VARIANTS, "sb3", "SB3"))
+    print(table(records, tuple(label for *_, label in runs), "sb3", "SB3"))
 
 
 if __name__ == "__main__":

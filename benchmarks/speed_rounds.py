@@ -5,16 +5,19 @@ peer library's variant (wall clock and the process's CPU time)."""
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import subprocess
 import sys
 from typing import Any
 
 
-def launch(script: str, variant: str, seed: int, steps: int) -> dict[str, Any]:
-    """``script --child SPEC`` in a fresh interpreter; its last output line is the run's result."""
+def launch(script: str, variant: str, seed: int, steps: int, tree: str | None = None) -> dict[str, Any]:
+    """``script --child SPEC`` in a fresh interpreter; its last output line is the run's result.
+    ``tree``: an advantage source tree to import (``PYTHONPATH``) instead of the inherited one."""
     spec = json.dumps({"variant": variant, "seed": seed, "steps": steps})
-    out = subprocess.run([sys.executable, script, "--child", spec], check=True, stdout=subprocess.PIPE, text=True)
+    env = None if tree is None else {**os.environ, "PYTHONPATH": tree}
+    out = subprocess.run([sys.executable, script, "--child", spec], check=True, stdout=subprocess.PIPE, text=True, env=env)
     result = json.loads(out.stdout.strip().splitlines()[-1])
     return {"variant": variant, "seed": seed, **result, "steps_per_second": result["env_steps"] / result["train_seconds"],
             "steps_per_cpu_second": result["env_steps"] / result["cpu_seconds"]}
