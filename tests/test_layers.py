@@ -192,7 +192,7 @@ WITHOUT_OWN_TEST_FILE = {
     "callbacks.py", "settings.py",
     "algorithms/base.py", "algorithms/closed_form.py", "algorithms/pg.py",
     "compat/algorithm.py", "compat/trainers.py",
-    "data/batch.py", "data/observations.py", "data/snapshot.py",
+    "data/observations.py", "data/snapshot.py",
     "envs/action_masks.py", "envs/ids.py", "envs/last_action_reward.py", "envs/pomdp.py",
     "losses/a2c.py", "losses/pg.py", "losses/policy.py",
     "models/actor_critic.py", "models/heads.py", "models/init.py", "models/lstm.py", "models/multi_input.py", "models/normalization.py", "models/sde.py", "models/spec_args.py", "models/unreal_agent.py", "models/unreal_heads.py",
