@@ -23,12 +23,13 @@ from pathlib import Path
 SCRIPT = Path(__file__).with_name("profile_iteration.py")
 
 
-def run_one(tree: Path, algo: str, env: str, steps: int, numpy_act: str) -> dict:
+def run_one(tree: Path, algo: str, env: str, steps: int, numpy_act: str, extra: list[str] = ()) -> dict:
     """One profile of ``tree`` (its own package on PYTHONPATH, this checkout's profiler script)."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "profile.json"
         command = [sys.executable, str(SCRIPT), "--algo", algo, "--env", env, "--steps", str(steps), "--clock", "cpu",
-                   "--set", f"trainer.numpy_act={numpy_act}", "--json", str(out)]
+                   "--set", f"trainer.numpy_act={numpy_act}", *(a for kv in extra for a in ("--set", kv)),
+                   "--json", str(out)]
         environment = {**os.environ, "PYTHONPATH": str(tree), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
         subprocess.run(command, cwd=tmp, env=environment, check=True, capture_output=True)
         profile = json.loads(out.read_text())
@@ -47,6 +48,8 @@ def main() -> None:
     parser.add_argument("--workloads", nargs="+", required=True, help="ALGO:ENV:STEPS")
     parser.add_argument("--numpy-act", nargs="+", default=["false"], choices=["false", "true"])
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--set", dest="extra", action="append", default=[], metavar="KEY=VALUE",
+                        help="a config override for every run (e.g. trainer.torch_threads=1)")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     trees = dict(item.split("=", 1) for item in args.trees)
@@ -58,7 +61,7 @@ def main() -> None:
                 for numpy_act in args.numpy_act:
                     for name, path in trees.items():
                         record = {"tree": name, "algo": algo, "env": env, "numpy_act": numpy_act == "true",
-                                  "round": round_, **run_one(Path(path).resolve(), algo, env, int(steps), numpy_act)}
+                                  "round": round_, **run_one(Path(path).resolve(), algo, env, int(steps), numpy_act, args.extra)}
                         f.write(json.dumps(record) + "\n")
                         f.flush()
                         records.append(record)
