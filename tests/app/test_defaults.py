@@ -188,7 +188,7 @@ RETUNED: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
     },
     # issue 32: the same maths on channels-last memory
     ("ppo", "ALE/Pong-v5"): {"model": {"cnn_channels_last": True, "cnn_precision": "auto"}},  # session 40: bfloat16 where native
-    ("a2c", "BreakoutNoFrameskip-v4"): {"model": {"cnn_channels_last": True}},
+    ("a2c", "BreakoutNoFrameskip-v4"): {"model": {"cnn_channels_last": True, "cnn_precision": "auto"}},  # session 42
 }
 
 
