@@ -167,16 +167,17 @@ def test_unknown_precision_and_models_without_a_nature_cnn_are_refused():
         ActorCritic(small, spaces.Discrete(2), ModelConfig(cnn_precision="auto"))
 
 
-def _train(tmp_path, backend: str, capsys) -> tuple[int, str]:
+def _train(tmp_path, backend: str, capsys, algo: str = "ppo") -> tuple[int, str]:
     sets = ["num_envs=2", "num_workers=2", "trainer.nsteps=16", "trainer.validate_freq=0", "trainer.tensorboard=false",
             "trainer.torch_threads=1", "model.cnn_precision='bfloat16'", f"distributed='{backend}'"]
-    code = main(["train", "--algo", "ppo", "--env", "matrix_envs:MatrixImage-v0", "--total-timesteps", "64",
+    code = main(["train", "--algo", algo, "--env", "matrix_envs:MatrixImage-v0", "--total-timesteps", "64",
                  "--run-dir", str(tmp_path / "run"), "--no-progress", "--seed", "3", *[a for s in sets for a in ("--set", s)]])
     return code, capsys.readouterr().out
 
 
-def test_bfloat16_trains_resumes_evaluates_and_exports_in_float32(tmp_path, capsys):
-    code, out = _train(tmp_path, "local", capsys)
+@pytest.mark.parametrize("algo", ["ppo", "a2c"])
+def test_bfloat16_trains_resumes_evaluates_and_exports_in_float32(tmp_path, capsys, algo):
+    code, out = _train(tmp_path, "local", capsys, algo)
     assert code == 0 and "[acting torch, update autograd, cnn bfloat16, env step lean]" in out
     resumed, payload = resume_evaluate_export(tmp_path / "run", tmp_path, capsys)
     assert "cnn bfloat16" in resumed

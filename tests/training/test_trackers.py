@@ -58,6 +58,11 @@ def test_wandb_writes_an_offline_run_that_can_be_synced(tmp_path, monkeypatch, n
     config = default_config("ppo", "CartPole-v1").with_overrides(QUICK)
     tracker = WandbTracker()
     PPO(run_config=config).learn(128, run_dir=tmp_path / "run", callback=tracker)
+    # what `wandb sync` reads once the process has ended: W&B's service may still be writing the
+    # log after finish() (it ended with only its header in full test runs); teardown waits for it
+    import wandb
+
+    wandb.teardown()
     (run_dir,) = (tmp_path / "run" / "wandb").glob("offline-run-*")
     records = (run_dir / f"run-{tracker.run_id}.wandb").read_bytes()  # what `wandb sync` uploads
     for expected in ("advantage_version", "advantage_git_commit", "CartPole-v1", "algorithm.clip_ratio",
