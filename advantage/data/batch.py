@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -34,17 +35,18 @@ class RolloutBatch:
     def __len__(self) -> int:
         return self.advantages.shape[0]
 
-    def _select(self, idx: slice) -> RolloutBatch:
+    def _map(self, take: Callable[[torch.Tensor], torch.Tensor]) -> RolloutBatch:
         return type(self)(*(  # a subclass's own per-sample fields are selected alike
-            None if getattr(self, f) is None else getattr(self, f)[idx] for f in self.__dataclass_fields__
+            None if getattr(self, f) is None else take(getattr(self, f)) for f in self.__dataclass_fields__
         ))
+
+    def _select(self, idx: slice) -> RolloutBatch:
+        return self._map(lambda field: field[idx])
 
     def index(self, idx: torch.Tensor) -> RolloutBatch:
         """The transitions ``idx`` (int64 positions), one ``index_select`` per field: the values of
         ``field[idx]``, which for Atari's frames takes ~8x as long (a generic gather per element)."""
-        return type(self)(*(
-            None if getattr(self, f) is None else getattr(self, f).index_select(0, idx) for f in self.__dataclass_fields__
-        ))
+        return self._map(lambda field: field.index_select(0, idx))
 
     def minibatches(self, size: int) -> list[RolloutBatch]:
         """Shuffled minibatches of ``size``: one gather per field, then views of it (no copies)."""

@@ -30,7 +30,7 @@ def test_index_gathers_each_field_at_the_positions():
     assert _rollout_batch(masked=False).index(idx).action_mask is None
 
 
-def test_minibatches_cover_every_transition_once_in_slices_of_size(monkeypatch):
+def test_minibatches_cover_every_transition_once_in_slices_of_size():
     batch = _rollout_batch(10)
     torch.manual_seed(3)
     parts = batch.minibatches(4)
