@@ -36,6 +36,10 @@ try:  # its recurrent actor (session 41)
     from advantage.training.numpy_act import RecurrentNumpyActor
 except ImportError:
     RecurrentNumpyActor = None
+try:  # PPO's closed form after an LSTM's (session 43)
+    from advantage.algorithms.closed_form import ClosedFormLSTMHeads
+except ImportError:
+    ClosedFormLSTMHeads = None
 
 TIMES: dict[str, float] = defaultdict(float)
 CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
@@ -45,9 +49,10 @@ clock = time.perf_counter
 ACTIVE: set[str] = set()
 
 
-def timed(name, fn):
+def timed(name, fn, within: str | None = None):
+    """``fn`` timed under ``name`` (only inside the phase ``within``, when given)."""
     def wrapper(*args, **kwargs):
-        if name in ACTIVE:  # a timed call inside another of the same phase (step_lean's fallback to step)
+        if name in ACTIVE or (within and within not in ACTIVE):  # nested in itself (step_lean's fallback to step)
             return fn(*args, **kwargs)
         ACTIVE.add(name)
         start = clock()
@@ -105,6 +110,11 @@ def main() -> None:
     ActorCritic.forward = timed("forward (all)", ActorCritic.forward)
     ActorCriticLSTM.forward = timed("forward (all)", ActorCriticLSTM.forward)
     base.Algorithm.backward = timed("backward", base.Algorithm.backward)
+    if ClosedFormLSTMHeads is not None:
+        ClosedFormLSTMHeads.forward = timed("closed form heads: forward", ClosedFormLSTMHeads.forward)
+        ClosedFormLSTMHeads.backward = timed("closed form heads: gradients", ClosedFormLSTMHeads.backward)
+        ActorCriticLSTM.lstm_outputs = timed("LSTM forward", ActorCriticLSTM.lstm_outputs, within="update (total)")
+        torch.autograd.grad = timed("LSTM backward", torch.autograd.grad, within="update (total)")
     trainer_module.sequences = timed("flatten batch", batch.sequences)
     algo_cls = type(api.agent_class(args.algo)(run_config=config).algorithm)
     algo_cls.update = timed("update (total)", algo_cls.update)
@@ -124,7 +134,17 @@ def main() -> None:
         "returns / advantages": t["returns / advantages"],
         "flatten batch": t["flatten batch"],
     }
-    if t["closed form: gradients"]:  # PPO or A2C on an MLP: no autograd in the update
+    if t["closed form heads: gradients"]:  # PPO on an LSTM: autograd through the LSTMs alone
+        lstm_closed = {
+            "update: LSTM forward": t["LSTM forward"],
+            "update: LSTM backward (autograd)": t["LSTM backward"],
+            "update: heads forward + gradients (closed form)": t["closed form heads: forward"]
+            + t["closed form heads: gradients"],
+            "update: clip + optimiser": t["clip + optimiser"],
+        }
+        phases.update(lstm_closed)
+        phases["update: loss, batching, metrics"] = t["update (total)"] - sum(lstm_closed.values())
+    elif t["closed form: gradients"]:  # PPO or A2C on an MLP: no autograd in the update
         net = t["closed form: network forward"] + t["closed form: gradients"]
         step = t["clip + optimiser"]
         phases["update: network forward + gradients (closed form)"] = net

@@ -24,7 +24,9 @@ Variants: ``separators``, ``segments``, ``spans``, ``steps`` (advantage with ``m
 by one masked ``torch.lstm_cell``: ``model.lstm_step = "cell"``), ``segments-layer`` (the segments
 pass, acting by an ``nn.LSTM`` call: ``model.lstm_step = "layer"``), ``separators-numpy`` (acting in
 NumPy: ``trainer.numpy_act = true``), ``separators-numpy-first`` (and the LSTM first, as
-sb3-contrib's: the identical network) and ``sb3-rppo``. The learning
+sb3-contrib's: the identical network), ``separators-numpy-first-autograd`` (the same with the
+whole gradient by autograd: ``algorithm.closed_form = false``; every other advantage variant takes
+PPO's closed form after the LSTMs, the default) and ``sb3-rppo``. The learning
 rate and clip range stay constant on both sides, as sb3-contrib's are without a schedule.
 """
 
@@ -41,7 +43,8 @@ from training_clock import TrainingClock
 
 ENV_ID = "CartPoleNoVel-v1"
 NUM_ENVS, NSTEPS, EPOCHS = 8, 32, 10
-ADVANTAGE = ("separators", "separators-numpy", "separators-numpy-first", "segments", "spans", "steps", "segments-layer")
+ADVANTAGE = ("separators", "separators-numpy", "separators-numpy-first", "separators-numpy-first-autograd", "segments",
+             "spans", "steps", "segments-layer")
 VARIANTS = (*ADVANTAGE, "sb3-rppo")
 
 
@@ -62,6 +65,7 @@ def run_advantage(variant: str, seed: int, steps: int) -> dict[str, Any]:
         "model.cell_size=64", "model.hidden_sizes=[64]", "model.activation=relu", "model.ortho_init=false",
         f"model.lstm_pass={lstm_pass}", f"model.lstm_step={lstm_step}", f"trainer.numpy_act={str('numpy' in options).lower()}",
         f"model.lstm_first={str('first' in options).lower()}", f"trainer.seed={seed}",
+        f"algorithm.closed_form={str('autograd' not in options).lower()}",
         f"trainer.total_steps={steps}",
         "trainer.validate_freq=0", "trainer.tensorboard=false", "algorithm.device=cpu", "trainer.torch_threads=1",
     ])

@@ -90,9 +90,11 @@ class APPOAlgorithm(PPOAlgorithm):
         self.updates = 0
         self._kl: torch.Tensor | None = None
 
-    def takes_closed_form(self, model: torch.nn.Module, config: APPOConfig) -> bool:
-        """Without the KL term the update is PPO's exactly, so the closed form computes it too."""
-        return config.closed_form and config.kl_coeff == 0 and ClosedFormPPO.supports(model) and private_ops_work()
+    def closed_form_class(self, model: torch.nn.Module, config: APPOConfig) -> type[ClosedFormPPO] | None:
+        """Without the KL term the update is PPO's exactly, so the MLP closed form computes it too
+        (an LSTM model's update runs on autograd)."""
+        takes = config.closed_form and config.kl_coeff == 0 and ClosedFormPPO.supports(model) and private_ops_work()
+        return ClosedFormPPO if takes else None
 
     def build_estimator(self, name: str, gamma: float, lambda_: float) -> Estimator:
         if name == VTrace.name:  # advantages unweighted: the surrogate's ratio weights them

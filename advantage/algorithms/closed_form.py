@@ -41,6 +41,7 @@ from torch import nn
 from advantage.models.actor_critic import ActorCritic
 from advantage.models.encoders import MLP, tanh_
 from advantage.models.heads import CategoricalHead, GaussianHead
+from advantage.models.recurrent import ActorCriticLSTM
 from advantage.models.sde import VARIANCE_EPS, StateDependentNoiseHead
 
 HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
@@ -91,7 +92,126 @@ def categorical_entropy(probs: torch.Tensor, logp_all: torch.Tensor) -> torch.Te
     return (probs * logp_all).sum(-1).neg_()
 
 
-class ClosedFormActorCritic:
+class ClosedFormNetwork:
+    """The forward pass and the chain-rule gradients of MLP towers (an actor's, and a critic's or
+    none) and the heads on them; what the towers read comes from the subclass."""
+
+    def _set_layers(
+        self, actor: list[nn.Linear], critic: list[nn.Linear] | None, head: nn.Module, value_head: nn.Linear,
+        activation: str,
+    ) -> None:
+        """The towers' layers (``critic`` None: the critic reads the actor's features), the heads
+        and the activation the passes run."""
+        self.actor, self.critic = actor, critic
+        self.head, self.value_head = head, value_head
+        self.relu = activation == "relu"
+        self.sde = isinstance(head, StateDependentNoiseHead)
+        self.gaussian = self.sde or isinstance(head, GaussianHead)
+        self.out = head.mu if self.gaussian else head.linear
+
+    # -- the network ---------------------------------------------------------------------------
+    def _tower(self, layers: list[nn.Linear], x: torch.Tensor) -> list[torch.Tensor]:
+        """Input and every layer's activation."""
+        acts = [x]
+        for layer in layers:
+            z = torch.addmm(layer.bias, acts[-1], layer.weight.t())
+            acts.append(z.relu_() if self.relu else tanh_(z))
+        return acts
+
+    def _tower_backward(
+        self, layers: list[nn.Linear], acts: list[torch.Tensor], grad: torch.Tensor, input_grad: bool = False
+    ) -> torch.Tensor | None:
+        """Write ``.grad`` of the tower's layers, given ``∂L/∂`` its output; returns ``∂L/∂`` its
+        input when ``input_grad`` (else None)."""
+        for i in range(len(layers) - 1, -1, -1):
+            y = acts[i + 1]
+            delta = (torch.ops.aten.threshold_backward(grad, y, 0) if self.relu
+                     else torch.ops.aten.tanh_backward(grad, y))
+            layers[i].weight.grad = delta.t().mm(acts[i])
+            layers[i].bias.grad = delta.sum(0)
+            if i or input_grad:
+                grad = delta.mm(layers[i].weight)
+        return grad if input_grad else None
+
+    def forward(
+        self, obs: torch.Tensor, actions: torch.Tensor, entropy: bool = True, critic_obs: torch.Tensor | None = None
+    ) -> Pass:
+        """Log-probabilities of ``actions``, entropies and values on (prepared) ``obs``; a
+        categorical head's entropy only when ``entropy`` (a Gaussian's costs nothing). The
+        critic's tower reads ``critic_obs`` when given (a recurrent model's critic LSTM output)."""
+        n = obs.shape[0]
+        actor = self._tower(self.actor, obs)
+        critic = actor if self.critic is None else self._tower(self.critic, obs if critic_obs is None else critic_obs)
+        out = torch.addmm(self.out.bias, actor[-1], self.out.weight.t())
+        value = torch.addmm(self.value_head.bias, critic[-1], self.value_head.weight.t()).squeeze(1)
+        saved: dict[str, torch.Tensor] = {}
+        if self.sde:
+            features_sq = actor[-1].square()
+            std_sq = self.head.log_std.mul(2).exp()
+            var = features_sq.mm(std_sq).add_(VARIANCE_EPS)
+            inv_var = var.reciprocal()
+            half_log_var = var.log().mul_(0.5)
+            diff = actions - out
+            logp = (diff.square().mul(inv_var).mul_(-0.5) - half_log_var).sum(1) - HALF_LOG_2PI * out.shape[1]
+            ent = half_log_var.sum(1).add_(out.shape[1] * (0.5 + HALF_LOG_2PI))
+            saved = {"diff": diff, "inv_var": inv_var, "features_sq": features_sq, "std_sq": std_sq}
+        elif self.gaussian:
+            log_std = self.head.log_std
+            inv_var = log_std.mul(-2).exp()
+            diff = actions - out
+            logp = (diff.square().mul(inv_var).mul_(-0.5) - log_std).sum(1) - HALF_LOG_2PI * log_std.numel()
+            ent = (log_std + 0.5 + HALF_LOG_2PI).sum().expand(n)
+            saved = {"diff": diff, "inv_var": inv_var}
+        else:
+            logp_all = out.log_softmax(1)
+            probs = logp_all.exp()
+            logp = logp_all.gather(1, actions.unsqueeze(1)).squeeze(1)
+            ent = categorical_entropy(probs, logp_all) if entropy else None
+            saved = {"probs": probs, "logp_all": logp_all, "actions": actions}
+        return Pass(actor, critic, out, value, logp, ent, saved)
+
+    def backward(
+        self, p: Pass, g: torch.Tensor, dv: torch.Tensor, c_h: float, input_grads: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None] | None:
+        """Fill every parameter's ``.grad`` given ``g = ∂L/∂log π`` (B,), ``dv = ∂L/∂V`` (B, 1)
+        and the entropy weight ``c_h`` (the loss holds −(c_H / B) Σ H). With ``input_grads``,
+        returns ``∂L/∂`` the actor tower's input and the critic tower's (None when the critic
+        reads the actor's features), for the layers before them."""
+        n = g.shape[0]
+        saved = p.saved
+        if self.sde:
+            diff, inv_var = saved["diff"], saved["inv_var"]
+            dout = diff.mul(inv_var).mul_(g.unsqueeze(1))
+            dvar = diff.square().mul_(inv_var).sub_(1).mul_(g.unsqueeze(1)).sub_(c_h / n).mul_(inv_var).mul_(0.5)
+            self.head.log_std.grad = saved["features_sq"].t().mm(dvar).mul_(saved["std_sq"]).mul_(2)
+        elif self.gaussian:
+            diff, inv_var = saved["diff"], saved["inv_var"]
+            dout = diff.mul(inv_var).mul_(g.unsqueeze(1))
+            self.head.log_std.grad = (diff.square().mul_(inv_var).sub_(1).mul_(g.unsqueeze(1))).sum(0).sub_(c_h)
+        else:
+            probs, logp_all = saved["probs"], saved["logp_all"]
+            dout = probs * g.neg().unsqueeze(1)
+            dout.scatter_add_(1, saved["actions"].unsqueeze(1), g.unsqueeze(1))
+            if c_h:
+                entropy = p.entropy if p.entropy is not None else categorical_entropy(probs, logp_all)
+                dout += probs * (logp_all + entropy.unsqueeze(1)) * (c_h / n)
+        head, value_head = self.out, self.value_head
+        head.weight.grad = dout.t().mm(p.actor[-1])
+        head.bias.grad = dout.sum(0)
+        value_head.weight.grad = dv.t().mm(p.critic[-1])
+        value_head.bias.grad = dv.sum(0)
+        grad_actor = dout.mm(head.weight)
+        grad_critic = dv.mm(value_head.weight)
+        if self.critic is None:
+            actor_input = self._tower_backward(self.actor, p.actor, grad_actor.add_(grad_critic), input_grads)
+            critic_input = None
+        else:
+            actor_input = self._tower_backward(self.actor, p.actor, grad_actor, input_grads)
+            critic_input = self._tower_backward(self.critic, p.critic, grad_critic, input_grads)
+        return (actor_input, critic_input) if input_grads else None
+
+
+class ClosedFormActorCritic(ClosedFormNetwork):
     """The forward pass and the chain-rule gradients of an MLP :class:`ActorCritic`."""
 
     @staticmethod
@@ -111,102 +231,44 @@ class ClosedFormActorCritic:
         if not self.supports(model):
             raise TypeError(f"closed-form gradients need an MLP ActorCritic, got {type(model).__name__}")
         self.model = model
-        self.actor = model.actor_encoder.linears
-        self.critic = None if model.critic_encoder is None else model.critic_encoder.linears
-        self.relu = model.config.activation == "relu"
-        self.sde = isinstance(model.head, StateDependentNoiseHead)
-        self.gaussian = self.sde or isinstance(model.head, GaussianHead)
-        self.out = model.head.mu if self.gaussian else model.head.linear
-        self.params = list(model.parameters())
+        critic = None if model.critic_encoder is None else model.critic_encoder.linears
+        self._set_layers(model.actor_encoder.linears, critic, model.head, model.value_head, model.config.activation)
 
     def observations(self, obs: torch.Tensor) -> torch.Tensor:
         """The network's input: as ActorCritic.forward normalises, then MLP's flatten."""
         return self.model._normalize(obs.float()).flatten(1)
 
-    # -- the network ---------------------------------------------------------------------------
-    def _tower(self, layers: list[nn.Linear], x: torch.Tensor) -> list[torch.Tensor]:
-        """Input and every layer's activation."""
-        acts = [x]
-        for layer in layers:
-            z = torch.addmm(layer.bias, acts[-1], layer.weight.t())
-            acts.append(z.relu_() if self.relu else tanh_(z))
-        return acts
 
-    def _tower_backward(self, layers: list[nn.Linear], acts: list[torch.Tensor], grad: torch.Tensor) -> None:
-        """Write ``.grad`` of the tower's layers, given ``∂L/∂`` its output."""
-        for i in range(len(layers) - 1, -1, -1):
-            y = acts[i + 1]
-            delta = (torch.ops.aten.threshold_backward(grad, y, 0) if self.relu
-                     else torch.ops.aten.tanh_backward(grad, y))
-            layers[i].weight.grad = delta.t().mm(acts[i])
-            layers[i].bias.grad = delta.sum(0)
-            if i:
-                grad = delta.mm(layers[i].weight)
+class ClosedFormLSTMHeads(ClosedFormNetwork):
+    """What an :class:`ActorCriticLSTM` computes after its LSTMs (with ``lstm_first`` each
+    tower's MLP, then the heads) by the chain rule; the LSTMs and the encoders before them are
+    left to autograd (:attr:`autograd_params`), driven by ``∂L/∂`` each LSTM's output, which
+    :meth:`backward` returns with ``input_grads``."""
 
-    def forward(self, obs: torch.Tensor, actions: torch.Tensor, entropy: bool = True) -> Pass:
-        """Log-probabilities of ``actions``, entropies and values on (prepared) ``obs``; a
-        categorical head's entropy only when ``entropy`` (a Gaussian's costs nothing)."""
-        n = obs.shape[0]
-        actor = self._tower(self.actor, obs)
-        critic = actor if self.critic is None else self._tower(self.critic, obs)
-        out = torch.addmm(self.out.bias, actor[-1], self.out.weight.t())
-        value = torch.addmm(self.model.value_head.bias, critic[-1], self.model.value_head.weight.t()).squeeze(1)
-        saved: dict[str, torch.Tensor] = {}
-        if self.sde:
-            features_sq = actor[-1].square()
-            std_sq = self.model.head.log_std.mul(2).exp()
-            var = features_sq.mm(std_sq).add_(VARIANCE_EPS)
-            inv_var = var.reciprocal()
-            half_log_var = var.log().mul_(0.5)
-            diff = actions - out
-            logp = (diff.square().mul(inv_var).mul_(-0.5) - half_log_var).sum(1) - HALF_LOG_2PI * out.shape[1]
-            ent = half_log_var.sum(1).add_(out.shape[1] * (0.5 + HALF_LOG_2PI))
-            saved = {"diff": diff, "inv_var": inv_var, "features_sq": features_sq, "std_sq": std_sq}
-        elif self.gaussian:
-            log_std = self.model.head.log_std
-            inv_var = log_std.mul(-2).exp()
-            diff = actions - out
-            logp = (diff.square().mul(inv_var).mul_(-0.5) - log_std).sum(1) - HALF_LOG_2PI * log_std.numel()
-            ent = (log_std + 0.5 + HALF_LOG_2PI).sum().expand(n)
-            saved = {"diff": diff, "inv_var": inv_var}
-        else:
-            logp_all = out.log_softmax(1)
-            probs = logp_all.exp()
-            logp = logp_all.gather(1, actions.unsqueeze(1)).squeeze(1)
-            ent = categorical_entropy(probs, logp_all) if entropy else None
-            saved = {"probs": probs, "logp_all": logp_all, "actions": actions}
-        return Pass(actor, critic, out, value, logp, ent, saved)
+    @staticmethod
+    def supports(model: nn.Module) -> bool:
+        """An :class:`ActorCriticLSTM` with a categorical or Gaussian head and, with
+        ``lstm_first``, tanh or ReLU MLPs on the LSTMs (exactly those classes)."""
+        posts = [m for m in (getattr(model, "actor_post", None), getattr(model, "critic_post", None)) if m is not None]
+        return (
+            type(model) is ActorCriticLSTM
+            and type(model.head) in (CategoricalHead, GaussianHead)
+            and all(type(m) is MLP for m in posts)
+            and (not posts or model.config.activation in ("tanh", "relu"))
+            and all(p.requires_grad for p in model.parameters())
+        )
 
-    def backward(self, p: Pass, g: torch.Tensor, dv: torch.Tensor, c_h: float) -> None:
-        """Fill every parameter's ``.grad`` given ``g = ∂L/∂log π`` (B,), ``dv = ∂L/∂V`` (B, 1)
-        and the entropy weight ``c_h`` (the loss holds −(c_H / B) Σ H)."""
-        n = g.shape[0]
-        saved = p.saved
-        if self.sde:
-            diff, inv_var = saved["diff"], saved["inv_var"]
-            dout = diff.mul(inv_var).mul_(g.unsqueeze(1))
-            dvar = diff.square().mul_(inv_var).sub_(1).mul_(g.unsqueeze(1)).sub_(c_h / n).mul_(inv_var).mul_(0.5)
-            self.model.head.log_std.grad = saved["features_sq"].t().mm(dvar).mul_(saved["std_sq"]).mul_(2)
-        elif self.gaussian:
-            diff, inv_var = saved["diff"], saved["inv_var"]
-            dout = diff.mul(inv_var).mul_(g.unsqueeze(1))
-            self.model.head.log_std.grad = (diff.square().mul_(inv_var).sub_(1).mul_(g.unsqueeze(1))).sum(0).sub_(c_h)
-        else:
-            probs, logp_all = saved["probs"], saved["logp_all"]
-            dout = probs * g.neg().unsqueeze(1)
-            dout.scatter_add_(1, saved["actions"].unsqueeze(1), g.unsqueeze(1))
-            if c_h:
-                entropy = p.entropy if p.entropy is not None else categorical_entropy(probs, logp_all)
-                dout += probs * (logp_all + entropy.unsqueeze(1)) * (c_h / n)
-        head, value_head = self.out, self.model.value_head
-        head.weight.grad = dout.t().mm(p.actor[-1])
-        head.bias.grad = dout.sum(0)
-        value_head.weight.grad = dv.t().mm(p.critic[-1])
-        value_head.bias.grad = dv.sum(0)
-        grad_actor = dout.mm(head.weight)
-        grad_critic = dv.mm(value_head.weight)
-        if self.critic is None:
-            self._tower_backward(self.actor, p.actor, grad_actor.add_(grad_critic))
-        else:
-            self._tower_backward(self.actor, p.actor, grad_actor)
-            self._tower_backward(self.critic, p.critic, grad_critic)
+    def __init__(self, model: ActorCriticLSTM) -> None:
+        if not self.supports(model):
+            raise TypeError(f"closed-form heads need an ActorCriticLSTM, got {type(model).__name__}")
+        self.model = model
+        actor = [] if model.actor_post is None else model.actor_post.linears
+        critic = None  # one LSTM: the critic reads the actor's features
+        if model.critic_lstm is not None:
+            critic = [] if model.critic_post is None else model.critic_post.linears
+        self._set_layers(actor, critic, model.head, model.value_head, model.config.activation)
+        closed = {id(p) for layer in [*actor, *(critic or []), self.out, self.value_head] for p in layer.parameters()}
+        if self.gaussian:
+            closed.add(id(self.head.log_std))
+        self.autograd_params = [p for p in model.parameters() if id(p) not in closed]
+        """The encoders' and LSTMs' parameters, whose gradients autograd computes."""

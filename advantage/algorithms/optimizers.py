@@ -124,6 +124,9 @@ class _Optimizer:
     def step(self) -> None:
         """One step on the parameters that have a gradient (their ``step`` counters advance by 1)."""
         params, grads, columns = self._tensors()
+        # torch's fused CPU Adam (torch.optim's too, torch 2.13) reads a strided gradient as if it
+        # were contiguous: a .grad set by hand as a view (not by autograd) is copied first
+        grads = [g if g.is_contiguous() else g.contiguous() for g in grads]
         if params:
             torch._foreach_add_(columns["step"], 1)
             self._update(self.param_groups[0], params, grads, columns)

@@ -33,7 +33,7 @@ from advantage.algorithms.base import (
 from advantage.algorithms.closed_form import private_ops_work
 from advantage.algorithms.numpy_closed_form import NumpyActorCritic
 from advantage.algorithms.numpy_updates import NumpyPPOUpdate
-from advantage.algorithms.ppo_closed_form import ClosedFormPPO
+from advantage.algorithms.ppo_closed_form import ClosedFormPPO, ClosedFormRecurrentPPO
 from advantage.algorithms.spec import AlgorithmSpec
 from advantage.data.batch import RolloutBatch, SequenceBatch
 from advantage.data.estimators import Estimator
@@ -72,8 +72,9 @@ class PPOConfig(AlgoConfig):
     stored state) for truncated backpropagation through time; None keeps whole rollouts."""
     closed_form: bool = True
     """MLP actor-critics: take each gradient step with the chain rule written out (the same
-    gradients as autograd, 2-3x less time per step on CPU; see ``ppo_closed_form.py``). Used only
-    by ``PPOAlgorithm`` itself (subclasses get autograd) and where torch's private kernels work.
+    gradients as autograd, 2-3x less time per step on CPU; see ``ppo_closed_form.py``); LSTM
+    actor-critics: the same after the LSTMs, autograd through the LSTMs alone. Used only by
+    ``PPOAlgorithm`` itself (subclasses get autograd) and where torch's private kernels work.
     False always uses autograd."""
     numpy_update: bool = False
     """With the closed form: take each update's gradient steps in NumPy on flat copies of the
@@ -124,7 +125,8 @@ class PPOAlgorithm(Algorithm):
         super().__init__(model, config, total_steps, estimator)
         self.clip_ratio = config.clip_ratio
         """The clip range ε of the current step (:meth:`set_progress` moves it with clip_final)."""
-        self.closed_form = ClosedFormPPO(self) if self.takes_closed_form(model, config) else None
+        closed_form = self.closed_form_class(model, config)
+        self.closed_form = None if closed_form is None else closed_form(self)
         takes_numpy = (config.numpy_update and self.closed_form is not None
                        and NumpyActorCritic.supports(model, self.optimizer))
         self.numpy_update = NumpyPPOUpdate(self) if takes_numpy else None
@@ -139,14 +141,16 @@ class PPOAlgorithm(Algorithm):
             self.clip_ratio = linear_schedule(cfg.clip_ratio, cfg.clip_final, env_steps, self.decay_steps)
         return lr
 
-    def takes_closed_form(self, model: torch.nn.Module, config: PPOConfig) -> bool:
-        """Whether the closed-form step computes exactly this algorithm's update: asked for, this
-        exact class (a subclass may change ``objective``), a supported model, and a torch whose
-        private kernels work (else autograd, the reference, runs)."""
-        return (
-            config.closed_form and type(self) is PPOAlgorithm and ClosedFormPPO.supports(model)
-            and private_ops_work()
-        )
+    def closed_form_class(
+        self, model: torch.nn.Module, config: PPOConfig
+    ) -> type[ClosedFormPPO] | None:
+        """The closed-form step that computes exactly this algorithm's update for ``model``, or
+        None: it needs to be asked for, this exact class (a subclass may change ``objective``), a
+        supported model, and a torch whose private kernels work (else autograd, the reference,
+        runs)."""
+        if not (config.closed_form and type(self) is PPOAlgorithm and private_ops_work()):
+            return None
+        return next((kind for kind in (ClosedFormPPO, ClosedFormRecurrentPPO) if kind.supports(model)), None)
 
     @property
     def sequence_length(self) -> int | None:

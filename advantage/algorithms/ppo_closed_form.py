@@ -1,6 +1,9 @@
 """PPO's minibatch gradients for MLP actor-critics without autograd: the network's chain rule
 (``closed_form.py``) fed with the loss's hand-derived gradient (:func:`~advantage.losses.ppo_error_gradient`,
-beside ``ppo_error`` in ``losses/ppo.py``).
+beside ``ppo_error`` in ``losses/ppo.py``). For an LSTM actor-critic the same for everything after
+the LSTMs, and autograd through the LSTMs alone from ``∂L/∂`` their outputs
+(:class:`ClosedFormRecurrentPPO`): the fused LSTM kernels are most of the step, and the heads,
+the loss and their recorded backward the rest.
 
 :meth:`ClosedFormPPO.gradients` is an accelerator behind :meth:`PPOAlgorithm.gradients
 <advantage.algorithms.ppo.PPOAlgorithm.gradients>`: the same minibatch, the same advantages, the
@@ -15,10 +18,11 @@ from dataclasses import dataclass
 
 import torch
 
-from advantage.algorithms.closed_form import ClosedFormActorCritic
-from advantage.data.batch import RolloutBatch
+from advantage.algorithms.closed_form import ClosedFormActorCritic, ClosedFormLSTMHeads, Pass
+from advantage.data.batch import RolloutBatch, SequenceBatch
 from advantage.losses.policy import log_prob_entropy
 from advantage.losses.ppo import ppo_error_gradient, ppo_info_terms
+from advantage.models.recurrent import SequenceInputs
 
 
 @dataclass
@@ -58,14 +62,79 @@ class ClosedFormPPO:
         """Fill every parameter's ``.grad`` as :meth:`PPOAlgorithm.gradients` does; returns the
         same logged values (policy loss, value loss, entropy, approx KL, clip fraction). A
         :class:`PreparedBatch`'s minibatch brings its network input and old log-probabilities."""
-        algo = self.algo
-        cfg = algo.config
         prepared = isinstance(mb, PreparedBatch)
         p = self.net.forward(mb.net_input if prepared else self.net.observations(mb.obs), mb.actions)
-        old_logp = mb.old_logp if prepared else self.old_logp(mb)
+        d_logp, d_value, logged = self.loss_gradient(p, mb.old_logp if prepared else self.old_logp(mb), mb)
+        self.net.backward(p, d_logp, d_value, self.algo.entropy_coeff)
+        return logged
+
+    def loss_gradient(
+        self, p: Pass, old_logp: torch.Tensor, mb: RolloutBatch
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``∂L/∂log π`` (B,) and ``∂L/∂V`` (B, 1) of the minibatch's loss at the pass ``p``, and
+        the logged values."""
+        algo = self.algo
+        cfg = algo.config
         grad = ppo_error_gradient(p.logp, old_logp, algo.advantages(mb), p.value, mb.values, mb.returns, None,
                                   algo.clip_ratio, cfg.value_clip, cfg.dual_clip)
-        self.net.backward(p, grad.d_logp, grad.d_value.mul_(cfg.value_coeff).unsqueeze(1), algo.entropy_coeff)
         approx_kl, clipfrac = ppo_info_terms(grad.ratio, grad.log_ratio, algo.clip_ratio, cfg.kl_estimator)
-        return torch.stack([-grad.objective.mean(), 0.5 * grad.value_sq.mean(), p.entropy.mean(),
-                            approx_kl.mean(), clipfrac.mean()])
+        logged = torch.stack([-grad.objective.mean(), 0.5 * grad.value_sq.mean(), p.entropy.mean(),
+                              approx_kl.mean(), clipfrac.mean()])
+        return grad.d_logp, grad.d_value.mul_(cfg.value_coeff).unsqueeze(1), logged
+
+
+@dataclass
+class PreparedSequences(SequenceBatch):
+    """A batch of sequences with what no gradient step of an update changes, computed once when
+    every step runs all of them (one minibatch): the sequence pass's inputs (the normalised
+    observations laid out for the LSTM pass, :class:`~advantage.models.recurrent.SequenceInputs`)
+    and the acting policy's log-probability of each kept action."""
+
+    inputs: SequenceInputs | None = None
+    old_logp: torch.Tensor | None = None
+
+
+class ClosedFormRecurrentPPO(ClosedFormPPO):
+    """PPO's minibatch gradients for an :class:`~advantage.models.recurrent.ActorCriticLSTM`:
+    autograd through the LSTMs (and the encoders before them) only, from ``∂L/∂`` their outputs,
+    which the chain rule gives for the rest (:class:`~advantage.algorithms.closed_form.ClosedFormLSTMHeads`)."""
+
+    supports = staticmethod(ClosedFormLSTMHeads.supports)
+
+    def __init__(self, algo) -> None:
+        self.algo = algo
+        self.net = ClosedFormLSTMHeads(algo.model)
+
+    @torch.no_grad()
+    def prepare(self, batch: SequenceBatch) -> SequenceBatch:
+        """With one minibatch, ``batch`` with its pass inputs and old log-probabilities computed
+        once; with several (other sequences at every step) ``batch`` itself."""
+        if self.algo.config.minibatches != 1:
+            return batch
+        fields = {f.name: getattr(batch, f.name) for f in dataclasses.fields(SequenceBatch)}
+        return PreparedSequences(**fields, inputs=self.inputs(batch), old_logp=self.old_logp(batch.kept()[0]))
+
+    def inputs(self, mb: SequenceBatch) -> SequenceInputs:
+        """The sequence pass's inputs of ``mb`` (no final state: the fused passes may run)."""
+        return self.algo.model.sequence_inputs(mb.obs, mb.episode_start, mb.memory.dtype, final_state=False)
+
+    @torch.no_grad()
+    def gradients(self, mb: SequenceBatch) -> torch.Tensor:
+        """Fill every parameter's ``.grad`` as :meth:`PPOAlgorithm.gradients` does; returns the
+        same logged values."""
+        prepared = isinstance(mb, PreparedSequences)
+        flat, index = mb.kept()
+        with torch.enable_grad():
+            outputs, _ = self.algo.model.lstm_outputs(mb.inputs if prepared else self.inputs(mb), mb.memory, index)
+        features = [out.detach() for out in outputs]
+        critic_features = None if self.net.critic is None else features[-1]
+        p = self.net.forward(features[0], flat.actions, critic_obs=critic_features)
+        d_logp, d_value, logged = self.loss_gradient(p, mb.old_logp if prepared else self.old_logp(flat), flat)
+        actor_grad, critic_grad = self.net.backward(p, d_logp, d_value, self.algo.entropy_coeff, input_grads=True)
+        grads = [actor_grad] if critic_grad is None else [actor_grad, critic_grad]
+        params = self.net.autograd_params
+        with torch.enable_grad():
+            found = torch.autograd.grad(outputs, params, grads, allow_unused=True)
+        for param, grad in zip(params, found):  # contiguous, as autograd stores a .grad (the fused optimisers need it)
+            param.grad = torch.zeros_like(param) if grad is None else grad.contiguous()
+        return logged

@@ -23,6 +23,8 @@ inside a sequence meet ``nn.LSTM`` (one call over the episode pieces by default;
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 from gymnasium import spaces
@@ -57,6 +59,23 @@ def check_lstm_first(observation_space: spaces.Space, config: ModelConfig) -> No
             f"model.lstm_first takes Box observations read by an MLP (the LSTM reads them as they are); this env's "
             f"observations are {type(observation_space).__name__}{shape or ''}: drop model.lstm_first"
         )
+
+
+@dataclass
+class SequenceInputs:
+    """A sequence pass's inputs that no parameter changes (:meth:`ActorCriticLSTM.sequence_inputs`):
+    ``flat`` the normalised observations, flat (in the separators' padded slots for that pass);
+    ``lead`` the ``(T, B)`` dims; ``path`` the pass that runs (``cell`` for one step); ``plan``
+    where the resets cut for it (:class:`~advantage.models.lstm.Separators`,
+    :class:`~advantage.models.lstm.Segments` or spans); ``keep`` the first step's mask (``cell``,
+    ``separators``)."""
+
+    flat: torch.Tensor
+    lead: torch.Size
+    episode_start: torch.Tensor
+    path: str
+    plan: Any
+    keep: torch.Tensor | None
 
 
 def _last_dim(mlp: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -148,6 +167,64 @@ class ActorCriticLSTM(nn.Module):
             obs = self.obs_normalizer(obs)
         return obs, lead
 
+    def sequence_inputs(
+        self, obs: torch.Tensor, episode_start: torch.Tensor, dtype: torch.dtype, final_state: bool = True
+    ) -> SequenceInputs:
+        """What a pass over sequences ``obs (T, B, ...)`` reads that no parameter changes: the
+        normalised observations, laid out for the pass, and where the resets cut (see
+        :meth:`_run`). An update that runs the same sequences every epoch computes it once
+        (the statistics stay fixed during an update)."""
+        flat, lead = self._inputs(obs)
+        T = episode_start.shape[0]
+        path = self.config.lstm_pass
+        if T == 1:
+            path = "cell" if self.config.lstm_step == "cell" else "spans"
+        elif path in ("separators", "segments") and final_state:
+            path = "spans"
+        keep = plan = None
+        if path == "cell":
+            keep = (~episode_start[0]).to(dtype).unsqueeze(1)
+        elif path == "separators":  # the observations laid out once (no gradient), both towers' inputs
+            plan = episode_separators(episode_start, dtype)
+            flat = plan.pad(flat)
+            keep = (~episode_start[0]).to(dtype).view(1, -1, 1)
+        elif path == "segments":
+            plan = episode_segments(episode_start, dtype)
+        elif path == "spans":
+            plan = reset_spans(episode_start, dtype)
+        return SequenceInputs(flat, lead, episode_start, path, plan, keep)
+
+    def lstm_outputs(
+        self, inputs: SequenceInputs, state: torch.Tensor, select: torch.Tensor | None = None
+    ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """Each tower's LSTM outputs ``(T, B, C)`` (``(N, C)`` at the flat time-major positions
+        ``select``) over ``inputs`` from ``state``, and its final ``h, c`` (undefined for the
+        ``separators`` and ``segments`` passes, which :meth:`sequence_inputs` picks only when
+        no final state is asked for)."""
+        path, plan = inputs.path, inputs.plan
+        outputs, final = [], []
+        for k, (encoder, lstm) in enumerate(self._towers()):
+            x = encoder(inputs.flat)
+            if path != "separators":
+                x = x.reshape(*inputs.lead, -1)  # (T, B, F)
+            h, c = state[2 * k : 2 * k + 1], state[2 * k + 1 : 2 * k + 2]
+            if path == "cell":
+                h, c = masked_cell(lstm, x[0], h[0], c[0], inputs.keep)
+                out, h, c = h.unsqueeze(0), h.unsqueeze(0), c.unsqueeze(0)
+            elif path == "separators":
+                out = separator_lstm(lstm, x, h * inputs.keep, c * inputs.keep, plan, select)
+            elif path == "segments":
+                out = segment_lstm(lstm, x, h, c, plan, select)
+            elif path == "spans":
+                out, h, c = masked_lstm(lstm, x, h, c, plan)
+            else:
+                out, h, c = step_lstm(lstm, x, h, c, inputs.episode_start)
+            if select is not None and out.dim() == 3:
+                out = out.reshape(-1, out.shape[-1])[select]
+            outputs.append(out)
+            final += [h, c]
+        return outputs, final
+
     def _run(
         self, obs: torch.Tensor, episode_start: torch.Tensor, state: torch.Tensor, final_state: bool = True,
         select: torch.Tensor | None = None,
@@ -162,44 +239,8 @@ class ActorCriticLSTM(nn.Module):
         one-step span); a sequence takes ``config.lstm_pass`` (see :mod:`advantage.models.lstm`),
         ``spans`` when the final state is asked for.
         """
-        flat, lead = self._inputs(obs)
-        T = episode_start.shape[0]
-        path = self.config.lstm_pass
-        if T == 1:
-            path = "cell" if self.config.lstm_step == "cell" else "spans"
-        elif path in ("separators", "segments") and final_state:
-            path = "spans"
-        if path == "cell":
-            keep = (~episode_start[0]).to(state.dtype).unsqueeze(1)
-        elif path == "separators":  # the observations laid out once (no gradient), both towers' inputs
-            layout = episode_separators(episode_start, state.dtype)
-            flat = layout.pad(flat)
-            keep = (~episode_start[0]).to(state.dtype).view(1, -1, 1)
-        elif path == "segments":
-            pieces = episode_segments(episode_start, state.dtype)
-        elif path == "spans":
-            spans = reset_spans(episode_start, state.dtype)
-        outputs, final = [], []
-        for k, (encoder, lstm) in enumerate(self._towers()):
-            x = encoder(flat)
-            if path != "separators":
-                x = x.reshape(*lead, -1)  # (T, B, F)
-            h, c = state[2 * k : 2 * k + 1], state[2 * k + 1 : 2 * k + 2]
-            if path == "cell":
-                h, c = masked_cell(lstm, x[0], h[0], c[0], keep)
-                out, h, c = h.unsqueeze(0), h.unsqueeze(0), c.unsqueeze(0)
-            elif path == "separators":
-                out = separator_lstm(lstm, x, h * keep, c * keep, layout, select)
-            elif path == "segments":
-                out = segment_lstm(lstm, x, h, c, pieces, select)
-            elif path == "spans":
-                out, h, c = masked_lstm(lstm, x, h, c, spans)
-            else:
-                out, h, c = step_lstm(lstm, x, h, c, episode_start)
-            if select is not None and out.dim() == 3:
-                out = out.reshape(-1, out.shape[-1])[select]
-            outputs.append(out)
-            final += [h, c]
+        inputs = self.sequence_inputs(obs, episode_start, state.dtype, final_state)
+        outputs, final = self.lstm_outputs(inputs, state, select)
         actor, critic = outputs[0], outputs[-1]
         if self.actor_post is not None:  # lstm_first: each tower's MLP on its LSTM's output
             actor = _last_dim(self.actor_post, actor)

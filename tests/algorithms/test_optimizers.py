@@ -122,6 +122,25 @@ def test_parameters_without_a_gradient_are_left_alone():
     assert len(optimizer.state) == 3
 
 
+@pytest.mark.parametrize("kind", PAIRS)
+def test_a_strided_gradient_takes_the_step_of_its_contiguous_copy(kind):
+    """A .grad set by hand as a view (a closed-form step's, a user's hook): torch's fused CPU Adam
+    reads it as if contiguous, so the optimiser copies it first."""
+    strided_model, plain_model = _model(), _model()
+    strided, plain = PAIRS[kind][0](strided_model.parameters()), PAIRS[kind][0](plain_model.parameters())
+    for t in range(3):
+        torch.manual_seed(t)
+        for p, q in zip(strided_model.parameters(), plain_model.parameters()):
+            wide = torch.randn(*p.shape[:-1], p.shape[-1] + 3) if p.dim() == 2 else torch.randn(p.shape)
+            p.grad = wide[..., : p.shape[-1]]
+            q.grad = p.grad.contiguous()
+        assert not strided_model[0].weight.grad.is_contiguous()
+        strided.step()
+        plain.step()
+    for p, q in zip(strided_model.parameters(), plain_model.parameters()):
+        assert torch.equal(p, q)
+
+
 def test_zero_grad():
     model = _model()
     optimizer = Adam(model.parameters())

@@ -22,10 +22,14 @@ QUICK = ["--env", "CartPole-v1", "--num-envs", "2", "--total-timesteps", "64", "
     ("a2c", ["trainer.numpy_act=false", "algorithm.numpy_update=true"], "acting torch, update numpy"),
     ("ppo", ["algorithm.closed_form=false", "algorithm.numpy_update=false", "trainer.numpy_act=false"],
      "acting torch, update autograd"),
-    # an LSTM acts in numpy where asked; its update stays autograd's, whatever the config asks
+    # an LSTM acts in numpy where asked; PPO's update takes the closed form after its LSTMs (never
+    # NumPy, whatever the config asks), autograd where the closed form is off
     ("ppo", ["model.policy=\"lstm\"", "trainer.numpy_act=true", "algorithm.numpy_update=true"],
-     "acting numpy, update autograd"),
-    ("ppo", ["model.policy=\"lstm\"", "trainer.numpy_act=false"], "acting torch, update autograd"),
+     "acting numpy, update closed form"),
+    ("ppo", ["model.policy=\"lstm\"", "trainer.numpy_act=false", "algorithm.closed_form=false",
+             "algorithm.numpy_update=false"],
+     "acting torch, update autograd"),
+    ("a2c", ["model.policy=\"lstm\"", "trainer.numpy_act=false"], "acting torch, update autograd"),
 ])
 def test_the_last_line_names_the_paths_taken(tmp_path, capsys, algo, sets, paths):
     extra = [arg for s in sets for arg in ("--set", s)]
@@ -47,7 +51,7 @@ def test_remote_collectors_act_as_the_config_and_model_allow():
     """Ray's rollout workers build their collectors from the run's config over the same model."""
     box, actions = spaces.Box(-1.0, 1.0, (3,), np.float32), spaces.Discrete(2)
     mlp = PPOAlgorithm(ActorCritic(box, actions, ModelConfig()), PPOConfig(numpy_update=True))
-    lstm = PPOAlgorithm(ActorCriticLSTM(box, actions, ModelConfig(policy="lstm")), PPOConfig())
+    lstm = PPOAlgorithm(ActorCriticLSTM(box, actions, ModelConfig(policy="lstm")), PPOConfig(closed_form=False))
     remote = object()
     assert speed_paths(remote, mlp, numpy_act=True) == "acting numpy, update numpy"
     assert speed_paths(remote, mlp, numpy_act=False) == "acting torch, update numpy"
