@@ -65,7 +65,7 @@ def main() -> None:
                         f.write(json.dumps(record) + "\n")
                         f.flush()
                         records.append(record)
-    phases = list(records[0]["phases_us_per_step"])
+    phases = list(dict.fromkeys(p for r in records for p in r["phases_us_per_step"]))  # every tree's phases
     print("| workload | numpy_act | tree | " + " | ".join(phases) + " | total |")
     print("|---" * (len(phases) + 4) + "|")
     groups: dict[tuple, list[dict]] = {}

@@ -4,7 +4,8 @@
         --out benchmarks/results/recurrent_speed_issue32.jsonl
 
 Both sides: 8 envs × 32 steps, 10 epochs of one minibatch of all 256 steps (whole env
-sequences), lr 1e-3, gamma 0.98, GAE 0.8, clip 0.2, no entropy bonus, observations normalised,
+sequences), lr 1e-3, gamma 0.98, GAE 0.8, clip 0.2, no entropy bonus, advantages standardised
+(sb3-contrib's default; the suite row's defaults leave them raw), observations normalised,
 a 64-cell LSTM for the actor and its own for the critic, ReLU, PyTorch's default init, one torch
 thread, no evaluation during training. sb3-contrib's LSTM reads the observation and its MLP
 (``net_arch`` pi/vf [64]) runs on the LSTM's output; advantage's variants ending in ``-first`` do
@@ -60,7 +61,7 @@ def run_advantage(variant: str, seed: int, steps: int) -> dict[str, Any]:
     config = default_config("ppo", ENV_ID).with_overrides([
         f"num_envs={NUM_ENVS}", f"trainer.nsteps={NSTEPS}", f"algorithm.epochs={EPOCHS}", "algorithm.minibatches=1",
         "algorithm.lr=1e-3", "algorithm.lr_final=1e-3", "algorithm.clip_ratio=0.2", "algorithm.clip_final=none",
-        "algorithm.entropy_coeff=0.0", "trainer.gamma=0.98",
+        "algorithm.entropy_coeff=0.0", "algorithm.normalize_advantage=true", "trainer.gamma=0.98",
         "trainer.lambda_=0.8", "model.normalize_obs=true", "model.normalize_reward=false", "model.shared=false",
         "model.cell_size=64", "model.hidden_sizes=[64]", "model.activation=relu", "model.ortho_init=false",
         f"model.lstm_pass={lstm_pass}", f"model.lstm_step={lstm_step}", f"trainer.numpy_act={str('numpy' in options).lower()}",
