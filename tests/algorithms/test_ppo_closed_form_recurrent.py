@@ -133,3 +133,28 @@ def test_which_models_and_algorithms_take_it():
     assert PPOAlgorithm(model, PPOConfig(closed_form=False), 10**6).closed_form is None
     # APPO's update on sequences stays on autograd (its MLP closed form only)
     assert APPOAlgorithm(model, APPOConfig(kl_coeff=0.0), 10**6).closed_form is None
+
+
+@pytest.mark.parametrize("sets", [
+    ["algorithm.bptt_length=8", "algorithm.minibatches=3"],  # chunks padded at the end, shuffled
+    ["model.lstm_first=false", "model.shared=true", "algorithm.target_kl=0.001"],  # early stops
+])
+def test_training_runs_on_either_path_end_alike(sets):
+    """Whole short runs (collection, normalisation, resets, truncated BPTT) with the closed form on
+    and off end with the same parameters."""
+    from advantage import PPO
+    from advantage.app.defaults import default_config
+
+    params = []
+    for closed in ("true", "false"):
+        config = default_config("ppo", "CartPoleNoVel-v1").with_overrides([
+            "num_envs=4", "trainer.nsteps=32", "algorithm.epochs=3", "trainer.total_steps=384",
+            "trainer.validate_freq=0", "trainer.tensorboard=false", "algorithm.device=cpu", "trainer.seed=3",
+            f"algorithm.closed_form={closed}", *sets,
+        ])
+        agent = PPO(run_config=config)
+        agent.learn()
+        assert isinstance(agent.algorithm.closed_form, ClosedFormRecurrentPPO) == (closed == "true")
+        params.append([p.detach().clone() for p in agent.model.parameters()])
+    for p, q in zip(*params):
+        torch.testing.assert_close(p, q, atol=1e-6, rtol=1e-5)
