@@ -38,20 +38,30 @@ class PreparedBatch(RolloutBatch):
     old_logp: torch.Tensor | None = None
 
 
+def _fields(batch: RolloutBatch | SequenceBatch, kind: type) -> dict[str, torch.Tensor | None]:
+    """The fields ``kind`` declares, read from ``batch`` by name (the same tensors, not copies)."""
+    return {f.name: getattr(batch, f.name) for f in dataclasses.fields(kind)}
+
+
 class ClosedFormPPO:
     """The gradients of ``algo``'s (a :class:`PPOAlgorithm`'s) minibatch loss, by the chain rule."""
 
-    supports = staticmethod(ClosedFormActorCritic.supports)
+    network = ClosedFormActorCritic
+    """The chain rule of the models this step takes."""
 
     def __init__(self, algo) -> None:
         self.algo = algo
-        self.net = ClosedFormActorCritic(algo.model)
+        self.net = self.network(algo.model)
+
+    @classmethod
+    def supports(cls, model: torch.nn.Module) -> bool:
+        """Whether :attr:`network` computes ``model``."""
+        return cls.network.supports(model)
 
     @torch.no_grad()
     def prepare(self, batch: RolloutBatch) -> PreparedBatch:
         """``batch`` with the network's input and the old log-probabilities computed once."""
-        fields = {f.name: getattr(batch, f.name) for f in dataclasses.fields(RolloutBatch)}
-        return PreparedBatch(**fields, net_input=self.net.observations(batch.obs), old_logp=self.old_logp(batch))
+        return PreparedBatch(**_fields(batch, RolloutBatch), net_input=self.net.observations(batch.obs), old_logp=self.old_logp(batch))
 
     def old_logp(self, mb: RolloutBatch) -> torch.Tensor:
         """log π_old(a|s) of the minibatch's actions under the policy that collected them."""
@@ -99,11 +109,7 @@ class ClosedFormRecurrentPPO(ClosedFormPPO):
     autograd through the LSTMs (and the encoders before them) only, from ``∂L/∂`` their outputs,
     which the chain rule gives for the rest (:class:`~advantage.algorithms.closed_form.ClosedFormLSTMHeads`)."""
 
-    supports = staticmethod(ClosedFormLSTMHeads.supports)
-
-    def __init__(self, algo) -> None:
-        self.algo = algo
-        self.net = ClosedFormLSTMHeads(algo.model)
+    network = ClosedFormLSTMHeads
 
     @torch.no_grad()
     def prepare(self, batch: SequenceBatch) -> SequenceBatch:
@@ -111,8 +117,7 @@ class ClosedFormRecurrentPPO(ClosedFormPPO):
         once; with several (other sequences at every step) ``batch`` itself."""
         if self.algo.config.minibatches != 1:
             return batch
-        fields = {f.name: getattr(batch, f.name) for f in dataclasses.fields(SequenceBatch)}
-        return PreparedSequences(**fields, inputs=self.inputs(batch), old_logp=self.old_logp(batch.kept()[0]))
+        return PreparedSequences(**_fields(batch, SequenceBatch), inputs=self.inputs(batch), old_logp=self.old_logp(batch.kept()[0]))
 
     def inputs(self, mb: SequenceBatch) -> SequenceInputs:
         """The sequence pass's inputs of ``mb`` (no final state: the fused passes may run)."""
