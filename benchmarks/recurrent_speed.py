@@ -21,11 +21,12 @@ wall clock and by the process's CPU time: on a loaded shared machine wall time i
 waits for a core, CPU time only the work, so the ratio of steps per CPU second is given beside
 the wall-clock one.
 
-Variants: ``separators``, ``segments``, ``spans``, ``steps`` (advantage with ``model.lstm_pass`` set to it, acting
+Variants: ``compiled``, ``separators``, ``segments``, ``spans``, ``steps`` (advantage with ``model.lstm_pass`` set to it, acting
 by one masked ``torch.lstm_cell``: ``model.lstm_step = "cell"``), ``segments-layer`` (the segments
 pass, acting by an ``nn.LSTM`` call: ``model.lstm_step = "layer"``), ``separators-numpy`` (acting in
 NumPy: ``trainer.numpy_act = true``), ``separators-numpy-first`` (and the LSTM first, as
-sb3-contrib's: the identical network), ``separators-numpy-first-autograd`` (the same with the
+sb3-contrib's: the identical network), ``compiled-numpy-first`` (the same with the compiled
+LSTM loop, session 44's default pass), ``separators-numpy-first-autograd`` (the same with the
 whole gradient by autograd: ``algorithm.closed_form = false``; every other advantage variant takes
 PPO's closed form after the LSTMs, the default) and ``sb3-rppo``. The learning
 rate and clip range stay constant on both sides, as sb3-contrib's are without a schedule.
@@ -44,7 +45,7 @@ from training_clock import TrainingClock
 
 ENV_ID = "CartPoleNoVel-v1"
 NUM_ENVS, NSTEPS, EPOCHS = 8, 32, 10
-ADVANTAGE = ("separators", "separators-numpy", "separators-numpy-first", "separators-numpy-first-autograd", "segments",
+ADVANTAGE = ("compiled-numpy-first", "separators", "separators-numpy", "separators-numpy-first", "separators-numpy-first-autograd", "segments",
              "spans", "steps", "segments-layer")
 VARIANTS = (*ADVANTAGE, "sb3-rppo")
 

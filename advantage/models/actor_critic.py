@@ -61,15 +61,18 @@ class ModelConfig(Settings):
     layer under ``torch.autocast``, weights, gradients, optimiser and heads in float32); or auto,
     bfloat16 where the device computes it in hardware (AVX512-BF16 or AMX CPUs, CUDA) and float32
     elsewhere. The run's last line names the precision taken. Exported policies compute in float32."""
-    lstm_pass: str = "separators"
-    """How the training pass runs an LSTM over sequences with episode starts inside: separators
-    (one fused LSTM call over the sequences as they are, with a step that closes the input and
-    forget gates inserted before each episode start, zeroing the state), segments (cut each
-    sequence into its episodes once, one fused ``nn.LSTM`` call over them all), spans (one call
-    per span between steps where any sequence starts), or steps (one masked cell per step, the
-    reference). All four compute the same outputs and gradients; see ``models/lstm.py``.
+    lstm_pass: str = "auto"
+    """How the training pass runs an LSTM over sequences with episode starts inside: compiled (the
+    recurrence with its resets as one loop in C, built once per machine with the C compiler:
+    float32 on the CPU), separators (one fused LSTM call over the sequences as they are, with a
+    step that closes the input and forget gates inserted before each episode start, zeroing the
+    state), segments (cut each sequence into its episodes once, one fused ``nn.LSTM`` call over
+    them all), spans (one call per span between steps where any sequence starts), or steps (one
+    masked cell per step, the reference); auto (the default) takes compiled where it runs and
+    separators elsewhere (another device or dtype, no C compiler), and the run's last line names
+    the pass taken. All compute the same outputs and gradients; see ``models/lstm.py``.
     separators and segments yield no final state, so a pass that needs the state after a
-    sequence (UNREAL's auxiliary core) takes spans. A single step (acting) takes ``lstm_step``."""
+    sequence (UNREAL's auxiliary core) takes spans there. A single step (acting) takes ``lstm_step``."""
     lstm_first: bool = False
     """policy lstm on Box observations: the LSTM reads the (normalised) observation and the MLP
     (``hidden_sizes``, one per tower) runs on its output before the heads, sb3-contrib's

@@ -6,7 +6,9 @@ For sequences ``x (T, B, F)`` with episode-start masks ``(T, B)`` every path com
 
 ``nn.LSTM`` runs a whole sequence in one fused call but cannot reset its state inside it; four
 ways around that, chosen by ``ModelConfig.lstm_pass`` (``benchmarks/lstm_core_timing.py`` times
-them):
+them), and a fifth that does not use ``nn.LSTM`` at all, ``compiled`` (the recurrence as one
+compiled loop with the resets inside it: :mod:`advantage.models.compiled_lstm`); ``auto`` takes
+``compiled`` where it runs (float32 on a CPU with a C compiler) and ``separators`` elsewhere:
 
 - ``steps``: the equation above one step at a time (``torch.lstm_cell``), the readable reference;
 - ``spans``: cut the time axis at every step where *any* sequence starts an episode, one
@@ -45,7 +47,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-LSTM_PASSES = ("separators", "segments", "spans", "steps")
+LSTM_PASSES = ("auto", "compiled", "separators", "segments", "spans", "steps")
 LSTM_STEPS = ("cell", "layer")
 
 

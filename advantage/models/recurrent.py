@@ -32,6 +32,7 @@ from torch import nn
 
 from advantage.data.observations import is_image_space
 from advantage.models.actor_critic import ModelConfig
+from advantage.models.compiled_lstm import compiled_lstm, kernel_error, runs_on
 from advantage.models.encoders import MLP
 from advantage.models.heads import GaussianHead, make_head
 from advantage.models.init import layer_init, reset_to_torch_defaults
@@ -68,7 +69,7 @@ class SequenceInputs:
     ``lead`` the ``(T, B)`` dims; ``path`` the pass that runs (``cell`` for one step); ``plan``
     where the resets cut for it (:class:`~advantage.models.lstm.Separators`,
     :class:`~advantage.models.lstm.Segments` or spans); ``keep`` the first step's mask (``cell``,
-    ``separators``)."""
+    ``separators``) or every step's, ``(T, B)`` (``compiled``)."""
 
     flat: torch.Tensor
     lead: torch.Size
@@ -112,6 +113,9 @@ class ActorCriticLSTM(nn.Module):
         if cell_size is not None:
             config = dataclasses.replace(config, cell_size=cell_size)
         self.config = config
+        if config.lstm_pass == "compiled" and (error := kernel_error()) is not None:
+            raise ValueError(f"model.lstm_pass=compiled cannot run here ({error}): use lstm_pass=auto, which takes "
+                             f"separators where compiled cannot run, or name another pass")
         self.obs_shape = flat_obs_shape(observation_space)
         self.obs_normalizer = make_obs_normalizer(observation_space) if config.normalize_obs else None
         self.reward_scaler = RewardScaler() if config.normalize_reward else None  # used by the trainer
@@ -153,6 +157,25 @@ class ActorCriticLSTM(nn.Module):
             towers.append((self.critic_encoder, self.critic_lstm))
         return towers
 
+    def _apply(self, fn, *args, **kwargs):
+        """Moves or casts the parameters (``to``, ``double``, ...), refusing a move that leaves an
+        explicit ``lstm_pass=compiled`` unable to run (it runs float32 on the CPU)."""
+        module = super()._apply(fn, *args, **kwargs)
+        weight = self.value_head.weight
+        if self.config.lstm_pass == "compiled" and not runs_on(weight.device, weight.dtype):
+            raise ValueError(f"model.lstm_pass=compiled runs float32 on the CPU, not {weight.dtype} on {weight.device}: "
+                             f"use lstm_pass=auto (separators there) or another pass")
+        return module
+
+    def sequence_pass(self) -> str:
+        """The pass a sequence of more than one step takes: ``config.lstm_pass``, with auto resolved
+        (compiled where it runs: float32 parameters on the CPU and a C compiler; else separators)."""
+        path = self.config.lstm_pass
+        if path == "auto":
+            weight = self.value_head.weight
+            path = "compiled" if runs_on(weight.device, weight.dtype) and kernel_error() is None else "separators"
+        return path
+
     def initial_memory(self, num_envs: int) -> torch.Tensor:
         """The zero state of ``num_envs`` envs: ``(2 · towers, num_envs, cell_size)``."""
         weight = self.value_head.weight
@@ -176,7 +199,7 @@ class ActorCriticLSTM(nn.Module):
         (the statistics stay fixed during an update)."""
         flat, lead = self._inputs(obs)
         T = episode_start.shape[0]
-        path = self.config.lstm_pass
+        path = self.sequence_pass()
         if T == 1:
             path = "cell" if self.config.lstm_step == "cell" else "spans"
         elif path in ("separators", "segments") and final_state:
@@ -184,6 +207,8 @@ class ActorCriticLSTM(nn.Module):
         keep = plan = None
         if path == "cell":
             keep = (~episode_start[0]).to(dtype).unsqueeze(1)
+        elif path == "compiled":
+            keep = (~episode_start).to(dtype)
         elif path == "separators":  # the observations laid out once (no gradient), both towers' inputs
             plan = episode_separators(episode_start, dtype)
             flat = plan.pad(flat)
@@ -211,6 +236,9 @@ class ActorCriticLSTM(nn.Module):
             if path == "cell":
                 h, c = masked_cell(lstm, x[0], h[0], c[0], inputs.keep)
                 out, h, c = h.unsqueeze(0), h.unsqueeze(0), c.unsqueeze(0)
+            elif path == "compiled":
+                out, h, c = compiled_lstm(lstm, x, h[0], c[0], inputs.keep)
+                h, c = h.unsqueeze(0), c.unsqueeze(0)
             elif path == "separators":
                 out = separator_lstm(lstm, x, h * inputs.keep, c * inputs.keep, plan, select)
             elif path == "segments":

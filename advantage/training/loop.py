@@ -409,7 +409,8 @@ def speed_paths(collector: Any, algorithm: Any, numpy_act: bool) -> str:
     """Which acting and update paths the run took (the config asks; the model decides where an
     accelerator applies): ``acting numpy|torch, update numpy|closed form|autograd``, and for a
     Nature CNN the precision it computes in (``cnn float32|bfloat16``, ``model.cnn_precision``
-    resolved on the learner's device), and ``env step lean`` where a local collector stepped its
+    resolved on the learner's device), for an LSTM the pass its sequences take (``lstm compiled``,
+    ``model.lstm_pass`` resolved), and ``env step lean`` where a local collector stepped its
     envs with :meth:`VecEnv.step_lean` and it applied (``trainer.lean_env_step``). Rollout workers
     (Ray) build their collectors from the same config and model, so they act as a local collector
     over this model would."""
@@ -428,6 +429,8 @@ def speed_paths(collector: Any, algorithm: Any, numpy_act: bool) -> str:
     if cnn is not None:
         device = next(algorithm.model.parameters()).device
         paths += f", cnn {str(cnn.computes_in(device)).removeprefix('torch.')}"
+    if hasattr(algorithm.model, "sequence_pass"):
+        paths += f", lstm {algorithm.model.sequence_pass()}"
     if isinstance(collector, RolloutCollector) and collector.env_step == collector.envs.step_lean and collector.envs._lean:
         paths += ", env step lean"
     return paths

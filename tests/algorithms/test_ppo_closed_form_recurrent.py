@@ -22,7 +22,8 @@ L, B = 14, 6
 def make_model(discrete: bool, **model_kw) -> ActorCriticLSTM:
     torch.manual_seed(0)
     action_space = spaces.Discrete(3) if discrete else spaces.Box(-1, 1, (2,), np.float32)
-    config = ModelConfig(**{"policy": "lstm", "cell_size": 8, "hidden_sizes": (16,), "normalize_obs": True, **model_kw})
+    config = ModelConfig(**{"policy": "lstm", "cell_size": 8, "hidden_sizes": (16,), "normalize_obs": True,
+                            "lstm_pass": "separators", **model_kw})
     model = ActorCriticLSTM(OBS, action_space, config)
     with torch.no_grad():  # statistics away from identity, so that normalisation matters
         model.obs_normalizer.rms.mean.add_(0.3)
@@ -79,6 +80,9 @@ CASES = [
     (True, {"lstm_first": True, "shared": False, "lstm_pass": "segments"}, {}),
     (True, {"lstm_pass": "spans"}, {"minibatches": 2}),
     (True, {"lstm_pass": "steps", "lstm_first": True}, {}),
+    (True, {"lstm_pass": "compiled", "lstm_first": True, "shared": False}, {}),
+    (True, {"lstm_pass": "compiled", "shared": True}, {"minibatches": 2, "value_clip": True}),
+    (False, {"lstm_pass": "compiled", "shared": False}, {"entropy_coeff": 0.05}),
     (False, {"lstm_first": True, "shared": False}, {"value_clip": True}),
     (False, {"shared": True, "activation": "relu", "log_std_init": -1.0}, {"entropy_coeff": 0.05}),
 ]
@@ -135,13 +139,15 @@ def test_which_models_and_algorithms_take_it():
     assert APPOAlgorithm(model, APPOConfig(kl_coeff=0.0), 10**6).closed_form is None
 
 
+@pytest.mark.parametrize("lstm_pass", ["compiled", "separators"])
 @pytest.mark.parametrize("sets", [
     ["algorithm.bptt_length=8", "algorithm.minibatches=3"],  # chunks padded at the end, shuffled
     ["model.lstm_first=false", "model.shared=true", "algorithm.target_kl=0.001"],  # early stops
 ])
-def test_training_runs_on_either_path_end_alike(sets):
+def test_training_runs_on_either_path_end_alike(sets, lstm_pass):
     """Whole short runs (collection, normalisation, resets, truncated BPTT) with the closed form on
-    and off end with the same parameters."""
+    and off end with the same parameters, to float rounding (as the single updates above), on the
+    compiled loop and on oneDNN's LSTM."""
     from advantage import PPO
     from advantage.app.defaults import default_config
 
@@ -150,7 +156,7 @@ def test_training_runs_on_either_path_end_alike(sets):
         config = default_config("ppo", "CartPoleNoVel-v1").with_overrides([
             "num_envs=4", "trainer.nsteps=32", "algorithm.epochs=3", "trainer.total_steps=384",
             "trainer.validate_freq=0", "trainer.tensorboard=false", "algorithm.device=cpu", "trainer.seed=3",
-            f"algorithm.closed_form={closed}", *sets,
+            f"algorithm.closed_form={closed}", f"model.lstm_pass={lstm_pass}", *sets,
         ])
         agent = PPO(run_config=config)
         agent.learn()

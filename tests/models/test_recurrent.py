@@ -336,7 +336,7 @@ def test_lstm_passes_give_the_same_outputs_and_gradients(shared):
         ((policy * weights).sum() + value.square().sum()).backward()
         results[lstm_pass] = policy.detach(), value.detach(), [p.grad.clone() for p in model.parameters()]
     reference = results["steps"]
-    for lstm_pass in ("separators", "segments", "spans"):
+    for lstm_pass in ("compiled", "separators", "segments", "spans"):
         policy, value, grads = results[lstm_pass]
         torch.testing.assert_close(policy, reference[0], atol=1e-5, rtol=1e-5)
         torch.testing.assert_close(value, reference[1], atol=1e-5, rtol=1e-5)
@@ -345,13 +345,14 @@ def test_lstm_passes_give_the_same_outputs_and_gradients(shared):
 
 
 @pytest.mark.parametrize(
-    ("lstm_pass", "calls", "separator_calls"), [("separators", 0, 1), ("segments", 1, 0), ("spans", 4, 0), ("steps", 0, 0)]
+    ("lstm_pass", "calls", "separator_calls"),
+    [("separators", 0, 1), ("segments", 1, 0), ("spans", 4, 0), ("steps", 0, 0), ("compiled", 0, 0)],
 )
 def test_lstm_pass_switches_the_sequence_pass(monkeypatch, lstm_pass, calls, separator_calls):
     """``model.lstm_pass`` decides how many fused LSTM calls a training pass makes: one over the
     columns with separators (``torch.lstm`` on the layer's weights plus the separator column), one
     ``nn.LSTM`` call over the episode pieces, one per span between starts (3 inner starts: 4
-    spans), none for steps."""
+    spans), none for steps and compiled (its own loop: tests/models/test_compiled_lstm.py)."""
     model = ActorCriticLSTM(
         spaces.Box(-1, 1, (3,), np.float32), spaces.Discrete(4),
         ModelConfig(policy="lstm", shared=True, lstm_pass=lstm_pass), cell_size=CELL,
@@ -409,7 +410,7 @@ def test_lstm_step_switches_the_acting_path(monkeypatch, lstm_step, calls):
     and critic) or not at all (cell); a sequence pass is unaffected."""
     model = ActorCriticLSTM(
         spaces.Box(-1, 1, (3,), np.float32), spaces.Discrete(4),
-        ModelConfig(policy="lstm", shared=False, lstm_step=lstm_step), cell_size=CELL,
+        ModelConfig(policy="lstm", shared=False, lstm_step=lstm_step, lstm_pass="separators"), cell_size=CELL,
     )
     counted = []
     original = torch.nn.LSTM.forward

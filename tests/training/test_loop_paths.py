@@ -24,12 +24,13 @@ QUICK = ["--env", "CartPole-v1", "--num-envs", "2", "--total-timesteps", "64", "
      "acting torch, update autograd"),
     # an LSTM acts in numpy where asked; PPO's update takes the closed form after its LSTMs (never
     # NumPy, whatever the config asks), autograd where the closed form is off
+    # (and names the LSTM's sequence pass: auto resolved, or as asked)
     ("ppo", ["model.policy=\"lstm\"", "trainer.numpy_act=true", "algorithm.numpy_update=true"],
-     "acting numpy, update closed form"),
+     "acting numpy, update closed form, lstm compiled"),
     ("ppo", ["model.policy=\"lstm\"", "trainer.numpy_act=false", "algorithm.closed_form=false",
-             "algorithm.numpy_update=false"],
-     "acting torch, update autograd"),
-    ("a2c", ["model.policy=\"lstm\"", "trainer.numpy_act=false"], "acting torch, update autograd"),
+             "algorithm.numpy_update=false", "model.lstm_pass=\"segments\""],
+     "acting torch, update autograd, lstm segments"),
+    ("a2c", ["model.policy=\"lstm\"", "trainer.numpy_act=false"], "acting torch, update autograd, lstm compiled"),
 ])
 def test_the_last_line_names_the_paths_taken(tmp_path, capsys, algo, sets, paths):
     extra = [arg for s in sets for arg in ("--set", s)]
@@ -55,5 +56,5 @@ def test_remote_collectors_act_as_the_config_and_model_allow():
     remote = object()
     assert speed_paths(remote, mlp, numpy_act=True) == "acting numpy, update numpy"
     assert speed_paths(remote, mlp, numpy_act=False) == "acting torch, update numpy"
-    assert speed_paths(remote, lstm, numpy_act=True) == "acting numpy, update autograd"
-    assert speed_paths(remote, lstm, numpy_act=False) == "acting torch, update autograd"
+    assert speed_paths(remote, lstm, numpy_act=True) == "acting numpy, update autograd, lstm compiled"
+    assert speed_paths(remote, lstm, numpy_act=False) == "acting torch, update autograd, lstm compiled"

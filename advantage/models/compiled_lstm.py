@@ -1,0 +1,185 @@
+"""The masked LSTM as one compiled loop over time: ``model.lstm_pass = "compiled"``.
+
+At the sizes reinforcement learning runs (a 64-cell LSTM over a few dozen steps of 8-16 envs)
+oneDNN's fused LSTM spends most of its time per step, not in arithmetic. This pass runs the
+recurrence of :mod:`advantage.models.lstm` (the state zeroed where an episode starts)
+
+    (h, c)_{t-1} ← keep_t · (h, c)_{t-1};   y_t, (h, c)_t = LSTM(x_t, (h, c)_{t-1}),   keep = 1 − episode_start
+
+in ``lstm_kernel.c``: the per-step matrix product ``h W_hhᵀ`` with its accumulators in registers
+and the gates vectorised, forward and backward, for float32 on the CPU. What is one large matrix
+product stays in torch: the input projection ``x W_ihᵀ + b`` of all steps before the loop, and the
+weight gradients ``∂W = Σ_t ∂a_tᵀ [x_t, h'_t]`` of all steps after it. The resets are part of the
+loop, so there are no separator steps or padded pieces, and the final state comes out as well.
+
+The C file is compiled once per machine with the C compiler (``$CC``, else ``cc``) at
+``-O3 -march=native`` and cached (``$ADVANTAGE_CACHE_DIR``, else ``~/.cache/advantage``), keyed by
+the source, the compiler, the flags and the CPU. Where no compiler builds it, ``lstm_pass=auto``
+takes ``separators`` and says so in the run's last line; ``compiled`` asked for by name is refused
+with the reason. Its outputs and gradients equal the reference pass's to float rounding
+(``tests/models/test_compiled_lstm.py``).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import torch
+from torch import nn
+
+SOURCE = Path(__file__).with_name("lstm_kernel.c")
+FLAGS = ("-O3", "-march=native", "-ffast-math", "-fopenmp-simd", "-fPIC")
+"""Compile flags: ``-ffast-math`` lets the gates' ``expf`` vectorise (glibc's libmvec);
+``-fopenmp-simd`` reads the loops' ``omp simd`` marks without OpenMP's runtime. The link step
+runs without ``-ffast-math``: linked with it, GCC adds ``crtfastmath.o``, whose loader sets the
+CPU to flush denormals to zero for the whole process (torch's arithmetic included)."""
+
+
+class KernelUnavailable(RuntimeError):
+    """The compiled LSTM could not be built or loaded here; the message says why."""
+
+
+def cache_dir() -> Path:
+    """Where built kernels are kept: ``$ADVANTAGE_CACHE_DIR``, else ``$XDG_CACHE_HOME/advantage``,
+    else ``~/.cache/advantage``."""
+    if os.environ.get("ADVANTAGE_CACHE_DIR"):
+        return Path(os.environ["ADVANTAGE_CACHE_DIR"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "advantage"
+
+
+def _cpu_flags() -> str:
+    """The CPU's feature flags (what ``-march=native`` compiles for), or the machine's name."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("flags", "Features")):
+                return line
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _build(compiler: str, target: Path) -> None:
+    """Compile :data:`SOURCE` into ``target`` (written whole, then moved into place)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        built, obj = Path(tmp) / target.name, Path(tmp) / "lstm_kernel.o"
+        for command in ([compiler, *FLAGS, "-c", "-o", str(obj), str(SOURCE)],
+                        [compiler, "-shared", "-o", str(built), str(obj), "-lm"]):
+            result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+            if result.returncode != 0:
+                lines = (result.stderr or result.stdout).strip().splitlines()
+                raise KernelUnavailable(f"{compiler} could not build {SOURCE.name}: {lines[-1] if lines else result.returncode}")
+        os.replace(built, target)
+
+
+@functools.cache
+def load_kernel() -> ctypes.CDLL:
+    """The built kernel (built on first use); raises :class:`KernelUnavailable` with the reason."""
+    compiler = os.environ.get("CC") or "cc"
+    if shutil.which(compiler) is None:
+        raise KernelUnavailable(f"no C compiler found (looked for {compiler!r}; set $CC to one)")
+    try:
+        version = subprocess.run([compiler, "--version"], capture_output=True, text=True, timeout=60).stdout
+    except (OSError, subprocess.SubprocessError) as error:
+        raise KernelUnavailable(f"{compiler} --version failed: {error}") from None
+    key = hashlib.sha256("\0".join([SOURCE.read_text(), compiler, version, *FLAGS, "-shared", _cpu_flags()]).encode()).hexdigest()
+    target = cache_dir() / f"lstm_kernel-{key[:16]}.so"
+    if not target.exists():
+        try:
+            _build(compiler, target)
+        except (OSError, subprocess.SubprocessError) as error:
+            raise KernelUnavailable(f"building {SOURCE.name} failed: {error}") from None
+    try:
+        lib = ctypes.CDLL(str(target))
+    except OSError as error:
+        raise KernelUnavailable(f"loading {target} failed: {error}") from None
+    pointer, integer = ctypes.c_void_p, ctypes.c_int
+    lib.lstm_forward.argtypes = [integer] * 3 + [pointer] * 9 + [integer] * 2
+    lib.lstm_forward.restype = None
+    lib.lstm_backward.argtypes = [integer] * 3 + [pointer] * 10
+    lib.lstm_backward.restype = None
+    return lib
+
+
+def kernel_error() -> str | None:
+    """Why the compiled LSTM cannot run here, or None when it can."""
+    try:
+        load_kernel()
+    except KernelUnavailable as error:
+        return str(error)
+    return None
+
+
+def runs_on(device: torch.device, dtype: torch.dtype) -> bool:
+    """Whether the compiled pass runs for parameters on ``device`` in ``dtype``: float32 on the CPU."""
+    return device.type == "cpu" and dtype == torch.float32
+
+
+def _ptr(tensor: torch.Tensor) -> ctypes.c_void_p:
+    return ctypes.c_void_p(tensor.data_ptr())
+
+
+class _MaskedLSTM(torch.autograd.Function):
+    """``(y, h_T, c_T)`` of the masked recurrence over ``x (T, B, F)`` from ``(h0, c0) (B, C)``,
+    ``keep (T, B)``; gradients to ``x``, the entry state and the four weights."""
+
+    @staticmethod
+    def forward(ctx, x, keep, h0, c0, w_ih, w_hh, b_ih, b_hh):
+        lib = load_kernel()
+        T, B, F = x.shape
+        C = w_hh.shape[1]
+        flat = x.reshape(T * B, F)
+        xw = torch.addmm(b_ih + b_hh, flat, w_ih.t())
+        xh = x.new_empty(T * B, F + C)  # [x_t, h'_t] per row: what the weight gradients multiply
+        xh[:, :F] = flat
+        h = h0.detach().clone(memory_format=torch.contiguous_format)
+        c = c0.detach().clone(memory_format=torch.contiguous_format)
+        y, cell = x.new_empty(T, B, C), x.new_empty(T, B, C)
+        gates = x.new_empty(T, B, 4 * C)
+        keep = keep.contiguous()
+        w_hh_t = w_hh.detach().t().contiguous()  # every tensor the kernel reads is held by a name while it runs
+        lib.lstm_forward(T, B, C, _ptr(xw), _ptr(keep), _ptr(w_hh_t), _ptr(h), _ptr(c),
+                         _ptr(y), _ptr(gates), _ptr(cell), _ptr(xh), F + C, F)
+        ctx.save_for_backward(keep, c0, w_ih, w_hh, gates, cell, xh)
+        return y, h, c
+
+    @staticmethod
+    def backward(ctx, dy, dh_T, dc_T):
+        keep, c0, w_ih, w_hh, gates, cell, xh = ctx.saved_tensors
+        T, B, C = cell.shape
+        F = xh.shape[1] - C
+        dy = torch.zeros_like(cell) if dy is None else dy.contiguous()
+        dh = torch.zeros_like(c0) if dh_T is None else dh_T.clone(memory_format=torch.contiguous_format)
+        dc = torch.zeros_like(c0) if dc_T is None else dc_T.clone(memory_format=torch.contiguous_format)
+        d_gates, scratch = cell.new_empty(T * B, 4 * C), cell.new_empty(B, C)
+        c0, w = c0.contiguous(), w_hh.detach().contiguous()
+        load_kernel().lstm_backward(T, B, C, _ptr(dy), _ptr(gates), _ptr(cell), _ptr(c0), _ptr(keep), _ptr(w),
+                                    _ptr(dh), _ptr(dc), _ptr(d_gates), _ptr(scratch))
+        dx = d_w_ih = d_w_hh = d_b = None
+        if ctx.needs_input_grad[0]:
+            dx = (d_gates @ w_ih).view(T, B, F)
+        if ctx.needs_input_grad[4] or ctx.needs_input_grad[5]:
+            d_w = d_gates.t() @ xh  # (4C, F + C): ∂W_ih beside ∂W_hh
+            d_w_ih, d_w_hh = d_w[:, :F], d_w[:, F:]
+        if ctx.needs_input_grad[6] or ctx.needs_input_grad[7]:
+            d_b = d_gates.sum(0)
+        # each bias its own tensor: a caller that sets .grad from autograd.grad and scales it in
+        # place (gradient clipping) must not scale one shared tensor twice
+        return dx, None, dh, dc, d_w_ih, d_w_hh, d_b, None if d_b is None else d_b.clone()
+
+
+def compiled_lstm(
+    lstm: nn.LSTM, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor, keep: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``lstm`` (one layer) over ``x (T, B, F)`` from ``(h, c) (B, C)``, the state multiplied by
+    ``keep (T, B)`` (0 where an episode starts) before each step: the outputs ``(T, B, C)`` and
+    the final ``h, c (B, C)``."""
+    return _MaskedLSTM.apply(x, keep, h, c, lstm.weight_ih_l0, lstm.weight_hh_l0, lstm.bias_ih_l0, lstm.bias_hh_l0)
