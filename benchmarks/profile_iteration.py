@@ -115,6 +115,10 @@ def main() -> None:
         ClosedFormLSTMHeads.backward = timed("closed form heads: gradients", ClosedFormLSTMHeads.backward)
         ActorCriticLSTM.lstm_outputs = timed("LSTM forward", ActorCriticLSTM.lstm_outputs, within="update (total)")
         torch.autograd.grad = timed("LSTM backward", torch.autograd.grad, within="update (total)")
+    if hasattr(ActorCriticLSTM, "compiled_outputs"):  # the compiled LSTM's own forward and backward (session 44)
+        ActorCriticLSTM.compiled_outputs = timed("LSTM forward", ActorCriticLSTM.compiled_outputs, within="update (total)")
+        ActorCriticLSTM.compiled_gradients = timed("LSTM backward", ActorCriticLSTM.compiled_gradients,
+                                                   within="update (total)")
     trainer_module.sequences = timed("flatten batch", batch.sequences)
     algo_cls = type(api.agent_class(args.algo)(run_config=config).algorithm)
     algo_cls.update = timed("update (total)", algo_cls.update)
@@ -137,7 +141,7 @@ def main() -> None:
     if t["closed form heads: gradients"]:  # PPO on an LSTM: autograd through the LSTMs alone
         lstm_closed = {
             "update: LSTM forward": t["LSTM forward"],
-            "update: LSTM backward (autograd)": t["LSTM backward"],
+            "update: LSTM backward": t["LSTM backward"],
             "update: heads forward + gradients (closed form)": t["closed form heads: forward"]
             + t["closed form heads: gradients"],
             "update: clip + optimiser": t["clip + optimiser"],

@@ -129,8 +129,13 @@ class ClosedFormRecurrentPPO(ClosedFormPPO):
         same logged values."""
         prepared = isinstance(mb, PreparedSequences)
         flat, index = mb.kept()
-        with torch.enable_grad():
-            outputs, _ = self.algo.model.lstm_outputs(mb.inputs if prepared else self.inputs(mb), mb.memory, index)
+        model, inputs = self.algo.model, mb.inputs if prepared else self.inputs(mb)
+        compiled = inputs.path == "compiled"  # the kernel's own backward, without autograd's graph
+        if compiled:
+            outputs, tapes = model.compiled_outputs(inputs, mb.memory, index)
+        else:
+            with torch.enable_grad():
+                outputs, _ = model.lstm_outputs(inputs, mb.memory, index)
         features = [out.detach() for out in outputs]
         critic_features = None if self.net.critic is None else features[-1]
         p = self.net.forward(features[0], flat.actions, critic_obs=critic_features)
@@ -138,8 +143,12 @@ class ClosedFormRecurrentPPO(ClosedFormPPO):
         actor_grad, critic_grad = self.net.backward(p, d_logp, d_value, self.algo.entropy_coeff, input_grads=True)
         grads = [actor_grad] if critic_grad is None else [actor_grad, critic_grad]
         params = self.net.autograd_params
-        with torch.enable_grad():
-            found = torch.autograd.grad(outputs, params, grads, allow_unused=True)
+        if compiled:
+            found = model.compiled_gradients(tapes, grads, index)
+            found = [found.get(param) for param in params]
+        else:
+            with torch.enable_grad():
+                found = torch.autograd.grad(outputs, params, grads, allow_unused=True)
         for param, grad in zip(params, found):  # contiguous, as autograd stores a .grad (the fused optimisers need it)
             param.grad = torch.zeros_like(param) if grad is None else grad.contiguous()
         return logged

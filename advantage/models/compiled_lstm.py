@@ -6,10 +6,10 @@ recurrence of :mod:`advantage.models.lstm` (the state zeroed where an episode st
 
     (h, c)_{t-1} ← keep_t · (h, c)_{t-1};   y_t, (h, c)_t = LSTM(x_t, (h, c)_{t-1}),   keep = 1 − episode_start
 
-in ``lstm_kernel.c``: the per-step matrix product ``h W_hhᵀ`` with its accumulators in registers
-and the gates vectorised, forward and backward, for float32 on the CPU. What is one large matrix
-product stays in torch: the input projection ``x W_ihᵀ + b`` of all steps before the loop, and the
-weight gradients ``∂W = Σ_t ∂a_tᵀ [x_t, h'_t]`` of all steps after it. The resets are part of the
+in ``lstm_kernel.c``: the per-step matrix product ``[x_t, h] [W_ih, W_hh]ᵀ`` with its
+accumulators in registers and the gates vectorised, forward and backward, for float32 on the CPU.
+What is one large matrix product stays in torch: the weight gradients
+``∂[W_ih, W_hh] = Σ_t ∂a_tᵀ [x_t, h'_t]`` of all steps, after the loop. The resets are part of the
 loop, so there are no separator steps or padded pieces, and the final state comes out as well.
 
 The C file is compiled once per machine with the C compiler (``$CC``, else ``cc``) at
@@ -30,6 +30,7 @@ import platform
 import shutil
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -102,7 +103,7 @@ def load_kernel() -> ctypes.CDLL:
     except OSError as error:
         raise KernelUnavailable(f"loading {target} failed: {error}") from None
     pointer, integer = ctypes.c_void_p, ctypes.c_int
-    lib.lstm_forward.argtypes = [integer] * 3 + [pointer] * 9 + [integer] * 2
+    lib.lstm_forward.argtypes = [integer] * 4 + [pointer] * 13
     lib.lstm_forward.restype = None
     lib.lstm_backward.argtypes = [integer] * 3 + [pointer] * 10
     lib.lstm_backward.restype = None
@@ -127,53 +128,79 @@ def _ptr(tensor: torch.Tensor) -> ctypes.c_void_p:
     return ctypes.c_void_p(tensor.data_ptr())
 
 
+@dataclass
+class Tape:
+    """What :func:`lstm_backward` needs from :func:`lstm_forward`: the mask, the entry cell state,
+    the recurrent and input weights, the activated gates, the cell states and each step's
+    ``[x_t, h'_t]``."""
+
+    keep: torch.Tensor
+    c0: torch.Tensor
+    w_ih: torch.Tensor
+    w_hh: torch.Tensor
+    gates: torch.Tensor
+    cell: torch.Tensor
+    xh: torch.Tensor
+
+
+def lstm_forward(
+    x: torch.Tensor, keep: torch.Tensor, h0: torch.Tensor, c0: torch.Tensor, weights: list[torch.Tensor]
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, Tape]:
+    """The masked recurrence over ``x (T, B, F)`` from ``(h0, c0) (B, C)`` with ``keep (T, B)`` and
+    the layer's ``weights`` (``W_ih, W_hh, b_ih, b_hh``), outside autograd: the outputs
+    ``(T, B, C)``, the final ``h, c`` and the :class:`Tape` for :func:`lstm_backward`."""
+    T, B, F = x.shape
+    C = weights[1].shape[1]
+    # every tensor the kernel reads or writes is held by a name while it runs
+    x, keep = x.detach().contiguous(), keep.detach().contiguous()
+    weights = [w.detach().contiguous() for w in weights]
+    h = h0.detach().clone(memory_format=torch.contiguous_format)
+    c = c0.detach().clone(memory_format=torch.contiguous_format)
+    y, cell, gates = x.new_empty(T, B, C), x.new_empty(T, B, C), x.new_empty(T, B, 4 * C)
+    xh = x.new_empty(T * B, F + C)
+    work = x.new_empty((F + C + 1) * 4 * C)
+    load_kernel().lstm_forward(T, B, F, C, _ptr(x), _ptr(keep), *map(_ptr, weights), _ptr(h), _ptr(c),
+                               _ptr(y), _ptr(gates), _ptr(cell), _ptr(xh), _ptr(work))
+    return y, h, c, Tape(keep, c0.detach().contiguous(), weights[0], weights[1], gates, cell, xh)
+
+
+def lstm_backward(
+    tape: Tape, dy: torch.Tensor | None, dh: torch.Tensor | None = None, dc: torch.Tensor | None = None,
+    input_grad: bool = True,
+) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """From the gradients of the outputs ``dy (T, B, C)`` and of the final state (None: zero), the
+    gradients of the inputs (None unless ``input_grad``), of the entry ``h, c`` and of ``W_ih, W_hh``
+    and the (one) bias: ``∂b_ih = ∂b_hh = Σ ∂a``, ``∂[W_ih, W_hh] = Σ_t ∂a_tᵀ [x_t, h'_t]``."""
+    T, B, C = tape.cell.shape
+    F = tape.xh.shape[1] - C
+    dy = torch.zeros_like(tape.cell) if dy is None else dy.contiguous()
+    dh = torch.zeros_like(tape.c0) if dh is None else dh.clone(memory_format=torch.contiguous_format)
+    dc = torch.zeros_like(tape.c0) if dc is None else dc.clone(memory_format=torch.contiguous_format)
+    d_gates, scratch = tape.cell.new_empty(T * B, 4 * C), tape.cell.new_empty(B, C)
+    load_kernel().lstm_backward(T, B, C, _ptr(dy), _ptr(tape.gates), _ptr(tape.cell), _ptr(tape.c0), _ptr(tape.keep),
+                                _ptr(tape.w_hh), _ptr(dh), _ptr(dc), _ptr(d_gates), _ptr(scratch))
+    dx = (d_gates @ tape.w_ih).view(T, B, F) if input_grad else None
+    d_w = d_gates.t() @ tape.xh  # (4C, F + C): ∂W_ih beside ∂W_hh
+    return dx, dh, dc, d_w[:, :F], d_w[:, F:], d_gates.sum(0)
+
+
 class _MaskedLSTM(torch.autograd.Function):
     """``(y, h_T, c_T)`` of the masked recurrence over ``x (T, B, F)`` from ``(h0, c0) (B, C)``,
     ``keep (T, B)``; gradients to ``x``, the entry state and the four weights."""
 
     @staticmethod
     def forward(ctx, x, keep, h0, c0, w_ih, w_hh, b_ih, b_hh):
-        lib = load_kernel()
-        T, B, F = x.shape
-        C = w_hh.shape[1]
-        flat = x.reshape(T * B, F)
-        xw = torch.addmm(b_ih + b_hh, flat, w_ih.t())
-        xh = x.new_empty(T * B, F + C)  # [x_t, h'_t] per row: what the weight gradients multiply
-        xh[:, :F] = flat
-        h = h0.detach().clone(memory_format=torch.contiguous_format)
-        c = c0.detach().clone(memory_format=torch.contiguous_format)
-        y, cell = x.new_empty(T, B, C), x.new_empty(T, B, C)
-        gates = x.new_empty(T, B, 4 * C)
-        keep = keep.contiguous()
-        w_hh_t = w_hh.detach().t().contiguous()  # every tensor the kernel reads is held by a name while it runs
-        lib.lstm_forward(T, B, C, _ptr(xw), _ptr(keep), _ptr(w_hh_t), _ptr(h), _ptr(c),
-                         _ptr(y), _ptr(gates), _ptr(cell), _ptr(xh), F + C, F)
-        ctx.save_for_backward(keep, c0, w_ih, w_hh, gates, cell, xh)
+        y, h, c, ctx.tape = lstm_forward(x, keep, h0, c0, [w_ih, w_hh, b_ih, b_hh])
+        ctx.save_for_backward(w_ih, w_hh, b_ih, b_hh)  # autograd's check that no step changed them since
         return y, h, c
 
     @staticmethod
     def backward(ctx, dy, dh_T, dc_T):
-        keep, c0, w_ih, w_hh, gates, cell, xh = ctx.saved_tensors
-        T, B, C = cell.shape
-        F = xh.shape[1] - C
-        dy = torch.zeros_like(cell) if dy is None else dy.contiguous()
-        dh = torch.zeros_like(c0) if dh_T is None else dh_T.clone(memory_format=torch.contiguous_format)
-        dc = torch.zeros_like(c0) if dc_T is None else dc_T.clone(memory_format=torch.contiguous_format)
-        d_gates, scratch = cell.new_empty(T * B, 4 * C), cell.new_empty(B, C)
-        c0, w = c0.contiguous(), w_hh.detach().contiguous()
-        load_kernel().lstm_backward(T, B, C, _ptr(dy), _ptr(gates), _ptr(cell), _ptr(c0), _ptr(keep), _ptr(w),
-                                    _ptr(dh), _ptr(dc), _ptr(d_gates), _ptr(scratch))
-        dx = d_w_ih = d_w_hh = d_b = None
-        if ctx.needs_input_grad[0]:
-            dx = (d_gates @ w_ih).view(T, B, F)
-        if ctx.needs_input_grad[4] or ctx.needs_input_grad[5]:
-            d_w = d_gates.t() @ xh  # (4C, F + C): ∂W_ih beside ∂W_hh
-            d_w_ih, d_w_hh = d_w[:, :F], d_w[:, F:]
-        if ctx.needs_input_grad[6] or ctx.needs_input_grad[7]:
-            d_b = d_gates.sum(0)
+        ctx.saved_tensors  # raises if the weights were modified in place after the forward
+        dx, dh, dc, d_w_ih, d_w_hh, d_b = lstm_backward(ctx.tape, dy, dh_T, dc_T, ctx.needs_input_grad[0])
         # each bias its own tensor: a caller that sets .grad from autograd.grad and scales it in
         # place (gradient clipping) must not scale one shared tensor twice
-        return dx, None, dh, dc, d_w_ih, d_w_hh, d_b, None if d_b is None else d_b.clone()
+        return dx, None, dh, dc, d_w_ih, d_w_hh, d_b, d_b.clone()
 
 
 def compiled_lstm(

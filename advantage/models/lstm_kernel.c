@@ -1,11 +1,11 @@
 /* The masked LSTM's time loop, forward and backward, for float32 on one CPU thread.
  *
  * advantage/models/compiled_lstm.py builds this file with the machine's C compiler and calls it
- * through ctypes; the torch side computes everything that is one large matrix product (the input
- * projection before the loop, the weight gradients after it). Per step t, for every column b,
- * with keep = 1 - episode_start[t, b] and torch's gate order i, f, g, o:
+ * through ctypes; the torch side computes the weight gradients after the loop (one large matrix
+ * product). Per step t, for every column b, with keep = 1 - episode_start[t, b] and torch's gate
+ * order i, f, g, o:
  *
- *     h' = keep · h,  c' = keep · c,   a = xw[t] + h' W_hhᵀ
+ *     h' = keep · h,  c' = keep · c,   a = b_ih + b_hh + [x_t, h'] [W_ih, W_hh]ᵀ
  *     i = σ(a_i), f = σ(a_f), g = tanh(a_g), o = σ(a_o)
  *     c = f · c' + i · g,   h = o · tanh(c)
  *
@@ -16,7 +16,7 @@
  *     da_o = dh · tanh c · o(1 - o)
  *     dh ← keep · (da W_hh),   dc ← keep · (dc · f)
  *
- * Arrays are dense and row-major: x-projections and gates (T, B, 4C), states (T, B, C). */
+ * Arrays are dense and row-major: gates (T, B, 4C), states (T, B, C). */
 
 #include <math.h>
 #include <string.h>
@@ -65,26 +65,36 @@ static void matmul_add(int B, int K, int N, const float *in, int ldin, const flo
     for (; row < B; row++) row_block(1, row, K, N, in, ldin, w, ldw, out, ldout);
 }
 
-/* Forward over T steps. xw (T, B, 4C): x W_ihᵀ + b_ih + b_hh; keep (T, B); w_hh_t (C, 4C): W_hhᵀ;
- * h, c (B, C): the entry state in, the final state out. Writes y (T, B, C) the outputs, gates
- * (T, B, 4C) the activated gates, cell (T, B, C) the cell states, and h_prev's C columns of each
- * row of hx (T·B rows of ldhx floats, from column hx_col): the masked state h' each step read. */
-void lstm_forward(int T, int B, int C, const float *xw, const float *keep, const float *w_hh_t, float *h, float *c,
-                  float *y, float *gates, float *cell, float *hx, int ldhx, int hx_col) {
-    const int G = 4 * C;
+/* Forward over T steps. x (T, B, F) the inputs; keep (T, B); w_ih (4C, F), w_hh (4C, C), b_ih and
+ * b_hh (4C) the layer's weights as torch keeps them; h, c (B, C): the entry state in, the final
+ * state out. Writes y (T, B, C) the outputs, gates (T, B, 4C) the activated gates, cell (T, B, C)
+ * the cell states and xh (T, B, F + C) each step's [x_t, h'] (what the weight gradients multiply);
+ * work holds (F + C + 1) · 4C floats: [W_ih, W_hh]ᵀ and the summed bias. */
+void lstm_forward(int T, int B, int F, int C, const float *x, const float *keep, const float *w_ih,
+                  const float *w_hh, const float *b_ih, const float *b_hh, float *h, float *c, float *y,
+                  float *gates, float *cell, float *xh, float *work) {
+    const int G = 4 * C, K = F + C;
+    float *w_t = work, *bias = work + (long)K * G; /* w_t (F + C, 4C): row k holds input k's weights */
+    for (int j = 0; j < G; j++) {
+        for (int k = 0; k < F; k++) w_t[(long)k * G + j] = w_ih[(long)j * F + k];
+        for (int k = 0; k < C; k++) w_t[(long)(F + k) * G + j] = w_hh[(long)j * C + k];
+        bias[j] = b_ih[j] + b_hh[j];
+    }
     for (int t = 0; t < T; t++) {
+        float *row = xh + (long)t * B * K, *a = gates + (long)t * B * G;
         for (int b = 0; b < B; b++) {
             const float k = keep[t * B + b];
-            float *hb = h + b * C, *cb = c + b * C, *xb = hx + ((long)t * B + b) * ldhx + hx_col;
+            const float *xb = x + ((long)t * B + b) * F;
+            float *hb = h + b * C, *cb = c + b * C, *rb = row + b * K;
+            for (int f = 0; f < F; f++) rb[f] = xb[f];
             for (int j = 0; j < C; j++) {
                 hb[j] *= k;
                 cb[j] *= k;
-                xb[j] = hb[j];
+                rb[F + j] = hb[j];
             }
+            memcpy(a + b * G, bias, sizeof(float) * G);
         }
-        float *a = gates + (long)t * B * G;
-        memcpy(a, xw + (long)t * B * G, sizeof(float) * B * G);
-        matmul_add(B, C, G, h, C, w_hh_t, G, a, G);
+        matmul_add(B, K, G, row, K, w_t, G, a, G);
         for (int b = 0; b < B; b++) {
             float *restrict ab = a + b * G, *restrict cb = c + b * C, *restrict hb = h + b * C;
             float *restrict yb = y + ((long)t * B + b) * C, *restrict sb = cell + ((long)t * B + b) * C;

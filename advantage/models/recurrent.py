@@ -32,7 +32,7 @@ from torch import nn
 
 from advantage.data.observations import is_image_space
 from advantage.models.actor_critic import ModelConfig
-from advantage.models.compiled_lstm import compiled_lstm, kernel_error, runs_on
+from advantage.models.compiled_lstm import Tape, compiled_lstm, kernel_error, lstm_backward, lstm_forward, runs_on
 from advantage.models.encoders import MLP
 from advantage.models.heads import GaussianHead, make_head
 from advantage.models.init import layer_init, reset_to_torch_defaults
@@ -252,6 +252,39 @@ class ActorCriticLSTM(nn.Module):
             outputs.append(out)
             final += [h, c]
         return outputs, final
+
+    def compiled_outputs(
+        self, inputs: SequenceInputs, state: torch.Tensor, select: torch.Tensor
+    ) -> tuple[list[torch.Tensor], list[tuple[torch.Tensor, Tape]]]:
+        """:meth:`lstm_outputs` of the ``compiled`` pass outside autograd (for a caller that takes
+        the gradient itself, as PPO's closed form): each tower's outputs at the flat time-major
+        positions ``select``, ``(N, C)``, and what :meth:`compiled_gradients` needs (the encoder's
+        output, in autograd's graph where the encoder has parameters, and the kernel's tape)."""
+        outputs, tapes = [], []
+        for k, (encoder, lstm) in enumerate(self._towers()):
+            with torch.enable_grad():
+                x = encoder(inputs.flat).reshape(*inputs.lead, -1)
+            y, _, _, tape = lstm_forward(x, inputs.keep, state[2 * k], state[2 * k + 1], lstm._flat_weights)
+            outputs.append(y.view(-1, y.shape[-1]).index_select(0, select))
+            tapes.append((x, tape))
+        return outputs, tapes
+
+    def compiled_gradients(
+        self, tapes: list[tuple[torch.Tensor, Tape]], grads: list[torch.Tensor], select: torch.Tensor
+    ) -> dict[torch.nn.Parameter, torch.Tensor]:
+        """From ``∂L/∂`` each tower's outputs at ``select`` (:meth:`compiled_outputs`), the gradient of
+        every LSTM and encoder parameter it reaches (the encoders' by autograd from ``∂L/∂x``)."""
+        found: dict[torch.nn.Parameter, torch.Tensor] = {}
+        for (encoder, lstm), (x, tape), grad in zip(self._towers(), tapes, grads):
+            T, B, C = tape.cell.shape
+            dy = grad.new_zeros(T * B, C).index_copy_(0, select, grad).view(T, B, C)
+            dx, _, _, d_w_ih, d_w_hh, d_b = lstm_backward(tape, dy, input_grad=x.requires_grad)
+            found |= {lstm.weight_ih_l0: d_w_ih, lstm.weight_hh_l0: d_w_hh, lstm.bias_ih_l0: d_b, lstm.bias_hh_l0: d_b.clone()}
+            if x.requires_grad:
+                params = [p for p in encoder.parameters() if p.requires_grad]
+                with torch.enable_grad():
+                    found |= dict(zip(params, torch.autograd.grad(x, params, dx)))
+        return found
 
     def _run(
         self, obs: torch.Tensor, episode_start: torch.Tensor, state: torch.Tensor, final_state: bool = True,

@@ -164,3 +164,17 @@ def test_training_runs_on_either_path_end_alike(sets, lstm_pass):
         params.append([p.detach().clone() for p in agent.model.parameters()])
     for p, q in zip(*params):
         torch.testing.assert_close(p, q, atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("lstm_first, calls", [(True, 0), (False, 1)])
+def test_the_compiled_pass_takes_its_own_backward(monkeypatch, lstm_first, calls):
+    """On the compiled pass the closed form runs the kernel's backward itself: no autograd graph
+    through the LSTMs (one ``autograd.grad`` per step only for an encoder with parameters before
+    them), and the update still equals autograd's."""
+    model_kw = {"lstm_pass": "compiled", "lstm_first": lstm_first, "shared": not lstm_first}
+    slow, slow_metrics = train(False, True, model_kw, {})
+    grad, counted = torch.autograd.grad, []
+    monkeypatch.setattr(torch.autograd, "grad", lambda *a, **k: counted.append(1) or grad(*a, **k))
+    fast, fast_metrics = train(True, True, model_kw, {})
+    assert len(counted) == calls * 3 * 2  # 3 epochs of one minibatch, 2 updates
+    assert_trains_like_autograd(fast, slow, fast_metrics, slow_metrics, atol=2e-6)
