@@ -196,7 +196,7 @@ class _MaskedLSTM(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, dy, dh_T, dc_T):
-        ctx.saved_tensors  # raises if the weights were modified in place after the forward
+        _ = ctx.saved_tensors  # raises if the weights were modified in place after the forward
         dx, dh, dc, d_w_ih, d_w_hh, d_b = lstm_backward(ctx.tape, dy, dh_T, dc_T, ctx.needs_input_grad[0])
         # each bias its own tensor: a caller that sets .grad from autograd.grad and scales it in
         # place (gradient clipping) must not scale one shared tensor twice

@@ -32,7 +32,14 @@ from torch import nn
 
 from advantage.data.observations import is_image_space
 from advantage.models.actor_critic import ModelConfig
-from advantage.models.compiled_lstm import Tape, compiled_lstm, kernel_error, lstm_backward, lstm_forward, runs_on
+from advantage.models.compiled_lstm import (
+    Tape,
+    compiled_lstm,
+    kernel_error,
+    lstm_backward,
+    lstm_forward,
+    runs_on,
+)
 from advantage.models.encoders import MLP
 from advantage.models.heads import GaussianHead, make_head
 from advantage.models.init import layer_init, reset_to_torch_defaults

@@ -158,3 +158,14 @@ def test_a_pass_that_needs_the_final_state_keeps_compiled():
     model.config = ModelConfig(policy="lstm", shared=False, lstm_pass="steps")
     _, _, want = model.core(obs, starts, memory)
     torch.testing.assert_close(state, want, atol=1e-6, rtol=1e-5)
+
+
+def test_a_weight_changed_in_place_before_backward_is_refused():
+    """As for torch's own layers: a step between the forward and its backward is an error, not a
+    gradient of other weights."""
+    lstm = lstm_layer(3, 8)
+    y, _, _ = compiled_lstm(lstm, torch.randn(5, 2, 3), torch.zeros(2, 8), torch.zeros(2, 8), torch.ones(5, 2))
+    with torch.no_grad():
+        lstm.weight_hh_l0.add_(1.0)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        y.sum().backward()
