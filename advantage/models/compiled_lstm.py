@@ -81,9 +81,25 @@ def _build(compiler: str, target: Path) -> None:
         os.replace(built, target)
 
 
-@functools.cache
 def load_kernel() -> ctypes.CDLL:
-    """The built kernel (built on first use); raises :class:`KernelUnavailable` with the reason."""
+    """The built kernel (built on first use); raises :class:`KernelUnavailable` with the reason.
+    Either outcome is kept for the process (:func:`_loaded`): a machine without a compiler pays
+    for the attempt once, not at every sequence pass."""
+    lib, reason = _loaded()
+    if lib is None:
+        raise KernelUnavailable(reason)
+    return lib
+
+
+@functools.cache
+def _loaded() -> tuple[ctypes.CDLL | None, str | None]:
+    try:
+        return _build_and_load(), None
+    except KernelUnavailable as error:
+        return None, str(error)
+
+
+def _build_and_load() -> ctypes.CDLL:
     compiler = os.environ.get("CC") or "cc"
     if shutil.which(compiler) is None:
         raise KernelUnavailable(f"no C compiler found (looked for {compiler!r}; set $CC to one)")
@@ -112,11 +128,7 @@ def load_kernel() -> ctypes.CDLL:
 
 def kernel_error() -> str | None:
     """Why the compiled LSTM cannot run here, or None when it can."""
-    try:
-        load_kernel()
-    except KernelUnavailable as error:
-        return str(error)
-    return None
+    return _loaded()[1]
 
 
 def runs_on(device: torch.device, dtype: torch.dtype) -> bool:

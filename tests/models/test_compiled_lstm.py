@@ -104,9 +104,9 @@ def test_loading_the_kernel_leaves_denormals_alone():
 def fresh_build(tmp_path, monkeypatch):
     """A cache of its own and no kernel loaded yet in this process (restored after the test)."""
     monkeypatch.setenv("ADVANTAGE_CACHE_DIR", str(tmp_path / "cache"))
-    kernel.load_kernel.cache_clear()
+    kernel._loaded.cache_clear()
     yield tmp_path / "cache"
-    kernel.load_kernel.cache_clear()
+    kernel._loaded.cache_clear()
 
 
 def test_the_kernel_is_built_once_and_cached(fresh_build):
@@ -114,7 +114,7 @@ def test_the_kernel_is_built_once_and_cached(fresh_build):
     built = list(fresh_build.glob("lstm_kernel-*.so"))
     assert len(built) == 1
     stamp = built[0].stat().st_mtime_ns
-    kernel.load_kernel.cache_clear()
+    kernel._loaded.cache_clear()
     kernel.load_kernel()  # another process on this machine: loads what is there
     assert built[0].stat().st_mtime_ns == stamp and len(list(fresh_build.iterdir())) == 1
 
@@ -122,6 +122,8 @@ def test_the_kernel_is_built_once_and_cached(fresh_build):
 def test_without_a_compiler_auto_takes_separators_and_compiled_is_refused(fresh_build, monkeypatch):
     monkeypatch.setenv("CC", "no-such-compiler")
     assert "no C compiler found" in kernel.kernel_error()
+    monkeypatch.setattr(kernel.shutil, "which", lambda name: pytest.fail("looked for the compiler again"))
+    assert "no C compiler found" in kernel.kernel_error()  # the failure is kept, not retried per pass
     auto = ActorCriticLSTM(BOX, spaces.Discrete(2), ModelConfig(policy="lstm"))
     assert auto.sequence_pass() == "separators"
     with pytest.raises(ValueError, match=r"lstm_pass=compiled cannot run here \(no C compiler found.*use lstm_pass=auto"):
