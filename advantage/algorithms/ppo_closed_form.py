@@ -1,9 +1,8 @@
 """PPO's minibatch gradients for MLP actor-critics without autograd: the network's chain rule
 (``closed_form.py``) fed with the loss's hand-derived gradient (:func:`~advantage.losses.ppo_error_gradient`,
 beside ``ppo_error`` in ``losses/ppo.py``). For an LSTM actor-critic the same for everything after
-the LSTMs, and autograd through the LSTMs alone from ``∂L/∂`` their outputs
-(:class:`ClosedFormRecurrentPPO`): the fused LSTM kernels are most of the step, and the heads,
-the loss and their recorded backward the rest.
+the LSTMs, and from ``∂L/∂`` their outputs the LSTMs' own backward (:class:`ClosedFormRecurrentPPO`):
+the compiled pass's kernel called directly, or autograd through oneDNN's LSTM on the other passes.
 
 :meth:`ClosedFormPPO.gradients` is an accelerator behind :meth:`PPOAlgorithm.gradients
 <advantage.algorithms.ppo.PPOAlgorithm.gradients>`: the same minibatch, the same advantages, the
@@ -105,9 +104,10 @@ class PreparedSequences(SequenceBatch):
 
 
 class ClosedFormRecurrentPPO(ClosedFormPPO):
-    """PPO's minibatch gradients for an :class:`~advantage.models.recurrent.ActorCriticLSTM`:
-    autograd through the LSTMs (and the encoders before them) only, from ``∂L/∂`` their outputs,
-    which the chain rule gives for the rest (:class:`~advantage.algorithms.closed_form.ClosedFormLSTMHeads`)."""
+    """PPO's minibatch gradients for an :class:`~advantage.models.recurrent.ActorCriticLSTM`: the
+    chain rule after the LSTMs (:class:`~advantage.algorithms.closed_form.ClosedFormLSTMHeads`)
+    gives ``∂L/∂`` their outputs, and the LSTMs (and the encoders before them) take it back: the
+    compiled kernel's backward on the ``compiled`` pass (no autograd graph), autograd otherwise."""
 
     network = ClosedFormLSTMHeads
 

@@ -179,10 +179,12 @@ def lstm_forward(
 def lstm_backward(
     tape: Tape, dy: torch.Tensor | None, dh: torch.Tensor | None = None, dc: torch.Tensor | None = None,
     input_grad: bool = True,
-) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """From the gradients of the outputs ``dy (T, B, C)`` and of the final state (None: zero), the
-    gradients of the inputs (None unless ``input_grad``), of the entry ``h, c`` and of ``W_ih, W_hh``
-    and the (one) bias: ``∂b_ih = ∂b_hh = Σ ∂a``, ``∂[W_ih, W_hh] = Σ_t ∂a_tᵀ [x_t, h'_t]``."""
+    gradients of the inputs (None unless ``input_grad``), of the entry ``h, c``, of ``W_ih, W_hh``
+    and of ``b_ih, b_hh``: ``∂[W_ih, W_hh] = Σ_t ∂a_tᵀ [x_t, h'_t]``, ``∂b_ih = ∂b_hh = Σ ∂a``, as
+    two tensors (a caller that sets ``.grad`` from them and clips in place must not scale one
+    shared tensor twice)."""
     T, B, C = tape.cell.shape
     F = tape.xh.shape[1] - C
     dy = torch.zeros_like(tape.cell) if dy is None else dy.contiguous()
@@ -193,7 +195,8 @@ def lstm_backward(
                                 _ptr(tape.w_hh), _ptr(dh), _ptr(dc), _ptr(d_gates), _ptr(scratch))
     dx = (d_gates @ tape.w_ih).view(T, B, F) if input_grad else None
     d_w = d_gates.t() @ tape.xh  # (4C, F + C): ∂W_ih beside ∂W_hh
-    return dx, dh, dc, d_w[:, :F], d_w[:, F:], d_gates.sum(0)
+    d_b = d_gates.sum(0)
+    return dx, dh, dc, d_w[:, :F], d_w[:, F:], d_b, d_b.clone()
 
 
 class _MaskedLSTM(torch.autograd.Function):
@@ -209,10 +212,8 @@ class _MaskedLSTM(torch.autograd.Function):
     @staticmethod
     def backward(ctx, dy, dh_T, dc_T):
         _ = ctx.saved_tensors  # raises if the weights were modified in place after the forward
-        dx, dh, dc, d_w_ih, d_w_hh, d_b = lstm_backward(ctx.tape, dy, dh_T, dc_T, ctx.needs_input_grad[0])
-        # each bias its own tensor: a caller that sets .grad from autograd.grad and scales it in
-        # place (gradient clipping) must not scale one shared tensor twice
-        return dx, None, dh, dc, d_w_ih, d_w_hh, d_b, d_b.clone()
+        dx, dh, dc, *weights = lstm_backward(ctx.tape, dy, dh_T, dc_T, ctx.needs_input_grad[0])
+        return dx, None, dh, dc, *weights
 
 
 def compiled_lstm(

@@ -205,12 +205,12 @@ class ActorCriticLSTM(nn.Module):
         :meth:`_run`). An update that runs the same sequences every epoch computes it once
         (the statistics stay fixed during an update)."""
         flat, lead = self._inputs(obs)
-        T = episode_start.shape[0]
-        path = self.sequence_pass()
-        if T == 1:
+        if episode_start.shape[0] == 1:  # one step (acting): the pass is not asked
             path = "cell" if self.config.lstm_step == "cell" else "spans"
-        elif path in ("separators", "segments") and final_state:
-            path = "spans"
+        else:
+            path = self.sequence_pass()
+            if path in ("separators", "segments") and final_state:
+                path = "spans"
         keep = plan = None
         if path == "cell":
             keep = (~episode_start[0]).to(dtype).unsqueeze(1)
@@ -285,8 +285,8 @@ class ActorCriticLSTM(nn.Module):
         for (encoder, lstm), (x, tape), grad in zip(self._towers(), tapes, grads):
             T, B, C = tape.cell.shape
             dy = grad.new_zeros(T * B, C).index_copy_(0, select, grad).view(T, B, C)
-            dx, _, _, d_w_ih, d_w_hh, d_b = lstm_backward(tape, dy, input_grad=x.requires_grad)
-            found |= {lstm.weight_ih_l0: d_w_ih, lstm.weight_hh_l0: d_w_hh, lstm.bias_ih_l0: d_b, lstm.bias_hh_l0: d_b.clone()}
+            dx, _, _, *weights = lstm_backward(tape, dy, input_grad=x.requires_grad)
+            found |= dict(zip(lstm._flat_weights, weights))  # W_ih, W_hh, b_ih, b_hh
             if x.requires_grad:
                 params = [p for p in encoder.parameters() if p.requires_grad]
                 with torch.enable_grad():
