@@ -2,7 +2,8 @@
 
 Trains one suite row's seed as the suite does (its budget and validation), keeps a copy of the
 model at ``--snapshot`` env steps, and scores (greedy, the suite's final episodes) the final
-model, the snapshot, and each model's weights with the other's normalisation statistics:
+model (also with sampled actions), the snapshot, and each model's weights with the other's
+normalisation statistics:
 
     OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/walk_off_probe.py ppo-lstm-cartpolenovel --seed 1 \
         --snapshot 170000 --set model.lstm_pass=compiled
@@ -51,12 +52,12 @@ def main() -> None:
     final = copy.deepcopy(agent.model.state_dict())
     statistics = [key for key in final if ".rms." in key]  # observation and reward running statistics
 
-    def score(state: dict) -> float:
+    def score(state: dict, deterministic: bool = True) -> float:
         agent.model.load_state_dict(state)
-        return float(agent.evaluate(EVAL_EPISODES, deterministic=True, seed=args.seed + FINAL_SEED_OFFSET).mean())
+        return float(agent.evaluate(EVAL_EPISODES, deterministic=deterministic, seed=args.seed + FINAL_SEED_OFFSET).mean())
 
     at = f"at {args.snapshot:,}"
-    print(f"final model: {score(final):.1f}")
+    print(f"final model: {score(final):.1f} (sampled actions: {score(final, deterministic=False):.1f})")
     print(f"model {at}: {score(snapshot):.1f}")
     print(f"final weights, statistics {at}: {score({**final, **{k: snapshot[k] for k in statistics}}):.1f}")
     print(f"weights {at}, final statistics: {score({**snapshot, **{k: final[k] for k in statistics}}):.1f}")
