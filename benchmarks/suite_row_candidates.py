@@ -11,6 +11,10 @@ suite's record plus ``name`` and ``sets``); runs already recorded under the same
 ``--stop-at-threshold`` (with ``--budget``) makes it a steps-to-threshold screen: each run stops at
 the first validation at or above the row's threshold, as ``advantage bench --suite
 --stop-at-threshold`` does; ``--library sb3`` runs the row's SB3 side (zoo settings) instead.
+``--budget`` only caps the run: schedules that decay over the run (learning rate, clip range,
+entropy) keep decaying over the row's own budget (``algorithm.decay_steps`` is pinned to it), so a
+capped screen follows the row's trajectory up to the cap. SB3's ``lin_`` schedules decay over
+``learn``'s whole length, so ``--library sb3`` refuses a cap on a row that has one.
 """
 
 from __future__ import annotations
@@ -24,7 +28,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from advantage.app.defaults import default_config
 from advantage.tools.suite_rows import ROWS, SuiteRow
+from advantage.tools.zoo import ZOO_HYPERPARAMS
 
 
 def launch(row: SuiteRow, seed: int, workdir: Path, library: str = "advantage") -> dict:
@@ -36,6 +42,23 @@ def launch(row: SuiteRow, seed: int, workdir: Path, library: str = "advantage") 
     if done.returncode != 0:
         return {"error": (done.stdout + done.stderr)[-800:]}
     return json.loads(Path(spec["result"]).read_text())
+
+
+def schedule_pin(row: SuiteRow, sets: list[str], budget: int | None, library: str) -> list[str]:
+    """The assignment that keeps the row's schedules decaying over its own budget when ``budget``
+    caps the run (none where nothing decays over the run's length); SB3's ``lin_`` schedules
+    cannot be pinned, so a cap on such a row is refused."""
+    if budget is None or budget == row.budget:
+        return []
+    if library == "sb3":
+        scheduled = sorted(k for k, v in ZOO_HYPERPARAMS.get((row.zoo, row.env), {}).items()
+                           if isinstance(v, str) and v.startswith("lin_"))
+        if scheduled:
+            raise SystemExit(f"--budget would shorten the zoo's schedules ({', '.join(scheduled)}) of {row.name}: "
+                             "run its whole budget (leave --budget out)")
+        return []
+    config = default_config(row.algo, row.env).with_overrides([*row.overrides, *sets])
+    return [] if config.algorithm.decay_steps is not None else [f"algorithm.decay_steps={row.budget}"]
 
 
 def main() -> None:
@@ -52,7 +75,8 @@ def main() -> None:
     row = ROWS[args.row]
     if args.library == "sb3" and args.sets:
         parser.error("--set changes advantage's config; the sb3 side runs the zoo's settings")
-    row = dataclasses.replace(row, overrides=(*row.overrides, *args.sets), stop_at_threshold=args.stop_at_threshold,
+    sets = [*args.sets, *schedule_pin(row, args.sets, args.budget, args.library)]
+    row = dataclasses.replace(row, overrides=(*row.overrides, *sets), stop_at_threshold=args.stop_at_threshold,
                               budget=args.budget or row.budget)
     done = set()
     if args.out.exists():
@@ -61,7 +85,7 @@ def main() -> None:
         if (args.name, seed) in done:
             continue
         with tempfile.TemporaryDirectory() as tmp:
-            record = {"name": args.name, "sets": args.sets, "seed": seed, **launch(row, seed, Path(tmp), args.library)}
+            record = {"name": args.name, "sets": sets, "seed": seed, **launch(row, seed, Path(tmp), args.library)}
         with args.out.open("a") as f:
             f.write(json.dumps(record) + "\n")
         print(args.name, seed, record.get("final_return"), record.get("steps_to_threshold"), record.get("error", ""),
