@@ -222,4 +222,4 @@ def compiled_lstm(
     """``lstm`` (one layer) over ``x (T, B, F)`` from ``(h, c) (B, C)``, the state multiplied by
     ``keep (T, B)`` (0 where an episode starts) before each step: the outputs ``(T, B, C)`` and
     the final ``h, c (B, C)``."""
-    return _MaskedLSTM.apply(x, keep, h, c, lstm.weight_ih_l0, lstm.weight_hh_l0, lstm.bias_ih_l0, lstm.bias_hh_l0)
+    return _MaskedLSTM.apply(x, keep, h, c, *lstm._flat_weights)  # W_ih, W_hh, b_ih, b_hh, as lstm.py reads them
